@@ -1,0 +1,1 @@
+//! CometBFT light blocks, verified with tendermint-light-client-verifier.

@@ -1,0 +1,1 @@
+//! Merkle membership and non-membership proofs over a chain key-value state.

@@ -1,0 +1,44 @@
+//! Command-line interface: one file per operator verb.
+
+pub mod conformance;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for input the command could not read or parse.
+pub const EXIT_MALFORMED: u8 = 3;
+
+/// The credit interchain relayer.
+#[derive(Debug, Parser)]
+#[command(name = "relayer", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run light-client conformance vectors.
+    #[command(subcommand)]
+    Conformance(ConformanceCommand),
+}
+
+/// `relayer conformance ...`
+#[derive(Debug, Subcommand)]
+pub enum ConformanceCommand {
+    /// Run every CometBFT vector file (single_step and bisection formats) under DIR.
+    Cometbft {
+        /// Directory searched recursively for `*.json` vector files.
+        dir: PathBuf,
+    },
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Conformance(ConformanceCommand::Cometbft { dir }) => conformance::run_cometbft(&dir),
+    }
+}
