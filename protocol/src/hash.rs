@@ -17,7 +17,9 @@ use crate::Error;
 /// assert_eq!(h.to_string().len(), 64);
 /// assert_eq!(h.to_string().parse::<Hash>().unwrap(), h);
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
