@@ -69,7 +69,7 @@ impl ValidatorSet {
     /// Builds a set, sorting by key; refuses empty sets, duplicate keys,
     /// zero power and totals above [`MAX_TOTAL_VOTING_POWER`].
     pub fn new(mut validators: Vec<Validator>) -> Result<ValidatorSet, Error> {
-        validators.sort_by(|a, b| a.pub_key.cmp(&b.pub_key));
+        validators.sort_by_key(|a| a.pub_key);
         Self::from_sorted(validators)
     }
 
