@@ -200,7 +200,7 @@ mod tests {
                 .to_string()
                 .contains("RFC 3339")
         );
-        assert_eq!(Time::from_unix_nanos(u64::MAX).to_string().len() > 10, true);
+        assert!(Time::from_unix_nanos(u64::MAX).to_string().starts_with("2554-"));
     }
 
     #[test]
