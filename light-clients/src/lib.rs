@@ -5,4 +5,5 @@
 //! deterministic and safe to fuzz.
 
 pub mod cometbft;
+pub mod credit_chain;
 pub mod merkle;
