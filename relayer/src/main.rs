@@ -7,7 +7,20 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // Usage errors exit 3 (malformed input), not clap's 2, which
+    // `light-client verify` uses for an invalid header.
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            let code = if err.use_stderr() {
+                cli::EXIT_MALFORMED
+            } else {
+                0
+            };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
     match cli::run(args) {
         Ok(code) => code,
         Err(err) => {

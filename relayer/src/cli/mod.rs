@@ -1,6 +1,7 @@
 //! Command-line interface: one file per operator verb.
 
 pub mod conformance;
+pub mod light_client;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,9 @@ pub enum Command {
     /// Run light-client conformance vectors.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
+    /// Verify credit-chain light blocks offline.
+    #[command(subcommand, name = "light-client")]
+    LightClient(light_client::LightClientCommand),
 }
 
 /// `relayer conformance ...`
@@ -39,6 +43,9 @@ pub enum ConformanceCommand {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Conformance(ConformanceCommand::Cometbft { dir }) => conformance::run_cometbft(&dir),
+        Command::Conformance(ConformanceCommand::Cometbft { dir }) => {
+            conformance::run_cometbft(&dir)
+        }
+        Command::LightClient(cmd) => Ok(light_client::run(cmd)),
     }
 }
