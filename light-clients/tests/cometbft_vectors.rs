@@ -624,3 +624,30 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn corrupted_signature_in_a_legacy_amino_vector_is_caught() {
+    let mut value = json("bisection/_happy_path.json");
+    assert!(run(&value).passed());
+    let blocks = value["primary"]["lite_blocks"].as_array_mut().unwrap();
+    let last = blocks.len() - 1;
+    for sig in blocks[last]["signed_header"]["commit"]["signatures"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if let Some(s) = sig["signature"].as_str() {
+            let first = if s.starts_with('A') { "B" } else { "A" };
+            sig["signature"] = format!("{first}{}", &s[1..]).into();
+        }
+    }
+    let VectorReport::Bisection(report) = run(&value) else {
+        panic!()
+    };
+    assert!(!report.passed());
+    match &report.outcome.result {
+        Err(BisectionError::Invalid {
+            height: 11, reason, ..
+        }) => assert!(reason.contains("signature"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
