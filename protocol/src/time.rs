@@ -200,7 +200,11 @@ mod tests {
                 .to_string()
                 .contains("RFC 3339")
         );
-        assert!(Time::from_unix_nanos(u64::MAX).to_string().starts_with("2554-"));
+        assert!(
+            Time::from_unix_nanos(u64::MAX)
+                .to_string()
+                .starts_with("2554-")
+        );
     }
 
     #[test]

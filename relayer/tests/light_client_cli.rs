@@ -217,7 +217,12 @@ fn malformed_inputs_exit_3_with_the_reason() {
 #[test]
 fn the_readme_example_files_verify() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/light-client");
-    let r = verify(&dir.join("trusted.json"), &dir.join("untrusted.json"), "2026-01-01T00:00:10Z", &[]);
+    let r = verify(
+        &dir.join("trusted.json"),
+        &dir.join("untrusted.json"),
+        "2026-01-01T00:00:10Z",
+        &[],
+    );
     assert_eq!(r.code, 0, "{}", r.json);
     assert_eq!(r.json["height"], 6);
 }
