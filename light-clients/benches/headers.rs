@@ -9,7 +9,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use light_clients::credit_chain::signing::TestChain;
-use light_clients::credit_chain::{Options, TrustedState, Verdict, verify};
+use light_clients::credit_chain::{
+    KeyCache, Options, TrustedState, Verdict, verify, verify_cached,
+};
 
 const SIZES: [usize; 4] = [4, 21, 100, 150];
 
@@ -34,6 +36,36 @@ fn headers(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("skipping", n), &n, |b, _| {
             b.iter(|| verify(black_box(&trusted), black_box(&skipped), &options, now))
+        });
+
+        // A client following the chain has the set's keys decompressed.
+        let mut cache = KeyCache::new();
+        cache.insert(&trusted.next_validators).unwrap();
+        assert_eq!(
+            verify_cached(&trusted, &skipped, &options, now, &cache),
+            Verdict::Success
+        );
+        group.bench_with_input(BenchmarkId::new("sequential_cached_keys", n), &n, |b, _| {
+            b.iter(|| {
+                verify_cached(
+                    black_box(&trusted),
+                    black_box(&adjacent),
+                    &options,
+                    now,
+                    &cache,
+                )
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("skipping_cached_keys", n), &n, |b, _| {
+            b.iter(|| {
+                verify_cached(
+                    black_box(&trusted),
+                    black_box(&skipped),
+                    &options,
+                    now,
+                    &cache,
+                )
+            })
         });
 
         // The floor: dalek's batch verification alone, keys already parsed.

@@ -5,8 +5,8 @@ use std::time::Duration;
 use ed25519_dalek::{Signer, SigningKey};
 use light_clients::credit_chain::signing::{Committee, TestChain};
 use light_clients::credit_chain::{
-    ClientError, LightClient, Misbehaviour, Options, TrustThreshold, TrustedState, UpdateOutcome,
-    Verdict, VerificationError, verify,
+    ClientError, KeyCache, LightClient, Misbehaviour, Options, TrustThreshold, TrustedState,
+    UpdateOutcome, Verdict, VerificationError, verify, verify_cached,
 };
 use light_clients::merkle::StateTree;
 use protocol::{CommitSig, LightBlock, PublicKey, Signature, Time, vote_sign_bytes};
@@ -585,4 +585,31 @@ fn trust_threshold_parsing() {
     for bad in ["1/4", "4/3", "1/0", "a/b", "1"] {
         assert!(bad.parse::<TrustThreshold>().is_err(), "{bad}");
     }
+}
+
+#[test]
+fn cached_keys_give_the_same_verdicts() {
+    let (_, trusted, mut next) = setup(4);
+    let mut cache = KeyCache::new();
+    cache.insert(&trusted.next_validators).unwrap();
+    let now = now_after(&next);
+    assert_eq!(
+        verify_cached(&trusted, &next, &Options::default(), now, &cache),
+        Verdict::Success
+    );
+    // A cache holding only other sets is not used for this one.
+    let mut other = KeyCache::new();
+    other
+        .insert(Committee::deterministic("other", 3).validator_set())
+        .unwrap();
+    assert_eq!(
+        verify_cached(&trusted, &next, &Options::default(), now, &other),
+        Verdict::Success
+    );
+    let victim = next.signed_header.commit.signatures[3].validator;
+    next.signed_header.commit.signatures[3].signature.0[5] ^= 4;
+    assert_eq!(
+        verify_cached(&trusted, &next, &Options::default(), now, &cache),
+        Verdict::Invalid(VerificationError::InvalidSignature(victim))
+    );
 }

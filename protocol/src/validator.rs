@@ -142,6 +142,13 @@ impl ValidatorSet {
             .map(|i| &self.validators[i])
     }
 
+    /// The position of the validator with this key in [`Self::validators`].
+    pub fn index_of(&self, key: &PublicKey) -> Option<usize> {
+        self.validators
+            .binary_search_by(|v| v.pub_key.cmp(key))
+            .ok()
+    }
+
     /// The hash a header commits to in `validators_hash`.
     pub fn hash(&self) -> Hash {
         self.canonical_hash()

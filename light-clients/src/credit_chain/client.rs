@@ -9,7 +9,7 @@ use protocol::{ChainId, Hash, Height, LightBlock, Time};
 use crate::credit_chain::misbehaviour::verify_from;
 use crate::credit_chain::verifier::{Checks, verify_with};
 use crate::credit_chain::{
-    Misbehaviour, Options, TrustedState, Verdict, VerificationError, VotingPowerTally,
+    KeyCache, Misbehaviour, Options, TrustedState, Verdict, VerificationError, VotingPowerTally,
 };
 use crate::merkle::{
     MembershipProof, MerkleError, NonMembershipProof, verify_membership, verify_non_membership,
@@ -90,6 +90,7 @@ pub struct LightClient {
     trusted: BTreeMap<Height, LightBlock>,
     frozen: Option<Misbehaviour>,
     max_trusted: usize,
+    keys: KeyCache,
 }
 
 impl LightClient {
@@ -103,6 +104,9 @@ impl LightClient {
     ) -> Result<LightClient, ClientError> {
         check_anchor(&anchor, &options, now)?;
         let chain_id = anchor.header().chain_id.clone();
+        let mut keys = KeyCache::new();
+        // Only an optimisation: a set with a bad key is refused when it signs.
+        let _ = keys.insert(&anchor.next_validators);
         let mut trusted = BTreeMap::new();
         trusted.insert(anchor.height(), anchor);
         Ok(LightClient {
@@ -111,6 +115,7 @@ impl LightClient {
             trusted,
             frozen: None,
             max_trusted: DEFAULT_MAX_TRUSTED,
+            keys,
         })
     }
 
@@ -207,6 +212,7 @@ impl LightClient {
             Checks {
                 monotonic_time: true,
             },
+            &self.keys,
         ) {
             Verdict::Success => {}
             Verdict::NotEnoughTrust(tally) => return Ok(UpdateOutcome::NotEnoughTrust(tally)),
@@ -231,6 +237,7 @@ impl LightClient {
             }));
         }
         let hash = block.header().hash();
+        let _ = self.keys.insert(&block.next_validators);
         self.trusted.insert(height, block);
         while self.trusted.len() > self.max_trusted {
             self.trusted.pop_first();
@@ -370,6 +377,7 @@ fn check_anchor(anchor: &LightBlock, options: &Options, now: Time) -> Result<(),
         &hash,
         &anchor.signed_header.commit,
         &anchor.validators,
+        &KeyCache::new(),
     )?;
     let own = signers.tally(&anchor.validators, TrustThreshold::TWO_THIRDS);
     if !own.is_enough() {

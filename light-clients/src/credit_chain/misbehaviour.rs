@@ -3,6 +3,7 @@
 use protocol::{Header, Height, LightBlock, Time};
 use serde::{Deserialize, Serialize};
 
+use crate::credit_chain::KeyCache;
 use crate::credit_chain::verifier::{Checks, verify_with};
 use crate::credit_chain::{Options, TrustedState, Verdict, VerificationError};
 
@@ -122,6 +123,7 @@ pub(crate) fn verify_from(
         Checks {
             monotonic_time: false,
         },
+        &KeyCache::new(),
     ) {
         Verdict::Success => Ok(()),
         Verdict::NotEnoughTrust(tally) => Err(VerificationError::InsufficientSigningPower(tally)),

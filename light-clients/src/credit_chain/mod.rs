@@ -22,5 +22,5 @@ pub use client::{ClientError, LightClient, UpdateOutcome};
 pub use errors::VerificationError;
 pub use misbehaviour::Misbehaviour;
 pub use options::{Options, TrustThreshold};
-pub use verifier::{TrustedState, Verdict, verify};
-pub use voting_power::{VerifiedSigners, VotingPowerTally, verify_commit_signatures};
+pub use verifier::{TrustedState, Verdict, verify, verify_cached};
+pub use voting_power::{KeyCache, VerifiedSigners, VotingPowerTally, verify_commit_signatures};

@@ -4,7 +4,7 @@ use protocol::{Header, LightBlock, Time, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
 use crate::credit_chain::predicates as p;
-use crate::credit_chain::voting_power::verify_commit_signatures;
+use crate::credit_chain::voting_power::{KeyCache, verify_commit_signatures};
 use crate::credit_chain::{Options, TrustThreshold, VerificationError, VotingPowerTally};
 
 /// What a light client trusts about a chain: a verified header and the
@@ -115,6 +115,19 @@ pub fn verify(
     options: &Options,
     now: Time,
 ) -> Verdict {
+    verify_cached(trusted, untrusted, options, now, &KeyCache::new())
+}
+
+/// [`verify`], taking decompressed validator keys from `cache` where it
+/// holds the header's validator set (the usual case for a client following
+/// a chain: see [`KeyCache`]). The verdict is the same as [`verify`]'s.
+pub fn verify_cached(
+    trusted: &TrustedState,
+    untrusted: &LightBlock,
+    options: &Options,
+    now: Time,
+    cache: &KeyCache,
+) -> Verdict {
     verify_with(
         trusted,
         untrusted,
@@ -123,6 +136,7 @@ pub fn verify(
         Checks {
             monotonic_time: true,
         },
+        cache,
     )
 }
 
@@ -132,6 +146,7 @@ pub(crate) fn verify_with(
     options: &Options,
     now: Time,
     checks: Checks,
+    cache: &KeyCache,
 ) -> Verdict {
     let header = &untrusted.signed_header.header;
     let commit = &untrusted.signed_header.commit;
@@ -160,11 +175,16 @@ pub(crate) fn verify_with(
         return Verdict::Invalid(e);
     }
 
-    let signers =
-        match verify_commit_signatures(header, &header_hash, commit, &untrusted.validators) {
-            Ok(s) => s,
-            Err(e) => return Verdict::Invalid(e),
-        };
+    let signers = match verify_commit_signatures(
+        header,
+        &header_hash,
+        commit,
+        &untrusted.validators,
+        cache,
+    ) {
+        Ok(s) => s,
+        Err(e) => return Verdict::Invalid(e),
+    };
 
     let adjacent = header.height.value() == trusted_header.height.value() + 1;
     if !adjacent {

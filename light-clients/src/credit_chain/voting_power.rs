@@ -1,9 +1,10 @@
 //! Counting voting power, and checking the signatures that carry it.
 
+use std::collections::VecDeque;
 use std::fmt;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use protocol::{Commit, Header, PublicKey, ValidatorSet, vote_sign_bytes};
+use protocol::{Commit, Hash, Header, PublicKey, ValidatorSet, vote_sign_bytes};
 
 use crate::credit_chain::{TrustThreshold, VerificationError};
 
@@ -62,27 +63,85 @@ impl VerifiedSigners {
     }
 }
 
+/// How many validator sets a [`KeyCache`] keeps.
+const KEY_CACHE_SETS: usize = 4;
+
+/// Decompressed ed25519 keys of recently seen validator sets, by set hash.
+///
+/// Decompressing a public key costs about a third of a signature check; a
+/// chain's validator set rarely changes, so a client that keeps this cache
+/// decompresses each key once rather than once per header. Entries are
+/// keyed by the set's hash, so a cached entry only ever serves the exact
+/// set it was built from.
+#[derive(Clone, Debug, Default)]
+pub struct KeyCache {
+    sets: VecDeque<(Hash, Vec<VerifyingKey>)>,
+}
+
+impl KeyCache {
+    /// An empty cache.
+    pub fn new() -> KeyCache {
+        KeyCache::default()
+    }
+
+    /// Parses and keeps the keys of `set` (evicting the oldest set beyond
+    /// a few); fails on a key that is not a valid ed25519 point.
+    pub fn insert(&mut self, set: &ValidatorSet) -> Result<(), VerificationError> {
+        let hash = set.hash();
+        if self.get(&hash).is_some() {
+            return Ok(());
+        }
+        let keys = set
+            .validators()
+            .iter()
+            .map(|v| {
+                VerifyingKey::from_bytes(v.pub_key.as_bytes())
+                    .map_err(|_| VerificationError::InvalidPublicKey(v.pub_key))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.sets.push_front((hash, keys));
+        self.sets.truncate(KEY_CACHE_SETS);
+        Ok(())
+    }
+
+    /// The keys of the set with this hash, in the set's order.
+    pub fn get(&self, set_hash: &Hash) -> Option<&[VerifyingKey]> {
+        self.sets
+            .iter()
+            .find(|(h, _)| h == set_hash)
+            .map(|(_, keys)| keys.as_slice())
+    }
+}
+
 /// Checks the commit's structure against the header's own validator set
 /// (every signer a member, none twice), then verifies every signature over
 /// the vote sign-bytes in one ed25519 batch. Only when the batch fails are
 /// signatures checked one by one, to name the bad signer.
+///
+/// `validators` must already be checked to hash to `header.validators_hash`;
+/// keys come from `cache` when it holds that set.
 pub fn verify_commit_signatures(
     header: &Header,
-    header_hash: &protocol::Hash,
+    header_hash: &Hash,
     commit: &Commit,
     validators: &ValidatorSet,
+    cache: &KeyCache,
 ) -> Result<VerifiedSigners, VerificationError> {
+    let cached = cache.get(&header.validators_hash);
     let n = commit.signatures.len();
     let mut signers: Vec<PublicKey> = Vec::with_capacity(n);
     let mut keys: Vec<VerifyingKey> = Vec::with_capacity(n);
     let mut signatures: Vec<Signature> = Vec::with_capacity(n);
     for sig in &commit.signatures {
-        if validators.get(&sig.validator).is_none() {
-            return Err(VerificationError::UnknownSigner(sig.validator));
-        }
+        let index = validators
+            .index_of(&sig.validator)
+            .ok_or(VerificationError::UnknownSigner(sig.validator))?;
         signers.push(sig.validator);
-        let key = VerifyingKey::from_bytes(sig.validator.as_bytes())
-            .map_err(|_| VerificationError::InvalidPublicKey(sig.validator))?;
+        let key = match cached.and_then(|keys| keys.get(index)) {
+            Some(key) => *key,
+            None => VerifyingKey::from_bytes(sig.validator.as_bytes())
+                .map_err(|_| VerificationError::InvalidPublicKey(sig.validator))?,
+        };
         keys.push(key);
         signatures.push(Signature::from_bytes(sig.signature.as_bytes()));
     }
