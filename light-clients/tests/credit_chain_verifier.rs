@@ -26,6 +26,25 @@ fn invalid(v: Verdict) -> VerificationError {
     }
 }
 
+/// The reason `block` is refused from `trusted` with default options.
+fn refuse(trusted: &TrustedState, block: &LightBlock) -> VerificationError {
+    invalid(verify(
+        trusted,
+        block,
+        &Options::default(),
+        now_after(block),
+    ))
+}
+
+/// A chain's second block with its header changed by `tamper`, then signed.
+fn tampered_second(tamper: impl FnOnce(&mut protocol::Header)) -> (TrustedState, LightBlock) {
+    let mut chain = TestChain::new("shaanxi", 4);
+    let trusted = TrustedState::from(chain.next_block());
+    let mut h = chain.next_header();
+    tamper(&mut h);
+    (trusted, chain.commit_header(h))
+}
+
 fn setup(n: usize) -> (TestChain, TrustedState, LightBlock) {
     let mut chain = TestChain::new("shaanxi", n);
     let trusted = TrustedState::from(chain.next_block());
@@ -53,12 +72,7 @@ fn flipped_signature_byte_names_the_signer() {
     let (_, trusted, mut next) = setup(4);
     let victim = next.signed_header.commit.signatures[2].validator;
     next.signed_header.commit.signatures[2].signature.0[10] ^= 0x01;
-    let err = invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    ));
+    let err = refuse(&trusted, &next);
     assert_eq!(err, VerificationError::InvalidSignature(victim));
     assert!(err.to_string().contains(&victim.to_string()));
 }
@@ -74,12 +88,7 @@ fn signature_by_a_non_member_is_refused() {
         validator: outsider_key,
         signature: Signature(outsider.sign(&msg).to_bytes()),
     });
-    let err = invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    ));
+    let err = refuse(&trusted, &next);
     assert_eq!(err, VerificationError::UnknownSigner(outsider_key));
 }
 
@@ -90,12 +99,7 @@ fn duplicated_signer_is_refused() {
     // Three of four validators, one of them twice: would reach 4 "votes".
     next.signed_header.commit.signatures.truncate(3);
     next.signed_header.commit.signatures.push(dup.clone());
-    let err = invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    ));
+    let err = refuse(&trusted, &next);
     assert_eq!(err, VerificationError::DuplicateSigner(dup.validator));
 }
 
@@ -104,12 +108,7 @@ fn two_thirds_or_less_of_own_power_is_invalid() {
     let (_, trusted, mut next) = setup(6);
     // 4 of 6 equal validators is exactly 2/3: not more than 2/3.
     next.signed_header.commit.signatures.truncate(4);
-    match invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    )) {
+    match refuse(&trusted, &next) {
         VerificationError::InsufficientSigningPower(t) => {
             assert_eq!((t.tallied, t.total), (40, 60));
         }
@@ -117,12 +116,7 @@ fn two_thirds_or_less_of_own_power_is_invalid() {
     }
     next.signed_header.commit.signatures.clear();
     assert!(matches!(
-        invalid(verify(
-            &trusted,
-            &next,
-            &Options::default(),
-            now_after(&next)
-        )),
+        refuse(&trusted, &next),
         VerificationError::InsufficientSigningPower(_)
     ));
 }
@@ -181,12 +175,7 @@ fn wrong_chain_id_is_refused() {
     let mut other = TestChain::new("beijing", 4);
     other.next_block();
     let foreign = other.next_block();
-    let err = invalid(verify(
-        &trusted,
-        &foreign,
-        &Options::default(),
-        now_after(&foreign),
-    ));
+    let err = refuse(&trusted, &foreign);
     assert!(
         matches!(err, VerificationError::ChainIdMismatch { .. }),
         "{err}"
@@ -200,12 +189,7 @@ fn wrong_validators_hash_is_refused() {
     next.validators = Committee::deterministic("someone-else", 4)
         .validator_set()
         .clone();
-    let err = invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    ));
+    let err = refuse(&trusted, &next);
     assert!(
         matches!(err, VerificationError::ValidatorsHashMismatch { .. }),
         "{err}"
@@ -214,12 +198,7 @@ fn wrong_validators_hash_is_refused() {
     next.next_validators = Committee::deterministic("someone-else", 4)
         .validator_set()
         .clone();
-    let err = invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    ));
+    let err = refuse(&trusted, &next);
     assert!(
         matches!(err, VerificationError::NextValidatorsHashMismatch { .. }),
         "{err}"
@@ -275,28 +254,17 @@ fn non_monotonic_height_and_time_are_refused() {
         validators: trusted.validators.clone(),
         next_validators: trusted.next_validators.clone(),
     };
-    let err = invalid(verify(
-        &trusted,
-        &same,
-        &Options::default(),
-        now_after(&same),
-    ));
+    let err = refuse(&trusted, &same);
     assert!(
         matches!(err, VerificationError::NonIncreasingHeight { .. }),
         "{err}"
     );
 
-    let mut chain = TestChain::new("shaanxi", 4);
-    let trusted = TrustedState::from(chain.next_block());
-    let mut h = chain.next_header();
-    h.time = trusted.header.time;
-    let block = chain.commit_header(h);
-    let err = invalid(verify(
-        &trusted,
-        &block,
-        &Options::default(),
-        now_after(&block),
-    ));
+    // Blocks are a second apart: one second back is the trusted block's time.
+    let (trusted, block) =
+        tampered_second(|h| h.time = h.time.saturating_sub(Duration::from_secs(1)));
+    assert_eq!(block.header().time, trusted.header.time);
+    let err = refuse(&trusted, &block);
     assert!(
         matches!(err, VerificationError::NonIncreasingTime { .. }),
         "{err}"
@@ -308,24 +276,14 @@ fn commit_for_another_header_is_refused() {
     let (mut chain, trusted, mut next) = setup(4);
     let other = chain.next_block();
     next.signed_header.commit = other.signed_header.commit.clone();
-    let err = invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    ));
+    let err = refuse(&trusted, &next);
     assert!(
         matches!(err, VerificationError::CommitHeightMismatch { .. }),
         "{err}"
     );
     let (_, trusted, mut next) = setup(4);
     next.signed_header.header.state_root = protocol::Hash([7; 32]);
-    let err = invalid(verify(
-        &trusted,
-        &next,
-        &Options::default(),
-        now_after(&next),
-    ));
+    let err = refuse(&trusted, &next);
     assert!(
         matches!(err, VerificationError::CommitHeaderHashMismatch { .. }),
         "{err}"
@@ -334,17 +292,8 @@ fn commit_for_another_header_is_refused() {
 
 #[test]
 fn adjacent_header_must_link_to_trusted() {
-    let mut chain = TestChain::new("shaanxi", 4);
-    let trusted = TrustedState::from(chain.next_block());
-    let mut h = chain.next_header();
-    h.last_header_hash = protocol::Hash([9; 32]);
-    let block = chain.commit_header(h);
-    let err = invalid(verify(
-        &trusted,
-        &block,
-        &Options::default(),
-        now_after(&block),
-    ));
+    let (trusted, block) = tampered_second(|h| h.last_header_hash = protocol::Hash([9; 32]));
+    let err = refuse(&trusted, &block);
     assert!(
         matches!(err, VerificationError::LastHeaderHashMismatch { .. }),
         "{err}"
@@ -362,12 +311,7 @@ fn adjacent_header_signed_by_an_unannounced_set_is_refused() {
     let mut h = impostor.next_header();
     h.last_header_hash = trusted.header.hash();
     let block = impostor.commit_header(h);
-    let err = invalid(verify(
-        &trusted,
-        &block,
-        &Options::default(),
-        now_after(&block),
-    ));
+    let err = refuse(&trusted, &block);
     assert!(
         matches!(err, VerificationError::NotTrustedNextValidators { .. }),
         "{err}"

@@ -48,3 +48,24 @@ pub trait Canonical: BorshSerialize + BorshDeserialize + Sized {
 pub(crate) fn invalid_data(err: Error) -> borsh::io::Error {
     borsh::io::Error::new(borsh::io::ErrorKind::InvalidData, err.to_string())
 }
+
+/// Serde through strings for a type with `FromStr<Err = Error>` and
+/// `Display`: implements `TryFrom<String>` and `From<T> for String`, for use
+/// with `#[serde(try_from = "String", into = "String")]`.
+macro_rules! string_conversions {
+    ($name:ident) => {
+        impl TryFrom<String> for $name {
+            type Error = $crate::Error;
+            fn try_from(s: String) -> Result<Self, $crate::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.to_string()
+            }
+        }
+    };
+}
+pub(crate) use string_conversions;

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{Canonical, invalid_data};
+use crate::encoding::{Canonical, invalid_data, string_conversions};
 use crate::{
     ChainId, EnterpriseId, Error, Hash, Height, InstitutionId, PublicKey, Signature, Time,
     ValidatorSet,
@@ -69,18 +69,7 @@ impl FromStr for Currency {
     }
 }
 
-impl TryFrom<String> for Currency {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self, Error> {
-        s.parse()
-    }
-}
-
-impl From<Currency> for String {
-    fn from(c: Currency) -> String {
-        c.to_string()
-    }
-}
+string_conversions!(Currency);
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

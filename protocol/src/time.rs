@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Error;
-use crate::encoding::invalid_data;
+use crate::encoding::{invalid_data, string_conversions};
 
 /// A block height; the first block is height 1.
 #[derive(
@@ -146,18 +146,7 @@ impl FromStr for Time {
     }
 }
 
-impl TryFrom<String> for Time {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self, Error> {
-        s.parse()
-    }
-}
-
-impl From<Time> for String {
-    fn from(t: Time) -> String {
-        t.to_string()
-    }
-}
+string_conversions!(Time);
 
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
