@@ -9,6 +9,31 @@ use protocol::{
     SignedHeader, Time, Validator, ValidatorSet, vote_sign_bytes,
 };
 
+/// A commit of `header` signed by every member of `validators` whose key
+/// `key_of` returns (a node holding some or all of the committee's keys).
+pub fn sign_commit<'a>(
+    header: &Header,
+    validators: &ValidatorSet,
+    key_of: impl Fn(&PublicKey) -> Option<&'a SigningKey>,
+) -> Commit {
+    let header_hash = header.hash();
+    let message = vote_sign_bytes(&header.chain_id, header.height, &header_hash);
+    let signatures = validators
+        .validators()
+        .iter()
+        .filter_map(|v| key_of(&v.pub_key).map(|k| (v.pub_key, k)))
+        .map(|(validator, k)| CommitSig {
+            validator,
+            signature: Signature(k.sign(&message).to_bytes()),
+        })
+        .collect();
+    Commit {
+        height: header.height,
+        header_hash,
+        signatures,
+    }
+}
+
 /// A validator committee whose keys sign commits.
 #[derive(Clone)]
 pub struct Committee {
