@@ -70,6 +70,20 @@ pub enum UpdateOutcome {
     Misbehaviour(Box<Misbehaviour>),
 }
 
+/// Everything a [`LightClient`] holds, for storage (e.g. in an on-chain
+/// client's state): see [`LightClient::to_state`] and
+/// [`LightClient::from_state`]. The key cache is not part of it; it is
+/// rebuilt on load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LightClientState {
+    /// Verification options.
+    pub options: Options,
+    /// The trusted blocks, lowest height first.
+    pub trusted: Vec<LightBlock>,
+    /// The evidence the client is frozen on, if frozen.
+    pub frozen: Option<Misbehaviour>,
+}
+
 /// A light client of one credit chain.
 ///
 /// ```
@@ -114,6 +128,58 @@ impl LightClient {
             options,
             trusted,
             frozen: None,
+            max_trusted: DEFAULT_MAX_TRUSTED,
+            keys,
+        })
+    }
+
+    /// The client's state for storage: options, trusted blocks (lowest
+    /// height first) and evidence.
+    ///
+    /// ```
+    /// use light_clients::credit_chain::{LightClient, Options};
+    /// use light_clients::credit_chain::signing::TestChain;
+    /// let mut chain = TestChain::new("guangdong", 4);
+    /// let anchor = chain.next_block();
+    /// let client = LightClient::new(anchor, Options::default(), chain.next_header().time).unwrap();
+    /// let again = LightClient::from_state(client.to_state()).unwrap();
+    /// assert_eq!(again.to_state(), client.to_state());
+    /// let mut empty = client.to_state();
+    /// empty.trusted.clear();
+    /// assert!(LightClient::from_state(empty).is_none());
+    /// ```
+    pub fn to_state(&self) -> LightClientState {
+        LightClientState {
+            options: self.options,
+            trusted: self.trusted.values().cloned().collect(),
+            frozen: self.frozen.clone(),
+        }
+    }
+
+    /// Restores a client saved with [`LightClient::to_state`], without
+    /// re-verifying: the caller vouches that the state came from a client.
+    /// `None` when it trusts no block or blocks of more than one chain.
+    pub fn from_state(state: LightClientState) -> Option<LightClient> {
+        let chain_id = state.trusted.first()?.header().chain_id.clone();
+        if state
+            .trusted
+            .iter()
+            .any(|b| b.header().chain_id != chain_id)
+        {
+            return None;
+        }
+        let mut keys = KeyCache::new();
+        let trusted: BTreeMap<Height, LightBlock> =
+            state.trusted.into_iter().map(|b| (b.height(), b)).collect();
+        if let Some((_, latest)) = trusted.last_key_value() {
+            // Only an optimisation, as in `new`.
+            let _ = keys.insert(&latest.next_validators);
+        }
+        Some(LightClient {
+            chain_id,
+            options: state.options,
+            trusted,
+            frozen: state.frozen,
             max_trusted: DEFAULT_MAX_TRUSTED,
             keys,
         })

@@ -18,7 +18,7 @@ pub mod signing;
 mod verifier;
 mod voting_power;
 
-pub use client::{ClientError, LightClient, UpdateOutcome};
+pub use client::{ClientError, LightClient, LightClientState, UpdateOutcome};
 pub use errors::VerificationError;
 pub use misbehaviour::Misbehaviour;
 pub use options::{Options, TrustThreshold};
