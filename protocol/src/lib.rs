@@ -14,6 +14,7 @@ pub mod header;
 pub mod ids;
 pub mod packet;
 pub mod time;
+pub mod tx;
 pub mod validator;
 
 pub use crypto::{PublicKey, Signature};
@@ -28,4 +29,8 @@ pub use packet::{
     RecordStatus, TrustAnchor,
 };
 pub use time::{Height, Time};
+pub use tx::{
+    Account, Acknowledgement, ConsentGrant, LightClientParams, Role, SignedTransaction,
+    Transaction, TxBody,
+};
 pub use validator::{MAX_TOTAL_VOTING_POWER, Validator, ValidatorSet};
