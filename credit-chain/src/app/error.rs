@@ -1,0 +1,413 @@
+//! Why a transaction or the genesis was refused.
+//!
+//! Every [`TxError`] has a stable numeric [`code`](TxError::code) (never
+//! reused, never renumbered; 0 means success) and a
+//! [`codespace`](TxError::codespace) naming the module, and its message
+//! names what was wrong with which value.
+
+use protocol::{ChainId, Currency, EnterpriseId, Hash, Height, InstitutionId, PublicKey, Time};
+
+/// Why a transaction was refused. On any of these, `deliver_tx` writes
+/// nothing and the sender's nonce is not consumed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    // --- tx (1-19): envelope, signature, sender, nonce, shape ---
+    /// The bytes are not a canonical signed transaction.
+    #[error("malformed transaction: {reason}")]
+    Malformed {
+        /// What failed to decode.
+        reason: String,
+    },
+    /// The transaction was signed for another chain.
+    #[error("wrong chain id: this is {expected}, the transaction is for {got}")]
+    WrongChainId {
+        /// This chain.
+        expected: ChainId,
+        /// The transaction's chain.
+        got: ChainId,
+    },
+    /// The signature does not verify under the sender key.
+    #[error("invalid signature: the transaction is not signed by its sender {sender}")]
+    InvalidSignature {
+        /// The claimed sender.
+        sender: PublicKey,
+    },
+    /// The sender key belongs to no governance member, institution or
+    /// enterprise.
+    #[error("unknown sender {sender}: not a registered governance, institution or enterprise key")]
+    UnknownSender {
+        /// The sender key.
+        sender: PublicKey,
+    },
+    /// The sender is a suspended institution.
+    #[error("institution {institution} is suspended since height {since}: {reason}")]
+    SenderSuspended {
+        /// The institution.
+        institution: InstitutionId,
+        /// Why.
+        reason: String,
+        /// Since when.
+        since: Height,
+    },
+    /// The nonce was already used: a replay.
+    #[error("replayed nonce {nonce} from {sender}: nonces up to {last} are used, next is {}", .last.saturating_add(1))]
+    NonceReplayed {
+        /// The sender.
+        sender: PublicKey,
+        /// The nonce given.
+        nonce: u64,
+        /// The last nonce used.
+        last: u64,
+    },
+    /// The nonce skips ahead of the next expected one.
+    #[error("nonce {nonce} from {sender} is ahead: the next nonce is {expected}")]
+    NonceGap {
+        /// The sender.
+        sender: PublicKey,
+        /// The nonce given.
+        nonce: u64,
+        /// The nonce expected.
+        expected: u64,
+    },
+    /// The sender may not send this message.
+    #[error("{sender} may not {action}: {needed}")]
+    Unauthorized {
+        /// Who sent it (e.g. "institution bank-a (roles: bank)").
+        sender: String,
+        /// The message.
+        action: &'static str,
+        /// What would have been needed.
+        needed: String,
+    },
+    /// A field of the message is invalid.
+    #[error("invalid {message}: {reason}")]
+    InvalidBody {
+        /// The message.
+        message: &'static str,
+        /// What is wrong with which field.
+        reason: String,
+    },
+    /// A stored value failed to decode: a bug or a corrupted store.
+    #[error("corrupt state under {key}: {reason}")]
+    CorruptState {
+        /// The key.
+        key: String,
+        /// The decoding error.
+        reason: String,
+    },
+
+    // --- governance (20-29) ---
+    /// An institution with this id exists.
+    #[error("institution {0} is already registered")]
+    InstitutionExists(InstitutionId),
+    /// No institution with this id.
+    #[error("unknown institution {0}")]
+    UnknownInstitution(InstitutionId),
+    /// The key already belongs to someone.
+    #[error("key {key} is already registered to {holder}")]
+    KeyInUse {
+        /// The key.
+        key: PublicKey,
+        /// Its holder.
+        holder: String,
+    },
+    /// The institution is already suspended.
+    #[error("institution {0} is already suspended")]
+    AlreadySuspended(InstitutionId),
+    /// The institution is not suspended.
+    #[error("institution {0} is not suspended")]
+    NotSuspended(InstitutionId),
+    /// No enterprise key registered for this code.
+    #[error("unknown enterprise {0}: no signing key registered for it")]
+    UnknownEnterprise(EnterpriseId),
+
+    // --- records (30-39) ---
+    /// A provider may only write its own records.
+    #[error("record names provider {record_provider}, but the sender is {sender}")]
+    ProviderMismatch {
+        /// The record's provider.
+        record_provider: InstitutionId,
+        /// The sender.
+        sender: InstitutionId,
+    },
+
+    // --- consent (40-49) ---
+    /// The consent is not signed by the enterprise's registered key.
+    #[error(
+        "consent signature does not verify under the registered key {key} of enterprise {enterprise}"
+    )]
+    InvalidConsentSignature {
+        /// The enterprise.
+        enterprise: EnterpriseId,
+        /// Its registered key.
+        key: PublicKey,
+    },
+    /// A consent with this id exists.
+    #[error("consent {0} already exists")]
+    ConsentExists(Hash),
+    /// No consent with this id.
+    #[error("unknown consent {0}")]
+    UnknownConsent(Hash),
+    /// The consent is already revoked.
+    #[error("consent {id} was already revoked at {at}")]
+    ConsentRevoked {
+        /// The consent.
+        id: Hash,
+        /// When.
+        at: Time,
+    },
+    /// The consent expired (or expires at the current block time).
+    #[error("consent {id} expires at {expires_at}, not after the block time {now}")]
+    ConsentExpired {
+        /// The consent.
+        id: Hash,
+        /// Its expiry.
+        expires_at: Time,
+        /// The block time.
+        now: Time,
+    },
+
+    // --- attestations (50-59) ---
+    /// The attestation does not name the sender as issuer, with its key.
+    #[error(
+        "attestation names issuer {issuer} with key {issuer_key}, but the sender is {sender} with key {sender_key}"
+    )]
+    IssuerMismatch {
+        /// Issuer in the attestation.
+        issuer: InstitutionId,
+        /// Key in the attestation.
+        issuer_key: PublicKey,
+        /// The sender.
+        sender: InstitutionId,
+        /// The sender's key.
+        sender_key: PublicKey,
+    },
+    /// The issuer's signature does not verify.
+    #[error("attestation signature does not verify under issuer key {0}")]
+    InvalidAttestationSignature(PublicKey),
+    /// The same attestation is already stored.
+    #[error("attestation {0} already exists")]
+    AttestationExists(Hash),
+    /// The attestation expires at or before the block time.
+    #[error("attestation expires at {expires_at}, not after the block time {now}")]
+    AttestationExpired {
+        /// Its expiry.
+        expires_at: Time,
+        /// The block time.
+        now: Time,
+    },
+
+    // --- fees (60-69) ---
+    /// Not enough balance.
+    #[error("insufficient balance: {account} has {balance} {currency}, needs {needed}")]
+    InsufficientBalance {
+        /// The account.
+        account: String,
+        /// Its balance in minor units.
+        balance: u64,
+        /// The amount needed in minor units.
+        needed: u64,
+        /// The currency.
+        currency: Currency,
+    },
+    /// An amount in another currency than the chain's.
+    #[error("wrong currency {got}: this chain's currency is {expected}")]
+    WrongCurrency {
+        /// The chain's currency.
+        expected: Currency,
+        /// The one given.
+        got: Currency,
+    },
+    /// A balance would overflow.
+    #[error("balance of {account} would overflow")]
+    BalanceOverflow {
+        /// The account.
+        account: String,
+    },
+
+    // --- interchain (70-89) ---
+    /// A client of this chain exists.
+    #[error("a light client of {0} already exists")]
+    ClientExists(ChainId),
+    /// No client of this chain.
+    #[error("no light client of {0} on this chain")]
+    UnknownClient(ChainId),
+    /// The client is frozen on misbehaviour evidence.
+    #[error("{0}")]
+    ClientFrozen(String),
+    /// The light client refused a header, an anchor or evidence.
+    #[error("light client of {chain} refused it: {reason}")]
+    ClientRejected {
+        /// The client's chain.
+        chain: ChainId,
+        /// The light client's error.
+        reason: String,
+    },
+    /// Too little of the trusted validator set signed the header.
+    #[error(
+        "not enough trust to update the client of {chain} to height {height}: {tally}; submit a header in between first"
+    )]
+    NotEnoughTrust {
+        /// The chain.
+        chain: ChainId,
+        /// The header's height.
+        height: Height,
+        /// How much signed.
+        tally: String,
+    },
+    /// A state proof failed.
+    #[error("invalid proof of {what}: {reason}")]
+    InvalidProof {
+        /// What it should prove.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The packet is not routed through this chain as claimed.
+    #[error("packet {field} is {got}, expected {expected}")]
+    WrongPacketRoute {
+        /// `source` or `destination`.
+        field: &'static str,
+        /// What it should be.
+        expected: ChainId,
+        /// What it is.
+        got: ChainId,
+    },
+    /// The packet was already received: a second delivery.
+    #[error("packet {sequence} from {source_chain} was already received")]
+    PacketAlreadyReceived {
+        /// Its source.
+        source_chain: ChainId,
+        /// Its sequence.
+        sequence: u64,
+    },
+    /// The packet's timeout has passed on this chain.
+    #[error("packet {sequence} from {source_chain} timed out: {reason}")]
+    PacketTimedOut {
+        /// Its source.
+        source_chain: ChainId,
+        /// Its sequence.
+        sequence: u64,
+        /// Which bound passed.
+        reason: String,
+    },
+    /// No packet in flight with this destination and sequence.
+    #[error(
+        "no packet {sequence} to {destination} in flight (never sent, or already acknowledged or timed out)"
+    )]
+    UnknownPacket {
+        /// Its destination.
+        destination: ChainId,
+        /// Its sequence.
+        sequence: u64,
+    },
+    /// The packet differs from the one committed.
+    #[error(
+        "packet {sequence} to {destination} does not match its commitment: committed {committed}, given {given}"
+    )]
+    CommitmentMismatch {
+        /// Its destination.
+        destination: ChainId,
+        /// Its sequence.
+        sequence: u64,
+        /// The stored commitment.
+        committed: Hash,
+        /// The commitment of the packet given.
+        given: Hash,
+    },
+    /// The proof height is not past the packet's timeout.
+    #[error(
+        "packet {sequence} to {destination} has not timed out at proof height {proof_height}: {reason}"
+    )]
+    TimeoutNotReached {
+        /// Its destination.
+        destination: ChainId,
+        /// Its sequence.
+        sequence: u64,
+        /// The proof height.
+        proof_height: Height,
+        /// Which bound is not passed.
+        reason: String,
+    },
+}
+
+impl TxError {
+    /// The stable numeric code (never 0).
+    pub fn code(&self) -> u32 {
+        match self {
+            TxError::Malformed { .. } => 1,
+            TxError::WrongChainId { .. } => 2,
+            TxError::InvalidSignature { .. } => 3,
+            TxError::UnknownSender { .. } => 4,
+            TxError::SenderSuspended { .. } => 5,
+            TxError::NonceReplayed { .. } => 6,
+            TxError::NonceGap { .. } => 7,
+            TxError::Unauthorized { .. } => 8,
+            TxError::InvalidBody { .. } => 9,
+            TxError::CorruptState { .. } => 10,
+            TxError::InstitutionExists(_) => 20,
+            TxError::UnknownInstitution(_) => 21,
+            TxError::KeyInUse { .. } => 22,
+            TxError::AlreadySuspended(_) => 23,
+            TxError::NotSuspended(_) => 24,
+            TxError::UnknownEnterprise(_) => 25,
+            TxError::ProviderMismatch { .. } => 30,
+            TxError::InvalidConsentSignature { .. } => 40,
+            TxError::ConsentExists(_) => 41,
+            TxError::UnknownConsent(_) => 42,
+            TxError::ConsentRevoked { .. } => 43,
+            TxError::ConsentExpired { .. } => 44,
+            TxError::IssuerMismatch { .. } => 50,
+            TxError::InvalidAttestationSignature(_) => 51,
+            TxError::AttestationExists(_) => 52,
+            TxError::AttestationExpired { .. } => 53,
+            TxError::InsufficientBalance { .. } => 60,
+            TxError::WrongCurrency { .. } => 61,
+            TxError::BalanceOverflow { .. } => 62,
+            TxError::ClientExists(_) => 70,
+            TxError::UnknownClient(_) => 71,
+            TxError::ClientFrozen(_) => 72,
+            TxError::ClientRejected { .. } => 73,
+            TxError::NotEnoughTrust { .. } => 74,
+            TxError::InvalidProof { .. } => 75,
+            TxError::WrongPacketRoute { .. } => 76,
+            TxError::PacketAlreadyReceived { .. } => 77,
+            TxError::PacketTimedOut { .. } => 78,
+            TxError::UnknownPacket { .. } => 79,
+            TxError::CommitmentMismatch { .. } => 80,
+            TxError::TimeoutNotReached { .. } => 81,
+        }
+    }
+
+    /// The module the code belongs to: `tx`, `governance`, `records`,
+    /// `consent`, `attestations`, `fees` or `interchain`.
+    pub fn codespace(&self) -> &'static str {
+        match self.code() {
+            0..=19 => "tx",
+            20..=29 => "governance",
+            30..=39 => "records",
+            40..=49 => "consent",
+            50..=59 => "attestations",
+            60..=69 => "fees",
+            _ => "interchain",
+        }
+    }
+
+    pub(crate) fn invalid(message: &'static str, reason: impl Into<String>) -> TxError {
+        TxError::InvalidBody {
+            message,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why the genesis state was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// The store already holds a chain.
+    #[error("the store is already initialised (it has chain parameters)")]
+    AlreadyInitialised,
+    /// The genesis document is inconsistent.
+    #[error("invalid genesis: {0}")]
+    InvalidGenesis(String),
+}

@@ -1,0 +1,736 @@
+//! Interchain: on-chain light clients of other chains, and packets sent,
+//! received, acknowledged and timed out with proofs against them.
+//!
+//! The life of a credit query, with A the source and B the destination:
+//!
+//! 1. `send_credit_query` on A: the requester's maximum fee is escrowed; the
+//!    packet's commitment is written under
+//!    [`keys::packet_commitment`]`(B, seq)` and the packet under
+//!    [`keys::packet`]`(B, seq)`.
+//! 2. `recv_packet` on B, with a membership proof of that commitment at a
+//!    height of A that B's client of A trusts: unless the packet timed out
+//!    on B, a receipt is written under [`keys::packet_receipt`]`(A, seq)`
+//!    (a second delivery is refused), the query is answered (or refused) and
+//!    the acknowledgement's hash is written under
+//!    [`keys::packet_ack`]`(A, seq)`, the acknowledgement itself under
+//!    [`keys::packet_ack_data`]`(A, seq)`.
+//! 3. `acknowledge_packet` on A, with a membership proof of the
+//!    acknowledgement hash at a height of B that A's client of B trusts:
+//!    the commitment is deleted, the escrow refunded, and the
+//!    acknowledgement kept under [`keys::packet_result`]`(B, seq)` for the
+//!    requester to read.
+//! 4. Or `timeout_packet` on A, with a non-membership proof of the receipt
+//!    at a trusted height of B whose header is at or past the packet's
+//!    timeout height or time: the commitment is deleted and the escrow
+//!    refunded.
+//!
+//! Timeouts are sound because B refuses a packet in any block at or past
+//! its timeout, and a header's state root commits to the state after its
+//! block: absent at such a height means never received.
+
+use borsh::BorshDeserialize;
+use light_clients::credit_chain::{
+    ClientError, LightClient, LightClientState, Misbehaviour, Options, TrustThreshold,
+    UpdateOutcome,
+};
+use light_clients::merkle::{MembershipProof, NonMembershipProof};
+use protocol::tx::{Account, Acknowledgement, LightClientParams, Role};
+use protocol::{
+    ChainId, CreditQuery, CreditResponse, Hash, Height, LightBlock, Money, Packet, PacketPayload,
+    QueryOutcome, Time,
+};
+
+use super::auth::Sender;
+use super::error::TxError;
+use super::state::{self, Escrow, PacketResult, StoredClient};
+use super::store::{KvStore, KvStoreMut, Overlay};
+use super::{BlockContext, Event, consent, fees, keys, records};
+
+/// How many trusted blocks an on-chain client keeps (the newest); proofs
+/// must be at one of their heights.
+pub const MAX_STORED_HEADERS: usize = 100;
+
+/// The roles that may send credit queries.
+pub const REQUESTER_ROLES: [Role; 2] = [Role::Bank, Role::CreditBureau];
+
+fn client_options(params: &LightClientParams) -> Result<Options, TxError> {
+    let trust_threshold = TrustThreshold::new(params.trust_numerator, params.trust_denominator)
+        .map_err(|e| TxError::invalid("create_client", e.to_string()))?;
+    if params.trusting_period_secs == 0 {
+        return Err(TxError::invalid("create_client", "trusting period is zero"));
+    }
+    Ok(Options {
+        trust_threshold,
+        trusting_period: std::time::Duration::from_secs(params.trusting_period_secs),
+        clock_drift: std::time::Duration::from_secs(params.clock_drift_secs),
+    })
+}
+
+/// The on-chain light client of `chain`, if this chain has one.
+pub fn client(
+    store: &(impl KvStore + ?Sized),
+    chain: &ChainId,
+) -> Result<Option<LightClient>, TxError> {
+    let key = keys::client(chain);
+    let Some(stored) = state::read::<StoredClient>(store, &key)? else {
+        return Ok(None);
+    };
+    let corrupt = |reason: &str| TxError::CorruptState {
+        key: keys::show(&key),
+        reason: reason.to_owned(),
+    };
+    let options = client_options(&stored.params).map_err(|e| corrupt(&e.to_string()))?;
+    let client = LightClient::from_state(LightClientState {
+        options,
+        trusted: stored.trusted,
+        frozen: stored.frozen.map(Misbehaviour::from),
+    })
+    .ok_or_else(|| corrupt("no trusted block, or blocks of several chains"))?;
+    if client.chain_id() != chain {
+        return Err(corrupt(&format!("holds a client of {}", client.chain_id())));
+    }
+    Ok(Some(client))
+}
+
+fn load_client(
+    store: &(impl KvStore + ?Sized),
+    chain: &ChainId,
+) -> Result<(LightClient, LightClientParams), TxError> {
+    let client = client(store, chain)?.ok_or_else(|| TxError::UnknownClient(chain.clone()))?;
+    // `client` succeeded, so the stored value decodes.
+    let params = state::read::<StoredClient>(store, &keys::client(chain))?
+        .map(|s| s.params)
+        .unwrap_or_default();
+    Ok((client, params))
+}
+
+fn save_client(
+    store: &mut (impl KvStoreMut + ?Sized),
+    client: &LightClient,
+    params: LightClientParams,
+) {
+    let s = client.to_state();
+    let skip = s.trusted.len().saturating_sub(MAX_STORED_HEADERS);
+    let stored = StoredClient {
+        params,
+        trusted: s.trusted.into_iter().skip(skip).collect(),
+        frozen: s.frozen.map(Into::into),
+    };
+    state::write(store, keys::client(client.chain_id()), &stored);
+}
+
+fn client_error(chain: &ChainId, what: &str, e: ClientError) -> TxError {
+    match e {
+        ClientError::Frozen { .. } => TxError::ClientFrozen(e.to_string()),
+        ClientError::Proof(m) => TxError::InvalidProof {
+            what: what.to_owned(),
+            reason: m.to_string(),
+        },
+        ClientError::UntrustedHeight(h) => TxError::InvalidProof {
+            what: what.to_owned(),
+            reason: format!(
+                "height {h} of {chain} is not trusted by this chain's client; update the client to it first"
+            ),
+        },
+        other => TxError::ClientRejected {
+            chain: chain.clone(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn decode_proof<T: BorshDeserialize>(bytes: &[u8], kind: &str, what: &str) -> Result<T, TxError> {
+    borsh::from_slice(bytes).map_err(|e| TxError::InvalidProof {
+        what: what.to_owned(),
+        reason: format!("malformed {kind} proof: {e}"),
+    })
+}
+
+/// `create_client` (governance or a relayer).
+pub(crate) fn create_client<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    anchor: &LightBlock,
+    params: &LightClientParams,
+) -> Result<Vec<Event>, TxError> {
+    sender.require_governance_or_role("create_client", &[Role::Relayer])?;
+    let chain = &anchor.header().chain_id;
+    if *chain == ctx.chain_id {
+        return Err(TxError::invalid(
+            "create_client",
+            format!("the anchor is a block of this chain ({chain}), not of another"),
+        ));
+    }
+    if store.get(&keys::client(chain)).is_some() {
+        return Err(TxError::ClientExists(chain.clone()));
+    }
+    let options = client_options(params)?;
+    let client = LightClient::new(anchor.clone(), options, ctx.time)
+        .map_err(|e| client_error(chain, "the anchor", e))?;
+    save_client(store, &client, *params);
+    Ok(vec![
+        Event::new("client_created")
+            .attr("chain", chain)
+            .attr("height", anchor.height())
+            .attr("header_hash", anchor.header().hash()),
+    ])
+}
+
+/// `update_client` (a relayer).
+pub(crate) fn update_client<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    block: &LightBlock,
+) -> Result<Vec<Event>, TxError> {
+    sender.require_role("update_client", &[Role::Relayer])?;
+    let chain = &block.header().chain_id;
+    let (mut client, params) = load_client(store, chain)?;
+    let height = block.height();
+    let event = match client
+        .update(block.clone(), ctx.time)
+        .map_err(|e| client_error(chain, "the header", e))?
+    {
+        UpdateOutcome::Verified { height, hash } => Event::new("client_updated")
+            .attr("chain", chain)
+            .attr("height", height)
+            .attr("header_hash", hash),
+        UpdateOutcome::AlreadyTrusted => Event::new("client_updated")
+            .attr("chain", chain)
+            .attr("height", height)
+            .attr("already_trusted", true),
+        UpdateOutcome::NotEnoughTrust(tally) => {
+            return Err(TxError::NotEnoughTrust {
+                chain: chain.clone(),
+                height,
+                tally: tally.to_string(),
+            });
+        }
+        UpdateOutcome::Misbehaviour(evidence) => Event::new("client_frozen")
+            .attr("chain", chain)
+            .attr("height", evidence.height())
+            .attr("kind", evidence.kind()),
+    };
+    save_client(store, &client, params);
+    Ok(vec![event])
+}
+
+/// `submit_misbehaviour` (governance or any institution: the evidence
+/// speaks for itself).
+pub(crate) fn submit_misbehaviour<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    first: &LightBlock,
+    second: &LightBlock,
+) -> Result<Vec<Event>, TxError> {
+    if !sender.is_governance() {
+        sender.require_role("submit_misbehaviour", &[])?;
+    }
+    let chain = &first.header().chain_id;
+    if second.header().chain_id != *chain {
+        return Err(TxError::invalid(
+            "submit_misbehaviour",
+            format!(
+                "the blocks are of two chains, {chain} and {}",
+                second.header().chain_id
+            ),
+        ));
+    }
+    let (mut client, params) = load_client(store, chain)?;
+    if let Some(ev) = client.frozen() {
+        return Err(TxError::ClientFrozen(format!(
+            "light client of {chain} is already frozen on {} evidence at height {}",
+            ev.kind(),
+            ev.height()
+        )));
+    }
+    let (a, b) = (Box::new(first.clone()), Box::new(second.clone()));
+    let evidence = if first.height() == second.height() {
+        Misbehaviour::ConflictingHeaders {
+            first: a,
+            second: b,
+        }
+    } else if first.height() < second.height() {
+        Misbehaviour::NonMonotonicTime {
+            earlier: a,
+            later: b,
+        }
+    } else {
+        Misbehaviour::NonMonotonicTime {
+            earlier: b,
+            later: a,
+        }
+    };
+    let (kind, height) = (evidence.kind(), evidence.height());
+    client
+        .submit_misbehaviour(evidence, ctx.time)
+        .map_err(|e| client_error(chain, "the evidence", e))?;
+    save_client(store, &client, params);
+    Ok(vec![
+        Event::new("client_frozen")
+            .attr("chain", chain)
+            .attr("height", height)
+            .attr("kind", kind),
+    ])
+}
+
+/// `send_credit_query` (a bank or credit bureau, the query's requester).
+pub(crate) fn send_credit_query<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    destination: &ChainId,
+    query: &CreditQuery,
+    timeout_height: Option<Height>,
+    timeout_time: Option<Time>,
+) -> Result<Vec<Event>, TxError> {
+    let requester = sender.require_role("send_credit_query", &REQUESTER_ROLES)?;
+    if query.requester != requester.id {
+        return Err(TxError::Unauthorized {
+            sender: format!("institution {}", requester.id),
+            action: "send_credit_query",
+            needed: format!(
+                "the query names requester {}; an institution may only query for itself",
+                query.requester
+            ),
+        });
+    }
+    if *destination == ctx.chain_id {
+        return Err(TxError::invalid(
+            "send_credit_query",
+            format!("destination is this chain ({destination})"),
+        ));
+    }
+    let (client, _) = load_client(store, destination)?;
+    if let Some(ev) = client.frozen() {
+        return Err(TxError::ClientFrozen(format!(
+            "light client of {destination} is frozen on {} evidence at height {}: nothing is sent to it until an operator acts",
+            ev.kind(),
+            ev.height()
+        )));
+    }
+    let params = state::params(store)?;
+    fees::check_currency(&params, &query.max_fee)?;
+    let seq_key = keys::next_sequence(destination);
+    let sequence = state::read::<u64>(store, &seq_key)?.unwrap_or(1);
+    let account = Account::Local(requester.id.clone());
+    let mut events = Vec::new();
+    if query.max_fee.minor_units > 0 {
+        fees::debit(store, &params, &account, query.max_fee.minor_units)?;
+        state::write(
+            store,
+            keys::escrow(destination, sequence),
+            &Escrow {
+                account: account.clone(),
+                amount: query.max_fee,
+            },
+        );
+        events.push(
+            Event::new("escrow_locked")
+                .attr("account", &account)
+                .attr("amount", query.max_fee.minor_units)
+                .attr("currency", query.max_fee.currency),
+        );
+    }
+    let packet = Packet {
+        source: ctx.chain_id.clone(),
+        destination: destination.clone(),
+        sequence,
+        timeout_height,
+        timeout_time,
+        payload: PacketPayload::CreditQuery(query.clone()),
+    };
+    let commitment = packet.commitment();
+    state::write(
+        store,
+        keys::packet_commitment(destination, sequence),
+        &commitment,
+    );
+    state::write(store, keys::packet(destination, sequence), &packet);
+    state::write(store, seq_key, &sequence.saturating_add(1));
+    events.insert(
+        0,
+        Event::new("send_packet")
+            .attr("source", &ctx.chain_id)
+            .attr("destination", destination)
+            .attr("sequence", sequence)
+            .attr("commitment", commitment),
+    );
+    Ok(events)
+}
+
+/// Why the packet may no longer be received at `height`/`time`, if so.
+fn timed_out_at(packet: &Packet, height: Height, time: Time) -> Option<String> {
+    if let Some(h) = packet.timeout_height
+        && height >= h
+    {
+        return Some(format!(
+            "height {height} is at or past the timeout height {h}"
+        ));
+    }
+    if let Some(t) = packet.timeout_time
+        && time >= t
+    {
+        return Some(format!("time {time} is at or past the timeout time {t}"));
+    }
+    None
+}
+
+/// `recv_packet` (a relayer).
+pub(crate) fn recv_packet<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    packet: &Packet,
+    proof: &[u8],
+    proof_height: Height,
+) -> Result<Vec<Event>, TxError> {
+    sender.require_role("recv_packet", &[Role::Relayer])?;
+    if packet.destination != ctx.chain_id {
+        return Err(TxError::WrongPacketRoute {
+            field: "destination",
+            expected: ctx.chain_id.clone(),
+            got: packet.destination.clone(),
+        });
+    }
+    let source = &packet.source;
+    let sequence = packet.sequence;
+    let receipt_key = keys::packet_receipt(source, sequence);
+    if store.get(&receipt_key).is_some() {
+        return Err(TxError::PacketAlreadyReceived {
+            source_chain: source.clone(),
+            sequence,
+        });
+    }
+    if let Some(reason) = timed_out_at(packet, ctx.height, ctx.time) {
+        return Err(TxError::PacketTimedOut {
+            source_chain: source.clone(),
+            sequence,
+            reason,
+        });
+    }
+    let (client, _) = load_client(store, source)?;
+    let commitment_key = keys::packet_commitment(&ctx.chain_id, sequence);
+    let what = format!("the commitment {}", keys::show(&commitment_key));
+    let proof: MembershipProof = decode_proof(proof, "membership", &what)?;
+    let commitment = packet.commitment();
+    client
+        .verify_membership(proof_height, &commitment_key, commitment.as_bytes(), &proof)
+        .map_err(|e| client_error(source, &what, e))?;
+
+    state::write(store, receipt_key, &commitment);
+    let mut events = vec![
+        Event::new("recv_packet")
+            .attr("source", source)
+            .attr("destination", &packet.destination)
+            .attr("sequence", sequence)
+            .attr("commitment", commitment),
+    ];
+    // The handler runs in its own overlay: if it fails, its writes are
+    // dropped and the failure is acknowledged, the receipt stays.
+    let mut handler = Overlay::new(&*store);
+    let (ack, writes) = match handle_packet(&mut handler, ctx, packet, &mut events) {
+        Ok(ack) => (ack, Some(handler.into_writes())),
+        Err(e) => (Acknowledgement::Error(e.to_string()), None),
+    };
+    if let Some(writes) = writes {
+        writes.apply(store);
+    }
+    let ack_hash = ack.hash();
+    state::write(store, keys::packet_ack(source, sequence), &ack_hash);
+    state::write(store, keys::packet_ack_data(source, sequence), &ack);
+    events.push(
+        Event::new("write_acknowledgement")
+            .attr("source", source)
+            .attr("sequence", sequence)
+            .attr("ack_hash", ack_hash)
+            .attr("outcome", outcome(&ack)),
+    );
+    Ok(events)
+}
+
+/// A short name of what an acknowledgement says.
+pub fn outcome(ack: &Acknowledgement) -> &'static str {
+    match ack {
+        Acknowledgement::Result(PacketPayload::CreditResponse(r)) => match r.outcome {
+            QueryOutcome::Answered => "answered",
+            QueryOutcome::ConsentRefused(_) => "consent_refused",
+            QueryOutcome::FeeRefused(_) => "fee_refused",
+        },
+        Acknowledgement::Result(_) => "result",
+        Acknowledgement::Error(_) => "error",
+    }
+}
+
+fn handle_packet<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    packet: &Packet,
+    events: &mut Vec<Event>,
+) -> Result<Acknowledgement, TxError> {
+    match &packet.payload {
+        PacketPayload::CreditQuery(query) => {
+            let response = answer_credit_query(
+                store,
+                ctx,
+                &packet.source,
+                packet.commitment(),
+                query,
+                events,
+            )?;
+            Ok(Acknowledgement::Result(PacketPayload::CreditResponse(
+                response,
+            )))
+        }
+        other => Ok(Acknowledgement::Error(format!(
+            "{} packets are not handled by this chain",
+            payload_name(other)
+        ))),
+    }
+}
+
+fn payload_name(p: &PacketPayload) -> &'static str {
+    match p {
+        PacketPayload::CreditQuery(_) => "credit_query",
+        PacketPayload::CreditResponse(_) => "credit_response",
+        PacketPayload::Attestation(_) => "attestation",
+        PacketPayload::AggregationRequest(_) => "aggregation_request",
+        PacketPayload::AggregationPartial(_) => "aggregation_partial",
+        PacketPayload::ChainRegistration(_) => "chain_registration",
+    }
+}
+
+/// Answers a credit query from local records under consent and fee.
+///
+/// Consent: see [`consent::refusal`]. Records: every record about the
+/// enterprise of a kind asked for. Fee: the sum of the query fees of the
+/// providers whose records are returned, at most the query's `max_fee`,
+/// moved from the requester's prepaid account on this chain
+/// (`<source>/<requester>`) to each provider. A refusal is an answer too
+/// (with no records and no fee), so the source learns of it.
+fn answer_credit_query<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    source: &ChainId,
+    query_packet: Hash,
+    query: &CreditQuery,
+    events: &mut Vec<Event>,
+) -> Result<CreditResponse, TxError> {
+    let params = state::params(store)?;
+    let nothing = Money {
+        minor_units: 0,
+        currency: params.currency,
+    };
+    let refuse = |outcome: QueryOutcome| CreditResponse {
+        query_packet,
+        outcome,
+        records: Vec::new(),
+        fee_charged: nothing,
+    };
+    if let Some(reason) = consent::refusal(store, ctx, source, query)? {
+        return Ok(refuse(QueryOutcome::ConsentRefused(reason)));
+    }
+    let found: Vec<_> = records::records_of(store, &query.enterprise)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| query.kinds.contains(&r.kind))
+        .collect();
+    let mut charges = Vec::new();
+    let mut total: u64 = 0;
+    for provider in records::providers(&found) {
+        let fee = state::read::<Money>(store, &keys::query_fee(&provider))?.unwrap_or(nothing);
+        if fee.minor_units > 0 {
+            total = total.saturating_add(fee.minor_units);
+            charges.push((provider, fee));
+        }
+    }
+    if total > 0 && query.max_fee.currency != params.currency {
+        return Ok(refuse(QueryOutcome::FeeRefused(format!(
+            "max fee is in {}, this chain charges in {}",
+            query.max_fee.currency, params.currency
+        ))));
+    }
+    if total > query.max_fee.minor_units {
+        return Ok(refuse(QueryOutcome::FeeRefused(format!(
+            "fee {total} {} exceeds the max fee {}",
+            params.currency, query.max_fee.minor_units
+        ))));
+    }
+    let payer = Account::Remote {
+        chain: source.clone(),
+        institution: query.requester.clone(),
+    };
+    let available = fees::balance(store, &payer)?;
+    if available < total {
+        return Ok(refuse(QueryOutcome::FeeRefused(format!(
+            "account {payer} on {} has {available} {}, the fee is {total}",
+            ctx.chain_id, params.currency
+        ))));
+    }
+    for (provider, fee) in charges {
+        let to = Account::Local(provider);
+        fees::debit(store, &params, &payer, fee.minor_units)?;
+        fees::credit(store, &to, fee.minor_units)?;
+        events.push(fees::transfer_event(&payer, &to, &fee));
+    }
+    Ok(CreditResponse {
+        query_packet,
+        outcome: QueryOutcome::Answered,
+        records: found,
+        fee_charged: Money {
+            minor_units: total,
+            currency: params.currency,
+        },
+    })
+}
+
+/// Checks that `packet` is one this chain sent and still has in flight.
+fn check_in_flight(
+    store: &(impl KvStore + ?Sized),
+    ctx: &BlockContext,
+    packet: &Packet,
+) -> Result<(), TxError> {
+    if packet.source != ctx.chain_id {
+        return Err(TxError::WrongPacketRoute {
+            field: "source",
+            expected: ctx.chain_id.clone(),
+            got: packet.source.clone(),
+        });
+    }
+    let destination = &packet.destination;
+    let sequence = packet.sequence;
+    let committed: Hash = state::read(store, &keys::packet_commitment(destination, sequence))?
+        .ok_or_else(|| TxError::UnknownPacket {
+            destination: destination.clone(),
+            sequence,
+        })?;
+    let given = packet.commitment();
+    if committed != given {
+        return Err(TxError::CommitmentMismatch {
+            destination: destination.clone(),
+            sequence,
+            committed,
+            given,
+        });
+    }
+    Ok(())
+}
+
+/// Deletes the packet's commitment, refunds its escrow and records how it
+/// ended.
+fn close_packet<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    packet: &Packet,
+    result: &PacketResult,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
+    let (destination, sequence) = (&packet.destination, packet.sequence);
+    store.delete(&keys::packet_commitment(destination, sequence));
+    store.delete(&keys::packet(destination, sequence));
+    let escrow_key = keys::escrow(destination, sequence);
+    if let Some(escrow) = state::read::<Escrow>(store, &escrow_key)? {
+        store.delete(&escrow_key);
+        fees::credit(store, &escrow.account, escrow.amount.minor_units)?;
+        events.push(
+            Event::new("escrow_refunded")
+                .attr("account", &escrow.account)
+                .attr("amount", escrow.amount.minor_units)
+                .attr("currency", escrow.amount.currency),
+        );
+    }
+    state::write(store, keys::packet_result(destination, sequence), result);
+    Ok(())
+}
+
+/// `acknowledge_packet` (a relayer).
+pub(crate) fn acknowledge_packet<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    packet: &Packet,
+    ack: &Acknowledgement,
+    proof: &[u8],
+    proof_height: Height,
+) -> Result<Vec<Event>, TxError> {
+    sender.require_role("acknowledge_packet", &[Role::Relayer])?;
+    check_in_flight(store, ctx, packet)?;
+    let destination = &packet.destination;
+    let (client, _) = load_client(store, destination)?;
+    let ack_key = keys::packet_ack(&ctx.chain_id, packet.sequence);
+    let what = format!("the acknowledgement {}", keys::show(&ack_key));
+    let proof: MembershipProof = decode_proof(proof, "membership", &what)?;
+    client
+        .verify_membership(proof_height, &ack_key, ack.hash().as_bytes(), &proof)
+        .map_err(|e| client_error(destination, &what, e))?;
+    let mut events = vec![
+        Event::new("acknowledge_packet")
+            .attr("destination", destination)
+            .attr("sequence", packet.sequence)
+            .attr("outcome", outcome(ack)),
+    ];
+    close_packet(
+        store,
+        packet,
+        &PacketResult::Acknowledged(Box::new(ack.clone())),
+        &mut events,
+    )?;
+    Ok(events)
+}
+
+/// `timeout_packet` (a relayer).
+pub(crate) fn timeout_packet<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    packet: &Packet,
+    proof: &[u8],
+    proof_height: Height,
+) -> Result<Vec<Event>, TxError> {
+    sender.require_role("timeout_packet", &[Role::Relayer])?;
+    check_in_flight(store, ctx, packet)?;
+    let destination = &packet.destination;
+    let (client, _) = load_client(store, destination)?;
+    let receipt_key = keys::packet_receipt(&ctx.chain_id, packet.sequence);
+    let what = format!("the absence of receipt {}", keys::show(&receipt_key));
+    let header = client
+        .trusted_at(proof_height)
+        .map(|b| b.header().clone())
+        .ok_or_else(|| {
+            client_error(
+                destination,
+                &what,
+                ClientError::UntrustedHeight(proof_height),
+            )
+        })?;
+    if timed_out_at(packet, header.height, header.time).is_none() {
+        return Err(TxError::TimeoutNotReached {
+            destination: destination.clone(),
+            sequence: packet.sequence,
+            proof_height,
+            reason: format!(
+                "header time {} is before the timeout time {}, and height {} before the timeout height {}",
+                header.time,
+                packet
+                    .timeout_time
+                    .map_or_else(|| "(none)".to_owned(), |t| t.to_string()),
+                header.height,
+                packet
+                    .timeout_height
+                    .map_or_else(|| "(none)".to_owned(), |h| h.to_string()),
+            ),
+        });
+    }
+    let proof: NonMembershipProof = decode_proof(proof, "non-membership", &what)?;
+    client
+        .verify_non_membership(proof_height, &receipt_key, &proof)
+        .map_err(|e| client_error(destination, &what, e))?;
+    let mut events = vec![
+        Event::new("timeout_packet")
+            .attr("destination", destination)
+            .attr("sequence", packet.sequence),
+    ];
+    close_packet(store, packet, &PacketResult::TimedOut, &mut events)?;
+    Ok(events)
+}

@@ -1,0 +1,215 @@
+//! Builders of every state key. The layout is described in the
+//! [`app`](super) module docs; everything that reads, writes or proves a
+//! key builds it here, so the chain and a relayer can never disagree.
+//!
+//! Sequences are written as 20 decimal digits, so that byte order is
+//! numeric order; keys are hex (public keys, hashes) or validated ids
+//! (lowercase letters, digits and '-', or a unified social credit code),
+//! none of which contains '/'.
+
+use protocol::tx::Account;
+use protocol::{ChainId, EnterpriseId, Hash, InstitutionId, PublicKey};
+
+fn join(parts: &[&str]) -> Vec<u8> {
+    parts.concat().into_bytes()
+}
+
+fn seq(n: u64) -> String {
+    format!("{n:020}")
+}
+
+/// `params`: the chain's parameters ([`Params`](super::state::Params)).
+pub fn params() -> Vec<u8> {
+    b"params".to_vec()
+}
+
+/// `keys/<public key hex>`: who a signing key belongs to
+/// ([`Principal`](super::state::Principal)).
+pub fn principal(key: &PublicKey) -> Vec<u8> {
+    join(&["keys/", &key.to_string()])
+}
+
+/// `nonces/<public key hex>`: the last nonce a sender used (`u64`).
+pub fn nonce(key: &PublicKey) -> Vec<u8> {
+    join(&["nonces/", &key.to_string()])
+}
+
+/// `institutions/<id>`: an [`InstitutionRecord`](super::state::InstitutionRecord).
+pub fn institution(id: &InstitutionId) -> Vec<u8> {
+    join(&["institutions/", id.as_str()])
+}
+
+/// `enterprises/<uscc>`: an [`EnterpriseRecord`](super::state::EnterpriseRecord).
+pub fn enterprise(id: &EnterpriseId) -> Vec<u8> {
+    join(&["enterprises/", id.as_str()])
+}
+
+/// `records/<uscc>/<provider>/<seq>`: a [`CreditRecord`](protocol::CreditRecord).
+pub fn record(enterprise: &EnterpriseId, provider: &InstitutionId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "records/",
+        enterprise.as_str(),
+        "/",
+        provider.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// `records/<uscc>/`: the prefix of every record about an enterprise.
+pub fn records_of(enterprise: &EnterpriseId) -> Vec<u8> {
+    join(&["records/", enterprise.as_str(), "/"])
+}
+
+/// `sequences/records/<uscc>/<provider>`: the next record sequence of a
+/// provider about an enterprise (`u64`, absent = 1).
+pub fn record_sequence(enterprise: &EnterpriseId, provider: &InstitutionId) -> Vec<u8> {
+    join(&[
+        "sequences/records/",
+        enterprise.as_str(),
+        "/",
+        provider.as_str(),
+    ])
+}
+
+/// `consents/<consent id hex>`: a [`ConsentRecord`](super::state::ConsentRecord).
+pub fn consent(id: &Hash) -> Vec<u8> {
+    join(&["consents/", &id.to_string()])
+}
+
+/// `attestations/<attestation id hex>`: an [`Attestation`](protocol::Attestation).
+pub fn attestation(id: &Hash) -> Vec<u8> {
+    join(&["attestations/", &id.to_string()])
+}
+
+/// `balances/<institution>` or `balances/<chain>/<institution>`: a balance
+/// in minor units of the chain's currency (`u64`; absent = 0).
+pub fn balance(account: &Account) -> Vec<u8> {
+    join(&["balances/", &account.to_string()])
+}
+
+/// `fees/<provider>`: a data provider's fee per answered query
+/// ([`Money`](protocol::Money)).
+pub fn query_fee(provider: &InstitutionId) -> Vec<u8> {
+    join(&["fees/", provider.as_str()])
+}
+
+/// `governance/pending_validators`: a validator set decided in the current
+/// block, taken by `end_block`.
+pub fn pending_validators() -> Vec<u8> {
+    b"governance/pending_validators".to_vec()
+}
+
+/// `governance/validators`: the validator set most recently decided by
+/// governance (the one `end_block` announced).
+pub fn validators() -> Vec<u8> {
+    b"governance/validators".to_vec()
+}
+
+/// `interchain/clients/<chain>`: the on-chain light client of another chain
+/// ([`StoredClient`](super::state::StoredClient)).
+pub fn client(chain: &ChainId) -> Vec<u8> {
+    join(&["interchain/clients/", chain.as_str()])
+}
+
+/// `interchain/commitments/<destination>/<seq>`: on the source, the
+/// commitment ([`Packet::commitment`](protocol::Packet::commitment), 32
+/// bytes) of a packet in flight. Proven to the destination on receive.
+pub fn packet_commitment(destination: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/commitments/",
+        destination.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// `interchain/packets/<destination>/<seq>`: on the source, the packet
+/// itself, for relayers to read.
+pub fn packet(destination: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/packets/",
+        destination.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// `interchain/next_sequence/<destination>`: on the source, the sequence the
+/// next packet to `destination` gets (`u64`; absent = 1).
+pub fn next_sequence(destination: &ChainId) -> Vec<u8> {
+    join(&["interchain/next_sequence/", destination.as_str()])
+}
+
+/// `interchain/escrows/<destination>/<seq>`: on the source, the fee
+/// escrowed for a packet in flight ([`Escrow`](super::state::Escrow)).
+pub fn escrow(destination: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/escrows/",
+        destination.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// `interchain/results/<destination>/<seq>`: on the source, how a packet
+/// ended ([`PacketResult`](super::state::PacketResult)): the verified
+/// acknowledgement, or timed out.
+pub fn packet_result(destination: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/results/",
+        destination.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// `interchain/receipts/<source>/<seq>`: on the destination, the receipt of
+/// a delivered packet (its commitment, 32 bytes). Its absence is proven to
+/// the source to time a packet out.
+pub fn packet_receipt(source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&["interchain/receipts/", source.as_str(), "/", &seq(sequence)])
+}
+
+/// `interchain/acks/<source>/<seq>`: on the destination, the hash of the
+/// acknowledgement ([`Acknowledgement::hash`](protocol::Acknowledgement::hash),
+/// 32 bytes). Proven to the source.
+pub fn packet_ack(source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&["interchain/acks/", source.as_str(), "/", &seq(sequence)])
+}
+
+/// `interchain/ack_data/<source>/<seq>`: on the destination, the
+/// acknowledgement itself ([`Acknowledgement`](protocol::Acknowledgement)),
+/// for relayers to read; its hash is under [`packet_ack`].
+pub fn packet_ack_data(source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&["interchain/ack_data/", source.as_str(), "/", &seq(sequence)])
+}
+
+/// A key shown for humans: UTF-8 when it is, hex otherwise.
+pub fn show(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(s) => s.to_owned(),
+        Err(_) => hex::encode(key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_readable_and_sequences_sort_numerically() {
+        let b: ChainId = "guangdong".parse().unwrap();
+        assert_eq!(
+            packet_commitment(&b, 7),
+            b"interchain/commitments/guangdong/00000000000000000007".to_vec()
+        );
+        assert!(packet_commitment(&b, 9) < packet_commitment(&b, 10));
+        let remote: Account = "shaanxi/bank-a".parse().unwrap();
+        assert_eq!(show(&balance(&remote)), "balances/shaanxi/bank-a");
+        let e: EnterpriseId = "91350100M000100Y43".parse().unwrap();
+        let p: InstitutionId = "bureau-1".parse().unwrap();
+        assert!(record(&e, &p, 1).starts_with(&records_of(&e)));
+        assert_eq!(show(&[0xff, 0x00]), "ff00");
+    }
+}

@@ -1,0 +1,160 @@
+//! Stateless checks of a message's fields, run before any state is read.
+//! Ids, codes, currencies and validator sets are already valid by type.
+
+use protocol::tx::{Role, TxBody};
+use protocol::{Attestation, CreditQuery, CreditRecord, RecordKind};
+
+use super::error::TxError;
+
+/// Longest institution name, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+/// Longest reason or purpose, in bytes.
+pub const MAX_TEXT_LEN: usize = 256;
+/// Longest attestation claim, in bytes.
+pub const MAX_CLAIM_LEN: usize = 1024;
+
+fn text(message: &'static str, field: &str, value: &str, max: usize) -> Result<(), TxError> {
+    if value.trim().is_empty() {
+        return Err(TxError::invalid(message, format!("{field} is empty")));
+    }
+    if value.len() > max {
+        return Err(TxError::invalid(
+            message,
+            format!("{field} is {} bytes, at most {max}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Non-empty, no duplicates.
+fn distinct<T: Ord + Copy + std::fmt::Debug>(
+    message: &'static str,
+    field: &str,
+    items: &[T],
+) -> Result<(), TxError> {
+    if items.is_empty() {
+        return Err(TxError::invalid(message, format!("{field} is empty")));
+    }
+    let mut sorted = items.to_vec();
+    sorted.sort();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(TxError::invalid(
+            message,
+            format!("{field} lists {:?} twice", w[0]),
+        ));
+    }
+    Ok(())
+}
+
+fn positive(message: &'static str, field: &str, units: u64) -> Result<(), TxError> {
+    if units == 0 {
+        return Err(TxError::invalid(message, format!("{field} is zero")));
+    }
+    Ok(())
+}
+
+fn record(message: &'static str, r: &CreditRecord) -> Result<(), TxError> {
+    if let Some(end) = r.end
+        && end < r.start
+    {
+        return Err(TxError::invalid(
+            message,
+            format!("record ends at {end}, before it starts at {}", r.start),
+        ));
+    }
+    Ok(())
+}
+
+fn attestation(message: &'static str, a: &Attestation) -> Result<(), TxError> {
+    text(message, "claim", &a.claim, MAX_CLAIM_LEN)?;
+    if a.expires_at <= a.issued_at {
+        return Err(TxError::invalid(
+            message,
+            format!(
+                "expires at {}, not after it is issued at {}",
+                a.expires_at, a.issued_at
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn query(message: &'static str, q: &CreditQuery) -> Result<(), TxError> {
+    distinct::<RecordKind>(message, "query kinds", &q.kinds)?;
+    text(message, "query purpose", &q.purpose, MAX_TEXT_LEN)
+}
+
+/// Checks every field that can be checked without state.
+pub(crate) fn validate_body(body: &TxBody) -> Result<(), TxError> {
+    let m = body.name();
+    match body {
+        TxBody::RegisterInstitution { name, roles, .. } => {
+            text(m, "name", name, MAX_NAME_LEN)?;
+            distinct::<Role>(m, "roles", roles)
+        }
+        TxBody::SuspendInstitution { reason, .. } => text(m, "reason", reason, MAX_TEXT_LEN),
+        TxBody::Mint { amount, .. } | TxBody::Transfer { amount, .. } => {
+            positive(m, "amount", amount.minor_units)
+        }
+        TxBody::WriteRecord { record: r } => record(m, r),
+        TxBody::GrantConsent { grant, .. } => {
+            distinct::<RecordKind>(m, "scope", &grant.scope)?;
+            text(m, "purpose", &grant.purpose, MAX_TEXT_LEN)
+        }
+        TxBody::IssueAttestation { attestation: a } => attestation(m, a),
+        TxBody::SendCreditQuery {
+            query: q,
+            timeout_height,
+            timeout_time,
+            ..
+        } => {
+            query(m, q)?;
+            if timeout_height.is_none() && timeout_time.is_none() {
+                return Err(TxError::invalid(
+                    m,
+                    "neither a timeout height nor a timeout time: the packet could never be timed out and its escrow never refunded",
+                ));
+            }
+            Ok(())
+        }
+        TxBody::RecvPacket { proof, .. }
+        | TxBody::AcknowledgePacket { proof, .. }
+        | TxBody::TimeoutPacket { proof, .. } => {
+            if proof.is_empty() {
+                return Err(TxError::invalid(m, "proof is empty"));
+            }
+            Ok(())
+        }
+        TxBody::ReinstateInstitution { .. }
+        | TxBody::RegisterEnterprise { .. }
+        | TxBody::SetValidators { .. }
+        | TxBody::RevokeConsent { .. }
+        | TxBody::SetQueryFee { .. }
+        | TxBody::CreateClient { .. }
+        | TxBody::UpdateClient { .. }
+        | TxBody::SubmitMisbehaviour { .. } => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_roles_and_empty_names_are_refused() {
+        let body = |name: &str, roles: Vec<Role>| TxBody::RegisterInstitution {
+            institution: "bank-a".parse().unwrap(),
+            name: name.into(),
+            roles,
+            key: protocol::PublicKey([1; 32]),
+        };
+        assert!(validate_body(&body("Bank A", vec![Role::Bank])).is_ok());
+        let err = validate_body(&body("Bank A", vec![Role::Bank, Role::Bank])).unwrap_err();
+        assert!(err.to_string().contains("lists Bank twice"), "{err}");
+        let err = validate_body(&body(" ", vec![Role::Bank])).unwrap_err();
+        assert!(err.to_string().contains("name is empty"), "{err}");
+        let err = validate_body(&body("x", vec![])).unwrap_err();
+        assert_eq!(err.code(), 9);
+        assert!(err.to_string().contains("roles is empty"), "{err}");
+    }
+}
