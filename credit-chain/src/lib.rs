@@ -1,4 +1,14 @@
 //! The reference regional credit chain node.
 //!
-//! Empty until the credit-chain issue adds blocks, state, modules and RPC;
-//! its headers and commits already have their types in `protocol`.
+//! - [`app`]: the state machine (transactions, modules), pure;
+//! - [`node`]: executes transactions into signed blocks;
+//! - [`store`]: durable state and blocks in sled;
+//! - [`rpc`]: HTTP/JSON RPC and the block timer;
+//! - [`genesis`], [`keys`]: `credit-chain init`.
+
+pub mod app;
+pub mod genesis;
+pub mod keys;
+pub mod node;
+pub mod rpc;
+pub mod store;
