@@ -1,0 +1,387 @@
+//! The real `credit-chain` binary on loopback: init, start, transactions,
+//! proofs verified by `light-clients`, hostile input, kill -9 and restart.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use credit_chain::app::keys;
+use credit_chain::keys::KeyFile;
+use ed25519_dalek::{Signer, SigningKey};
+use light_clients::credit_chain::{LightClient, Options, UpdateOutcome};
+use light_clients::merkle::StateProof;
+use protocol::tx::{ConsentGrant, SignedTransaction, Transaction, TxBody};
+use protocol::{
+    ChainId, CreditRecord, Currency, EnterpriseId, Height, LightBlock, Money, PublicKey,
+    RecordKind, RecordStatus, Signature, Time,
+};
+use serde_json::Value;
+
+const ENTERPRISE: &str = "91350100M000100Y43";
+
+struct Node {
+    child: Child,
+    home: PathBuf,
+    url: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Node {
+    fn start(home: &Path) -> Node {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_credit-chain"))
+            .args([
+                "start",
+                "--home",
+                home.to_str().unwrap(),
+                "--rpc",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let node = Node {
+            child,
+            home: home.to_owned(),
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(40))
+                .build()
+                .unwrap(),
+        };
+        node.wait_for_height(1);
+        node
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.url)).send().unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn post_tx(&self, body: String) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/tx", self.url))
+            .body(body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn status(&self) -> Value {
+        self.get("/status").1
+    }
+
+    fn height(&self) -> u64 {
+        self.status()["latest_height"].as_u64().unwrap_or(0)
+    }
+
+    fn wait_for_height(&self, h: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/status", self.url)).send()
+                && let Ok(v) = r.json::<Value>()
+                && v["latest_height"].as_u64().unwrap_or(0) >= h
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node did not reach height {h}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn light_block(&self, h: u64) -> LightBlock {
+        let (code, v) = self.get(&format!("/light_block/{h}"));
+        assert_eq!(code, 200, "{v}");
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn key(&self, name: &str) -> SigningKey {
+        KeyFile::read(&self.home.join("keys").join(format!("{name}.json")))
+            .unwrap()
+            .signing_key()
+            .unwrap()
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL on unix
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sign(chain: &ChainId, key: &SigningKey, nonce: u64, body: TxBody) -> SignedTransaction {
+    let tx = Transaction {
+        chain_id: chain.clone(),
+        sender: PublicKey(key.verifying_key().to_bytes()),
+        nonce,
+        body,
+    };
+    let signature = Signature(key.sign(&tx.sign_bytes()).to_bytes());
+    SignedTransaction { tx, signature }
+}
+
+fn record(provider: &str, minor_units: u64) -> CreditRecord {
+    CreditRecord {
+        enterprise: ENTERPRISE.parse().unwrap(),
+        kind: RecordKind::Loan,
+        amount: Money {
+            minor_units,
+            currency: Currency::CNY,
+        },
+        start: "2026-03-01T00:00:00Z".parse().unwrap(),
+        end: Some("2027-03-01T00:00:00Z".parse().unwrap()),
+        status: RecordStatus::Active,
+        provider: provider.parse().unwrap(),
+        document_digest: None,
+    }
+}
+
+fn code_of(v: &Value) -> u64 {
+    v["result"]["code"].as_u64().unwrap_or(u64::MAX)
+}
+
+/// Verifies `key` at the node's latest height with a light client anchored
+/// at block 1, returning the value proven (None = proven absent).
+fn verified_value(node: &Node, key: &[u8]) -> Option<Vec<u8>> {
+    let (code, v) = node.get(&format!("/state?key={}", hex::encode(key)));
+    assert_eq!(code, 200, "{v}");
+    let height = v["height"].as_u64().unwrap();
+    let proof: StateProof = serde_json::from_value(v["proof"].clone()).unwrap();
+    let value = v["value"].as_str().map(|h| hex::decode(h).unwrap());
+    let anchor = node.light_block(1);
+    let target = node.light_block(height);
+    let now = target.header().time;
+    let mut client = LightClient::new(anchor, Options::default(), now).unwrap();
+    if height > 1 {
+        assert!(matches!(
+            client.update(target, now).unwrap(),
+            UpdateOutcome::Verified { .. }
+        ));
+    }
+    let h = Height::new(height).unwrap();
+    match (&proof, &value) {
+        (StateProof::Membership(p), Some(val)) => client.verify_membership(h, key, val, p).unwrap(),
+        (StateProof::NonMembership(p), None) => client.verify_non_membership(h, key, p).unwrap(),
+        _ => panic!("proof kind does not match the value: {v}"),
+    }
+    value
+}
+
+#[test]
+fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
+    let home = std::env::temp_dir().join(format!("credit-chain-node-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let out = Command::new(env!("CARGO_BIN_EXE_credit-chain"))
+        .args([
+            "init",
+            "--home",
+            home.to_str().unwrap(),
+            "--chain-id",
+            "shaanxi",
+            "--block-time",
+            "100ms",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Key files are private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.join("keys/governance.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut node = Node::start(&home);
+    let chain: ChainId = "shaanxi".parse().unwrap();
+    let provider = node.key("institutions/provider-a");
+    let bank = node.key("institutions/bank-a");
+    let enterprise_key = node.key(&format!("enterprises/{ENTERPRISE}"));
+
+    // A data provider writes a record.
+    let write = sign(
+        &chain,
+        &provider,
+        1,
+        TxBody::WriteRecord {
+            record: record("provider-a", 5_000_000),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&write).unwrap());
+    assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+
+    // The enterprise consents to bank-a of guangdong seeing its loans.
+    let grant = ConsentGrant {
+        enterprise: ENTERPRISE.parse::<EnterpriseId>().unwrap(),
+        grantee_chain: "guangdong".parse().unwrap(),
+        grantee: "bank-a".parse().unwrap(),
+        scope: vec![RecordKind::Loan],
+        purpose: "working capital loan".into(),
+        expires_at: "2030-01-01T00:00:00Z".parse().unwrap(),
+        nonce: 1,
+    };
+    let consent = sign(
+        &chain,
+        &enterprise_key,
+        1,
+        TxBody::GrantConsent {
+            signature: Signature(enterprise_key.sign(&grant.sign_bytes()).to_bytes()),
+            grant: grant.clone(),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&consent).unwrap());
+    assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+
+    // Both are in state, proven against a verified header.
+    let enterprise: EnterpriseId = ENTERPRISE.parse().unwrap();
+    let record_key = keys::record(&enterprise, &"provider-a".parse().unwrap(), 1);
+    let stored = verified_value(&node, &record_key).expect("record proven present");
+    let decoded: CreditRecord = borsh::from_slice(&stored).unwrap();
+    assert_eq!(decoded.amount.minor_units, 5_000_000);
+    assert!(verified_value(&node, &keys::consent(&grant.id())).is_some());
+    // A record never written is proven absent.
+    assert!(
+        verified_value(
+            &node,
+            &keys::record(&enterprise, &"provider-a".parse().unwrap(), 99)
+        )
+        .is_none()
+    );
+
+    // Hostile input: refused with a reason, and the state does not move.
+    let root_before = node.status()["state_root"].clone();
+    let (code, v) = node.post_tx("{ not json".into());
+    assert_eq!(code, 400);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("malformed transaction JSON"),
+        "{v}"
+    );
+
+    let mut forged = sign(
+        &chain,
+        &provider,
+        2,
+        TxBody::WriteRecord {
+            record: record("provider-a", 1),
+        },
+    );
+    forged.signature.0[0] ^= 1;
+    let (code, v) = node.post_tx(serde_json::to_string(&forged).unwrap());
+    assert_eq!(code, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("signature"), "{v}");
+
+    let (code, v) = node.post_tx(serde_json::to_string(&write).unwrap());
+    assert_eq!(code, 400, "replayed nonce must be refused: {v}");
+    assert!(v["error"].as_str().unwrap().contains("nonce"), "{v}");
+
+    let other_chain = sign(
+        &"beijing".parse().unwrap(),
+        &provider,
+        2,
+        TxBody::WriteRecord {
+            record: record("provider-a", 1),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&other_chain).unwrap());
+    assert_eq!(code, 400, "{v}");
+
+    // A bank may not write records.
+    let wrong_role = sign(
+        &chain,
+        &bank,
+        1,
+        TxBody::WriteRecord {
+            record: record("bank-a", 1),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&wrong_role).unwrap());
+    assert!(code == 400 || code_of(&v) != 0, "wrong role accepted: {v}");
+
+    // An expired consent is refused.
+    let mut expired = grant.clone();
+    expired.nonce = 2;
+    expired.expires_at = "2020-01-01T00:00:00Z".parse::<Time>().unwrap();
+    let stale = sign(
+        &chain,
+        &enterprise_key,
+        2,
+        TxBody::GrantConsent {
+            signature: Signature(enterprise_key.sign(&expired.sign_bytes()).to_bytes()),
+            grant: expired,
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&stale).unwrap());
+    assert!(
+        code == 400 || code_of(&v) != 0,
+        "expired consent accepted: {v}"
+    );
+
+    let h = node.height();
+    node.wait_for_height(h + 2);
+    assert_eq!(
+        node.status()["state_root"],
+        root_before,
+        "refused transactions changed the state"
+    );
+
+    // The enterprise revokes; a second revocation is refused.
+    let revoke = sign(
+        &chain,
+        &enterprise_key,
+        2,
+        TxBody::RevokeConsent {
+            consent_id: grant.id(),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&revoke).unwrap());
+    assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+    let again = sign(
+        &chain,
+        &enterprise_key,
+        3,
+        TxBody::RevokeConsent {
+            consent_id: grant.id(),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&again).unwrap());
+    assert!(
+        code == 400 || code_of(&v) != 0,
+        "double revocation accepted: {v}"
+    );
+
+    // kill -9, restart: same state, height continues, proofs still verify.
+    let before = node.status();
+    node.kill9();
+    let node = Node::start(&home);
+    let after = node.status();
+    assert!(
+        after["latest_height"].as_u64() >= before["latest_height"].as_u64(),
+        "{before} -> {after}"
+    );
+    assert_eq!(after["state_root"], before["state_root"]);
+    node.wait_for_height(after["latest_height"].as_u64().unwrap() + 1);
+    assert_eq!(verified_value(&node, &record_key), Some(stored));
+    let _ = std::fs::remove_dir_all(&home);
+}
