@@ -13,6 +13,7 @@ use protocol::{CreditQuery, Hash, RecordKind, Signature};
 use super::auth::{Sender, verify_signature};
 use super::error::TxError;
 use super::keys;
+use super::records::kind_name;
 use super::state::{self, ConsentRecord, EnterpriseRecord, Principal};
 use super::store::{KvStore, KvStoreMut};
 use super::{BlockContext, Event};
@@ -50,10 +51,7 @@ pub(crate) fn grant_consent<S: KvStoreMut + ?Sized>(
     }
     let mut scope = grant.scope.clone();
     scope.sort();
-    let scope: Vec<String> = scope
-        .iter()
-        .map(|k| format!("{k:?}").to_lowercase())
-        .collect();
+    let scope: Vec<&str> = scope.iter().map(|k| kind_name(*k)).collect();
     state::write(
         store,
         keys::consent(&id),
@@ -145,7 +143,7 @@ pub(crate) fn refusal(
         Some(format!(
             "consent {id} scope {} does not cover {}",
             kinds(&g.scope),
-            kinds(&[*kind])
+            kind_name(*kind)
         ))
     } else if g.purpose != query.purpose {
         Some(format!(
@@ -159,9 +157,6 @@ pub(crate) fn refusal(
 }
 
 fn kinds(kinds: &[RecordKind]) -> String {
-    let names: Vec<String> = kinds
-        .iter()
-        .map(|k| format!("{k:?}").to_lowercase())
-        .collect();
+    let names: Vec<&str> = kinds.iter().map(|k| kind_name(*k)).collect();
     format!("[{}]", names.join(", "))
 }

@@ -95,6 +95,8 @@ pub(crate) fn register_institution<S: KvStoreMut + ?Sized>(
 ) -> Result<Vec<Event>, TxError> {
     sender.require_governance("register_institution")?;
     put_institution(store, id, name, roles, key)?;
+    let mut roles = roles.to_vec();
+    roles.sort();
     let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     Ok(vec![
         Event::new("institution_registered")

@@ -5,7 +5,7 @@
 //! its source document.
 
 use protocol::tx::Role;
-use protocol::{CreditRecord, EnterpriseId, InstitutionId};
+use protocol::{CreditRecord, EnterpriseId, InstitutionId, RecordKind};
 
 use super::Event;
 use super::auth::Sender;
@@ -38,7 +38,7 @@ pub(crate) fn write_record<S: KvStoreMut + ?Sized>(
             .attr("key", keys::show(&key))
             .attr("enterprise", &record.enterprise)
             .attr("provider", &record.provider)
-            .attr("kind", format!("{:?}", record.kind).to_lowercase())
+            .attr("kind", kind_name(record.kind))
             .attr("sequence", sequence),
     ])
 }
@@ -57,6 +57,18 @@ pub fn records_of(
             Ok((k, record))
         })
         .collect()
+}
+
+/// A record kind's name as in JSON (`loan`, `overdue`, ...).
+pub fn kind_name(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Loan => "loan",
+        RecordKind::Repayment => "repayment",
+        RecordKind::Overdue => "overdue",
+        RecordKind::Tax => "tax",
+        RecordKind::Utility => "utility",
+        RecordKind::Judgement => "judgement",
+    }
 }
 
 /// The providers of `records`, each once, in order.

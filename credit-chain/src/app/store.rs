@@ -50,13 +50,13 @@ impl KvStoreMut for BTreeMap<Vec<u8>, Vec<u8>> {
 /// ```
 /// use std::collections::BTreeMap;
 /// use credit_chain::app::{KvStore, KvStoreMut, Overlay};
-/// let mut base = BTreeMap::new();
+/// let mut base: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
 /// base.set(b"a".to_vec(), b"1".to_vec());
 /// let mut overlay = Overlay::new(&base);
 /// overlay.set(b"b".to_vec(), b"2".to_vec());
 /// overlay.delete(b"a");
 /// assert_eq!(overlay.get(b"a"), None);
-/// assert_eq!(base.get(b"a"), Some(b"1".to_vec()));
+/// assert_eq!(KvStore::get(&base, b"a"), Some(b"1".to_vec()));
 /// let writes = overlay.into_writes();
 /// writes.apply(&mut base);
 /// assert_eq!(base.scan_prefix(b""), vec![(b"b".to_vec(), b"2".to_vec())]);

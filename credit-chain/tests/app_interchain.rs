@@ -1,0 +1,565 @@
+//! Two in-memory chains with on-chain light clients of each other: a credit
+//! query sent on A (shaanxi) is received on B (guangdong) only with a valid
+//! proof, answered under consent and fee, acknowledged on A only with a
+//! valid proof; unanswered packets time out and refund.
+
+mod app_support;
+
+use app_support::*;
+use credit_chain::app::keys;
+use credit_chain::app::state::{Escrow, PacketResult};
+use protocol::tx::{Acknowledgement, LightClientParams, Role, TxBody};
+use protocol::{
+    CreditQuery, CreditResponse, Hash, Height, LightBlock, Packet, PacketPayload, QueryOutcome,
+    RecordKind, SignedHeader,
+};
+
+struct Net {
+    a: Chain,
+    b: Chain,
+}
+
+const A: &str = "shaanxi";
+const B: &str = "guangdong";
+
+fn net() -> Net {
+    let mut ga = genesis(vec![
+        institution("bank-a", &[Role::Bank]),
+        institution("relayer-a", &[Role::Relayer]),
+    ]);
+    ga.balances = vec![balance("bank-a", 10_000)];
+    let mut gb = genesis(vec![
+        institution("provider-b", &[Role::DataProvider]),
+        institution("provider-c", &[Role::DataProvider]),
+        institution("relayer-b", &[Role::Relayer]),
+    ]);
+    gb.balances = vec![balance("shaanxi/bank-a", 1_000)];
+    gb.query_fees = vec![fee("provider-b", 300), fee("provider-c", 50)];
+    let mut a = Chain::new(A, &ga);
+    let mut b = Chain::new(B, &gb);
+    a.empty_blocks(1);
+    b.empty_blocks(1);
+    let (a_anchor, b_anchor) = (a.latest(), b.latest());
+    a.ok(
+        "relayer-a",
+        TxBody::CreateClient {
+            anchor: b_anchor,
+            params: LightClientParams::default(),
+        },
+    );
+    b.ok(
+        "relayer-b",
+        TxBody::CreateClient {
+            anchor: a_anchor,
+            params: LightClientParams::default(),
+        },
+    );
+    // B holds records about the enterprise and its consent for bank-a.
+    let start = "2025-01-15T00:00:00Z".parse().unwrap();
+    for (p, kind, units) in [
+        ("provider-b", RecordKind::Loan, 3_000_000),
+        ("provider-b", RecordKind::Overdue, 120_000),
+        ("provider-c", RecordKind::Tax, 45_000),
+    ] {
+        b.ok(
+            p,
+            TxBody::WriteRecord {
+                record: record(p, kind, units, start),
+            },
+        );
+    }
+    a.empty_blocks(3);
+    Net { a, b }
+}
+
+impl Net {
+    fn grant(&mut self, scope: &[RecordKind], ttl_secs: u64, nonce: u64) -> Hash {
+        let body = consent(A, "bank-a", scope, secs(self.b.now(), ttl_secs), nonce);
+        let id = consent_id(&body);
+        self.b.ok("ent", body);
+        id
+    }
+
+    /// Sends a query on A; returns the packet.
+    fn send(&mut self, kinds: &[RecordKind], consent: Hash, max_fee: u64, timeout: u64) -> Packet {
+        let timeout_height = Some(Height::new(self.b.height().value() + timeout).unwrap());
+        let r = self.a.ok(
+            "bank-a",
+            TxBody::SendCreditQuery {
+                destination: chain(B),
+                query: CreditQuery {
+                    requester: id("bank-a"),
+                    enterprise: enterprise(),
+                    kinds: kinds.to_vec(),
+                    purpose: "loan application".into(),
+                    consent_id: consent,
+                    max_fee: cny(max_fee),
+                },
+                timeout_height,
+                timeout_time: None,
+            },
+        );
+        let ev = r.events_of("send_packet").next().unwrap();
+        let seq: u64 = ev.get("sequence").unwrap().parse().unwrap();
+        let packet: Packet = self.a.read(&keys::packet(&chain(B), seq)).unwrap();
+        assert_eq!(
+            ev.get("commitment"),
+            Some(packet.commitment().to_string().as_str())
+        );
+        assert_eq!(
+            self.a
+                .read::<Hash>(&keys::packet_commitment(&chain(B), seq)),
+            Some(packet.commitment())
+        );
+        packet
+    }
+
+    /// Updates B's client of A to A's latest block.
+    fn update_b(&mut self) -> Height {
+        let block = self.a.latest();
+        let h = block.height();
+        self.b.ok("relayer-b", TxBody::UpdateClient { block });
+        h
+    }
+
+    /// Updates A's client of B to B's latest block.
+    fn update_a(&mut self) -> Height {
+        let block = self.b.latest();
+        let h = block.height();
+        self.a.ok("relayer-a", TxBody::UpdateClient { block });
+        h
+    }
+
+    fn recv_body(&self, packet: &Packet, proof_height: Height) -> TxBody {
+        TxBody::RecvPacket {
+            packet: packet.clone(),
+            proof: self.a.prove(
+                proof_height,
+                &keys::packet_commitment(&chain(B), packet.sequence),
+            ),
+            proof_height,
+        }
+    }
+
+    /// Relays `packet` to B with a valid proof; returns the acknowledgement.
+    fn deliver(&mut self, packet: &Packet) -> Acknowledgement {
+        let h = self.update_b();
+        let r = self.b.ok("relayer-b", self.recv_body(packet, h));
+        assert!(r.events_of("recv_packet").next().is_some());
+        let ev = r.events_of("write_acknowledgement").next().unwrap();
+        let ack: Acknowledgement = self
+            .b
+            .read(&keys::packet_ack_data(&chain(A), packet.sequence))
+            .unwrap();
+        assert_eq!(ev.get("ack_hash"), Some(ack.hash().to_string().as_str()));
+        assert_eq!(
+            self.b
+                .read::<Hash>(&keys::packet_ack(&chain(A), packet.sequence)),
+            Some(ack.hash())
+        );
+        ack
+    }
+
+    fn ack_body(&self, packet: &Packet, ack: &Acknowledgement, proof_height: Height) -> TxBody {
+        TxBody::AcknowledgePacket {
+            packet: packet.clone(),
+            acknowledgement: ack.clone(),
+            proof: self
+                .b
+                .prove(proof_height, &keys::packet_ack(&chain(A), packet.sequence)),
+            proof_height,
+        }
+    }
+}
+
+fn response(ack: &Acknowledgement) -> &CreditResponse {
+    match ack {
+        Acknowledgement::Result(PacketPayload::CreditResponse(r)) => r,
+        other => panic!("not a credit response: {other:?}"),
+    }
+}
+
+#[test]
+fn query_is_received_only_with_a_valid_proof_answered_and_acknowledged() {
+    let mut n = net();
+    let consent = n.grant(&[RecordKind::Loan, RecordKind::Overdue], 86_400, 0);
+    let packet = n.send(&[RecordKind::Loan, RecordKind::Overdue], consent, 500, 100);
+    // The maximum fee is escrowed on A.
+    assert_eq!(n.a.balance("bank-a"), 9_500);
+    assert_eq!(
+        n.a.read::<Escrow>(&keys::escrow(&chain(B), packet.sequence))
+            .unwrap()
+            .amount,
+        cny(500)
+    );
+
+    // --- receive on B ---
+    let h_sent = n.a.height();
+    // Before B's client trusts the height of the commitment: refused.
+    let r = n.b.fails("relayer-b", n.recv_body(&packet, h_sent), 75);
+    assert!(r.message.contains("not trusted"), "{}", r.message);
+    let h = n.update_b();
+    assert_eq!(h, h_sent);
+    // A tampered packet does not match the proven commitment.
+    let mut tampered = packet.clone();
+    if let PacketPayload::CreditQuery(q) = &mut tampered.payload {
+        q.kinds.push(RecordKind::Tax);
+    }
+    let body = TxBody::RecvPacket {
+        packet: tampered,
+        proof: n
+            .a
+            .prove(h, &keys::packet_commitment(&chain(B), packet.sequence)),
+        proof_height: h,
+    };
+    let r = n.b.fails("relayer-b", body, 75);
+    assert!(r.message.contains("value mismatch"), "{}", r.message);
+    // A proof of another key.
+    let body = TxBody::RecvPacket {
+        packet: packet.clone(),
+        proof: n.a.prove(h, &keys::packet(&chain(B), packet.sequence)),
+        proof_height: h,
+    };
+    n.b.fails("relayer-b", body, 75);
+    // Garbage proof bytes.
+    let body = TxBody::RecvPacket {
+        packet: packet.clone(),
+        proof: vec![1, 2, 3],
+        proof_height: h,
+    };
+    let r = n.b.fails("relayer-b", body, 75);
+    assert!(
+        r.message.contains("malformed membership proof"),
+        "{}",
+        r.message
+    );
+    // Addressed to another chain.
+    let mut elsewhere = packet.clone();
+    elsewhere.destination = chain("beijing");
+    let body = TxBody::RecvPacket {
+        packet: elsewhere,
+        proof: n
+            .a
+            .prove(h, &keys::packet_commitment(&chain(B), packet.sequence)),
+        proof_height: h,
+    };
+    n.b.fails("relayer-b", body, 76);
+    // Only relayers deliver.
+    n.b.fails("provider-b", n.recv_body(&packet, h), 8);
+
+    // The valid delivery.
+    let r = n.b.ok("relayer-b", n.recv_body(&packet, h));
+    let ev = r.events_of("write_acknowledgement").next().unwrap();
+    assert_eq!(ev.get("outcome"), Some("answered"));
+    let ack: Acknowledgement =
+        n.b.read(&keys::packet_ack_data(&chain(A), packet.sequence))
+            .unwrap();
+    let resp = response(&ack);
+    assert_eq!(resp.outcome, QueryOutcome::Answered);
+    assert_eq!(resp.query_packet, packet.commitment());
+    let kinds: Vec<RecordKind> = resp.records.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, vec![RecordKind::Loan, RecordKind::Overdue]);
+    // Only provider-b's records are returned, so only its fee is charged.
+    assert_eq!(resp.fee_charged, cny(300));
+    assert_eq!(n.b.balance("shaanxi/bank-a"), 700);
+    assert_eq!(n.b.balance("provider-b"), 300);
+    assert_eq!(n.b.balance("provider-c"), 0);
+    assert_eq!(
+        n.b.read::<Hash>(&keys::packet_receipt(&chain(A), packet.sequence)),
+        Some(packet.commitment())
+    );
+
+    // A second delivery is refused, with nothing changed.
+    let r = n.b.fails("relayer-b", n.recv_body(&packet, h), 77);
+    assert!(r.message.contains("already received"), "{}", r.message);
+
+    // --- acknowledge on A ---
+    let h_ack = n.b.height();
+    let r = n.a.fails("relayer-a", n.ack_body(&packet, &ack, h_ack), 75);
+    assert!(r.message.contains("not trusted"), "{}", r.message);
+    let hb = n.update_a();
+    assert_eq!(hb, h_ack);
+    // A forged acknowledgement (claiming a refusal) fails the proof.
+    let mut forged = response(&ack).clone();
+    forged.outcome = QueryOutcome::ConsentRefused("made up".into());
+    forged.records.clear();
+    let forged = Acknowledgement::Result(PacketPayload::CreditResponse(forged));
+    let body = TxBody::AcknowledgePacket {
+        packet: packet.clone(),
+        acknowledgement: forged,
+        proof: n.b.prove(hb, &keys::packet_ack(&chain(A), packet.sequence)),
+        proof_height: hb,
+    };
+    let r = n.a.fails("relayer-a", body, 75);
+    assert!(r.message.contains("value mismatch"), "{}", r.message);
+    // A packet A never sent in this form.
+    let mut other = packet.clone();
+    other.timeout_height = None;
+    let r = n.a.fails("relayer-a", n.ack_body(&other, &ack, hb), 80);
+    assert!(
+        r.message.contains("does not match its commitment"),
+        "{}",
+        r.message
+    );
+
+    let r = n.a.ok("relayer-a", n.ack_body(&packet, &ack, hb));
+    let ev = r.events_of("acknowledge_packet").next().unwrap();
+    assert_eq!(ev.get("outcome"), Some("answered"));
+    assert!(r.events_of("escrow_refunded").next().is_some());
+    assert_eq!(n.a.balance("bank-a"), 10_000);
+    let seq = packet.sequence;
+    assert!(
+        !n.a.state
+            .contains_key(&keys::packet_commitment(&chain(B), seq))
+    );
+    assert!(!n.a.state.contains_key(&keys::packet(&chain(B), seq)));
+    assert!(!n.a.state.contains_key(&keys::escrow(&chain(B), seq)));
+    assert_eq!(
+        n.a.read::<PacketResult>(&keys::packet_result(&chain(B), seq)),
+        Some(PacketResult::Acknowledged(Box::new(ack.clone())))
+    );
+    // A second acknowledgement is refused.
+    n.a.fails("relayer-a", n.ack_body(&packet, &ack, hb), 79);
+    // A chain's acknowledgement is only accepted by the packet's source.
+    n.b.fails("relayer-b", n.ack_body(&packet, &ack, hb), 76);
+}
+
+#[test]
+fn refusals_are_acknowledged_not_failed() {
+    let mut n = net();
+    let narrow = n.grant(&[RecordKind::Loan], 86_400, 1);
+    let revoked = n.grant(&[RecordKind::Loan], 86_400, 2);
+    n.b.ok(
+        "ent",
+        TxBody::RevokeConsent {
+            consent_id: revoked,
+        },
+    );
+    let short = n.grant(&[RecordKind::Loan], 3, 3);
+
+    let outcome = |n: &mut Net, kinds: &[RecordKind], consent: Hash, max_fee: u64| {
+        let packet = n.send(kinds, consent, max_fee, 100);
+        let before = n.b.balance("shaanxi/bank-a");
+        let ack = n.deliver(&packet);
+        let resp = response(&ack).clone();
+        if !matches!(resp.outcome, QueryOutcome::Answered) {
+            assert!(resp.records.is_empty());
+            assert_eq!(resp.fee_charged.minor_units, 0);
+            assert_eq!(n.b.balance("shaanxi/bank-a"), before);
+        }
+        resp.outcome
+    };
+    let refused = |o: QueryOutcome, needle: &str| match o {
+        QueryOutcome::ConsentRefused(m) | QueryOutcome::FeeRefused(m) => {
+            assert!(m.contains(needle), "{m:?} does not contain {needle:?}")
+        }
+        QueryOutcome::Answered => panic!("answered, expected a refusal with {needle:?}"),
+    };
+
+    // Scope does not cover the kinds asked.
+    let o = outcome(&mut n, &[RecordKind::Loan, RecordKind::Tax], narrow, 1_000);
+    assert!(matches!(o, QueryOutcome::ConsentRefused(_)));
+    refused(o, "does not cover tax");
+    // Revoked.
+    let o = outcome(&mut n, &[RecordKind::Loan], revoked, 1_000);
+    refused(o, "was revoked");
+    // Unknown consent.
+    let o = outcome(&mut n, &[RecordKind::Loan], Hash::ZERO, 1_000);
+    refused(o, "no consent");
+    // Expired: `short` lived 3 seconds; several blocks have passed.
+    let o = outcome(&mut n, &[RecordKind::Loan], short, 1_000);
+    refused(o, "expired");
+    // Fee above the maximum.
+    let o = outcome(&mut n, &[RecordKind::Loan], narrow, 299);
+    assert!(matches!(o, QueryOutcome::FeeRefused(_)));
+    refused(o, "exceeds the max fee 299");
+    // Within the maximum: answered, 300 charged.
+    let o = outcome(&mut n, &[RecordKind::Loan], narrow, 300);
+    assert_eq!(o, QueryOutcome::Answered);
+    assert_eq!(n.b.balance("shaanxi/bank-a"), 700);
+    // Not enough prepaid balance left after three more.
+    for _ in 0..2 {
+        assert_eq!(
+            outcome(&mut n, &[RecordKind::Loan], narrow, 300),
+            QueryOutcome::Answered
+        );
+    }
+    assert_eq!(n.b.balance("shaanxi/bank-a"), 100);
+    let o = outcome(&mut n, &[RecordKind::Loan], narrow, 300);
+    refused(o, "has 100 CNY, the fee is 300");
+    assert_eq!(n.b.balance("provider-b"), 900);
+}
+
+#[test]
+fn unreceived_packet_times_out_and_refunds() {
+    let mut n = net();
+    let consent = n.grant(&[RecordKind::Loan], 86_400, 0);
+    let packet = n.send(&[RecordKind::Loan], consent, 400, 3);
+    assert_eq!(n.a.balance("bank-a"), 9_600);
+    let timeout = packet.timeout_height.unwrap();
+    let receipt = keys::packet_receipt(&chain(A), packet.sequence);
+
+    // Too early: B's latest height is below the timeout.
+    let early = n.update_a();
+    assert!(early < timeout);
+    let body = TxBody::TimeoutPacket {
+        packet: packet.clone(),
+        proof: n.b.prove_absent(early, &receipt),
+        proof_height: early,
+    };
+    let r = n.a.fails("relayer-a", body, 81);
+    assert!(r.message.contains("has not timed out"), "{}", r.message);
+
+    // B passes the timeout height without receiving it; a late delivery
+    // is refused there.
+    while n.b.height() < timeout {
+        n.b.empty_blocks(1);
+    }
+    let h = n.update_b();
+    let r = n.b.fails("relayer-b", n.recv_body(&packet, h), 78);
+    assert!(r.message.contains("timed out"), "{}", r.message);
+    n.b.empty_blocks(1);
+
+    let late = n.update_a();
+    assert!(late >= timeout);
+    // A membership-style proof is not a non-membership proof.
+    let body = TxBody::TimeoutPacket {
+        packet: packet.clone(),
+        proof: n.b.prove(late, &keys::params()),
+        proof_height: late,
+    };
+    n.a.fails("relayer-a", body, 75);
+    // A non-membership proof of a key in another gap.
+    let body = TxBody::TimeoutPacket {
+        packet: packet.clone(),
+        proof: n.b.prove_absent(late, b"aaa"),
+        proof_height: late,
+    };
+    n.a.fails("relayer-a", body, 75);
+
+    let body = TxBody::TimeoutPacket {
+        packet: packet.clone(),
+        proof: n.b.prove_absent(late, &receipt),
+        proof_height: late,
+    };
+    let r = n.a.ok("relayer-a", body.clone());
+    assert!(r.events_of("timeout_packet").next().is_some());
+    assert_eq!(n.a.balance("bank-a"), 10_000);
+    assert!(
+        !n.a.state
+            .contains_key(&keys::packet_commitment(&chain(B), packet.sequence))
+    );
+    assert_eq!(
+        n.a.read::<PacketResult>(&keys::packet_result(&chain(B), packet.sequence)),
+        Some(PacketResult::TimedOut)
+    );
+    // Not twice.
+    let tx = n.a.tx("relayer-a", body);
+    n.a.fails_tx(&tx, 79);
+}
+
+#[test]
+fn a_received_packet_cannot_be_timed_out() {
+    let mut n = net();
+    let consent = n.grant(&[RecordKind::Loan], 86_400, 0);
+    let packet = n.send(&[RecordKind::Loan], consent, 0, 4);
+    let before_receipt = n.b.height();
+    n.deliver(&packet);
+    let receipt = keys::packet_receipt(&chain(A), packet.sequence);
+    while n.b.height() < packet.timeout_height.unwrap() {
+        n.b.empty_blocks(1);
+    }
+    let late = n.update_a();
+    // The receipt is present past the timeout: no non-membership proof
+    // exists; an old proof from before the receipt is at a height before
+    // the timeout, and a proof from one height does not verify at another.
+    assert!(
+        light_clients::merkle::StateTree::from_map(n.b.state_at(late))
+            .prove_non_membership(&receipt)
+            .is_err()
+    );
+    let old = TxBody::TimeoutPacket {
+        packet: packet.clone(),
+        proof: n.b.prove_absent(before_receipt, &receipt),
+        proof_height: late,
+    };
+    n.a.fails("relayer-a", old, 75);
+}
+
+#[test]
+fn frozen_client_refuses_packets() {
+    let mut n = net();
+    let consent = n.grant(&[RecordKind::Loan], 86_400, 0);
+    let packet = n.send(&[RecordKind::Loan], consent, 0, 100);
+    let h = n.update_b();
+    // A conflicting header of A at a trusted height, signed by A's real
+    // validators: a fork.
+    let real = n.a.light_block(h);
+    let mut header = real.header().clone();
+    header.state_root = Hash::digest(b"forked state");
+    let committee = light_clients::credit_chain::signing::Committee::deterministic(A, 4);
+    let commit = committee.sign(&header);
+    let fork = LightBlock {
+        signed_header: SignedHeader { header, commit },
+        ..real.clone()
+    };
+    // Evidence needs both blocks to be validly signed.
+    let mut unsigned = fork.clone();
+    unsigned.signed_header.commit.signatures.clear();
+    n.b.fails(
+        "provider-b",
+        TxBody::SubmitMisbehaviour {
+            first: real.clone(),
+            second: unsigned,
+        },
+        73,
+    );
+    let r = n.b.ok(
+        "provider-b",
+        TxBody::SubmitMisbehaviour {
+            first: real.clone(),
+            second: fork.clone(),
+        },
+    );
+    let ev = r.events_of("client_frozen").next().unwrap();
+    assert_eq!(ev.get("kind"), Some("conflicting headers"));
+    let r = n.b.fails("relayer-b", n.recv_body(&packet, h), 72);
+    assert!(r.message.contains("frozen"), "{}", r.message);
+    n.b.fails(
+        "relayer-b",
+        TxBody::UpdateClient {
+            block: n.a.latest(),
+        },
+        72,
+    );
+    n.b.fails(
+        "provider-b",
+        TxBody::SubmitMisbehaviour {
+            first: real,
+            second: fork,
+        },
+        72,
+    );
+}
+
+#[test]
+fn update_with_a_conflicting_header_freezes_the_client() {
+    let mut n = net();
+    let next = n.a.latest().height().increment();
+    // Sign a block at A's next height that A will not produce.
+    let mut producer = light_clients::credit_chain::signing::TestChain::new(A, 4);
+    producer.skip(next.value() - 1);
+    let mut header = producer.next_header();
+    assert_eq!(header.height, next);
+    header.state_root = Hash::digest(b"other");
+    header.last_header_hash = n.a.latest().header().hash();
+    let fake = producer.commit_header(header);
+    // B learns the fake first (it verifies: A's validators signed it)...
+    n.b.ok("relayer-b", TxBody::UpdateClient { block: fake });
+    // ...then A's real block at that height: conflicting headers.
+    n.a.empty_blocks(1);
+    let real = n.a.latest();
+    assert_eq!(real.height(), next);
+    let r = n.b.ok("relayer-b", TxBody::UpdateClient { block: real });
+    assert!(r.events_of("client_frozen").next().is_some());
+}

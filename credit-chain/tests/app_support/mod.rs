@@ -1,0 +1,315 @@
+//! An in-memory credit chain for the app tests: a BTreeMap state, blocks
+//! whose headers carry the real state root (StateTree over the map) and are
+//! signed by a real committee, and proofs from the state at any height.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use credit_chain::app::auth::{public_key, sign_consent, sign_transaction};
+use credit_chain::app::{
+    App, BlockContext, GenesisBalance, GenesisEnterprise, GenesisFee, GenesisInstitution,
+    GenesisState, TxResult,
+};
+use ed25519_dalek::SigningKey;
+use light_clients::credit_chain::signing::{Committee, TestChain};
+use light_clients::merkle::StateTree;
+use protocol::tx::{Account, ConsentGrant, Role, SignedTransaction, TxBody};
+use protocol::{
+    ChainId, CreditRecord, Currency, EnterpriseId, Hash, Height, InstitutionId, LightBlock, Money,
+    PublicKey, RecordKind, RecordStatus, Time, ValidatorSet,
+};
+
+pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A deterministic key for a name.
+pub fn key(name: &str) -> SigningKey {
+    SigningKey::from_bytes(Hash::tagged(b"app-test-key", &[name.as_bytes()]).as_bytes())
+}
+
+pub fn pk(name: &str) -> PublicKey {
+    public_key(&key(name))
+}
+
+pub fn id(s: &str) -> InstitutionId {
+    s.parse().unwrap()
+}
+
+pub fn chain(s: &str) -> ChainId {
+    s.parse().unwrap()
+}
+
+pub fn cny(units: u64) -> Money {
+    Money {
+        minor_units: units,
+        currency: Currency::CNY,
+    }
+}
+
+/// The enterprise of the tests (a valid USCC).
+pub fn enterprise() -> EnterpriseId {
+    "91350100M000100Y43".parse().unwrap()
+}
+
+/// Another enterprise.
+pub fn other_enterprise() -> EnterpriseId {
+    "91110000600037341L".parse().unwrap()
+}
+
+/// Names: "gov" (governance), institutions by id, "ent" (the enterprise),
+/// "ent2" (the other enterprise).
+pub fn institution(name: &str, roles: &[Role]) -> GenesisInstitution {
+    GenesisInstitution {
+        id: id(name),
+        name: format!("{name} Ltd."),
+        roles: roles.to_vec(),
+        key: pk(name),
+    }
+}
+
+/// A genesis with a governance key and the given institutions, both
+/// enterprises registered.
+pub fn genesis(institutions: Vec<GenesisInstitution>) -> GenesisState {
+    GenesisState {
+        governance_keys: vec![pk("gov")],
+        institutions,
+        enterprises: vec![
+            GenesisEnterprise {
+                enterprise: enterprise(),
+                key: pk("ent"),
+            },
+            GenesisEnterprise {
+                enterprise: other_enterprise(),
+                key: pk("ent2"),
+            },
+        ],
+        ..GenesisState::default()
+    }
+}
+
+pub fn balance(account: &str, amount: u64) -> GenesisBalance {
+    GenesisBalance {
+        account: account.parse().unwrap(),
+        amount,
+    }
+}
+
+pub fn fee(provider: &str, fee: u64) -> GenesisFee {
+    GenesisFee {
+        provider: id(provider),
+        fee,
+    }
+}
+
+pub struct Chain {
+    pub id: ChainId,
+    pub state: State,
+    producer: TestChain,
+    committees: Vec<Committee>,
+    /// Light block and state after each committed height.
+    pub blocks: BTreeMap<Height, (LightBlock, State)>,
+}
+
+impl Chain {
+    pub fn new(name: &str, genesis: &GenesisState) -> Chain {
+        let mut state = State::new();
+        App::init_genesis(&mut state, genesis).unwrap();
+        Chain {
+            id: chain(name),
+            state,
+            producer: TestChain::new(name, 4),
+            committees: Vec::new(),
+            blocks: BTreeMap::new(),
+        }
+    }
+
+    /// The context of the next block.
+    pub fn ctx(&self) -> BlockContext {
+        let h = self.producer.next_header();
+        BlockContext {
+            chain_id: self.id.clone(),
+            height: h.height,
+            time: h.time,
+        }
+    }
+
+    pub fn now(&self) -> Time {
+        self.ctx().time
+    }
+
+    /// Signs `body` from `signer` with its next nonce (as of the current
+    /// state; `extra` more for transactions queued in the same block).
+    pub fn tx_n(&self, signer: &str, extra: u64, body: TxBody) -> SignedTransaction {
+        let nonce = App::next_nonce(&self.state, &pk(signer)).unwrap() + extra;
+        sign_transaction(&key(signer), self.id.clone(), nonce, body)
+    }
+
+    pub fn tx(&self, signer: &str, body: TxBody) -> SignedTransaction {
+        self.tx_n(signer, 0, body)
+    }
+
+    /// A committee the chain may switch to by governance.
+    pub fn expect_committee(&mut self, committee: Committee) {
+        self.committees.push(committee);
+    }
+
+    /// Executes a block of `txs` and commits its header; returns the
+    /// results and the end-block outcome.
+    pub fn block_with_end(
+        &mut self,
+        txs: &[SignedTransaction],
+    ) -> (Vec<TxResult>, credit_chain::app::EndBlock) {
+        let mut header = self.producer.next_header();
+        let ctx = self.ctx();
+        let results = txs
+            .iter()
+            .map(|tx| App::deliver_tx(&mut self.state, &ctx, tx))
+            .collect();
+        let end = App::end_block(&mut self.state, &ctx);
+        if let Some(set) = &end.next_validators {
+            let committee = self
+                .committees
+                .iter()
+                .find(|c| c.validator_set() == set)
+                .expect("a committee for the new set")
+                .clone();
+            self.producer.rotate_to(committee);
+            header.next_validators_hash = set.hash();
+        }
+        header.state_root = StateTree::from_map(&self.state).root();
+        let block = self.producer.commit_header(header);
+        self.blocks
+            .insert(block.height(), (block, self.state.clone()));
+        (results, end)
+    }
+
+    pub fn block(&mut self, txs: &[SignedTransaction]) -> Vec<TxResult> {
+        self.block_with_end(txs).0
+    }
+
+    /// One transaction in its own block; panics unless it succeeds.
+    pub fn ok(&mut self, signer: &str, body: TxBody) -> TxResult {
+        let tx = self.tx(signer, body);
+        let r = self.block(&[tx]).remove(0);
+        assert!(r.is_ok(), "{} failed: {} {}", signer, r.code, r.message);
+        r
+    }
+
+    /// One transaction in its own block, expected to fail with `code`;
+    /// checks the state is exactly as before.
+    pub fn fails(&mut self, signer: &str, body: TxBody, code: u32) -> TxResult {
+        let tx = self.tx(signer, body);
+        self.fails_tx(&tx, code)
+    }
+
+    /// Delivers `tx` expecting `code`, with the whole state unchanged.
+    pub fn fails_tx(&mut self, tx: &SignedTransaction, code: u32) -> TxResult {
+        let before = self.state.clone();
+        let ctx = self.ctx();
+        let r = App::deliver_tx(&mut self.state, &ctx, tx);
+        assert_eq!(
+            r.code, code,
+            "expected code {code}, got {}: {}",
+            r.code, r.message
+        );
+        assert!(r.events.is_empty());
+        assert!(!r.message.is_empty());
+        assert_eq!(
+            self.state, before,
+            "a refused transaction changed the state"
+        );
+        r
+    }
+
+    /// Produces `n` empty blocks.
+    pub fn empty_blocks(&mut self, n: u64) {
+        for _ in 0..n {
+            self.block(&[]);
+        }
+    }
+
+    pub fn height(&self) -> Height {
+        *self.blocks.keys().next_back().expect("a block")
+    }
+
+    pub fn latest(&self) -> LightBlock {
+        self.blocks.values().next_back().expect("a block").0.clone()
+    }
+
+    pub fn light_block(&self, h: Height) -> LightBlock {
+        self.blocks[&h].0.clone()
+    }
+
+    pub fn state_at(&self, h: Height) -> &State {
+        &self.blocks[&h].1
+    }
+
+    /// Borsh membership proof of `key` in the state after block `h`.
+    pub fn prove(&self, h: Height, key: &[u8]) -> Vec<u8> {
+        let tree = StateTree::from_map(self.state_at(h));
+        borsh::to_vec(&tree.prove_membership(key).unwrap()).unwrap()
+    }
+
+    /// Borsh non-membership proof of `key` in the state after block `h`.
+    pub fn prove_absent(&self, h: Height, key: &[u8]) -> Vec<u8> {
+        let tree = StateTree::from_map(self.state_at(h));
+        borsh::to_vec(&tree.prove_non_membership(key).unwrap()).unwrap()
+    }
+
+    pub fn read<T: borsh::BorshDeserialize>(&self, key: &[u8]) -> Option<T> {
+        App::read(&self.state, key).unwrap()
+    }
+
+    pub fn balance(&self, account: &str) -> u64 {
+        App::balance(&self.state, &account.parse::<Account>().unwrap()).unwrap()
+    }
+}
+
+pub fn record(provider: &str, kind: RecordKind, units: u64, start: Time) -> CreditRecord {
+    CreditRecord {
+        enterprise: enterprise(),
+        kind,
+        amount: cny(units),
+        start,
+        end: None,
+        status: RecordStatus::Active,
+        provider: id(provider),
+        document_digest: Some(Hash::digest(b"contract.pdf")),
+    }
+}
+
+/// A consent of the test enterprise, signed with its key.
+pub fn consent(
+    grantee_chain: &str,
+    grantee: &str,
+    scope: &[RecordKind],
+    expires_at: Time,
+    nonce: u64,
+) -> TxBody {
+    let grant = ConsentGrant {
+        enterprise: enterprise(),
+        grantee_chain: chain(grantee_chain),
+        grantee: id(grantee),
+        scope: scope.to_vec(),
+        purpose: "loan application".into(),
+        expires_at,
+        nonce,
+    };
+    let signature = sign_consent(&key("ent"), &grant);
+    TxBody::GrantConsent { grant, signature }
+}
+
+pub fn consent_id(body: &TxBody) -> Hash {
+    match body {
+        TxBody::GrantConsent { grant, .. } => grant.id(),
+        _ => panic!("not a consent"),
+    }
+}
+
+pub fn secs(t: Time, s: u64) -> Time {
+    t.checked_add(std::time::Duration::from_secs(s)).unwrap()
+}
+
+pub fn validator_set_of(c: &Committee) -> ValidatorSet {
+    c.validator_set().clone()
+}
