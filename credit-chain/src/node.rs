@@ -58,6 +58,8 @@ pub struct Chain {
     tree: StateTree,
     keys: HashMap<PublicKey, SigningKey>,
     tip: Option<StoredBlock>,
+    /// Imported entries not yet committed (only before block 1).
+    pending_import: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 /// The outcome of producing one block.
@@ -122,6 +124,7 @@ impl Chain {
             tree,
             keys,
             tip,
+            pending_import: Vec::new(),
         })
     }
 
@@ -172,6 +175,25 @@ impl Chain {
     /// Size of the store on disk.
     pub fn store_size(&self) -> u64 {
         self.store.size_on_disk()
+    }
+
+    /// Imports raw state entries into a chain that has no block yet (a
+    /// state snapshot, or a benchmark's preloaded records). They are
+    /// committed with block 1; refused once blocks exist, since the state
+    /// would no longer match a signed header.
+    pub fn import_entries(
+        &mut self,
+        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> anyhow::Result<()> {
+        if self.tip.is_some() {
+            anyhow::bail!("cannot import state into a chain that has committed blocks");
+        }
+        for (k, v) in entries {
+            self.pending_import.push((k.clone(), Some(v.clone())));
+            self.state.insert(k, v);
+        }
+        self.tree = StateTree::from_entries(self.state.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(())
     }
 
     /// Admission check for the mempool, against the committed state.
@@ -226,8 +248,15 @@ impl Chain {
             .collect();
         let end = App::end_block(&mut recording, &ctx);
         let next_validators = end.next_validators.unwrap_or_else(|| validators.clone());
-        let changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
+        let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
         self.tree.apply(changes.iter().cloned());
+        if !self.pending_import.is_empty() {
+            // Imported entries are already in the tree; they reach disk with
+            // block 1 (block changes win over imported values).
+            let mut all = std::mem::take(&mut self.pending_import);
+            all.append(&mut changes);
+            changes = all;
+        }
         let tx_hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
         let tx_bytes: Vec<&[u8]> = tx_hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
         let header = Header {
