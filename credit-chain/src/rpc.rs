@@ -320,15 +320,6 @@ struct PacketsQuery {
     since: Option<String>,
 }
 
-/// The events a relayer follows.
-const PACKET_EVENTS: &[&str] = &[
-    "send_packet",
-    "recv_packet",
-    "write_acknowledgement",
-    "acknowledge_packet",
-    "timeout_packet",
-];
-
 /// Events of kind send_packet / write_acknowledgement / acknowledge_packet /
 /// timeout_packet from blocks after `since`.
 async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -> ApiResult {
@@ -351,11 +342,7 @@ async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -
             continue;
         };
         for (tx, result) in block.transactions.iter().zip(block.results()) {
-            for event in result
-                .events
-                .iter()
-                .filter(|e| PACKET_EVENTS.contains(&e.kind.as_str()))
-            {
+            for event in result.events.iter().filter(|e| e.is_packet_event()) {
                 out.push(json!({ "height": h, "tx": tx.hash(), "event": event }));
             }
         }
