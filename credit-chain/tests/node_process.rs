@@ -385,3 +385,67 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
     assert_eq!(verified_value(&node, &record_key), Some(stored));
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn a_governance_validator_change_is_followed_by_a_light_client() {
+    let home = std::env::temp_dir().join(format!("credit-chain-valset-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let out = Command::new(env!("CARGO_BIN_EXE_credit-chain"))
+        .args([
+            "init",
+            "--home",
+            home.to_str().unwrap(),
+            "--chain-id",
+            "beijing",
+            "--block-time",
+            "100ms",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let node = Node::start(&home);
+    let chain: ChainId = "beijing".parse().unwrap();
+    let governance = node.key("governance");
+    let kept: Vec<protocol::Validator> = (0..3)
+        .map(|i| protocol::Validator {
+            pub_key: PublicKey(
+                node.key(&format!("validators/validator-{i}"))
+                    .verifying_key()
+                    .to_bytes(),
+            ),
+            power: 10,
+        })
+        .collect();
+    let new_set = protocol::ValidatorSet::new(kept).unwrap();
+    let change = sign(
+        &chain,
+        &governance,
+        1,
+        TxBody::SetValidators {
+            validators: new_set.clone(),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&change).unwrap());
+    assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+    let h = v["height"].as_u64().unwrap();
+    node.wait_for_height(h + 5);
+
+    let announcing = node.light_block(h);
+    assert_eq!(announcing.header().next_validators_hash, new_set.hash());
+    assert_ne!(announcing.header().validators_hash, new_set.hash());
+    let first_signed_by_new = node.light_block(h + 1);
+    assert_eq!(first_signed_by_new.validators, new_set);
+    assert_eq!(first_signed_by_new.signed_header.commit.signatures.len(), 3);
+
+    let now = node.light_block(h + 5).header().time;
+    let mut client = LightClient::new(node.light_block(h - 1), Options::default(), now).unwrap();
+    for height in [h, h + 1, h + 5] {
+        let outcome = client.update(node.light_block(height), now).unwrap();
+        assert!(
+            matches!(outcome, UpdateOutcome::Verified { .. }),
+            "height {height}: {outcome:?}"
+        );
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&home);
+}
