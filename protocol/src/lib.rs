@@ -13,6 +13,7 @@ pub mod hash;
 pub mod header;
 pub mod ids;
 pub mod packet;
+pub mod state_keys;
 pub mod time;
 pub mod tx;
 pub mod validator;

@@ -97,7 +97,7 @@ pub mod fees;
 mod genesis;
 pub mod governance;
 pub mod interchain;
-pub mod keys;
+pub use protocol::state_keys as keys;
 pub mod records;
 pub mod state;
 mod store;

@@ -1,14 +1,15 @@
-//! Builders of every state key. The layout is described in the
-//! [`app`](super) module docs; everything that reads, writes or proves a
-//! key builds it here, so the chain and a relayer can never disagree.
+//! Builders of every state key of a credit chain. The layout is described
+//! in the chain's `app` module docs; everything that reads, writes or
+//! proves a key builds it here — the chain and the relayer alike — so they
+//! can never disagree.
 //!
 //! Sequences are written as 20 decimal digits, so that byte order is
 //! numeric order; keys are hex (public keys, hashes) or validated ids
 //! (lowercase letters, digits and '-', or a unified social credit code),
 //! none of which contains '/'.
 
-use protocol::tx::Account;
-use protocol::{ChainId, EnterpriseId, Hash, InstitutionId, PublicKey};
+use crate::tx::Account;
+use crate::{ChainId, EnterpriseId, Hash, InstitutionId, PublicKey};
 
 fn join(parts: &[&str]) -> Vec<u8> {
     parts.concat().into_bytes()
@@ -18,13 +19,13 @@ fn seq(n: u64) -> String {
     format!("{n:020}")
 }
 
-/// `params`: the chain's parameters ([`Params`](super::state::Params)).
+/// `params`: the chain's parameters (`Params`).
 pub fn params() -> Vec<u8> {
     b"params".to_vec()
 }
 
 /// `keys/<public key hex>`: who a signing key belongs to
-/// ([`Principal`](super::state::Principal)).
+/// (`Principal`).
 pub fn principal(key: &PublicKey) -> Vec<u8> {
     join(&["keys/", &key.to_string()])
 }
@@ -34,17 +35,17 @@ pub fn nonce(key: &PublicKey) -> Vec<u8> {
     join(&["nonces/", &key.to_string()])
 }
 
-/// `institutions/<id>`: an [`InstitutionRecord`](super::state::InstitutionRecord).
+/// `institutions/<id>`: an `InstitutionRecord`.
 pub fn institution(id: &InstitutionId) -> Vec<u8> {
     join(&["institutions/", id.as_str()])
 }
 
-/// `enterprises/<uscc>`: an [`EnterpriseRecord`](super::state::EnterpriseRecord).
+/// `enterprises/<uscc>`: an `EnterpriseRecord`.
 pub fn enterprise(id: &EnterpriseId) -> Vec<u8> {
     join(&["enterprises/", id.as_str()])
 }
 
-/// `records/<uscc>/<provider>/<seq>`: a [`CreditRecord`](protocol::CreditRecord).
+/// `records/<uscc>/<provider>/<seq>`: a [`CreditRecord`](crate::CreditRecord).
 pub fn record(enterprise: &EnterpriseId, provider: &InstitutionId, sequence: u64) -> Vec<u8> {
     join(&[
         "records/",
@@ -72,12 +73,12 @@ pub fn record_sequence(enterprise: &EnterpriseId, provider: &InstitutionId) -> V
     ])
 }
 
-/// `consents/<consent id hex>`: a [`ConsentRecord`](super::state::ConsentRecord).
+/// `consents/<consent id hex>`: a `ConsentRecord`.
 pub fn consent(id: &Hash) -> Vec<u8> {
     join(&["consents/", &id.to_string()])
 }
 
-/// `attestations/<attestation id hex>`: an [`Attestation`](protocol::Attestation).
+/// `attestations/<attestation id hex>`: an [`Attestation`](crate::Attestation).
 pub fn attestation(id: &Hash) -> Vec<u8> {
     join(&["attestations/", &id.to_string()])
 }
@@ -89,7 +90,7 @@ pub fn balance(account: &Account) -> Vec<u8> {
 }
 
 /// `fees/<provider>`: a data provider's fee per answered query
-/// ([`Money`](protocol::Money)).
+/// ([`Money`](crate::Money)).
 pub fn query_fee(provider: &InstitutionId) -> Vec<u8> {
     join(&["fees/", provider.as_str()])
 }
@@ -107,13 +108,13 @@ pub fn validators() -> Vec<u8> {
 }
 
 /// `interchain/clients/<chain>`: the on-chain light client of another chain
-/// ([`StoredClient`](super::state::StoredClient)).
+/// (`StoredClient`).
 pub fn client(chain: &ChainId) -> Vec<u8> {
     join(&["interchain/clients/", chain.as_str()])
 }
 
 /// `interchain/commitments/<destination>/<seq>`: on the source, the
-/// commitment ([`Packet::commitment`](protocol::Packet::commitment), 32
+/// commitment ([`Packet::commitment`](crate::Packet::commitment), 32
 /// bytes) of a packet in flight. Proven to the destination on receive.
 pub fn packet_commitment(destination: &ChainId, sequence: u64) -> Vec<u8> {
     join(&[
@@ -142,7 +143,7 @@ pub fn next_sequence(destination: &ChainId) -> Vec<u8> {
 }
 
 /// `interchain/escrows/<destination>/<seq>`: on the source, the fee
-/// escrowed for a packet in flight ([`Escrow`](super::state::Escrow)).
+/// escrowed for a packet in flight (`Escrow`).
 pub fn escrow(destination: &ChainId, sequence: u64) -> Vec<u8> {
     join(&[
         "interchain/escrows/",
@@ -153,7 +154,7 @@ pub fn escrow(destination: &ChainId, sequence: u64) -> Vec<u8> {
 }
 
 /// `interchain/results/<destination>/<seq>`: on the source, how a packet
-/// ended ([`PacketResult`](super::state::PacketResult)): the verified
+/// ended (`PacketResult`): the verified
 /// acknowledgement, or timed out.
 pub fn packet_result(destination: &ChainId, sequence: u64) -> Vec<u8> {
     join(&[
@@ -172,14 +173,14 @@ pub fn packet_receipt(source: &ChainId, sequence: u64) -> Vec<u8> {
 }
 
 /// `interchain/acks/<source>/<seq>`: on the destination, the hash of the
-/// acknowledgement ([`Acknowledgement::hash`](protocol::Acknowledgement::hash),
+/// acknowledgement ([`Acknowledgement::hash`](crate::Acknowledgement::hash),
 /// 32 bytes). Proven to the source.
 pub fn packet_ack(source: &ChainId, sequence: u64) -> Vec<u8> {
     join(&["interchain/acks/", source.as_str(), "/", &seq(sequence)])
 }
 
 /// `interchain/ack_data/<source>/<seq>`: on the destination, the
-/// acknowledgement itself ([`Acknowledgement`](protocol::Acknowledgement)),
+/// acknowledgement itself ([`Acknowledgement`](crate::Acknowledgement)),
 /// for relayers to read; its hash is under [`packet_ack`].
 pub fn packet_ack_data(source: &ChainId, sequence: u64) -> Vec<u8> {
     join(&["interchain/ack_data/", source.as_str(), "/", &seq(sequence)])
