@@ -7,6 +7,8 @@
 //! | GET | `/header/{height}`, `/commit/{height}`, `/validators/{height}` | parts of it |
 //! | GET | `/state?key=HEX` | value at the latest height with its proof |
 //! | POST | `/tx` | submits a signed transaction; answers once committed |
+//! | POST | `/txs` | submits several (a JSON array) into the same block if they fit; answers each once committed |
+//! | POST | `/proofs` | `{"keys": [HEX, ...]}`: values and proofs of many keys at one height |
 //! | GET | `/packets?since=HEIGHT` | packet and acknowledgement events since a height |
 //! | GET | `/events` | server-sent events, one per new block |
 //!
@@ -131,6 +133,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/validators/{height}", get(validators))
         .route("/state", get(state))
         .route("/tx", post(submit_tx))
+        .route("/txs", post(submit_txs))
+        .route("/proofs", post(proofs))
         .route("/packets", get(packets))
         .route("/events", get(events))
         .fallback(|| async { ApiError::not_found("no such endpoint; see GET /status, /light_block/{height}, /state?key=HEX, POST /tx") })
@@ -287,23 +291,35 @@ async fn state(State(node): State<Arc<Node>>, Query(q): Query<StateQuery>) -> Ap
     })))
 }
 
-async fn submit_tx(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
-    let tx: SignedTransaction = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed transaction JSON: {e}")))?;
+/// Most keys in one `/proofs` request, and transactions in one `/txs`.
+const MAX_BATCH: usize = 5_000;
+
+/// Admits `tx` to the mempool; the receiver yields it once committed.
+async fn admit(
+    node: &Node,
+    tx: SignedTransaction,
+) -> Result<oneshot::Receiver<Committed>, ApiError> {
     node.chain
         .lock()
         .await
         .check_tx(&tx, now())
         .map_err(|e| ApiError {
             status: StatusCode::BAD_REQUEST,
-            message: format!("transaction rejected: {e}"),
+            message: format!("transaction {} rejected: {e}", tx.hash()),
             detail: Some(json!({ "code": e.code(), "hash": tx.hash() })),
         })?;
     let (send, receive) = oneshot::channel();
-    let hash = tx.hash();
     node.mempool.lock().await.push((tx, Some(send)));
+    Ok(receive)
+}
+
+/// Waits for an admitted transaction to be committed.
+async fn committed(
+    hash: Hash,
+    receive: oneshot::Receiver<Committed>,
+) -> Result<Committed, ApiError> {
     match tokio::time::timeout(COMMIT_WAIT, receive).await {
-        Ok(Ok(committed)) => to_json(&committed),
+        Ok(Ok(committed)) => Ok(committed),
         Ok(Err(_)) => Err(ApiError::internal(
             "the node stopped before committing the transaction",
         )),
@@ -313,6 +329,87 @@ async fn submit_tx(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
             detail: None,
         }),
     }
+}
+
+async fn submit_tx(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
+    let tx: SignedTransaction = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed transaction JSON: {e}")))?;
+    let hash = tx.hash();
+    let receive = admit(&node, tx).await?;
+    to_json(&committed(hash, receive).await?)
+}
+
+/// Each transaction of the array is admitted or refused on its own; the
+/// answer lists, in order, `{hash, height, result}` or `{hash, error}`.
+async fn submit_txs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
+    let txs: Vec<SignedTransaction> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed transaction array JSON: {e}")))?;
+    if txs.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "{} transactions, at most {MAX_BATCH} per request",
+            txs.len()
+        )));
+    }
+    let mut waiting = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let hash = tx.hash();
+        waiting.push((hash, admit(&node, tx).await));
+    }
+    let mut out = Vec::with_capacity(waiting.len());
+    for (hash, admitted) in waiting {
+        let outcome = match admitted {
+            Ok(receive) => committed(hash, receive).await,
+            Err(e) => Err(e),
+        };
+        out.push(match outcome {
+            Ok(c) => serde_json::to_value(&c).map_err(ApiError::internal)?,
+            Err(e) => json!({ "hash": hash, "error": e.message, "detail": e.detail }),
+        });
+    }
+    Ok(Json(json!(out)))
+}
+
+#[derive(Deserialize)]
+struct ProofsRequest {
+    keys: Vec<String>,
+}
+
+/// Values and proofs of many keys, all at the same (latest) height, so a
+/// relayer can prove a batch of packets under one client update.
+async fn proofs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
+    let request: ProofsRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "malformed proofs request JSON (expected {{\"keys\": [hex, ...]}}): {e}"
+        ))
+    })?;
+    if request.keys.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "{} keys, at most {MAX_BATCH} per request",
+            request.keys.len()
+        )));
+    }
+    let keys = request
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            hex::decode(k)
+                .map_err(|e| ApiError::bad_request(format!("keys[{i}] {k:?} is not hex: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain = node.chain.lock().await;
+    let height = chain
+        .tip()
+        .map(|b| b.light_block.height())
+        .ok_or_else(|| ApiError::not_found("no block committed yet"))?;
+    let entries: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let (value, proof) = chain.prove(key);
+            json!({ "key": hex::encode(key), "value": value.map(hex::encode), "proof": proof })
+        })
+        .collect();
+    Ok(Json(json!({ "height": height, "entries": entries })))
 }
 
 #[derive(Deserialize)]

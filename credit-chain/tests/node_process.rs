@@ -153,14 +153,11 @@ fn code_of(v: &Value) -> u64 {
     v["result"]["code"].as_u64().unwrap_or(u64::MAX)
 }
 
-/// Verifies `key` at the node's latest height with a light client anchored
-/// at block 1, returning the value proven (None = proven absent).
-fn verified_value(node: &Node, key: &[u8]) -> Option<Vec<u8>> {
-    let (code, v) = node.get(&format!("/state?key={}", hex::encode(key)));
-    assert_eq!(code, 200, "{v}");
-    let height = v["height"].as_u64().unwrap();
-    let proof: StateProof = serde_json::from_value(v["proof"].clone()).unwrap();
-    let value = v["value"].as_str().map(|h| hex::decode(h).unwrap());
+/// Verifies one `{key, value, proof}` entry served at `height` with a light
+/// client anchored at block 1; returns the value proven (None = absent).
+fn verify_entry(node: &Node, height: u64, key: &[u8], entry: &Value) -> Option<Vec<u8>> {
+    let proof: StateProof = serde_json::from_value(entry["proof"].clone()).unwrap();
+    let value = entry["value"].as_str().map(|h| hex::decode(h).unwrap());
     let anchor = node.light_block(1);
     let target = node.light_block(height);
     let now = target.header().time;
@@ -175,9 +172,34 @@ fn verified_value(node: &Node, key: &[u8]) -> Option<Vec<u8>> {
     match (&proof, &value) {
         (StateProof::Membership(p), Some(val)) => client.verify_membership(h, key, val, p).unwrap(),
         (StateProof::NonMembership(p), None) => client.verify_non_membership(h, key, p).unwrap(),
-        _ => panic!("proof kind does not match the value: {v}"),
+        _ => panic!("proof kind does not match the value: {entry}"),
     }
     value
+}
+
+/// Verifies `key` at the node's latest height (`GET /state`).
+fn verified_value(node: &Node, key: &[u8]) -> Option<Vec<u8>> {
+    let (code, v) = node.get(&format!("/state?key={}", hex::encode(key)));
+    assert_eq!(code, 200, "{v}");
+    verify_entry(node, v["height"].as_u64().unwrap(), key, &v)
+}
+
+/// Verifies several keys proven together at one height (`POST /proofs`).
+fn verified_values(node: &Node, keys: &[Vec<u8>]) -> Vec<Option<Vec<u8>>> {
+    let body = serde_json::json!({ "keys": keys.iter().map(hex::encode).collect::<Vec<_>>() });
+    let r = node
+        .http
+        .post(format!("{}/proofs", node.url))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().unwrap();
+    let height = v["height"].as_u64().unwrap();
+    keys.iter()
+        .zip(v["entries"].as_array().unwrap())
+        .map(|(key, entry)| verify_entry(node, height, key, entry))
+        .collect()
 }
 
 #[test]
@@ -266,6 +288,11 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
         )
         .is_none()
     );
+
+    // Many keys at once, all proven at one height.
+    let absent = keys::record(&enterprise, &"provider-b".parse().unwrap(), 1);
+    let both = verified_values(&node, &[record_key.clone(), absent]);
+    assert_eq!(both, vec![Some(stored.clone()), None]);
 
     // Hostile input: refused with a reason, and the state does not move.
     let root_before = node.status()["state_root"].clone();
