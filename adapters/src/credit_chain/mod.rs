@@ -1,0 +1,513 @@
+//! The adapter of the reference credit chain, over its HTTP/JSON RPC
+//! (`GET /status`, `/light_block/{h}`, `/state?key=HEX`, `/packets?since=H`,
+//! `/events`; `POST /tx`).
+//!
+//! # Failover
+//!
+//! A request goes to the endpoint that last answered well, then to the
+//! other healthy ones, then to those put aside after a failure. An attempt
+//! fails on a connection error, a timeout, a broken or oversized answer, an
+//! unexpected status, or an answer that does not verify against itself
+//! ([`self_check`](crate::self_check)): that is a *fault*, logged as such;
+//! the answer is dropped. Every failure is counted per endpoint
+//! ([`EndpointStats`]) and puts the endpoint aside for
+//! [`RpcOptions::quarantine`], except a plain "not available here" (4xx,
+//! e.g. a block not produced yet), which is normal for a lagging node. When
+//! every endpoint failed, the round is retried after an exponential backoff,
+//! [`RpcOptions::retries`] times; when every endpoint said "not available",
+//! the call returns [`AdapterError::Unavailable`] at once.
+//!
+//! # Transactions
+//!
+//! `POST /tx` answers once the transaction is committed. It is sent to
+//! another endpoint only when the connection could not be made; once it may
+//! have reached a node, a timeout or a broken answer gives
+//! [`AdapterError::SubmitUncertain`], because sending it again elsewhere
+//! could report a false "nonce replayed" refusal for a transaction that
+//! succeeded. A refusal by the chain is an `Ok` [`SubmitOutcome`] with its
+//! code.
+//!
+//! # Light blocks
+//!
+//! The last [`BLOCK_CACHE`] self-verified light blocks are kept, so that a
+//! block announced by [`block_stream`](crate::ChainAdapter::block_stream),
+//! which verifies each height before yielding it, is not fetched twice.
+
+mod http;
+mod pool;
+mod stream;
+mod wire;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use light_clients::credit_chain::KeyCache;
+use protocol::{ChainId, Hash, Height, LightBlock, SignedTransaction, ValidatorSet};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::self_check::{self, SelfCheckError};
+use crate::{
+    AdapterError, BlockStream, BoxFuture, ChainAdapter, ChainStatus, EndpointStats, FailureKind,
+    PacketEvents, ProvenState, RpcOptions, SubmitOutcome,
+};
+use pool::{Failure, Pool};
+
+/// How many self-verified light blocks the adapter keeps.
+pub const BLOCK_CACHE: usize = 32;
+
+/// The kinds of event `GET /packets` reports.
+pub const PACKET_EVENT_KINDS: [&str; 5] = [
+    "send_packet",
+    "recv_packet",
+    "write_acknowledgement",
+    "acknowledge_packet",
+    "timeout_packet",
+];
+
+/// The [`ChainAdapter`] of a credit chain, over several RPC endpoints; see
+/// the [module docs](self). Cheap to clone: clones share endpoints,
+/// counters and caches.
+#[derive(Clone)]
+pub struct CreditChainAdapter {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    chain_id: ChainId,
+    options: RpcOptions,
+    pool: Pool,
+    client: reqwest::Client,
+    stream_client: reqwest::Client,
+    keys: Mutex<KeyCache>,
+    blocks: Mutex<VecDeque<LightBlock>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // What these mutexes guard stays valid if a holder panicked.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl CreditChainAdapter {
+    /// An adapter for `chain_id` over `endpoints` (base URLs such as
+    /// `http://127.0.0.1:26657`, tried in this order at first). Fails when
+    /// there is no endpoint, a URL is not a plain `http` base URL, or an
+    /// option is out of range. Makes no request.
+    pub fn new(
+        chain_id: ChainId,
+        endpoints: Vec<String>,
+        options: RpcOptions,
+    ) -> Result<CreditChainAdapter, AdapterError> {
+        options.validate()?;
+        if endpoints.is_empty() {
+            return Err(AdapterError::InvalidConfig(format!(
+                "no RPC endpoint given for chain {chain_id}"
+            )));
+        }
+        let urls = endpoints
+            .iter()
+            .map(|raw| pool::parse_endpoint(raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        let build = |timeout: Option<std::time::Duration>| {
+            let mut b = reqwest::Client::builder()
+                .connect_timeout(options.timeout)
+                .redirect(reqwest::redirect::Policy::none());
+            if let Some(t) = timeout {
+                b = b.timeout(t);
+            }
+            b.build()
+                .map_err(|e| AdapterError::InvalidConfig(format!("HTTP client: {e}")))
+        };
+        let client = build(Some(options.timeout))?;
+        // The event stream is long-lived: no overall timeout, silence is
+        // watched instead.
+        let stream_client = build(None)?;
+        Ok(CreditChainAdapter {
+            inner: Arc::new(Inner {
+                pool: Pool::new(chain_id.clone(), urls, options.quarantine),
+                chain_id,
+                options,
+                client,
+                stream_client,
+                keys: Mutex::new(KeyCache::new()),
+                blocks: Mutex::new(VecDeque::new()),
+            }),
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RpcOptions {
+        &self.inner.options
+    }
+}
+
+impl ChainAdapter for CreditChainAdapter {
+    fn chain_id(&self) -> &ChainId {
+        &self.inner.chain_id
+    }
+
+    fn status(&self) -> BoxFuture<'_, Result<ChainStatus, AdapterError>> {
+        Box::pin(self.inner.status())
+    }
+
+    fn light_block(&self, height: Height) -> BoxFuture<'_, Result<LightBlock, AdapterError>> {
+        Box::pin(self.inner.light_block(height))
+    }
+
+    fn validators(&self, height: Height) -> BoxFuture<'_, Result<ValidatorSet, AdapterError>> {
+        Box::pin(async move { Ok(self.inner.light_block(height).await?.validators) })
+    }
+
+    fn state<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<ProvenState, AdapterError>> {
+        Box::pin(self.inner.state(key))
+    }
+
+    fn submit<'a>(
+        &'a self,
+        tx: &'a SignedTransaction,
+    ) -> BoxFuture<'a, Result<SubmitOutcome, AdapterError>> {
+        Box::pin(self.inner.submit(tx))
+    }
+
+    fn packet_events(&self, since: u64) -> BoxFuture<'_, Result<PacketEvents, AdapterError>> {
+        Box::pin(self.inner.packet_events(since))
+    }
+
+    fn block_stream(&self) -> BlockStream {
+        stream::spawn(self.inner.clone())
+    }
+
+    fn endpoint_stats(&self) -> Vec<EndpointStats> {
+        self.inner.pool.stats()
+    }
+}
+
+/// The failure an answer that does not verify against itself stands for.
+fn check_failure(e: SelfCheckError) -> Failure {
+    let kind = match &e {
+        SelfCheckError::WrongChain { .. } => FailureKind::WrongChain,
+        SelfCheckError::WrongHeight { .. } => FailureKind::Inconsistent,
+        SelfCheckError::Invalid(_) => FailureKind::InvalidLightBlock,
+        SelfCheckError::Proof { .. } => FailureKind::InvalidProof,
+    };
+    Failure::new(kind, e.to_string())
+}
+
+fn inconsistent(reason: String) -> Failure {
+    Failure::new(FailureKind::Inconsistent, reason)
+}
+
+impl Inner {
+    fn url(&self, index: usize, path: &str) -> String {
+        format!("{}{path}", self.pool.url(index))
+    }
+
+    /// `GET path` at endpoint `index`, decoded.
+    async fn get<T: DeserializeOwned>(&self, index: usize, path: &str) -> Result<T, Failure> {
+        self.pool.record_request(index);
+        let request = self.client.get(self.url(index, path));
+        let reply = http::exchange(request, self.options.max_response_bytes).await?;
+        http::decode(&reply)
+    }
+
+    /// Runs `attempt` on each endpoint in turn until one succeeds, for as
+    /// many rounds as the options allow; see the [module docs](self).
+    async fn failover<T, F, Fut>(&self, what: String, attempt: F) -> Result<T, AdapterError>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let rounds = self.options.retries.saturating_add(1);
+        let mut failures = Vec::new();
+        for round in 0..rounds {
+            failures.clear();
+            for index in self.pool.order() {
+                match attempt(index).await {
+                    Ok(value) => {
+                        self.pool.succeeded(index);
+                        return Ok(value);
+                    }
+                    Err(failure) => {
+                        let attributed = self.pool.failed(index, &failure);
+                        if let Some(hash) = failure.uncertain_tx {
+                            return Err(AdapterError::SubmitUncertain {
+                                chain_id: self.chain_id.clone(),
+                                hash,
+                                failure: attributed,
+                            });
+                        }
+                        failures.push(attributed);
+                    }
+                }
+            }
+            if failures.iter().all(|f| f.kind == FailureKind::Unavailable) {
+                return Err(AdapterError::Unavailable {
+                    chain_id: self.chain_id.clone(),
+                    what,
+                    failures,
+                });
+            }
+            if round + 1 < rounds {
+                let wait = self.options.backoff(round);
+                tracing::info!(chain = %self.chain_id, %what, round = round + 1, ?wait,
+                    "every endpoint failed; retrying after backoff");
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Err(AdapterError::AllEndpointsFailed {
+            chain_id: self.chain_id.clone(),
+            what,
+            rounds,
+            failures,
+        })
+    }
+
+    async fn status(&self) -> Result<ChainStatus, AdapterError> {
+        self.failover("status".to_owned(), |i| self.status_at(i))
+            .await
+    }
+
+    async fn status_at(&self, index: usize) -> Result<ChainStatus, Failure> {
+        let status: wire::Status = self.get(index, "/status").await?;
+        self_check::is_chain(&self.chain_id, &status.chain_id).map_err(check_failure)?;
+        match (
+            status.latest_height,
+            status.latest_hash,
+            status.latest_time,
+            status.state_root,
+        ) {
+            (Some(latest_height), Some(latest_hash), Some(latest_time), Some(state_root)) => {
+                Ok(ChainStatus {
+                    chain_id: status.chain_id,
+                    latest_height,
+                    latest_hash,
+                    latest_time,
+                    state_root,
+                })
+            }
+            (None, None, None, None) => Err(Failure::new(
+                FailureKind::Unavailable,
+                "no block committed yet",
+            )),
+            _ => Err(Failure::new(
+                FailureKind::Malformed,
+                "status has some latest-block fields null and others not",
+            )),
+        }
+    }
+
+    fn cached(&self, height: Height) -> Option<LightBlock> {
+        lock(&self.blocks)
+            .iter()
+            .find(|b| b.height() == height)
+            .cloned()
+    }
+
+    fn remember(&self, block: &LightBlock) {
+        let mut blocks = lock(&self.blocks);
+        if blocks.iter().any(|b| b.height() == block.height()) {
+            return;
+        }
+        blocks.push_back(block.clone());
+        while blocks.len() > BLOCK_CACHE {
+            blocks.pop_front();
+        }
+    }
+
+    pub(crate) async fn light_block(&self, height: Height) -> Result<LightBlock, AdapterError> {
+        if let Some(block) = self.cached(height) {
+            return Ok(block);
+        }
+        let block = self
+            .failover(format!("light_block({height})"), |i| {
+                self.light_block_at(i, height)
+            })
+            .await?;
+        self.remember(&block);
+        Ok(block)
+    }
+
+    async fn light_block_at(&self, index: usize, height: Height) -> Result<LightBlock, Failure> {
+        let block: LightBlock = self.get(index, &format!("/light_block/{height}")).await?;
+        let mut keys = lock(&self.keys);
+        self_check::light_block(&self.chain_id, height, &block, &mut keys).map_err(|e| {
+            let f = check_failure(e);
+            Failure::new(f.kind, format!("light block {height}: {}", f.reason))
+        })?;
+        Ok(block)
+    }
+
+    async fn state(&self, key: &[u8]) -> Result<ProvenState, AdapterError> {
+        let what = format!("state(key {})", http::excerpt(hex::encode(key).as_bytes()));
+        let proven = self.failover(what, |i| self.state_at(i, key)).await?;
+        self.remember(&proven.light_block);
+        Ok(proven)
+    }
+
+    /// The value and proof from endpoint `index`, checked against the light
+    /// block at the proof's height from the same endpoint.
+    async fn state_at(&self, index: usize, key: &[u8]) -> Result<ProvenState, Failure> {
+        let key_hex = hex::encode(key);
+        let answer: wire::State = self.get(index, &format!("/state?key={key_hex}")).await?;
+        if !answer.key.eq_ignore_ascii_case(&key_hex) {
+            return Err(inconsistent(format!(
+                "state answer is for key {}, asked {}",
+                http::excerpt(answer.key.as_bytes()),
+                http::excerpt(key_hex.as_bytes())
+            )));
+        }
+        let value =
+            answer.value.map(hex::decode).transpose().map_err(|e| {
+                Failure::new(FailureKind::Malformed, format!("value is not hex: {e}"))
+            })?;
+        let block = self.light_block_at(index, answer.height).await?;
+        self_check::state_proof(&block, key, value.as_deref(), &answer.proof)
+            .map_err(check_failure)?;
+        Ok(ProvenState {
+            key: key.to_vec(),
+            height: answer.height,
+            value,
+            proof: answer.proof,
+            light_block: block,
+        })
+    }
+
+    async fn submit(&self, tx: &SignedTransaction) -> Result<SubmitOutcome, AdapterError> {
+        let hash = tx.hash();
+        self.failover(format!("submit({hash})"), |i| self.submit_at(i, tx, hash))
+            .await
+    }
+
+    async fn submit_at(
+        &self,
+        index: usize,
+        tx: &SignedTransaction,
+        hash: Hash,
+    ) -> Result<SubmitOutcome, Failure> {
+        let uncertain = |f: Failure| Failure {
+            uncertain_tx: Some(hash),
+            ..f
+        };
+        self.pool.record_request(index);
+        let request = self
+            .client
+            .post(self.url(index, "/tx"))
+            .timeout(self.options.submit_timeout)
+            .json(tx);
+        let reply = match http::exchange(request, self.options.max_response_bytes).await {
+            Ok(reply) => reply,
+            // The connection was never made: the transaction reached no one.
+            Err(f) if f.kind == FailureKind::Connect => return Err(f),
+            Err(f) => return Err(uncertain(f)),
+        };
+        if reply.status == StatusCode::BAD_REQUEST {
+            if let Ok(refusal) = serde_json::from_slice::<wire::Refusal>(&reply.body) {
+                if let Some(wire::RefusalDetail {
+                    code: Some(code),
+                    hash: refused,
+                }) = refusal.detail
+                {
+                    if let Some(other) = refused.filter(|h| *h != hash) {
+                        return Err(uncertain(inconsistent(format!(
+                            "refusal names transaction {other}, sent {hash}"
+                        ))));
+                    }
+                    if code == 0 {
+                        return Err(uncertain(inconsistent(
+                            "refusal with code 0 (success)".to_owned(),
+                        )));
+                    }
+                    return Ok(SubmitOutcome {
+                        hash,
+                        height: None,
+                        code,
+                        codespace: String::new(),
+                        message: refusal.error,
+                        events: Vec::new(),
+                    });
+                }
+            }
+        }
+        if reply.status.is_client_error() {
+            // Refused before admission without a chain code (the node could
+            // not read it): nothing was admitted.
+            return Err(Failure::new(
+                FailureKind::Unavailable,
+                format!(
+                    "HTTP {}: {}",
+                    reply.status,
+                    http::error_message(&reply.body)
+                ),
+            ));
+        }
+        let committed: wire::Committed = http::decode(&reply).map_err(uncertain)?;
+        if committed.hash != hash {
+            return Err(uncertain(inconsistent(format!(
+                "answer is for transaction {}, sent {hash}",
+                committed.hash
+            ))));
+        }
+        Ok(SubmitOutcome {
+            hash,
+            height: Some(committed.height),
+            code: committed.result.code,
+            codespace: committed.result.codespace,
+            message: committed.result.message,
+            events: committed.result.events,
+        })
+    }
+
+    async fn packet_events(&self, since: u64) -> Result<PacketEvents, AdapterError> {
+        self.failover(format!("packet_events(since {since})"), |i| {
+            self.packet_events_at(i, since)
+        })
+        .await
+    }
+
+    async fn packet_events_at(&self, index: usize, since: u64) -> Result<PacketEvents, Failure> {
+        let answer: wire::Packets = self.get(index, &format!("/packets?since={since}")).await?;
+        if answer.latest_height < since {
+            return Err(Failure::new(
+                FailureKind::Unavailable,
+                format!(
+                    "endpoint is at height {}, behind {since}",
+                    answer.latest_height
+                ),
+            ));
+        }
+        if answer.scanned_to < since || answer.scanned_to > answer.latest_height {
+            return Err(inconsistent(format!(
+                "scanned_to {} outside [{since}, latest {}]",
+                answer.scanned_to, answer.latest_height
+            )));
+        }
+        let mut previous = since;
+        for e in &answer.events {
+            let h = e.height.value();
+            if h <= since || h > answer.scanned_to {
+                return Err(inconsistent(format!(
+                    "event at height {h} outside the scanned range ({since}, {}]",
+                    answer.scanned_to
+                )));
+            }
+            if h < previous {
+                return Err(inconsistent(format!(
+                    "events out of order: height {h} after {previous}"
+                )));
+            }
+            previous = h;
+            if !PACKET_EVENT_KINDS.contains(&e.event.kind.as_str()) {
+                return Err(inconsistent(format!(
+                    "event of kind {:?} is not a packet event",
+                    http::excerpt(e.event.kind.as_bytes())
+                )));
+            }
+        }
+        Ok(PacketEvents {
+            events: answer.events,
+            scanned_to: answer.scanned_to,
+            latest_height: answer.latest_height,
+        })
+    }
+}
