@@ -1,5 +1,6 @@
 //! Command-line interface: one file per operator verb.
 
+pub mod config;
 pub mod conformance;
 pub mod light_client;
 
@@ -22,6 +23,9 @@ pub struct Cli {
 /// Top-level verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Run light-client conformance vectors.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
@@ -43,6 +47,7 @@ pub enum ConformanceCommand {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Config(cmd) => Ok(config::run(cmd)),
         Command::Conformance(ConformanceCommand::Cometbft { dir }) => {
             conformance::run_cometbft(&dir)
         }

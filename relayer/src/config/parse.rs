@@ -1,0 +1,659 @@
+//! Field-by-field reading of each section; every value's own rules.
+//!
+//! Each section reader records its problems and returns what it could read,
+//! with defaults standing in for missing or invalid values; the result is
+//! only used when the report has no error at all.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use light_clients::credit_chain::TrustThreshold;
+use protocol::{ChainId, ChainType, PublicKey};
+use serde::Deserialize;
+use toml::de::DeTable;
+use url::Url;
+
+use super::reader::{Node, Report, Table};
+use super::{
+    ApiConfig, ApiToken, ChainConfig, Config, ConfigError, ConfigErrors, FilterAction, FilterRule,
+    GlobalConfig, LogLevel, PacketFilter, PacketKind, RelayConfig, RelayPath, StoreConfig,
+    TelemetryConfig, checks,
+};
+
+/// A value with the location and span it was read from.
+pub(super) struct Located<T> {
+    pub value: T,
+    pub loc: String,
+    pub span: Range<usize>,
+}
+
+/// A `[[chains]]` entry as read: its id (when valid) for the cross checks,
+/// the whole chain only when every field was valid.
+pub(super) struct ChainEntry {
+    pub loc: String,
+    pub id: Option<Located<ChainId>>,
+    pub config: Option<ChainConfig>,
+}
+
+/// A `[[paths]]` entry as read.
+pub(super) struct PathEntry {
+    pub loc: String,
+    pub span: Range<usize>,
+    pub a: Option<Located<ChainId>>,
+    pub b: Option<Located<ChainId>>,
+}
+
+/// Reads and validates a whole document; `file` is the configuration's
+/// absolute path.
+pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    let mut report = Report::new(text);
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        // A document that does not parse is not read further: recovered
+        // fragments would only add misleading problems.
+        // The parser recovers and goes on, so one mistake can cascade into
+        // several reports on the lines it swallowed: keep the first per line.
+        let mut errors: Vec<(usize, usize, ConfigError)> = Vec::new();
+        for e in &syntax {
+            let (line, column) = report.line_col(e.span().map_or(0, |s| s.start));
+            if errors.iter().any(|(l, _, _)| *l == line) {
+                continue;
+            }
+            errors.push((
+                line,
+                column,
+                ConfigError {
+                    location: format!("line {line}, column {column}"),
+                    message: format!("TOML syntax error: {}", e.message().trim()),
+                    line: Some(line),
+                },
+            ));
+        }
+        errors.sort_by_key(|(line, column, _)| (*line, *column));
+        return Err(ConfigErrors(
+            errors.into_iter().map(|(_, _, e)| e).collect(),
+        ));
+    }
+    let base = file.parent().unwrap_or(Path::new("/"));
+    let mut root = Table::root(&doc);
+
+    let global = global(&mut root, &mut report);
+    let store = store(&mut root, &mut report, base);
+    let (api, api_listen) = api(&mut root, &mut report);
+    let (telemetry, telemetry_listen) = telemetry(&mut root, &mut report);
+    let relay = relay(&mut root, &mut report);
+    let chains = chains(&mut root, &mut report, base);
+    let paths = paths(&mut root, &mut report);
+    let (packet_filter, rules) = packet_filter(&mut root, &mut report);
+    root.finish(&mut report);
+
+    checks::unique_chain_ids(&chains, &mut report);
+    checks::paths_between_known_chains(&chains, &paths, &mut report);
+    checks::distinct_listen_addresses(
+        &api,
+        &api_listen,
+        &telemetry,
+        &telemetry_listen,
+        &mut report,
+    );
+    checks::filter_rules_reachable(&rules, &packet_filter, &mut report);
+    checks::filter_chains_configured(&rules, &chains, &mut report);
+
+    if !report.errors.is_empty() {
+        return Err(ConfigErrors(in_file_order(report.errors)));
+    }
+    let chains: Vec<ChainConfig> = chains.into_iter().filter_map(|c| c.config).collect();
+    let paths: Vec<RelayPath> = paths
+        .into_iter()
+        .filter_map(|p| {
+            Some(RelayPath {
+                a: p.a?.value,
+                b: p.b?.value,
+            })
+        })
+        .collect();
+    checks::paths_not_filtered_out(&paths, &packet_filter, &mut report);
+    Ok(Config {
+        file: file.to_path_buf(),
+        global,
+        store,
+        api,
+        telemetry,
+        relay,
+        chains,
+        paths,
+        packet_filter,
+        warnings: in_file_order(report.warnings),
+    })
+}
+
+/// Problems sorted by line (stable: same-line problems keep the order they
+/// were found in); problems with no line come last.
+fn in_file_order(mut problems: Vec<ConfigError>) -> Vec<ConfigError> {
+    problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    problems
+}
+
+fn global(root: &mut Table<'_, '_>, report: &mut Report<'_>) -> GlobalConfig {
+    let mut config = GlobalConfig::default();
+    if let Some(mut t) = root.table(report, "global") {
+        if let Some(level) = t
+            .get("log_level")
+            .and_then(|n| n.parse(report, |s| s.parse::<LogLevel>()))
+        {
+            config.log_level = level;
+        }
+        t.finish(report);
+    }
+    config
+}
+
+fn store(root: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> StoreConfig {
+    let mut path = base.join(super::DEFAULT_STORE_PATH);
+    if let Some(mut t) = root.table(report, "store") {
+        if let Some(node) = t.get("path")
+            && let Some(p) = node.parse(report, |s| file_path(base, s))
+        {
+            path = p;
+        }
+        t.finish(report);
+    }
+    if path.exists() && !path.is_dir() {
+        report.error(
+            "store.path",
+            None,
+            format!("{} exists and is not a directory", path.display()),
+        );
+    }
+    StoreConfig { path }
+}
+
+fn api(root: &mut Table<'_, '_>, report: &mut Report<'_>) -> (ApiConfig, Located<SocketAddr>) {
+    let mut config = ApiConfig {
+        enabled: true,
+        listen: default_addr(super::DEFAULT_API_LISTEN),
+        tokens: Vec::new(),
+    };
+    let mut listen = Located {
+        value: config.listen,
+        loc: "api.listen".into(),
+        span: 0..0,
+    };
+    if let Some(mut t) = root.table(report, "api") {
+        listen.span = t.span();
+        if let Some(enabled) = t.get("enabled").and_then(|n| n.bool(report)) {
+            config.enabled = enabled;
+        }
+        if let Some(node) = t.get("listen") {
+            listen.span = node.span();
+            if let Some(addr) = node.parse(report, socket_addr) {
+                config.listen = addr;
+                listen.value = addr;
+            }
+        }
+        if let Some(items) = t.get("tokens").and_then(|n| n.array(report)) {
+            config.tokens = api_tokens(items, report);
+        }
+        t.finish(report);
+    }
+    (config, listen)
+}
+
+fn api_tokens(items: Vec<Node<'_, '_>>, report: &mut Report<'_>) -> Vec<ApiToken> {
+    let mut tokens: Vec<(String, ApiToken)> = Vec::new();
+    for item in items {
+        let Some(mut t) = item.table(report) else {
+            continue;
+        };
+        let name = t.require(report, "name").and_then(|n| {
+            let s = n.parse(report, |s| {
+                if s.trim().is_empty() {
+                    Err("must not be empty".to_owned())
+                } else {
+                    Ok(s.to_owned())
+                }
+            })?;
+            if let Some((other, _)) = tokens.iter().find(|(_, tok)| tok.name == s) {
+                n.error(report, format!("duplicate token name {s:?} (also {other})"));
+            }
+            Some(s)
+        });
+        let sha256 = t.require(report, "sha256").and_then(|n| {
+            let digest = n.parse(report, sha256_hex)?;
+            if let Some((other, _)) = tokens.iter().find(|(_, tok)| tok.sha256 == digest) {
+                n.error(
+                    report,
+                    format!("same digest as {other}: one token, two names"),
+                );
+            }
+            Some(digest)
+        });
+        let loc = t.loc().to_owned();
+        t.finish(report);
+        if let (Some(name), Some(sha256)) = (name, sha256) {
+            tokens.push((loc, ApiToken { name, sha256 }));
+        }
+    }
+    tokens.into_iter().map(|(_, t)| t).collect()
+}
+
+fn telemetry(
+    root: &mut Table<'_, '_>,
+    report: &mut Report<'_>,
+) -> (TelemetryConfig, Located<SocketAddr>) {
+    let mut config = TelemetryConfig {
+        enabled: true,
+        listen: default_addr(super::DEFAULT_TELEMETRY_LISTEN),
+    };
+    let mut listen = Located {
+        value: config.listen,
+        loc: "telemetry.listen".into(),
+        span: 0..0,
+    };
+    if let Some(mut t) = root.table(report, "telemetry") {
+        listen.span = t.span();
+        if let Some(enabled) = t.get("enabled").and_then(|n| n.bool(report)) {
+            config.enabled = enabled;
+        }
+        if let Some(node) = t.get("listen") {
+            listen.span = node.span();
+            if let Some(addr) = node.parse(report, socket_addr) {
+                config.listen = addr;
+                listen.value = addr;
+            }
+        }
+        t.finish(report);
+    }
+    (config, listen)
+}
+
+fn relay(root: &mut Table<'_, '_>, report: &mut Report<'_>) -> RelayConfig {
+    let mut config = RelayConfig {
+        clear_interval: super::DEFAULT_CLEAR_INTERVAL,
+        batch_size: super::DEFAULT_BATCH_SIZE,
+        poll_interval: super::DEFAULT_POLL_INTERVAL,
+    };
+    if let Some(mut t) = root.table(report, "relay") {
+        if let Some(d) = t
+            .get("clear_interval")
+            .and_then(|n| n.parse(report, positive_duration))
+        {
+            config.clear_interval = d;
+        }
+        if let Some(node) = t.get("batch_size")
+            && let Some(n) = node.int(report)
+        {
+            match usize::try_from(n) {
+                Ok(n) if (1..=super::MAX_BATCH_SIZE).contains(&n) => config.batch_size = n,
+                _ => node.error(
+                    report,
+                    format!("{n} is out of range 1..={}", super::MAX_BATCH_SIZE),
+                ),
+            }
+        }
+        if let Some(d) = t
+            .get("poll_interval")
+            .and_then(|n| n.parse(report, positive_duration))
+        {
+            config.poll_interval = d;
+        }
+        t.finish(report);
+    }
+    config
+}
+
+fn chains(root: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> Vec<ChainEntry> {
+    let items = match root.get("chains") {
+        Some(node) => node.array(report).unwrap_or_default(),
+        None => {
+            report.error(
+                "chains",
+                None,
+                "no chain configured: at least one [[chains]] entry is required",
+            );
+            return Vec::new();
+        }
+    };
+    if items.is_empty() {
+        report.error(
+            "chains",
+            None,
+            "no chain configured: at least one [[chains]] entry is required",
+        );
+    }
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let mut t = item.table(report)?;
+            let entry = chain(&mut t, report, base);
+            t.finish(report);
+            Some(entry)
+        })
+        .collect()
+}
+
+fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEntry {
+    let loc = t.loc().to_owned();
+    let id = t.require(report, "id").and_then(|n| {
+        let value = n.parse(report, |s| s.parse::<ChainId>().map_err(|e| e.to_string()))?;
+        Some(Located {
+            value,
+            loc: n.loc.clone(),
+            span: n.span(),
+        })
+    });
+    let chain_type = t
+        .require(report, "type")
+        .and_then(|n| n.parse(report, chain_type));
+    let rpc = t
+        .require(report, "rpc")
+        .and_then(|n| rpc_endpoints(n, report));
+    let signer_key = t.require(report, "signer_key").and_then(|n| {
+        let path = n.parse(report, |s| file_path(base, s))?;
+        let shown = n.str(report).unwrap_or_default();
+        match read_signer(&path, shown) {
+            Ok((key, warning)) => {
+                if let Some(warning) = warning {
+                    n.warn(report, warning);
+                }
+                Some((path, key))
+            }
+            Err(message) => {
+                n.error(report, message);
+                None
+            }
+        }
+    });
+    let trust_threshold = match t.get("trust_threshold") {
+        Some(n) => n.parse(report, |s| {
+            s.parse::<TrustThreshold>()
+                .map_err(|e| e.to_string().replace("invalid options: ", ""))
+        }),
+        None => Some(TrustThreshold::ONE_THIRD),
+    };
+    let trusting_period = match t.get("trusting_period") {
+        Some(n) => n.parse(report, positive_duration),
+        None => Some(super::DEFAULT_TRUSTING_PERIOD),
+    };
+    let clock_drift = match t.get("clock_drift") {
+        Some(n) => n.parse(report, duration),
+        None => Some(super::DEFAULT_CLOCK_DRIFT),
+    };
+    if let (Some(period), Some(drift)) = (trusting_period, clock_drift)
+        && drift >= period
+    {
+        report.error(
+            format!("{loc}.clock_drift"),
+            Some(t.span()),
+            format!(
+                "{} is not shorter than the trusting period {}",
+                humantime::format_duration(drift),
+                humantime::format_duration(period)
+            ),
+        );
+    }
+    let rpc_timeout = match t.get("rpc_timeout") {
+        Some(n) => n.parse(report, positive_duration),
+        None => Some(super::DEFAULT_RPC_TIMEOUT),
+    };
+    let config = (|| {
+        let (signer_key, signer) = signer_key?;
+        Some(ChainConfig {
+            id: id.as_ref()?.value.clone(),
+            chain_type: chain_type?,
+            rpc: rpc?,
+            signer_key,
+            signer,
+            trust_threshold: trust_threshold?,
+            trusting_period: trusting_period?,
+            clock_drift: clock_drift?,
+            rpc_timeout: rpc_timeout?,
+        })
+    })();
+    ChainEntry { loc, id, config }
+}
+
+/// `credit-chain`, or an error naming what is wrong with the value.
+fn chain_type(s: &str) -> Result<ChainType, String> {
+    match s {
+        "credit-chain" => Ok(ChainType::CreditChain),
+        "cometbft" => Err(
+            "\"cometbft\" chains are not relayed by this version: the CometBFT light client \
+             verifies headers, but the relay engine has no CometBFT adapter yet; remove this \
+             chain (and its paths) or use type = \"credit-chain\""
+                .to_owned(),
+        ),
+        _ => Err(format!(
+            "unknown chain type {s:?} (expected \"credit-chain\"; \"cometbft\" is not supported yet)"
+        )),
+    }
+}
+
+fn rpc_endpoints(node: Node<'_, '_>, report: &mut Report<'_>) -> Option<Vec<Url>> {
+    let loc = node.loc.clone();
+    let span = node.span();
+    let items = node.one_or_many(report)?;
+    if items.is_empty() {
+        report.error(loc, Some(span), "at least one RPC endpoint is required");
+        return None;
+    }
+    let mut urls: Vec<Url> = Vec::new();
+    let mut all_valid = true;
+    for item in items {
+        match item.parse(report, http_url) {
+            Some(url) => {
+                if urls.contains(&url) {
+                    item.warn(report, format!("{url} is listed twice"));
+                } else {
+                    urls.push(url);
+                }
+            }
+            None => all_valid = false,
+        }
+    }
+    all_valid.then_some(urls)
+}
+
+fn http_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("{s:?} is not an http(s) URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "{s:?} is not an http(s) URL (scheme {:?})",
+            url.scheme()
+        ));
+    }
+    if url.host().is_none() {
+        return Err(format!("{s:?} is not an http(s) URL: no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{s:?}: an RPC endpoint takes no query or fragment"));
+    }
+    Ok(url)
+}
+
+fn paths(root: &mut Table<'_, '_>, report: &mut Report<'_>) -> Vec<PathEntry> {
+    let Some(items) = root.get("paths").and_then(|n| n.array(report)) else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let mut t = item.table(report)?;
+            let mut end = |key: &'static str| {
+                let n = t.require(report, key)?;
+                let value = n.parse(report, |s| s.parse::<ChainId>().map_err(|e| e.to_string()))?;
+                Some(Located {
+                    value,
+                    loc: n.loc.clone(),
+                    span: n.span(),
+                })
+            };
+            let a = end("a");
+            let b = end("b");
+            let entry = PathEntry {
+                loc: t.loc().to_owned(),
+                span: t.span(),
+                a,
+                b,
+            };
+            t.finish(report);
+            Some(entry)
+        })
+        .collect()
+}
+
+fn packet_filter(
+    root: &mut Table<'_, '_>,
+    report: &mut Report<'_>,
+) -> (PacketFilter, Vec<Located<FilterRule>>) {
+    let mut filter = PacketFilter::default();
+    let mut rules = Vec::new();
+    let Some(mut t) = root.table(report, "packet_filter") else {
+        return (filter, rules);
+    };
+    if let Some(action) = t
+        .get("default")
+        .and_then(|n| n.parse(report, |s| s.parse::<FilterAction>()))
+    {
+        filter.default = action;
+    }
+    for item in t
+        .get("rules")
+        .and_then(|n| n.array(report))
+        .unwrap_or_default()
+    {
+        let Some(mut r) = item.table(report) else {
+            continue;
+        };
+        let action = r
+            .require(report, "action")
+            .and_then(|n| n.parse(report, |s| s.parse::<FilterAction>()));
+        let chain = match r.get("chain") {
+            Some(n) => n.parse(report, |s| match s {
+                "*" => Ok(None),
+                _ => s.parse::<ChainId>().map(Some).map_err(|e| e.to_string()),
+            }),
+            None => Some(None),
+        };
+        let kind = match r.get("kind") {
+            Some(n) => n.parse(report, |s| match s {
+                "*" => Ok(None),
+                _ => s.parse::<PacketKind>().map(Some),
+            }),
+            None => Some(None),
+        };
+        let (loc, span) = (r.loc().to_owned(), r.span());
+        r.finish(report);
+        if let (Some(action), Some(chain), Some(kind)) = (action, chain, kind) {
+            rules.push(Located {
+                value: FilterRule {
+                    action,
+                    chain,
+                    kind,
+                },
+                loc,
+                span,
+            });
+        }
+    }
+    t.finish(report);
+    filter.rules = rules.iter().map(|r| r.value.clone()).collect();
+    (filter, rules)
+}
+
+// ---- value rules ----
+
+fn default_addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// An IP address and port, e.g. `127.0.0.1:3000` or `[::1]:3000`.
+pub(super) fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not an IP address and port such as \"127.0.0.1:3000\" (host names are not resolved)")
+    })
+}
+
+/// A duration in humantime form: `500ms`, `30s`, `14d`, `1h 30m`.
+pub(super) fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration such as \"30s\" or \"14d\": {e}"))
+}
+
+/// A duration greater than zero.
+pub(super) fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// 64 hex digits.
+pub(super) fn sha256_hex(s: &str) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out)
+        .map_err(|_| format!("expected 64 hex digits (a SHA-256 digest), got {:?}", s))?;
+    Ok(out)
+}
+
+/// A non-empty path, relative to `base` unless absolute.
+fn file_path(base: &Path, s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    Ok(base.join(s))
+}
+
+/// The key file format `credit-chain init` writes.
+#[derive(Deserialize)]
+struct KeyFile {
+    name: String,
+    public_key: PublicKey,
+    secret_key: String,
+}
+
+/// Reads a signer key file; `shown` is the path as written in the config.
+/// Returns the key and, when the file is readable by others, a warning.
+pub(super) fn read_signer(
+    path: &Path,
+    shown: &str,
+) -> Result<(SigningKey, Option<String>), String> {
+    let full = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if shown == full.to_string() {
+            format!("cannot read {shown}: {e}")
+        } else {
+            format!("cannot read {shown} ({full}): {e}")
+        }
+    })?;
+    let file: KeyFile = serde_json::from_str(&text)
+        .map_err(|e| format!("{shown} is not a key file {{name, public_key, secret_key}}: {e}"))?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(file.secret_key.trim(), &mut seed)
+        .map_err(|_| format!("{shown}: secret_key is not 64 hex digits"))?;
+    let key = SigningKey::from_bytes(&seed);
+    if key.verifying_key().to_bytes() != file.public_key.0 {
+        return Err(format!(
+            "{shown}: secret key of {:?} does not match its public key {}",
+            file.name, file.public_key
+        ));
+    }
+    Ok((key, loose_permissions(path, shown)))
+}
+
+#[cfg(unix)]
+fn loose_permissions(path: &Path, shown: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0)
+        .then(|| format!("{shown} is readable by others (mode {mode:04o}); run chmod 600 on it"))
+}
+
+#[cfg(not(unix))]
+fn loose_permissions(_path: &Path, _shown: &str) -> Option<String> {
+    None
+}

@@ -1,0 +1,9 @@
+//! The credit interchain relayer as a library: what the `relayer` binary's
+//! commands and the daemon are built from, usable by tests and benches.
+//!
+//! The relayer is never trusted: everything it carries is checked by the
+//! destination chain against a light client. It must never start from a
+//! configuration it could only half use ([`config::Config::load`] is all or
+//! nothing).
+
+pub mod config;
