@@ -1,13 +1,15 @@
-//! Properties of state proofs over random maps, and robustness of the proof
-//! decoders and verifiers against hostile input.
+//! Properties of state proofs over random maps (with the chain's `2^16`
+//! buckets and with a few buckets, so that keys share buckets and every
+//! neighbour case occurs), incremental updates against rebuilds, and
+//! robustness of the proof decoders and verifiers against hostile input.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use light_clients::merkle::{
-    MembershipProof, MerkleError, NeighbourLeaf, NonMembershipProof, StateProof, StateTree,
-    verify_membership, verify_non_membership,
+    DEFAULT_BUCKET_BITS, MembershipProof, MerkleError, NeighbourLeaf, NonMembershipProof,
+    StateProof, StateTree, verify_membership, verify_non_membership,
 };
 use proptest::prelude::*;
 use protocol::Hash;
@@ -25,6 +27,34 @@ fn value() -> impl Strategy<Value = Vec<u8>> {
 
 fn map() -> impl Strategy<Value = Map> {
     prop::collection::vec((key(), value()), 0..200).prop_map(|v| v.into_iter().collect())
+}
+
+/// Bucket counts: one bucket, a few (many keys per bucket), and the chain's.
+fn bits() -> impl Strategy<Value = u8> {
+    prop_oneof![Just(0u8), Just(1), Just(3), Just(DEFAULT_BUCKET_BITS)]
+}
+
+fn build(map: &Map, bits: u8) -> StateTree {
+    StateTree::from_map_with_bucket_bits(map, bits)
+}
+
+/// A write: set a value (`Some`) or remove the key (`None`).
+fn write() -> impl Strategy<Value = (Vec<u8>, Option<Vec<u8>>)> {
+    (key(), prop::option::weighted(0.7, value()))
+}
+
+/// How a batch is applied to a tree: `0` one `apply`, `1` `insert`/`remove` one by one.
+fn apply_batch(tree: &mut StateTree, batch: &[(Vec<u8>, Option<Vec<u8>>)], how: u8) {
+    if how & 1 == 0 {
+        tree.apply(batch.iter().cloned());
+    } else {
+        for (k, v) in batch {
+            match v {
+                Some(v) => tree.insert(k, v),
+                None => tree.remove(k),
+            };
+        }
+    }
 }
 
 fn hash() -> impl Strategy<Value = Hash> {
@@ -51,14 +81,24 @@ fn siblings() -> impl Strategy<Value = Vec<Hash>> {
     ]
 }
 
+/// Top-level paths: mostly a plausible length, sometimes beyond the maximum.
+fn top_siblings() -> impl Strategy<Value = Vec<Hash>> {
+    prop_oneof![
+        3 => prop::collection::vec(hash(), 0..4),
+        2 => prop::collection::vec(hash(), 16..17),
+        1 => prop::collection::vec(hash(), 0..40),
+    ]
+}
+
 fn any_membership() -> impl Strategy<Value = MembershipProof> {
-    (key(), hash(), num(), num(), siblings()).prop_map(
-        |(key, value_hash, leaf_index, leaf_count, siblings)| MembershipProof {
+    (key(), hash(), num(), num(), siblings(), top_siblings()).prop_map(
+        |(key, value_hash, leaf_index, leaf_count, siblings, top_siblings)| MembershipProof {
             key,
             value_hash,
             leaf_index,
             leaf_count,
             siblings,
+            top_siblings,
         },
     )
 }
@@ -69,13 +109,17 @@ fn any_non_membership() -> impl Strategy<Value = NonMembershipProof> {
         prop::option::of(neighbour()),
         prop::option::of(neighbour()),
         siblings(),
+        top_siblings(),
     )
-        .prop_map(|(leaf_count, left, right, siblings)| NonMembershipProof {
-            leaf_count,
-            left,
-            right,
-            siblings,
-        })
+        .prop_map(
+            |(leaf_count, left, right, siblings, top_siblings)| NonMembershipProof {
+                leaf_count,
+                left,
+                right,
+                siblings,
+                top_siblings,
+            },
+        )
 }
 
 /// A change that makes a different map: `0` change a value, `1` remove a key, `2` add a key.
@@ -104,9 +148,53 @@ fn modify(map: &Map, op: u8, pick: usize, new_key: Vec<u8>, new_value: Vec<u8>) 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
+    /// Any sequence of writes, applied batch by batch (`apply`, or `insert`
+    /// and `remove` one by one), gives after every batch exactly the root of
+    /// a tree built from scratch from the resulting map; the updated tree's
+    /// proofs verify and are identical to the rebuilt tree's.
     #[test]
-    fn present_keys_prove_membership(map in map()) {
-        let tree = StateTree::from_map(&map);
+    fn incremental_updates_match_a_rebuild(
+        start in map(),
+        batches in prop::collection::vec((prop::collection::vec(write(), 0..40), any::<u8>()), 1..6),
+        bits in bits(),
+        probes in prop::collection::vec(key(), 0..20),
+    ) {
+        let mut map = start.clone();
+        let mut updated = build(&start, bits);
+        let mut rebuilt = build(&start, bits);
+        for (batch, how) in &batches {
+            apply_batch(&mut updated, batch, *how);
+            for (k, v) in batch {
+                match v {
+                    Some(v) => map.insert(k.clone(), v.clone()),
+                    None => map.remove(k),
+                };
+            }
+            rebuilt = build(&map, bits);
+            prop_assert_eq!(updated.root(), rebuilt.root());
+            prop_assert_eq!(updated.len(), map.len());
+        }
+        let root = updated.root();
+        // (A proof rehashes its bucket: with one bucket, every key costs the
+        // whole map, so a sample of the keys keeps the test fast.)
+        for (k, v) in map.iter().step_by(map.len() / 64 + 1) {
+            prop_assert_eq!(updated.value_hash(k), Some(light_clients::merkle::value_hash(v)));
+            let proof = updated.prove_membership(k).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            verify_membership(&root, k, v, &proof).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&proof, &rebuilt.prove_membership(k).unwrap());
+        }
+        let written = batches.iter().flat_map(|(b, _)| b.iter().map(|(k, _)| k));
+        for k in probes.iter().chain(written).filter(|k| !map.contains_key(*k)) {
+            prop_assert!(!updated.contains_key(k));
+            let proof = updated.prove_non_membership(k).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            verify_non_membership(&root, k, &proof).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&proof, &rebuilt.prove_non_membership(k).unwrap());
+        }
+    }
+
+    #[test]
+    fn present_keys_prove_membership(map in map(), bits in bits()) {
+        let tree = build(&map, bits);
         let root = tree.root();
         prop_assert_eq!(tree.len(), map.len());
         for (k, v) in &map {
@@ -125,8 +213,12 @@ proptest! {
     }
 
     #[test]
-    fn absent_keys_prove_non_membership(map in map(), probes in prop::collection::vec(key(), 0..30)) {
-        let tree = StateTree::from_map(&map);
+    fn absent_keys_prove_non_membership(
+        map in map(),
+        bits in bits(),
+        probes in prop::collection::vec(key(), 0..30),
+    ) {
+        let tree = build(&map, bits);
         let root = tree.root();
         for p in probes.iter().filter(|p| !map.contains_key(*p)) {
             let proof = tree.prove(p);
@@ -149,11 +241,12 @@ proptest! {
         pick in any::<usize>(),
         new_key in key(),
         new_value in value(),
+        bits in bits(),
     ) {
         let Some(changed) = modify(&map, op, pick, new_key, new_value) else { return Ok(()) };
         prop_assume!(changed != map);
-        let old = StateTree::from_map(&map);
-        let new = StateTree::from_map(&changed);
+        let old = build(&map, bits);
+        let new = build(&changed, bits);
         prop_assert_ne!(old.root(), new.root());
         for (k, v) in &map {
             let proof = old.prove_membership(k).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -180,8 +273,9 @@ proptest! {
         probe in key(),
         pos in any::<usize>(),
         flip in 1u8..=255,
+        bits in bits(),
     ) {
-        let tree = StateTree::from_map(&map);
+        let tree = build(&map, bits);
         let root = tree.root();
         let proof = tree.prove(&probe);
         let expected = map.get(&probe).map(Vec::as_slice);
@@ -212,8 +306,11 @@ proptest! {
         let _ = verify_membership(&root, &k, &v, &m);
         let _ = verify_membership(&root, &m.key, &v, &m);
         let _ = verify_non_membership(&root, &k, &n);
-        // Also the real root of a small tree, so the checks run up to the root comparison.
+        // Also the real roots of small trees, so the checks run up to the root comparison.
         let tree = StateTree::from_entries((0u8..7).map(|i| (vec![i], vec![i])));
+        let one_bucket = build(&(0u8..7).map(|i| (vec![i], vec![i])).collect(), 0);
+        let _ = verify_membership(&one_bucket.root(), &m.key, &v, &m);
+        let _ = verify_non_membership(&one_bucket.root(), &k, &n);
         let mut m2 = m.clone();
         m2.value_hash = light_clients::merkle::value_hash(&v);
         let _ = verify_membership(&tree.root(), &m2.key, &v, &m2);
@@ -245,8 +342,14 @@ proptest! {
     }
 
     #[test]
-    fn mutated_json_never_panics(map in map(), probe in key(), pos in any::<usize>(), c in any::<char>()) {
-        let tree = StateTree::from_map(&map);
+    fn mutated_json_never_panics(
+        map in map(),
+        bits in bits(),
+        probe in key(),
+        pos in any::<usize>(),
+        c in any::<char>(),
+    ) {
+        let tree = build(&map, bits);
         let json = serde_json::to_string(&tree.prove(&probe)).unwrap();
         let mut chars: Vec<char> = json.chars().collect();
         let i = pos % chars.len();
@@ -304,6 +407,12 @@ fn hostile_length_prefixes_do_not_allocate() {
     siblings_prefix.extend_from_slice(&[0; 32 + 8 + 8]); // value hash, index, count
     siblings_prefix.extend_from_slice(&huge);
     siblings_prefix.extend_from_slice(&[9; 50]);
+    // Membership proof with no bucket siblings and 4 Gi top-level hashes.
+    let mut top_prefix = vec![0u8; 4]; // empty key
+    top_prefix.extend_from_slice(&[0; 32 + 8 + 8]); // value hash, index, count
+    top_prefix.extend_from_slice(&[0; 4]); // no bucket siblings
+    top_prefix.extend_from_slice(&huge);
+    top_prefix.extend_from_slice(&[9; 50]);
     // Non-membership proof whose left neighbour key claims 4 GiB.
     let mut neighbour_prefix = vec![0u8; 8]; // leaf count
     neighbour_prefix.push(1); // Some(left)
@@ -312,7 +421,7 @@ fn hostile_length_prefixes_do_not_allocate() {
     neighbour_prefix.extend_from_slice(&[5; 10]);
 
     type Case = (&'static str, Vec<u8>, fn(&[u8]) -> bool);
-    let cases: [Case; 4] = [
+    let cases: [Case; 5] = [
         ("membership key", key_prefix.clone(), |b| {
             borsh::from_slice::<MembershipProof>(b).is_err()
         }),
@@ -320,6 +429,9 @@ fn hostile_length_prefixes_do_not_allocate() {
             borsh::from_slice::<StateProof>(b).is_err()
         }),
         ("siblings", siblings_prefix, |b| {
+            borsh::from_slice::<MembershipProof>(b).is_err()
+        }),
+        ("top-level siblings", top_prefix, |b| {
             borsh::from_slice::<MembershipProof>(b).is_err()
         }),
         ("neighbour key", neighbour_prefix, |b| {

@@ -131,6 +131,35 @@ pub enum MerkleError {
         got: usize,
     },
 
+    /// A neighbour of a non-membership proof belongs to another bucket than
+    /// the key claimed absent (the bucket is recomputed from each key).
+    #[error(
+        "neighbour in another bucket: the {side} neighbour key {} is in bucket {neighbour_bucket}, key {} is in bucket {bucket}",
+        show_key(.neighbour),
+        show_key(.key)
+    )]
+    WrongBucket {
+        /// The key claimed absent.
+        key: Vec<u8>,
+        /// The bucket of `key` (under the proof's bucket count).
+        bucket: u32,
+        /// The offending neighbour's key.
+        neighbour: Vec<u8>,
+        /// The bucket of the neighbour's key.
+        neighbour_bucket: u32,
+        /// "left" or "right".
+        side: &'static str,
+    },
+
+    /// The top-level path is longer than any supported bucket count allows.
+    #[error("top-level path has {got} hashes: at most {max} (2^{max} buckets) are supported")]
+    TopPathTooLong {
+        /// How many hashes the top-level path carries.
+        got: usize,
+        /// [`MAX_BUCKET_BITS`](super::MAX_BUCKET_BITS).
+        max: u8,
+    },
+
     /// The leaf count does not fit in this platform's `usize`.
     #[error("leaf count {count} is too large for this platform")]
     CountTooLarge {
