@@ -59,10 +59,8 @@ pub(crate) async fn exchange(
             format!("answer of {n} bytes or more, the limit is {limit}"),
         )
     };
-    if let Some(n) = response.content_length() {
-        if n > limit as u64 {
-            return Err(too_large(n));
-        }
+    if let Some(n) = response.content_length().filter(|&n| n > limit as u64) {
+        return Err(too_large(n));
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(&e))? {

@@ -8,7 +8,7 @@
 //! other healthy ones, then to those put aside after a failure. An attempt
 //! fails on a connection error, a timeout, a broken or oversized answer, an
 //! unexpected status, or an answer that does not verify against itself
-//! ([`self_check`](crate::self_check)): that is a *fault*, logged as such;
+//! ([`self_check`]): that is a *fault*, logged as such;
 //! the answer is dropped. Every failure is counted per endpoint
 //! ([`EndpointStats`]) and puts the endpoint aside for
 //! [`RpcOptions::quarantine`], except a plain "not available here" (4xx,
@@ -181,6 +181,17 @@ impl ChainAdapter for CreditChainAdapter {
     fn endpoint_stats(&self) -> Vec<EndpointStats> {
         self.inner.pool.stats()
     }
+}
+
+/// A refusal at admission: `400 {"error", "detail": {"code", "hash"}}`
+/// gives the code, the hash it names and the message.
+fn refusal(reply: &http::Reply) -> Option<(u32, Option<Hash>, String)> {
+    if reply.status != StatusCode::BAD_REQUEST {
+        return None;
+    }
+    let refusal: wire::Refusal = serde_json::from_slice(&reply.body).ok()?;
+    let detail = refusal.detail?;
+    Some((detail.code?, detail.hash, refusal.error))
 }
 
 /// The failure an answer that does not verify against itself stands for.
@@ -401,33 +412,25 @@ impl Inner {
             Err(f) if f.kind == FailureKind::Connect => return Err(f),
             Err(f) => return Err(uncertain(f)),
         };
-        if reply.status == StatusCode::BAD_REQUEST {
-            if let Ok(refusal) = serde_json::from_slice::<wire::Refusal>(&reply.body) {
-                if let Some(wire::RefusalDetail {
-                    code: Some(code),
-                    hash: refused,
-                }) = refusal.detail
-                {
-                    if let Some(other) = refused.filter(|h| *h != hash) {
-                        return Err(uncertain(inconsistent(format!(
-                            "refusal names transaction {other}, sent {hash}"
-                        ))));
-                    }
-                    if code == 0 {
-                        return Err(uncertain(inconsistent(
-                            "refusal with code 0 (success)".to_owned(),
-                        )));
-                    }
-                    return Ok(SubmitOutcome {
-                        hash,
-                        height: None,
-                        code,
-                        codespace: String::new(),
-                        message: refusal.error,
-                        events: Vec::new(),
-                    });
-                }
+        if let Some((code, refused, message)) = refusal(&reply) {
+            if let Some(other) = refused.filter(|h| *h != hash) {
+                return Err(uncertain(inconsistent(format!(
+                    "refusal names transaction {other}, sent {hash}"
+                ))));
             }
+            if code == 0 {
+                return Err(uncertain(inconsistent(
+                    "refusal with code 0 (success)".to_owned(),
+                )));
+            }
+            return Ok(SubmitOutcome {
+                hash,
+                height: None,
+                code,
+                codespace: String::new(),
+                message,
+                events: Vec::new(),
+            });
         }
         if reply.status.is_client_error() {
             // Refused before admission without a chain code (the node could
