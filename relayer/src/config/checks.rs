@@ -7,7 +7,7 @@ use protocol::ChainId;
 
 use super::parse::{ChainEntry, Located, PathEntry};
 use super::reader::Report;
-use super::{ApiConfig, FilterRule, PacketFilter, PacketKind, RelayPath, TelemetryConfig};
+use super::{ApiConfig, FilterRule, PacketFilter, PacketKind, TelemetryConfig};
 
 /// No two chains share an id.
 pub(super) fn unique_chain_ids(chains: &[ChainEntry], report: &mut Report<'_>) {
@@ -176,21 +176,24 @@ pub(super) fn filter_chains_configured(
 
 /// A path on which the filter denies every packet kind carries nothing.
 pub(super) fn paths_not_filtered_out(
-    paths: &[RelayPath],
+    paths: &[PathEntry],
     filter: &PacketFilter,
     report: &mut Report<'_>,
 ) {
-    for (i, path) in paths.iter().enumerate() {
+    for path in paths {
+        let (Some(a), Some(b)) = (&path.a, &path.b) else {
+            continue;
+        };
         let carries_something = PacketKind::ALL
             .into_iter()
-            .any(|kind| filter.allows(&path.a, kind) && filter.allows(&path.b, kind));
+            .any(|kind| filter.allows(&a.value, kind) && filter.allows(&b.value, kind));
         if !carries_something {
             report.warn(
-                format!("paths[{i}]"),
-                None,
+                path.loc.clone(),
+                Some(path.span.clone()),
                 format!(
                     "the packet filter denies every packet kind between {} and {}: this path carries nothing",
-                    path.a, path.b
+                    a.value, b.value
                 ),
             );
         }

@@ -101,6 +101,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     );
     checks::filter_rules_reachable(&rules, &packet_filter, &mut report);
     checks::filter_chains_configured(&rules, &chains, &mut report);
+    checks::paths_not_filtered_out(&paths, &packet_filter, &mut report);
 
     if !report.errors.is_empty() {
         return Err(ConfigErrors(in_file_order(report.errors)));
@@ -115,7 +116,6 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             })
         })
         .collect();
-    checks::paths_not_filtered_out(&paths, &packet_filter, &mut report);
     Ok(Config {
         file: file.to_path_buf(),
         global,
@@ -153,18 +153,20 @@ fn global(root: &mut Table<'_, '_>, report: &mut Report<'_>) -> GlobalConfig {
 
 fn store(root: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> StoreConfig {
     let mut path = base.join(super::DEFAULT_STORE_PATH);
+    let mut span = None;
     if let Some(mut t) = root.table(report, "store") {
         if let Some(node) = t.get("path")
             && let Some(p) = node.parse(report, |s| file_path(base, s))
         {
             path = p;
+            span = Some(node.span());
         }
         t.finish(report);
     }
     if path.exists() && !path.is_dir() {
         report.error(
             "store.path",
-            None,
+            span,
             format!("{} exists and is not a directory", path.display()),
         );
     }
@@ -378,16 +380,16 @@ fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEn
         Some(n) => n.parse(report, positive_duration),
         None => Some(super::DEFAULT_TRUSTING_PERIOD),
     };
-    let clock_drift = match t.get("clock_drift") {
-        Some(n) => n.parse(report, duration),
-        None => Some(super::DEFAULT_CLOCK_DRIFT),
+    let (clock_drift, drift_span) = match t.get("clock_drift") {
+        Some(n) => (n.parse(report, duration), n.span()),
+        None => (Some(super::DEFAULT_CLOCK_DRIFT), t.span()),
     };
     if let (Some(period), Some(drift)) = (trusting_period, clock_drift)
         && drift >= period
     {
         report.error(
             format!("{loc}.clock_drift"),
-            Some(t.span()),
+            Some(drift_span),
             format!(
                 "{} is not shorter than the trusting period {}",
                 humantime::format_duration(drift),
