@@ -118,6 +118,11 @@ pub enum AdapterError {
     #[error("invalid adapter configuration: {0}")]
     InvalidConfig(String),
 
+    /// The request itself is wrong (e.g. too many keys in one batch); no
+    /// endpoint was asked.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
     /// No endpoint gave a valid answer, after every retry.
     #[error(
         "{what} on chain {chain_id}: every endpoint failed ({rounds} round(s), last round's failures below){}",
@@ -167,10 +172,10 @@ pub enum AdapterError {
 
 impl AdapterError {
     /// The endpoint failures this error carries (empty for a configuration
-    /// error).
+    /// or request error).
     pub fn failures(&self) -> &[EndpointFailure] {
         match self {
-            AdapterError::InvalidConfig(_) => &[],
+            AdapterError::InvalidConfig(_) | AdapterError::InvalidRequest(_) => &[],
             AdapterError::AllEndpointsFailed { failures, .. }
             | AdapterError::Unavailable { failures, .. } => failures,
             AdapterError::SubmitUncertain { failure, .. } => std::slice::from_ref(failure),

@@ -64,9 +64,13 @@ pub use credit_chain::CreditChainAdapter;
 pub use error::{AdapterError, EndpointFailure, FailureKind};
 pub use options::RpcOptions;
 pub use types::{
-    ChainEvent, ChainStatus, EndpointStats, EventAttribute, PacketEvent, PacketEvents, ProvenState,
-    SubmitOutcome,
+    ChainEvent, ChainStatus, EndpointStats, EventAttribute, PacketEvent, PacketEvents, ProvenEntry,
+    ProvenState, ProvenStates, SubmitOutcome,
 };
+
+/// Most keys in one [`ChainAdapter::states`] request (the reference node's
+/// batch limit).
+pub const MAX_BATCH_KEYS: usize = 5_000;
 
 /// A boxed, sendable future: what the methods of [`ChainAdapter`] return, so
 /// that the trait can be used as `dyn ChainAdapter`.
@@ -99,6 +103,14 @@ pub trait ChainAdapter: Send + Sync {
     /// when absent, non-membership) proof, checked against the state root of
     /// the self-verified light block at the proof's height.
     fn state<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<ProvenState, AdapterError>>;
+
+    /// The values under `keys` at one height (the latest), each with its
+    /// proof, all checked against the state root of the self-verified light
+    /// block at that height. At most [`MAX_BATCH_KEYS`] keys.
+    fn states<'a>(
+        &'a self,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<ProvenStates, AdapterError>>;
 
     /// Submits a transaction and waits until it is committed or refused. A
     /// refusal by the chain is an `Ok` outcome with its code, not an error.

@@ -44,6 +44,31 @@ pub struct ProvenState {
     pub light_block: LightBlock,
 }
 
+/// One key of a [`ProvenStates`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenEntry {
+    /// The key asked.
+    pub key: Vec<u8>,
+    /// The value, `None` when the key is absent (a proven absence).
+    pub value: Option<Vec<u8>>,
+    /// Membership or non-membership proof against the batch's light block.
+    pub proof: StateProof,
+}
+
+/// The values under many keys at one height, each proven against the same
+/// self-verified light block, so that a batch of packets can be proven
+/// under one client update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvenStates {
+    /// The height of the state the values were read from.
+    pub height: Height,
+    /// One entry per key asked, in the order asked.
+    pub entries: Vec<ProvenEntry>,
+    /// The light block at `height`, self-verified, whose state root every
+    /// proof was checked against.
+    pub light_block: LightBlock,
+}
+
 /// One attribute of a [`ChainEvent`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventAttribute {

@@ -192,6 +192,31 @@ async fn a_proof_that_fails_is_a_fault_and_its_value_is_never_returned() {
 }
 
 #[tokio::test]
+async fn batch_proofs_are_each_checked_at_one_height() {
+    let fixture = Fixture::new();
+    let liar = serve(fixture.clone(), Behaviour::Liar).await;
+    let honest = serve(fixture.clone(), Behaviour::Honest).await;
+    let chain = adapter(&[&liar.url, &honest.url]);
+    let keys = vec![ABSENT.to_vec(), KEY.to_vec(), b"params".to_vec()];
+
+    let proven = chain.states(&keys).await.unwrap();
+    assert_eq!(proven.height, height(3));
+    assert_eq!(proven.light_block.height(), height(3));
+    let values: Vec<_> = proven.entries.iter().map(|e| e.value.as_deref()).collect();
+    assert_eq!(values, [None, Some(VALUE), Some(&b"p"[..])]);
+    let s = &chain.endpoint_stats()[0];
+    assert_eq!((only_kind(s), s.faults), (FailureKind::InvalidProof, 1));
+    assert!(
+        s.last_error.as_deref().unwrap().contains("entry 1"),
+        "{s:?}"
+    );
+
+    let too_many = vec![KEY.to_vec(); adapters::MAX_BATCH_KEYS + 1];
+    let err = chain.states(&too_many).await.unwrap_err();
+    assert!(matches!(err, AdapterError::InvalidRequest(_)), "{err}");
+}
+
+#[tokio::test]
 async fn a_status_of_another_chain_is_refused() {
     let fixture = Fixture::new();
     let other_chain = serve(fixture.clone(), Behaviour::WrongChain).await;

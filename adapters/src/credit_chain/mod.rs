@@ -1,6 +1,6 @@
 //! The adapter of the reference credit chain, over its HTTP/JSON RPC
 //! (`GET /status`, `/light_block/{h}`, `/state?key=HEX`, `/packets?since=H`,
-//! `/events`; `POST /tx`).
+//! `/events`; `POST /proofs`, `/tx`).
 //!
 //! # Failover
 //!
@@ -50,7 +50,8 @@ use serde::de::DeserializeOwned;
 use crate::self_check::{self, SelfCheckError};
 use crate::{
     AdapterError, BlockStream, BoxFuture, ChainAdapter, ChainStatus, EndpointStats, FailureKind,
-    PacketEvents, ProvenState, RpcOptions, SubmitOutcome,
+    MAX_BATCH_KEYS, PacketEvents, ProvenEntry, ProvenState, ProvenStates, RpcOptions,
+    SubmitOutcome,
 };
 use pool::{Failure, Pool};
 
@@ -161,6 +162,13 @@ impl ChainAdapter for CreditChainAdapter {
 
     fn state<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<ProvenState, AdapterError>> {
         Box::pin(self.inner.state(key))
+    }
+
+    fn states<'a>(
+        &'a self,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<ProvenStates, AdapterError>> {
+        Box::pin(self.inner.states(keys))
     }
 
     fn submit<'a>(
@@ -380,6 +388,76 @@ impl Inner {
             height: answer.height,
             value,
             proof: answer.proof,
+            light_block: block,
+        })
+    }
+
+    async fn states(&self, keys: &[Vec<u8>]) -> Result<ProvenStates, AdapterError> {
+        if keys.len() > MAX_BATCH_KEYS {
+            return Err(AdapterError::InvalidRequest(format!(
+                "{} keys in one batch, at most {MAX_BATCH_KEYS}",
+                keys.len()
+            )));
+        }
+        let what = format!("states({} keys)", keys.len());
+        let proven = self.failover(what, |i| self.states_at(i, keys)).await?;
+        self.remember(&proven.light_block);
+        Ok(proven)
+    }
+
+    /// Values and proofs of `keys` from endpoint `index` (`POST /proofs`),
+    /// checked against the light block at their height from the same
+    /// endpoint.
+    async fn states_at(&self, index: usize, keys: &[Vec<u8>]) -> Result<ProvenStates, Failure> {
+        self.pool.record_request(index);
+        let hex_keys: Vec<String> = keys.iter().map(hex::encode).collect();
+        let request = self
+            .client
+            .post(self.url(index, "/proofs"))
+            .json(&serde_json::json!({ "keys": hex_keys }));
+        let reply = http::exchange(request, self.options.max_response_bytes).await?;
+        let answer: wire::Proofs = http::decode(&reply)?;
+        if answer.entries.len() != keys.len() {
+            return Err(inconsistent(format!(
+                "{} entries for {} keys",
+                answer.entries.len(),
+                keys.len()
+            )));
+        }
+        let block = self.light_block_at(index, answer.height).await?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for (i, (entry, (key, key_hex))) in answer
+            .entries
+            .into_iter()
+            .zip(keys.iter().zip(&hex_keys))
+            .enumerate()
+        {
+            if !entry.key.eq_ignore_ascii_case(key_hex) {
+                return Err(inconsistent(format!(
+                    "entry {i} is for key {}, asked {}",
+                    http::excerpt(entry.key.as_bytes()),
+                    http::excerpt(key_hex.as_bytes())
+                )));
+            }
+            let value = entry.value.map(hex::decode).transpose().map_err(|e| {
+                Failure::new(
+                    FailureKind::Malformed,
+                    format!("entry {i}: value is not hex: {e}"),
+                )
+            })?;
+            self_check::state_proof(&block, key, value.as_deref(), &entry.proof).map_err(|e| {
+                let f = check_failure(e);
+                Failure::new(f.kind, format!("entry {i}: {}", f.reason))
+            })?;
+            entries.push(ProvenEntry {
+                key: key.clone(),
+                value,
+                proof: entry.proof,
+            });
+        }
+        Ok(ProvenStates {
+            height: answer.height,
+            entries,
             light_block: block,
         })
     }

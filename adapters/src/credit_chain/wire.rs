@@ -25,6 +25,21 @@ pub(crate) struct State {
     pub proof: StateProof,
 }
 
+/// One entry of `POST /proofs`.
+#[derive(Deserialize)]
+pub(crate) struct ProofEntry {
+    pub key: String,
+    pub value: Option<String>,
+    pub proof: StateProof,
+}
+
+/// `POST /proofs` (`{"keys": [HEX, ...]}`).
+#[derive(Deserialize)]
+pub(crate) struct Proofs {
+    pub height: Height,
+    pub entries: Vec<ProofEntry>,
+}
+
 /// A transaction's result in `POST /tx`'s answer.
 #[derive(Deserialize)]
 pub(crate) struct TxResult {

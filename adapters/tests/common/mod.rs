@@ -238,6 +238,29 @@ async fn state(State(s): State<Arc<ServerState>>, Query(q): Query<KeyQuery>) -> 
 }
 
 #[derive(Deserialize)]
+struct ProofsRequest {
+    keys: Vec<String>,
+}
+
+async fn proofs(State(s): State<Arc<ServerState>>, Json(q): Json<ProofsRequest>) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    let entries: Vec<Value> = q
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let key = hex::decode(k).unwrap();
+            let mut value = s.fixture.state.get(&key).cloned();
+            if s.behaviour == Behaviour::Liar && i == 1 {
+                value = None;
+            }
+            json!({"key": k, "value": value.map(hex::encode), "proof": s.fixture.tree.prove(&key)})
+        })
+        .collect();
+    Json(json!({"height": s.tip.load(Ordering::SeqCst), "entries": entries})).into_response()
+}
+
+#[derive(Deserialize)]
 struct SinceQuery {
     since: u64,
 }
@@ -334,6 +357,7 @@ pub async fn serve(fixture: Arc<Fixture>, behaviour: Behaviour) -> Server {
         .route("/light_block/{h}", get(light_block))
         .route("/state", get(state))
         .route("/packets", get(packets))
+        .route("/proofs", post(proofs))
         .route("/tx", post(submit))
         .route("/events", get(events))
         .with_state(shared.clone());
