@@ -102,7 +102,7 @@ impl SseParser {
             "data" => {
                 let data = self.data.get_or_insert_with(String::new);
                 let extra = usize::from(!data.is_empty());
-                if data.len() + extra + value.len() > self.limit {
+                if data.len().saturating_add(extra).saturating_add(value.len()) > self.limit {
                     return Err(SseTooLarge { limit: self.limit });
                 }
                 if extra == 1 {

@@ -65,7 +65,7 @@ pub(crate) async fn exchange(
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(&e))? {
         if body.len().saturating_add(chunk.len()) > limit {
-            return Err(too_large((body.len() + chunk.len()) as u64));
+            return Err(too_large(body.len().saturating_add(chunk.len()) as u64));
         }
         body.extend_from_slice(&chunk);
     }
