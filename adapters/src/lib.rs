@@ -119,6 +119,16 @@ pub trait ChainAdapter: Send + Sync {
         tx: &'a SignedTransaction,
     ) -> BoxFuture<'a, Result<SubmitOutcome, AdapterError>>;
 
+    /// Submits several transactions as one batch (`POST /txs`: one block
+    /// where they fit, in order) and waits for each. Per transaction: its
+    /// outcome (a chain refusal is an `Ok` with its code), or why its fate
+    /// is unknown. Like [`ChainAdapter::submit`], a batch is resent to
+    /// another endpoint only when no connection was made.
+    fn submit_batch<'a>(
+        &'a self,
+        txs: &'a [SignedTransaction],
+    ) -> BoxFuture<'a, Result<Vec<Result<SubmitOutcome, String>>, AdapterError>>;
+
     /// Packet and acknowledgement events of the blocks after `since` (0 =
     /// from the first block), up to [`PacketEvents::scanned_to`].
     fn packet_events(&self, since: u64) -> BoxFuture<'_, Result<PacketEvents, AdapterError>>;

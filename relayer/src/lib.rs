@@ -7,3 +7,6 @@
 //! nothing).
 
 pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod store;

@@ -178,6 +178,13 @@ impl ChainAdapter for CreditChainAdapter {
         Box::pin(self.inner.submit(tx))
     }
 
+    fn submit_batch<'a>(
+        &'a self,
+        txs: &'a [SignedTransaction],
+    ) -> BoxFuture<'a, Result<Vec<Result<SubmitOutcome, String>>, AdapterError>> {
+        Box::pin(self.inner.submit_batch(txs))
+    }
+
     fn packet_events(&self, since: u64) -> BoxFuture<'_, Result<PacketEvents, AdapterError>> {
         Box::pin(self.inner.packet_events(since))
     }
@@ -537,6 +544,102 @@ impl Inner {
             message: committed.result.message,
             events: committed.result.events,
         })
+    }
+
+    async fn submit_batch(
+        &self,
+        txs: &[SignedTransaction],
+    ) -> Result<Vec<Result<SubmitOutcome, String>>, AdapterError> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = txs[0].hash();
+        self.failover(format!("submit_batch({} from {first})", txs.len()), |i| {
+            self.submit_batch_at(i, txs, first)
+        })
+        .await
+    }
+
+    async fn submit_batch_at(
+        &self,
+        index: usize,
+        txs: &[SignedTransaction],
+        first: Hash,
+    ) -> Result<Vec<Result<SubmitOutcome, String>>, Failure> {
+        let uncertain = |f: Failure| Failure {
+            uncertain_tx: Some(first),
+            ..f
+        };
+        self.pool.record_request(index);
+        let request = self
+            .client
+            .post(self.url(index, "/txs"))
+            .timeout(self.options.submit_timeout)
+            .json(txs);
+        let reply = match http::exchange(request, self.options.max_response_bytes).await {
+            Ok(reply) => reply,
+            Err(f) if f.kind == FailureKind::Connect => return Err(f),
+            Err(f) => return Err(uncertain(f)),
+        };
+        if reply.status.is_client_error() {
+            return Err(Failure::new(
+                FailureKind::Unavailable,
+                format!(
+                    "HTTP {}: {}",
+                    reply.status,
+                    http::error_message(&reply.body)
+                ),
+            ));
+        }
+        let answers: Vec<serde_json::Value> = http::decode(&reply).map_err(uncertain)?;
+        if answers.len() != txs.len() {
+            return Err(uncertain(inconsistent(format!(
+                "{} answers for {} transactions",
+                answers.len(),
+                txs.len()
+            ))));
+        }
+        let mut out = Vec::with_capacity(txs.len());
+        for (tx, answer) in txs.iter().zip(answers) {
+            let hash = tx.hash();
+            if let Some(error) = answer.get("error").and_then(|e| e.as_str()) {
+                let code = answer
+                    .get("detail")
+                    .and_then(|d| d.get("code"))
+                    .and_then(|c| c.as_u64())
+                    .and_then(|c| u32::try_from(c).ok())
+                    .filter(|c| *c != 0);
+                out.push(match code {
+                    Some(code) => Ok(SubmitOutcome {
+                        hash,
+                        height: None,
+                        code,
+                        codespace: String::new(),
+                        message: error.to_owned(),
+                        events: Vec::new(),
+                    }),
+                    None => Err(format!("transaction {hash}: {error}")),
+                });
+                continue;
+            }
+            let committed: wire::Committed = serde_json::from_value(answer)
+                .map_err(|e| uncertain(inconsistent(format!("answer for {hash}: {e}"))))?;
+            if committed.hash != hash {
+                return Err(uncertain(inconsistent(format!(
+                    "answer is for transaction {}, sent {hash}",
+                    committed.hash
+                ))));
+            }
+            out.push(Ok(SubmitOutcome {
+                hash,
+                height: Some(committed.height),
+                code: committed.result.code,
+                codespace: committed.result.codespace,
+                message: committed.result.message,
+                events: committed.result.events,
+            }));
+        }
+        Ok(out)
     }
 
     async fn packet_events(&self, since: u64) -> Result<PacketEvents, AdapterError> {

@@ -230,7 +230,8 @@ impl LightClient {
         }
     }
 
-    fn trusted_below(&self, height: Height) -> Option<&LightBlock> {
+    /// The highest trusted block below `height`, if any.
+    pub fn trusted_below(&self, height: Height) -> Option<&LightBlock> {
         self.trusted.range(..height).next_back().map(|(_, b)| b)
     }
 

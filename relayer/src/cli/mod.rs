@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod conformance;
+pub mod devnet;
 pub mod light_client;
 
 use std::path::PathBuf;
@@ -29,6 +30,12 @@ pub enum Command {
     /// Run light-client conformance vectors.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
+    /// Run N regional credit chains and a relayer on loopback, and a
+    /// consent-backed cross-chain credit query end to end.
+    Devnet(devnet::DevnetArgs),
+    /// The reference credit chain node, embedded (as `credit-chain`).
+    #[command(subcommand, name = "credit-chain")]
+    CreditChain(credit_chain::cli::Command),
     /// Verify credit-chain light blocks offline.
     #[command(subcommand, name = "light-client")]
     LightClient(light_client::LightClientCommand),
@@ -52,5 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             conformance::run_cometbft(&dir)
         }
         Command::LightClient(cmd) => Ok(light_client::run(cmd)),
+        Command::Devnet(args) => devnet::run(args),
+        Command::CreditChain(cmd) => credit_chain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -1,0 +1,280 @@
+//! One chain as the engine sees it: its adapter, the relayer's signing key
+//! there, and the relayer's own light client of it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use adapters::{AdapterError, ChainAdapter, ProvenStates, SubmitOutcome};
+use ed25519_dalek::{Signer, SigningKey};
+use light_clients::credit_chain::{LightClient, Options, UpdateOutcome};
+use light_clients::merkle::StateProof;
+use protocol::tx::{SignedTransaction, Transaction, TxBody};
+use protocol::{ChainId, Height, LightBlock, PublicKey, Signature, state_keys};
+use tokio::sync::Mutex;
+
+use crate::engine::EngineError;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// A chain, its adapter, the relayer's key there and its light client.
+pub struct ChainRuntime {
+    id: ChainId,
+    adapter: Arc<dyn ChainAdapter>,
+    signer: SigningKey,
+    options: Options,
+    store: Store,
+    metrics: Metrics,
+    /// The next nonce to use, once learnt from the chain.
+    nonce: Mutex<Option<u64>>,
+    /// The relayer's own light client; `None` until first anchored.
+    client: Mutex<Option<LightClient>>,
+}
+
+/// Values and proofs of several keys at one height, verified: the light
+/// block at that height passed the relayer's light client and every proof
+/// passed against its state root.
+pub struct VerifiedStates {
+    /// The verified light block the proofs are against.
+    pub light_block: LightBlock,
+    /// Per key: the value (None = proven absent) and the proof.
+    pub entries: Vec<(Vec<u8>, Option<Vec<u8>>, StateProof)>,
+}
+
+impl ChainRuntime {
+    /// A runtime for chain `id`.
+    pub fn new(
+        id: ChainId,
+        adapter: Arc<dyn ChainAdapter>,
+        signer: SigningKey,
+        options: Options,
+        store: Store,
+        metrics: Metrics,
+    ) -> ChainRuntime {
+        ChainRuntime {
+            id,
+            adapter,
+            signer,
+            options,
+            store,
+            metrics,
+            nonce: Mutex::new(None),
+            client: Mutex::new(None),
+        }
+    }
+
+    /// The chain id.
+    pub fn id(&self) -> &ChainId {
+        &self.id
+    }
+
+    /// The adapter.
+    pub fn adapter(&self) -> &Arc<dyn ChainAdapter> {
+        &self.adapter
+    }
+
+    /// The relayer's public key on this chain.
+    pub fn signer_key(&self) -> PublicKey {
+        PublicKey(self.signer.verifying_key().to_bytes())
+    }
+
+    /// Whether the relayer's light client of this chain is frozen.
+    pub async fn is_frozen(&self) -> bool {
+        self.client
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| c.frozen().is_some())
+    }
+
+    /// The light block at `height`, verified by the relayer's light client
+    /// (anchored at the stored trusted block, or on first use at the chain's
+    /// first block); bisects when a skip lacks trust.
+    pub async fn verified_block(&self, height: Height) -> Result<LightBlock, EngineError> {
+        let block = self.adapter.light_block(height).await?;
+        let mut guard = self.client.lock().await;
+        if guard.is_none() {
+            let anchor = match self.store.trusted_block(&self.id)? {
+                Some(b) if b.height() <= height => b,
+                _ => {
+                    tracing::warn!(chain = %self.id, "no trusted block stored: trusting the chain's first block");
+                    self.adapter.light_block(Height::GENESIS).await?
+                }
+            };
+            let now = block.header().time;
+            *guard = Some(LightClient::new(anchor, self.options, now).map_err(|e| {
+                EngineError::Verification {
+                    chain: self.id.clone(),
+                    reason: e.to_string(),
+                }
+            })?);
+        }
+        let Some(client) = guard.as_mut() else {
+            unreachable!("client set above")
+        };
+        let started = Instant::now();
+        self.update_client(client, block.clone()).await?;
+        self.metrics
+            .observe_header_verification(&self.id, started.elapsed());
+        self.store.save_trusted_block(&self.id, client.latest())?;
+        Ok(block)
+    }
+
+    /// Brings the relayer's light client to `target`, bisecting through
+    /// intermediate blocks when skipping lacks trust.
+    async fn update_client(
+        &self,
+        client: &mut LightClient,
+        target: LightBlock,
+    ) -> Result<(), EngineError> {
+        let mut pending = vec![target];
+        while let Some(block) = pending.last().cloned() {
+            let now = block.header().time;
+            let height = block.height();
+            match client.update(block, now) {
+                Ok(UpdateOutcome::Verified { .. } | UpdateOutcome::AlreadyTrusted) => {
+                    pending.pop();
+                }
+                Ok(UpdateOutcome::NotEnoughTrust(_)) => {
+                    let low = client
+                        .trusted_below(height)
+                        .map(|b| b.height().value())
+                        .unwrap_or(1);
+                    let mid = low + (height.value() - low) / 2;
+                    if mid <= low {
+                        return Err(EngineError::Verification {
+                            chain: self.id.clone(),
+                            reason: format!("cannot bisect between {low} and {height}"),
+                        });
+                    }
+                    let mid = Height::new(mid).map_err(|e| EngineError::Verification {
+                        chain: self.id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    pending.push(self.adapter.light_block(mid).await?);
+                }
+                Ok(UpdateOutcome::Misbehaviour(evidence)) => {
+                    return Err(EngineError::Misbehaviour {
+                        chain: self.id.clone(),
+                        evidence: Box::new(*evidence),
+                    });
+                }
+                Err(e) => {
+                    return Err(EngineError::Verification {
+                        chain: self.id.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Values and proofs of `keys` at one height, verified end to end.
+    pub async fn verified_states(&self, keys: &[Vec<u8>]) -> Result<VerifiedStates, EngineError> {
+        let ProvenStates {
+            light_block,
+            entries,
+            ..
+        } = self.adapter.states(keys).await?;
+        let entries: Vec<(Vec<u8>, Option<Vec<u8>>, StateProof)> = entries
+            .into_iter()
+            .map(|e| (e.key, e.value, e.proof))
+            .collect();
+        // The adapter checked each proof against this block's root; the
+        // block itself must now pass our light client.
+        let verified = self.verified_block(light_block.height()).await?;
+        if verified.header().hash() != light_block.header().hash() {
+            return Err(EngineError::Verification {
+                chain: self.id.clone(),
+                reason: format!(
+                    "proofs at height {} are against another header",
+                    light_block.height()
+                ),
+            });
+        }
+        for (key, value, proof) in &entries {
+            proof
+                .verify(&verified.header().state_root, key, value.as_deref())
+                .map_err(|e| EngineError::Verification {
+                    chain: self.id.clone(),
+                    reason: format!("proof of {}: {e}", state_keys::show(key)),
+                })?;
+        }
+        Ok(VerifiedStates {
+            light_block: verified,
+            entries,
+        })
+    }
+
+    async fn next_nonce(&self) -> Result<u64, EngineError> {
+        let mut guard = self.nonce.lock().await;
+        if let Some(n) = *guard {
+            return Ok(n);
+        }
+        let proven = self
+            .adapter
+            .state(&state_keys::nonce(&self.signer_key()))
+            .await?;
+        let last = match proven.value {
+            Some(bytes) => {
+                borsh::from_slice::<u64>(&bytes).map_err(|e| EngineError::Verification {
+                    chain: self.id.clone(),
+                    reason: format!("nonce value: {e}"),
+                })?
+            }
+            None => 0,
+        };
+        *guard = Some(last + 1);
+        Ok(last + 1)
+    }
+
+    /// Signs `bodies` with consecutive nonces and submits them as one batch
+    /// (one block where they fit). A nonce refusal makes the next batch
+    /// re-read the nonce from the chain.
+    pub async fn submit(
+        &self,
+        bodies: Vec<TxBody>,
+    ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self.next_nonce().await?;
+        let txs: Vec<SignedTransaction> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let tx = Transaction {
+                    chain_id: self.id.clone(),
+                    sender: self.signer_key(),
+                    nonce: first + i as u64,
+                    body,
+                };
+                let signature = Signature(self.signer.sign(&tx.sign_bytes()).to_bytes());
+                SignedTransaction { tx, signature }
+            })
+            .collect();
+        let outcomes = match self.adapter.submit_batch(&txs).await {
+            Ok(o) => o,
+            Err(e) => {
+                *self.nonce.lock().await = None;
+                return Err(e.into());
+            }
+        };
+        // A nonce is consumed only by a successful transaction, and a failed
+        // one leaves a gap the following ones fall into: unless all went
+        // through, re-read the nonce before the next batch.
+        let all_ok = outcomes.iter().all(|o| matches!(o, Ok(s) if s.is_ok()));
+        *self.nonce.lock().await = if all_ok {
+            Some(first + txs.len() as u64)
+        } else {
+            None
+        };
+        Ok(outcomes)
+    }
+}
+
+impl From<AdapterError> for EngineError {
+    fn from(e: AdapterError) -> Self {
+        EngineError::Adapter(e.to_string())
+    }
+}

@@ -1,0 +1,365 @@
+//! One path between two chains: moves its pending packets forward in both
+//! directions.
+
+use std::sync::Arc;
+
+use adapters::SubmitOutcome;
+use light_clients::merkle::StateProof;
+use protocol::tx::{Acknowledgement, TxBody};
+use protocol::{Canonical, ChainId, Packet, state_keys};
+
+use crate::engine::{ChainRuntime, EngineError, wall_clock};
+use crate::store::{PacketRecord, PacketState, Store};
+
+/// Interchain error codes of the chain that mean "already done".
+const PACKET_ALREADY_RECEIVED: u32 = 77;
+const UNKNOWN_PACKET: u32 = 79;
+
+/// What one relay pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RelayReport {
+    /// Packets received on their destination.
+    pub received: usize,
+    /// Acknowledgements relayed back.
+    pub acknowledged: usize,
+    /// Packets timed out on their source.
+    pub timed_out: usize,
+    /// Failures (retried on the next pass).
+    pub errors: Vec<String>,
+}
+
+impl RelayReport {
+    /// Adds another report's counts.
+    pub fn merge(&mut self, other: RelayReport) {
+        self.received += other.received;
+        self.acknowledged += other.acknowledged;
+        self.timed_out += other.timed_out;
+        self.errors.extend(other.errors);
+    }
+
+    /// Whether nothing happened.
+    pub fn is_empty(&self) -> bool {
+        self.received == 0
+            && self.acknowledged == 0
+            && self.timed_out == 0
+            && self.errors.is_empty()
+    }
+}
+
+/// A path between chains `a` and `b`.
+pub struct PathWorker {
+    a: Arc<ChainRuntime>,
+    b: Arc<ChainRuntime>,
+    store: Store,
+    batch_size: usize,
+}
+
+fn proof_bytes(proof: &StateProof) -> Vec<u8> {
+    match proof {
+        StateProof::Membership(p) => borsh::to_vec(p),
+        StateProof::NonMembership(p) => borsh::to_vec(p),
+    }
+    .unwrap_or_default()
+}
+
+impl PathWorker {
+    /// A worker for the path between `a` and `b`.
+    pub fn new(
+        a: Arc<ChainRuntime>,
+        b: Arc<ChainRuntime>,
+        store: Store,
+        batch_size: usize,
+    ) -> PathWorker {
+        PathWorker {
+            a,
+            b,
+            store,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// The two chain ids.
+    pub fn ends(&self) -> (&ChainId, &ChainId) {
+        (self.a.id(), self.b.id())
+    }
+
+    /// Relays a→b then b→a.
+    pub async fn relay_both(&self) -> RelayReport {
+        let mut report = self.relay(&self.a, &self.b).await;
+        report.merge(self.relay(&self.b, &self.a).await);
+        report
+    }
+
+    /// Moves every pending packet from `src` to `dst` one step forward.
+    pub async fn relay(&self, src: &ChainRuntime, dst: &ChainRuntime) -> RelayReport {
+        let mut report = RelayReport::default();
+        if src.is_frozen().await || dst.is_frozen().await {
+            report.errors.push(format!(
+                "path {}→{} stopped: a light client is frozen",
+                src.id(),
+                dst.id()
+            ));
+            return report;
+        }
+        let pending = match self.store.pending(src.id(), dst.id()) {
+            Ok(p) => p,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                return report;
+            }
+        };
+        let (committed, received): (Vec<PacketRecord>, Vec<PacketRecord>) = pending
+            .into_iter()
+            .partition(|r| r.state == PacketState::Committed);
+        for batch in committed.chunks(self.batch_size) {
+            if let Err(e) = self.deliver(src, dst, batch, &mut report).await {
+                self.note(src, dst, batch, &e, &mut report);
+            }
+        }
+        for batch in received.chunks(self.batch_size) {
+            if let Err(e) = self.acknowledge(src, dst, batch, &mut report).await {
+                self.note(src, dst, batch, &e, &mut report);
+            }
+        }
+        report
+    }
+
+    fn note(
+        &self,
+        src: &ChainRuntime,
+        dst: &ChainRuntime,
+        batch: &[PacketRecord],
+        e: &EngineError,
+        report: &mut RelayReport,
+    ) {
+        tracing::warn!(source = %src.id(), destination = %dst.id(), packets = batch.len(), error = %e, "relay step failed; will retry");
+        for r in batch {
+            let _ = self.store.note_failure(
+                src.id(),
+                dst.id(),
+                r.packet.sequence,
+                &e.to_string(),
+                wall_clock(),
+            );
+        }
+        report.errors.push(e.to_string());
+    }
+
+    /// Committed packets: receive them on `dst` with proofs of their
+    /// commitments, or time them out on `src` when their timeout passed.
+    async fn deliver(
+        &self,
+        src: &ChainRuntime,
+        dst: &ChainRuntime,
+        batch: &[PacketRecord],
+        report: &mut RelayReport,
+    ) -> Result<(), EngineError> {
+        // Where does each packet stand on the destination?
+        let receipt_keys: Vec<Vec<u8>> = batch
+            .iter()
+            .map(|r| state_keys::packet_receipt(src.id(), r.packet.sequence))
+            .collect();
+        let receipts = dst.verified_states(&receipt_keys).await?;
+        let dst_header = receipts.light_block.header().clone();
+        let mut to_receive: Vec<&Packet> = Vec::new();
+        let mut to_time_out: Vec<(&Packet, StateProof)> = Vec::new();
+        for (record, (_, value, proof)) in batch.iter().zip(&receipts.entries) {
+            let p = &record.packet;
+            if value.is_some() {
+                self.store.advance(
+                    src.id(),
+                    dst.id(),
+                    p.sequence,
+                    PacketState::Received {
+                        height: Some(dst_header.height),
+                    },
+                    wall_clock(),
+                )?;
+                continue;
+            }
+            let expired = p.timeout_height.is_some_and(|h| dst_header.height >= h)
+                || p.timeout_time.is_some_and(|t| dst_header.time >= t);
+            if expired {
+                to_time_out.push((p, proof.clone()));
+            } else {
+                to_receive.push(p);
+            }
+        }
+
+        if !to_time_out.is_empty() {
+            // Receipt absence proven at a destination height past the timeout.
+            let mut bodies = vec![TxBody::UpdateClient {
+                block: receipts.light_block.clone(),
+            }];
+            bodies.extend(to_time_out.iter().map(|(p, proof)| TxBody::TimeoutPacket {
+                packet: (*p).clone(),
+                proof: proof_bytes(proof),
+                proof_height: dst_header.height,
+            }));
+            let outcomes = src.submit(bodies).await?;
+            check_update(src, &outcomes)?;
+            for ((p, _), outcome) in to_time_out.iter().zip(outcomes.iter().skip(1)) {
+                match outcome {
+                    Ok(o) if o.is_ok() || o.code == UNKNOWN_PACKET => {
+                        self.store.advance(
+                            src.id(),
+                            dst.id(),
+                            p.sequence,
+                            PacketState::TimedOut,
+                            wall_clock(),
+                        )?;
+                        report.timed_out += 1;
+                    }
+                    other => self.fail(src, dst, p.sequence, other, report),
+                }
+            }
+        }
+
+        if !to_receive.is_empty() {
+            let keys: Vec<Vec<u8>> = to_receive
+                .iter()
+                .map(|p| state_keys::packet_commitment(dst.id(), p.sequence))
+                .collect();
+            let proven = src.verified_states(&keys).await?;
+            let height = proven.light_block.height();
+            let mut bodies = vec![TxBody::UpdateClient {
+                block: proven.light_block.clone(),
+            }];
+            for (p, (_, value, proof)) in to_receive.iter().zip(&proven.entries) {
+                if value.is_none() {
+                    // No commitment any more: acknowledged or timed out meanwhile.
+                    continue;
+                }
+                bodies.push(TxBody::RecvPacket {
+                    packet: (*p).clone(),
+                    proof: proof_bytes(proof),
+                    proof_height: height,
+                });
+            }
+            let outcomes = dst.submit(bodies.clone()).await?;
+            check_update(dst, &outcomes)?;
+            for (body, outcome) in bodies.iter().skip(1).zip(outcomes.iter().skip(1)) {
+                let TxBody::RecvPacket { packet, .. } = body else {
+                    continue;
+                };
+                match outcome {
+                    Ok(o) if o.is_ok() || o.code == PACKET_ALREADY_RECEIVED => {
+                        self.store.advance(
+                            src.id(),
+                            dst.id(),
+                            packet.sequence,
+                            PacketState::Received { height: o.height },
+                            wall_clock(),
+                        )?;
+                        report.received += 1;
+                    }
+                    other => self.fail(src, dst, packet.sequence, other, report),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Received packets: prove their acknowledgements from `dst` to `src`.
+    async fn acknowledge(
+        &self,
+        src: &ChainRuntime,
+        dst: &ChainRuntime,
+        batch: &[PacketRecord],
+        report: &mut RelayReport,
+    ) -> Result<(), EngineError> {
+        let mut keys = Vec::with_capacity(batch.len() * 2);
+        for r in batch {
+            keys.push(state_keys::packet_ack(src.id(), r.packet.sequence));
+            keys.push(state_keys::packet_ack_data(src.id(), r.packet.sequence));
+        }
+        let proven = dst.verified_states(&keys).await?;
+        let height = proven.light_block.height();
+        let mut bodies = vec![TxBody::UpdateClient {
+            block: proven.light_block.clone(),
+        }];
+        for (r, pair) in batch.iter().zip(proven.entries.chunks(2)) {
+            let [(_, Some(_), proof), (_, Some(data), _)] = pair else {
+                continue; // not acknowledged yet
+            };
+            let acknowledgement = Acknowledgement::from_canonical_bytes(data).map_err(|e| {
+                EngineError::Unexpected {
+                    chain: dst.id().clone(),
+                    reason: format!("acknowledgement of {}/{}: {e}", src.id(), r.packet.sequence),
+                }
+            })?;
+            bodies.push(TxBody::AcknowledgePacket {
+                packet: r.packet.clone(),
+                acknowledgement,
+                proof: proof_bytes(proof),
+                proof_height: height,
+            });
+        }
+        if bodies.len() == 1 {
+            return Ok(());
+        }
+        let outcomes = src.submit(bodies.clone()).await?;
+        check_update(src, &outcomes)?;
+        for (body, outcome) in bodies.iter().skip(1).zip(outcomes.iter().skip(1)) {
+            let TxBody::AcknowledgePacket { packet, .. } = body else {
+                continue;
+            };
+            match outcome {
+                Ok(o) if o.is_ok() || o.code == UNKNOWN_PACKET => {
+                    self.store.advance(
+                        src.id(),
+                        dst.id(),
+                        packet.sequence,
+                        PacketState::Acknowledged,
+                        wall_clock(),
+                    )?;
+                    report.acknowledged += 1;
+                }
+                other => self.fail(src, dst, packet.sequence, other, report),
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(
+        &self,
+        src: &ChainRuntime,
+        dst: &ChainRuntime,
+        sequence: u64,
+        outcome: &Result<SubmitOutcome, String>,
+        report: &mut RelayReport,
+    ) {
+        let reason = match outcome {
+            Ok(o) => format!("code {} ({}): {}", o.code, o.codespace, o.message),
+            Err(e) => e.clone(),
+        };
+        let _ = self
+            .store
+            .note_failure(src.id(), dst.id(), sequence, &reason, wall_clock());
+        report
+            .errors
+            .push(format!("{}→{} #{sequence}: {reason}", src.id(), dst.id()));
+    }
+}
+
+/// The client update heads every batch: if it failed, so did the batch.
+fn check_update(
+    chain: &ChainRuntime,
+    outcomes: &[Result<SubmitOutcome, String>],
+) -> Result<(), EngineError> {
+    match outcomes.first() {
+        Some(Ok(o)) if o.is_ok() => Ok(()),
+        Some(Ok(o)) => Err(EngineError::Unexpected {
+            chain: chain.id().clone(),
+            reason: format!("client update refused: code {}: {}", o.code, o.message),
+        }),
+        Some(Err(e)) => Err(EngineError::Unexpected {
+            chain: chain.id().clone(),
+            reason: format!("client update refused: {e}"),
+        }),
+        None => Err(EngineError::Unexpected {
+            chain: chain.id().clone(),
+            reason: "no answer to the batch".into(),
+        }),
+    }
+}

@@ -1,0 +1,116 @@
+//! Turns a chain's packet events into store records.
+
+use adapters::PacketEvent;
+use protocol::{Canonical, ChainId, Packet, state_keys};
+
+use crate::engine::{ChainRuntime, EngineError};
+use crate::store::{PacketState, Store};
+
+fn attr<'a>(chain: &ChainId, event: &'a PacketEvent, key: &str) -> Result<&'a str, EngineError> {
+    event.event.get(key).ok_or_else(|| EngineError::Unexpected {
+        chain: chain.clone(),
+        reason: format!(
+            "{} event at height {} has no {key:?}",
+            event.event.kind, event.height
+        ),
+    })
+}
+
+fn parse<T: std::str::FromStr>(
+    chain: &ChainId,
+    event: &PacketEvent,
+    key: &str,
+) -> Result<T, EngineError>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw = attr(chain, event, key)?;
+    raw.parse().map_err(|e| EngineError::Unexpected {
+        chain: chain.clone(),
+        reason: format!("{} event attribute {key}={raw:?}: {e}", event.event.kind),
+    })
+}
+
+/// Reads `chain`'s packet events since the last scanned height and records
+/// them: new packets (read from the chain's state and checked against the
+/// event's commitment), receipts, acknowledgements and timeouts. Progress is
+/// saved only after every event of the range is recorded.
+pub async fn scan_chain(chain: &ChainRuntime, store: &Store) -> Result<usize, EngineError> {
+    let id = chain.id().clone();
+    let since = store.scanned(&id)?;
+    let events = chain.adapter().packet_events(since).await?;
+    let now = super::wall_clock();
+    let mut new_packets = Vec::new();
+    for event in &events.events {
+        match event.event.kind.as_str() {
+            "send_packet" => {
+                let destination: ChainId = parse(&id, event, "destination")?;
+                let sequence: u64 = parse(&id, event, "sequence")?;
+                new_packets.push((
+                    destination,
+                    sequence,
+                    attr(&id, event, "commitment")?.to_owned(),
+                    event.height,
+                ));
+            }
+            "recv_packet" | "write_acknowledgement" => {
+                let source: ChainId = parse(&id, event, "source")?;
+                let sequence: u64 = parse(&id, event, "sequence")?;
+                store.advance(
+                    &source,
+                    &id,
+                    sequence,
+                    PacketState::Received {
+                        height: Some(event.height),
+                    },
+                    now,
+                )?;
+            }
+            "acknowledge_packet" => {
+                let destination: ChainId = parse(&id, event, "destination")?;
+                let sequence: u64 = parse(&id, event, "sequence")?;
+                store.advance(&id, &destination, sequence, PacketState::Acknowledged, now)?;
+            }
+            "timeout_packet" => {
+                let destination: ChainId = parse(&id, event, "destination")?;
+                let sequence: u64 = parse(&id, event, "sequence")?;
+                store.advance(&id, &destination, sequence, PacketState::TimedOut, now)?;
+            }
+            _ => {}
+        }
+    }
+    // The packets themselves, read in one batch of proofs.
+    let count = new_packets.len();
+    for chunk in new_packets.chunks(1_000) {
+        let keys: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|(d, s, _, _)| state_keys::packet(d, *s))
+            .collect();
+        let states = chain.adapter().states(&keys).await?;
+        for ((destination, sequence, commitment, height), entry) in
+            chunk.iter().zip(&states.entries)
+        {
+            let value = &entry.value;
+            let Some(bytes) = value else {
+                // Already acknowledged or timed out and pruned: nothing to do.
+                continue;
+            };
+            let packet =
+                Packet::from_canonical_bytes(bytes).map_err(|e| EngineError::Unexpected {
+                    chain: id.clone(),
+                    reason: format!("packet {destination}/{sequence}: {e}"),
+                })?;
+            if packet.commitment().to_string() != *commitment {
+                return Err(EngineError::Unexpected {
+                    chain: id.clone(),
+                    reason: format!(
+                        "packet {destination}/{sequence} does not match its send_packet commitment"
+                    ),
+                });
+            }
+            store.record_committed(packet, *height, now)?;
+        }
+    }
+    store.set_scanned(&id, events.scanned_to)?;
+    Ok(count)
+}

@@ -1,0 +1,302 @@
+//! The relayer's durable memory in sled; all store access lives here.
+//!
+//! - `packets`: every packet seen on a path with its state, written at each
+//!   transition (committed → received → acknowledged, or timed out), so a
+//!   restarted relayer resumes where it stopped;
+//! - `progress`: per chain, the height up to which its packet events were
+//!   scanned;
+//! - `clients`: per chain, the latest light block the relayer's own light
+//!   client verified, so a restart resumes trust from there rather than
+//!   re-trusting the chain from scratch.
+//!
+//! Chains' receipts make a double delivery impossible; this store makes a
+//! forgotten packet impossible. Each write is flushed before it is relied on.
+
+use std::path::Path;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use protocol::{ChainId, Height, LightBlock, Packet, Time};
+
+/// Where a packet is in its life.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
+#[borsh(use_discriminant = false)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum PacketState {
+    /// Committed on the source; not yet received on the destination.
+    Committed,
+    /// Received on the destination (receipt written); the acknowledgement
+    /// is not yet relayed back.
+    Received {
+        /// Destination height of the receipt, when known.
+        height: Option<Height>,
+    },
+    /// Acknowledged on the source: done.
+    Acknowledged,
+    /// Timed out on the source (refunded): done.
+    TimedOut,
+}
+
+impl PacketState {
+    /// Whether nothing is left to do.
+    pub fn is_final(&self) -> bool {
+        matches!(self, PacketState::Acknowledged | PacketState::TimedOut)
+    }
+
+    /// Order of the states, so a transition never goes backwards.
+    fn rank(&self) -> u8 {
+        match self {
+            PacketState::Committed => 0,
+            PacketState::Received { .. } => 1,
+            PacketState::Acknowledged | PacketState::TimedOut => 2,
+        }
+    }
+}
+
+/// A packet with its state.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
+pub struct PacketRecord {
+    /// The packet as committed on its source.
+    pub packet: Packet,
+    /// Where it is.
+    pub state: PacketState,
+    /// Source height of the commitment.
+    pub committed_at: Height,
+    /// Delivery attempts that failed.
+    pub failed_attempts: u32,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// When the record last changed.
+    pub updated_at: Time,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value did not decode.
+    #[error("corrupt store entry {key}: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// The decoding error.
+        reason: String,
+    },
+}
+
+/// The relayer's sled database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    packets: sled::Tree,
+    progress: sled::Tree,
+    clients: sled::Tree,
+}
+
+fn packet_key(source: &ChainId, destination: &ChainId, sequence: u64) -> Vec<u8> {
+    format!("{source}/{destination}/{sequence:020}").into_bytes()
+}
+
+fn decode<T: BorshDeserialize>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    borsh::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
+    borsh::to_vec(value).unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::open(dir)?;
+        Ok(Store {
+            packets: db.open_tree("packets")?,
+            progress: db.open_tree("progress")?,
+            clients: db.open_tree("clients")?,
+            db,
+        })
+    }
+
+    /// The record of a packet, if seen.
+    pub fn packet(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+        sequence: u64,
+    ) -> Result<Option<PacketRecord>, StoreError> {
+        let key = packet_key(source, destination, sequence);
+        self.packets
+            .get(&key)?
+            .map(|v| decode(&key, &v))
+            .transpose()
+    }
+
+    /// Records a packet seen committed on its source; a packet already
+    /// known keeps its state (rescanning events is harmless).
+    pub fn record_committed(
+        &self,
+        packet: Packet,
+        committed_at: Height,
+        now: Time,
+    ) -> Result<bool, StoreError> {
+        let key = packet_key(&packet.source, &packet.destination, packet.sequence);
+        let record = PacketRecord {
+            packet,
+            state: PacketState::Committed,
+            committed_at,
+            failed_attempts: 0,
+            last_error: None,
+            updated_at: now,
+        };
+        let inserted = self
+            .packets
+            .compare_and_swap(&key, None as Option<&[u8]>, Some(encode(&record)))?
+            .is_ok();
+        Ok(inserted)
+    }
+
+    /// Moves a packet to `state`; never backwards (a stale observation of
+    /// an earlier state is ignored). Flushed before returning.
+    pub fn advance(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+        sequence: u64,
+        state: PacketState,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        let key = packet_key(source, destination, sequence);
+        let Some(mut record) = self
+            .packets
+            .get(&key)?
+            .map(|v| decode::<PacketRecord>(&key, &v))
+            .transpose()?
+        else {
+            return Ok(());
+        };
+        if state.rank() < record.state.rank() {
+            return Ok(());
+        }
+        record.state = state;
+        record.last_error = None;
+        record.updated_at = now;
+        self.packets.insert(&key, encode(&record))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Notes a failed attempt on a packet.
+    pub fn note_failure(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+        sequence: u64,
+        error: &str,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        let key = packet_key(source, destination, sequence);
+        if let Some(mut record) = self
+            .packets
+            .get(&key)?
+            .map(|v| decode::<PacketRecord>(&key, &v))
+            .transpose()?
+        {
+            record.failed_attempts = record.failed_attempts.saturating_add(1);
+            record.last_error = Some(error.to_owned());
+            record.updated_at = now;
+            self.packets.insert(&key, encode(&record))?;
+        }
+        Ok(())
+    }
+
+    /// Every packet from `source` to `destination` not yet final, by sequence.
+    pub fn pending(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+    ) -> Result<Vec<PacketRecord>, StoreError> {
+        let prefix = format!("{source}/{destination}/");
+        let mut out = Vec::new();
+        for item in self.packets.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = item?;
+            let record: PacketRecord = decode(&k, &v)?;
+            if !record.state.is_final() {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts of packets by state (for metrics and `relayer health-check`).
+    pub fn counts(&self) -> Result<PacketCounts, StoreError> {
+        let mut counts = PacketCounts::default();
+        for item in self.packets.iter() {
+            let (k, v) = item?;
+            match decode::<PacketRecord>(&k, &v)?.state {
+                PacketState::Committed => counts.committed += 1,
+                PacketState::Received { .. } => counts.received += 1,
+                PacketState::Acknowledged => counts.acknowledged += 1,
+                PacketState::TimedOut => counts.timed_out += 1,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The height up to which `chain`'s packet events were scanned.
+    pub fn scanned(&self, chain: &ChainId) -> Result<u64, StoreError> {
+        let key = chain.as_str().as_bytes();
+        Ok(self
+            .progress
+            .get(key)?
+            .map(|v| decode::<u64>(key, &v))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Records that `chain`'s events were scanned up to `height`; flushed.
+    pub fn set_scanned(&self, chain: &ChainId, height: u64) -> Result<(), StoreError> {
+        self.progress
+            .insert(chain.as_str().as_bytes(), encode(&height))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The latest verified light block of `chain`, if any.
+    pub fn trusted_block(&self, chain: &ChainId) -> Result<Option<LightBlock>, StoreError> {
+        let key = chain.as_str().as_bytes();
+        self.clients.get(key)?.map(|v| decode(key, &v)).transpose()
+    }
+
+    /// Stores the latest verified light block of `chain`.
+    pub fn save_trusted_block(
+        &self,
+        chain: &ChainId,
+        block: &LightBlock,
+    ) -> Result<(), StoreError> {
+        self.clients
+            .insert(chain.as_str().as_bytes(), encode(block))?;
+        Ok(())
+    }
+
+    /// Size of the store on disk, in bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// How many packets are in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PacketCounts {
+    /// Waiting for delivery.
+    pub committed: u64,
+    /// Delivered, acknowledgement not yet relayed back.
+    pub received: u64,
+    /// Done.
+    pub acknowledged: u64,
+    /// Timed out.
+    pub timed_out: u64,
+}
