@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use protocol::Hash;
 use rs_merkle::{Hasher, PartialTree};
+use sha2::{Digest, Sha256};
 
 use super::MerkleError;
 
@@ -178,13 +179,34 @@ impl Hasher for TopHasher {
 /// An interior node of a bucket with two children.
 #[inline]
 pub(crate) fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
-    Hash::tagged(NODE_TAG, &[left, right]).0
+    static PREFIX: OnceLock<Sha256> = OnceLock::new();
+    tagged_pair(PREFIX.get_or_init(|| tag_prefix(NODE_TAG)), left, right)
 }
 
 /// An interior node of the top level.
 #[inline]
 pub(crate) fn top_node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
-    Hash::tagged(TOP_NODE_TAG, &[left, right]).0
+    static PREFIX: OnceLock<Sha256> = OnceLock::new();
+    tagged_pair(PREFIX.get_or_init(|| tag_prefix(TOP_NODE_TAG)), left, right)
+}
+
+/// A SHA-256 state that has absorbed what [`Hash::tagged`] puts before the
+/// parts: the tag's length (u32 BE) and the tag.
+fn tag_prefix(tag: &[u8]) -> Sha256 {
+    let mut h = Sha256::new();
+    h.update((tag.len() as u32).to_be_bytes());
+    h.update(tag);
+    h
+}
+
+/// `Hash::tagged(tag, [left, right])` from the tag's [`tag_prefix`]: the same
+/// digest, without re-feeding the tag for every node (checked in the tests).
+#[inline]
+fn tagged_pair(prefix: &Sha256, left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut h = prefix.clone();
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
 }
 
 /// Calls `f(layer, position)` for every sibling node a proof of the leaves at
@@ -352,7 +374,8 @@ pub(crate) fn recompute_inner<H: Hasher<Hash = [u8; 32]>>(
     let mut missing = false;
     for_each_sibling(indices, count, |layer, pos| {
         while layers.len() <= layer {
-            layers.push(Vec::new());
+            // At most two siblings per layer (one or two proven leaves).
+            layers.push(Vec::with_capacity(2));
         }
         match next.next() {
             Some(h) => layers[layer].push((pos, h.0)),

@@ -1160,6 +1160,17 @@ fn hashers_default_path_agrees() {
     );
     assert_eq!(TopHasher::concat_and_hash(&a, None), a);
     assert_ne!(TopHasher::hash(&concat), StateHasher::hash(&concat));
+    // The cached-tag-prefix node hashes are exactly `Hash::tagged`.
+    for (l, r) in [(a, b), (b, a), ([0; 32], [0xff; 32])] {
+        assert_eq!(
+            StateHasher::concat_and_hash(&l, Some(&r)),
+            Hash::tagged(NODE_TAG, &[&l, &r]).0
+        );
+        assert_eq!(
+            TopHasher::concat_and_hash(&l, Some(&r)),
+            Hash::tagged(TOP_NODE_TAG, &[&l, &r]).0
+        );
+    }
 }
 
 // ---- encodings ----
