@@ -23,6 +23,9 @@ use relayer::engine::{ChainRuntime, Engine, EngineOptions, wall_clock};
 use relayer::metrics::Metrics;
 use relayer::store::{PacketState, Store};
 
+/// File that marks a directory as the devnet's own.
+const MARKER: &str = ".relayer-devnet";
+
 /// Chain ids of the devnet's regions, in order.
 const REGIONS: &[&str] = &[
     "shaanxi",
