@@ -93,11 +93,21 @@ struct Region {
 }
 
 async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    // Only a directory this command made is ever cleared.
+    let marker = args.dir.join(MARKER);
     if args.dir.exists() {
+        let empty = std::fs::read_dir(&args.dir)?.next().is_none();
+        if !empty && !marker.exists() {
+            bail!(
+                "{} exists and was not made by `relayer devnet`; pass another --dir",
+                args.dir.display()
+            );
+        }
         std::fs::remove_dir_all(&args.dir)
             .with_context(|| format!("cannot clear {}", args.dir.display()))?;
     }
     std::fs::create_dir_all(&args.dir)?;
+    std::fs::write(&marker, "made by `relayer devnet`; cleared at its next run\n")?;
     let dir = args.dir.canonicalize()?;
     let exe = std::env::current_exe()?;
     let mut regions = Vec::new();
