@@ -4,6 +4,7 @@ pub mod config;
 pub mod conformance;
 pub mod devnet;
 pub mod light_client;
+pub mod start;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ pub enum Command {
     /// Run N regional credit chains and a relayer on loopback, and a
     /// consent-backed cross-chain credit query end to end.
     Devnet(devnet::DevnetArgs),
+    /// Run the relayer daemon from a configuration file.
+    Start(start::StartArgs),
     /// The reference credit chain node, embedded (as `credit-chain`).
     #[command(subcommand, name = "credit-chain")]
     CreditChain(credit_chain::cli::Command),
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::LightClient(cmd) => Ok(light_client::run(cmd)),
         Command::Devnet(args) => devnet::run(args),
+        Command::Start(args) => start::run(args),
         Command::CreditChain(cmd) => credit_chain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -67,6 +67,11 @@ impl ChainRuntime {
         &self.id
     }
 
+    /// The metrics this chain reports into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The adapter.
     pub fn adapter(&self) -> &Arc<dyn ChainAdapter> {
         &self.adapter
@@ -84,6 +89,27 @@ impl ChainRuntime {
             .await
             .as_ref()
             .is_some_and(|c| c.frozen().is_some())
+    }
+
+    /// The height of the latest block the relayer's light client trusts:
+    /// the running client's, or before its first use the stored one.
+    pub async fn trusted_height(&self) -> Result<Option<Height>, EngineError> {
+        if let Some(client) = self.client.lock().await.as_ref() {
+            return Ok(Some(client.latest_height()));
+        }
+        Ok(self.store.trusted_block(&self.id)?.map(|b| b.height()))
+    }
+
+    /// The highest block below `height` that the relayer's light client
+    /// trusts: the anchor from which a block at `height` it verified can be
+    /// re-verified offline (what an integrator's proof bundle starts from).
+    /// `None` before the client's first use or when it trusts nothing lower.
+    pub async fn anchor_below(&self, height: Height) -> Option<LightBlock> {
+        self.client
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|c| c.trusted_below(height).cloned())
     }
 
     /// The light block at `height`, verified by the relayer's light client

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_stream::StreamExt;
 
 pub use chain::{ChainRuntime, VerifiedStates};
-pub use path::{PathWorker, RelayReport};
+pub use path::{PacketFilterFn, PathWorker, RelayReport};
 pub use scanner::scan_chain;
 
 use crate::store::{Store, StoreError};
@@ -99,6 +99,17 @@ impl Engine {
         store: Store,
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
+        Engine::with_filter(chains, paths, store, options, None)
+    }
+
+    /// [`Engine::new`], relaying only the packets `filter` allows.
+    pub fn with_filter(
+        chains: Vec<Arc<ChainRuntime>>,
+        paths: &[(ChainId, ChainId)],
+        store: Store,
+        options: EngineOptions,
+        filter: Option<PacketFilterFn>,
+    ) -> Result<Engine, EngineError> {
         let chains: BTreeMap<ChainId, Arc<ChainRuntime>> =
             chains.into_iter().map(|c| (c.id().clone(), c)).collect();
         let mut workers = Vec::new();
@@ -117,6 +128,7 @@ impl Engine {
                 get(b)?,
                 store.clone(),
                 options.batch_size,
+                filter.clone(),
             )));
         }
         Ok(Engine {

@@ -46,12 +46,16 @@ impl RelayReport {
     }
 }
 
+/// Decides which packets are relayed (the config's packet filter).
+pub type PacketFilterFn = Arc<dyn Fn(&Packet) -> bool + Send + Sync>;
+
 /// A path between chains `a` and `b`.
 pub struct PathWorker {
     a: Arc<ChainRuntime>,
     b: Arc<ChainRuntime>,
     store: Store,
     batch_size: usize,
+    filter: Option<PacketFilterFn>,
 }
 
 fn proof_bytes(proof: &StateProof) -> Vec<u8> {
@@ -69,12 +73,14 @@ impl PathWorker {
         b: Arc<ChainRuntime>,
         store: Store,
         batch_size: usize,
+        filter: Option<PacketFilterFn>,
     ) -> PathWorker {
         PathWorker {
             a,
             b,
             store,
             batch_size: batch_size.max(1),
+            filter,
         }
     }
 
@@ -108,9 +114,13 @@ impl PathWorker {
                 return report;
             }
         };
-        let (committed, received): (Vec<PacketRecord>, Vec<PacketRecord>) = pending
+        // Filtered-out packets stay in the store, untouched, until the
+        // filter changes.
+        let pending = pending
             .into_iter()
-            .partition(|r| r.state == PacketState::Committed);
+            .filter(|r| self.filter.as_ref().is_none_or(|allows| allows(&r.packet)));
+        let (committed, received): (Vec<PacketRecord>, Vec<PacketRecord>) =
+            pending.partition(|r| r.state == PacketState::Committed);
         for batch in committed.chunks(self.batch_size) {
             if let Err(e) = self.deliver(src, dst, batch, &mut report).await {
                 self.note(src, dst, batch, &e, &mut report);
@@ -121,6 +131,10 @@ impl PathWorker {
                 self.note(src, dst, batch, &e, &mut report);
             }
         }
+        let moved = report.received + report.acknowledged + report.timed_out;
+        src.metrics().relayed(src.id(), dst.id(), moved as u64);
+        src.metrics()
+            .failed(src.id(), dst.id(), report.errors.len() as u64);
         report
     }
 

@@ -1,0 +1,141 @@
+//! `relayer start --config FILE`: the daemon.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
+use anyhow::Context;
+use clap::Args;
+use relayer::config::Config;
+use relayer::engine::{ChainRuntime, Engine, EngineOptions, PacketFilterFn};
+use relayer::metrics::Metrics;
+use relayer::store::Store;
+
+use crate::cli::EXIT_MALFORMED;
+
+/// Arguments of `relayer start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The configuration file (see config/relayer.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+/// Loads the configuration (all or nothing), then runs the relay engine and
+/// the telemetry endpoint until interrupted.
+pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!(
+                "refusing to start: {} has problems:\n{errors}",
+                args.config.display()
+            );
+            return Ok(ExitCode::from(EXIT_MALFORMED));
+        }
+    };
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    tokio::runtime::Runtime::new()?.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the engine a configuration describes.
+pub fn build_engine(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<Engine>> {
+    let store = Store::open(&config.store.path)
+        .with_context(|| format!("cannot open the store at {}", config.store.path.display()))?;
+    let mut runtimes = Vec::new();
+    for chain in &config.chains {
+        let options = RpcOptions {
+            timeout: chain.rpc_timeout,
+            poll_interval: config.relay.poll_interval,
+            ..RpcOptions::default()
+        };
+        let endpoints = chain
+            .rpc
+            .iter()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .collect();
+        let adapter: Arc<dyn ChainAdapter> = Arc::new(CreditChainAdapter::new(
+            chain.id.clone(),
+            endpoints,
+            options,
+        )?);
+        runtimes.push(Arc::new(ChainRuntime::new(
+            chain.id.clone(),
+            adapter,
+            chain.signer.clone(),
+            chain.options(),
+            store.clone(),
+            metrics.clone(),
+        )));
+    }
+    let paths: Vec<_> = config
+        .paths
+        .iter()
+        .map(|p| (p.a.clone(), p.b.clone()))
+        .collect();
+    let policy = Arc::new(config.clone());
+    let filter: PacketFilterFn = Arc::new(move |packet| policy.allows_packet(packet));
+    let engine = Engine::with_filter(
+        runtimes,
+        &paths,
+        store,
+        EngineOptions {
+            batch_size: config.relay.batch_size,
+            clear_interval: config.relay.clear_interval,
+        },
+        Some(filter),
+    )?;
+    Ok(Arc::new(engine))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    let engine = build_engine(&config, &metrics)?;
+    tracing::info!(
+        chains = config.chains.len(),
+        paths = config.paths.len(),
+        store = %config.store.path.display(),
+        "relayer starting"
+    );
+    let telemetry = async {
+        if !config.telemetry.enabled {
+            return std::future::pending::<anyhow::Result<()>>().await;
+        }
+        let listener = tokio::net::TcpListener::bind(config.telemetry.listen)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} for telemetry", config.telemetry.listen)
+            })?;
+        let metrics = metrics.clone();
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        metrics.encode(),
+                    )
+                }
+            }),
+        );
+        axum::serve(listener, router)
+            .await
+            .context("telemetry server")
+    };
+    tokio::select! {
+        () = engine.run() => Ok(()),
+        r = telemetry => r,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; the store holds what is pending");
+            Ok(())
+        }
+    }
+}
