@@ -107,7 +107,10 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot clear {}", args.dir.display()))?;
     }
     std::fs::create_dir_all(&args.dir)?;
-    std::fs::write(&marker, "made by `relayer devnet`; cleared at its next run\n")?;
+    std::fs::write(
+        &marker,
+        "made by `relayer devnet`; cleared at its next run\n",
+    )?;
     let dir = args.dir.canonicalize()?;
     let exe = std::env::current_exe()?;
     let mut regions = Vec::new();
@@ -236,10 +239,7 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     };
     let b_runtime = &runtimes[1];
     let a_runtime = &runtimes[0];
-    for (provider, amount) in [
-        ("provider-a", 300_000_000_u64),
-        ("provider-b", 120_000_000),
-    ] {
+    for (provider, amount) in [("provider-a", 300_000_000_u64), ("provider-b", 120_000_000)] {
         submit(
             answerer,
             b_runtime,
