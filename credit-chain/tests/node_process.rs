@@ -239,6 +239,41 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
     let bank = node.key("institutions/bank-a");
     let enterprise_key = node.key(&format!("enterprises/{ENTERPRISE}"));
 
+    // Governance registers a new institution; its registration is provable.
+    let governance = node.key("governance");
+    let bank_b = SigningKey::from_bytes(&[77; 32]);
+    let register = sign(
+        &chain,
+        &governance,
+        1,
+        TxBody::RegisterInstitution {
+            institution: "bank-b".parse().unwrap(),
+            name: "Second Sample Bank".into(),
+            roles: vec![protocol::tx::Role::Bank],
+            key: PublicKey(bank_b.verifying_key().to_bytes()),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&register).unwrap());
+    assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+    assert!(verified_value(&node, &keys::institution(&"bank-b".parse().unwrap())).is_some());
+    // Registering it twice is refused.
+    let again = sign(
+        &chain,
+        &governance,
+        2,
+        TxBody::RegisterInstitution {
+            institution: "bank-b".parse().unwrap(),
+            name: "Again".into(),
+            roles: vec![protocol::tx::Role::Bank],
+            key: PublicKey([5; 32]),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&again).unwrap());
+    assert!(
+        code == 400 || code_of(&v) != 0,
+        "duplicate registration accepted: {v}"
+    );
+
     // A data provider writes a record.
     let write = sign(
         &chain,
