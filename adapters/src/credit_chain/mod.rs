@@ -475,6 +475,32 @@ impl Inner {
             .await
     }
 
+    /// POSTs transactions for submission. Only a failed connection means
+    /// they reached no one; any later failure leaves their fate uncertain
+    /// (marked with `hash`), so they are not resent elsewhere.
+    async fn post_submission<T: serde::Serialize + ?Sized>(
+        &self,
+        index: usize,
+        path: &str,
+        body: &T,
+        hash: Hash,
+    ) -> Result<http::Reply, Failure> {
+        self.pool.record_request(index);
+        let request = self
+            .client
+            .post(self.url(index, path))
+            .timeout(self.options.submit_timeout)
+            .json(body);
+        match http::exchange(request, self.options.max_response_bytes).await {
+            Ok(reply) => Ok(reply),
+            Err(f) if f.kind == FailureKind::Connect => Err(f),
+            Err(f) => Err(Failure {
+                uncertain_tx: Some(hash),
+                ..f
+            }),
+        }
+    }
+
     async fn submit_at(
         &self,
         index: usize,
@@ -485,18 +511,7 @@ impl Inner {
             uncertain_tx: Some(hash),
             ..f
         };
-        self.pool.record_request(index);
-        let request = self
-            .client
-            .post(self.url(index, "/tx"))
-            .timeout(self.options.submit_timeout)
-            .json(tx);
-        let reply = match http::exchange(request, self.options.max_response_bytes).await {
-            Ok(reply) => reply,
-            // The connection was never made: the transaction reached no one.
-            Err(f) if f.kind == FailureKind::Connect => return Err(f),
-            Err(f) => return Err(uncertain(f)),
-        };
+        let reply = self.post_submission(index, "/tx", tx, hash).await?;
         if let Some((code, refused, message)) = refusal(&reply) {
             if let Some(other) = refused.filter(|h| *h != hash) {
                 return Err(uncertain(inconsistent(format!(
@@ -570,17 +585,7 @@ impl Inner {
             uncertain_tx: Some(first),
             ..f
         };
-        self.pool.record_request(index);
-        let request = self
-            .client
-            .post(self.url(index, "/txs"))
-            .timeout(self.options.submit_timeout)
-            .json(txs);
-        let reply = match http::exchange(request, self.options.max_response_bytes).await {
-            Ok(reply) => reply,
-            Err(f) if f.kind == FailureKind::Connect => return Err(f),
-            Err(f) => return Err(uncertain(f)),
-        };
+        let reply = self.post_submission(index, "/txs", txs, first).await?;
         if reply.status.is_client_error() {
             return Err(Failure::new(
                 FailureKind::Unavailable,
