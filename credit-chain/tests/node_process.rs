@@ -122,6 +122,30 @@ impl Drop for Node {
     }
 }
 
+/// `credit-chain init` of a fresh home named `name` in the temp dir.
+fn init_chain(name: &str, chain_id: &str) -> PathBuf {
+    let home = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let out = Command::new(env!("CARGO_BIN_EXE_credit-chain"))
+        .args([
+            "init",
+            "--home",
+            home.to_str().unwrap(),
+            "--chain-id",
+            chain_id,
+            "--block-time",
+            "100ms",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    home
+}
+
 fn sign(chain: &ChainId, key: &SigningKey, nonce: u64, body: TxBody) -> SignedTransaction {
     let tx = Transaction {
         chain_id: chain.clone(),
@@ -204,25 +228,7 @@ fn verified_values(node: &Node, keys: &[Vec<u8>]) -> Vec<Option<Vec<u8>>> {
 
 #[test]
 fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
-    let home = std::env::temp_dir().join(format!("credit-chain-node-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    let out = Command::new(env!("CARGO_BIN_EXE_credit-chain"))
-        .args([
-            "init",
-            "--home",
-            home.to_str().unwrap(),
-            "--chain-id",
-            "shaanxi",
-            "--block-time",
-            "100ms",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let home = init_chain("credit-chain-node", "shaanxi");
     // Key files are private.
     #[cfg(unix)]
     {
@@ -450,21 +456,7 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
 
 #[test]
 fn a_governance_validator_change_is_followed_by_a_light_client() {
-    let home = std::env::temp_dir().join(format!("credit-chain-valset-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    let out = Command::new(env!("CARGO_BIN_EXE_credit-chain"))
-        .args([
-            "init",
-            "--home",
-            home.to_str().unwrap(),
-            "--chain-id",
-            "beijing",
-            "--block-time",
-            "100ms",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let home = init_chain("credit-chain-valset", "beijing");
     let node = Node::start(&home);
     let chain: ChainId = "beijing".parse().unwrap();
     let governance = node.key("governance");
