@@ -6,6 +6,7 @@
 //! configuration it could only half use ([`config::Config::load`] is all or
 //! nothing).
 
+pub mod api;
 pub mod config;
 pub mod engine;
 pub mod metrics;

@@ -1,0 +1,165 @@
+//! The integrators' HTTP API (axum): submit a cross-chain credit query,
+//! poll its status, fetch its verified result with a proof bundle that can
+//! be re-verified offline, list the chains; plus `/health`, `/metrics`
+//! (Prometheus text format) and `/openapi.json` (the OpenAPI 3.0 document of
+//! all of it).
+//!
+//! | method | path | auth | |
+//! |---|---|---|---|
+//! | POST | `/queries` | bearer | a signed `send_credit_query` transaction, or an array of them |
+//! | GET | `/queries/{source}/{destination}/{sequence}` | bearer | where the query is |
+//! | GET | `/queries/{source}/{destination}/{sequence}/result` | bearer | the acknowledgement with its proof bundle |
+//! | GET | `/chains` | bearer | heights, light clients, endpoints |
+//! | GET | `/health` | none | 200, or 503 naming unreachable chains |
+//! | GET | `/metrics` | none | Prometheus text format |
+//! | GET | `/openapi.json` | none | this API described |
+//!
+//! What this module must never do: hold an integrator's key (queries come
+//! signed by the requester institution; the relayer only forwards them), or
+//! answer anything but 401 to an unknown or missing bearer token on a
+//! protected route. Errors are JSON `{"error": "..."}` with a 4xx (bad
+//! input) or 5xx (a chain or the store failed) status; no handler panics.
+
+mod chains;
+mod error;
+mod openapi;
+mod queries;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use protocol::ChainId;
+
+pub use error::ApiError;
+pub use openapi::document as openapi_document;
+
+use crate::config::ApiConfig;
+use crate::engine::{ChainRuntime, Engine};
+use crate::metrics::Metrics;
+
+/// Tells whether a bearer token is known: the integrator's name, or `None`.
+pub type TokenCheck = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The relay engine: its chains and store.
+    pub engine: Arc<Engine>,
+    /// The metrics `/metrics` serves (the engine's).
+    pub metrics: Metrics,
+    /// The bearer-token check.
+    pub tokens: TokenCheck,
+}
+
+impl ApiState {
+    /// State whose tokens are the configuration's `[[api.tokens]]` (kept as
+    /// SHA-256 digests; see [`ApiConfig::token_name`]).
+    pub fn new(engine: Arc<Engine>, metrics: Metrics, api: &ApiConfig) -> ApiState {
+        let api = api.clone();
+        ApiState {
+            engine,
+            metrics,
+            tokens: Arc::new(move |bearer| api.token_name(bearer).map(str::to_owned)),
+        }
+    }
+
+    /// The runtime of `chain`, if this relayer serves it.
+    fn chain(&self, chain: &ChainId) -> Option<&Arc<ChainRuntime>> {
+        self.engine.chains().find(|c| c.id() == chain)
+    }
+
+    /// The ids of the chains this relayer serves, for error messages.
+    fn chain_list(&self) -> String {
+        let ids: Vec<&str> = self.engine.chains().map(|c| c.id().as_str()).collect();
+        ids.join(", ")
+    }
+}
+
+/// The integrator a request was authenticated as (a request extension set
+/// by the bearer-token check).
+#[derive(Clone, Debug)]
+pub struct Integrator(pub String);
+
+/// The API's routes over `state`.
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/queries", post(queries::submit))
+        .route(
+            "/queries/{source}/{destination}/{sequence}",
+            get(queries::status),
+        )
+        .route(
+            "/queries/{source}/{destination}/{sequence}/result",
+            get(queries::result),
+        )
+        .route("/chains", get(chains::list))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .merge(protected)
+        .route("/health", get(chains::health))
+        .route("/metrics", get(chains::metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until the server fails.
+pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}
+
+/// The bearer token of a request, if it carries one.
+fn bearer(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Lets a request through only with a known bearer token.
+async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let Some(name) = bearer(&request).and_then(|t| (state.tokens)(t)) else {
+        let mut response =
+            ApiError::new(StatusCode::UNAUTHORIZED, "unknown or missing bearer token")
+                .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    };
+    tracing::debug!(integrator = %name, method = %request.method(), path = %request.uri().path(), "api request");
+    request.extensions_mut().insert(Integrator(name));
+    next.run(request).await
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no route {} {} (see /openapi.json)",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn wrong_method(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {} (see /openapi.json)",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
