@@ -1,0 +1,694 @@
+//! The integrators' HTTP API against two real credit-chain processes (the
+//! relayer binary's embedded node) and an in-process engine: a query
+//! submitted through the API is answered end to end and its result bundle
+//! re-verifies offline; a query without consent comes back refused with the
+//! reason; tokens, malformed input and unknown chains are refused; metrics,
+//! health and the OpenAPI document are served.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
+use credit_chain::app::auth::{public_key, sign_consent, sign_transaction};
+use credit_chain::genesis::SAMPLE_ENTERPRISES;
+use credit_chain::keys::KeyFile;
+use ed25519_dalek::SigningKey;
+use light_clients::credit_chain::Options;
+use light_clients::merkle::StateProof;
+use protocol::tx::{
+    Account, Acknowledgement, ConsentGrant, LightClientParams, SignedTransaction, TxBody,
+};
+use protocol::{
+    ChainId, CreditQuery, CreditRecord, Currency, EnterpriseId, Hash, Height, LightBlock, Money,
+    RecordKind, RecordStatus, state_keys,
+};
+use relayer::api::{ApiState, TokenCheck};
+use relayer::engine::{ChainRuntime, Engine, EngineOptions, wall_clock};
+use relayer::metrics::Metrics;
+use relayer::store::Store;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "bank-a-token-0123456789";
+const BLOCK_TIME: &str = "100ms";
+
+/// A chain process, killed when dropped.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Region {
+    id: ChainId,
+    home: PathBuf,
+    node: Node,
+    runtime: Arc<ChainRuntime>,
+}
+
+fn relayer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_relayer"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn key(home: &Path, name: &str) -> SigningKey {
+    KeyFile::read(&home.join("keys").join(format!("{name}.json")))
+        .unwrap()
+        .signing_key()
+        .unwrap()
+}
+
+/// Starts chain `id` in `dir/id` and a runtime of the relayer for it.
+async fn start_chain(dir: &Path, id: &str, store: &Store, metrics: &Metrics) -> Region {
+    let home = dir.join(id);
+    let init = relayer()
+        .args([
+            "credit-chain",
+            "init",
+            "--chain-id",
+            id,
+            "--validators",
+            "4",
+        ])
+        .args(["--block-time", BLOCK_TIME, "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "init {id}: {init:?}");
+    let port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
+    let node = Node(
+        relayer()
+            .args(["credit-chain", "start", "--home"])
+            .arg(&home)
+            .args(["--rpc", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let chain: ChainId = id.parse().unwrap();
+    let adapter: Arc<dyn ChainAdapter> = Arc::new(
+        CreditChainAdapter::new(
+            chain.clone(),
+            vec![format!("http://127.0.0.1:{port}")],
+            RpcOptions {
+                silence_timeout: Duration::from_secs(5),
+                ..RpcOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while adapter.status().await.is_err() {
+        assert!(Instant::now() < deadline, "{id} did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runtime = Arc::new(ChainRuntime::new(
+        chain.clone(),
+        adapter,
+        key(&home, "institutions/relayer"),
+        Options::default(),
+        store.clone(),
+        metrics.clone(),
+    ));
+    Region {
+        id: chain,
+        home,
+        node,
+        runtime,
+    }
+}
+
+async fn next_nonce(region: &Region, signer: &SigningKey) -> u64 {
+    let proven = region
+        .runtime
+        .adapter()
+        .state(&state_keys::nonce(&public_key(signer)))
+        .await
+        .unwrap();
+    proven
+        .value
+        .map_or(0, |b| borsh::from_slice::<u64>(&b).unwrap())
+        + 1
+}
+
+/// Signs `body` by `signer` with its next nonce and submits it directly
+/// (setup steps, not through the API).
+async fn setup_tx(region: &Region, signer: &SigningKey, body: TxBody) {
+    let nonce = next_nonce(region, signer).await;
+    let tx = sign_transaction(signer, region.id.clone(), nonce, body);
+    let outcome = region.runtime.adapter().submit(&tx).await.unwrap();
+    assert!(outcome.is_ok(), "setup on {}: {outcome:?}", region.id);
+}
+
+fn money(minor_units: u64) -> Money {
+    Money {
+        minor_units,
+        currency: Currency::CNY,
+    }
+}
+
+/// A `send_credit_query` of bank-a on `asker` to `answerer`.
+fn query_tx(
+    asker: &Region,
+    answerer: &ChainId,
+    nonce: u64,
+    enterprise: &EnterpriseId,
+    consent_id: Hash,
+) -> SignedTransaction {
+    sign_transaction(
+        &key(&asker.home, "institutions/bank-a"),
+        asker.id.clone(),
+        nonce,
+        TxBody::SendCreditQuery {
+            destination: answerer.clone(),
+            query: CreditQuery {
+                requester: "bank-a".parse().unwrap(),
+                enterprise: enterprise.clone(),
+                kinds: vec![RecordKind::Loan],
+                purpose: "working capital loan".into(),
+                consent_id,
+                max_fee: money(10_000),
+            },
+            timeout_height: None,
+            timeout_time: wall_clock().checked_add(Duration::from_secs(600)),
+        },
+    )
+}
+
+/// An HTTP answer.
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request (`Connection: close`), raw, so that malformed
+/// bodies are sent exactly as written.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Answer {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    // A token with a space in it is sent as the whole header value.
+    match token {
+        Some(t) if t.contains(' ') => request.push_str(&format!("Authorization: {t}\r\n")),
+        Some(t) => request.push_str(&format!("Authorization: Bearer {t}\r\n")),
+        None => {}
+    }
+    let body = body.unwrap_or("");
+    if method == "POST" {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let content_type = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    Answer {
+        status,
+        content_type,
+        body: body.to_owned(),
+    }
+}
+
+fn assert_error(answer: &Answer, status: u16, needle: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    let error = answer.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains(needle),
+        "error {error:?} should mention {needle:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
+    let dir = std::env::temp_dir().join(format!("relayer-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&dir.join("relayer-store")).unwrap();
+    let metrics = Metrics::new();
+    let shaanxi = start_chain(&dir, "shaanxi", &store, &metrics).await;
+    let guangdong = start_chain(&dir, "guangdong", &store, &metrics).await;
+
+    // On-chain light clients of each other, as the devnet makes them.
+    for (here, there) in [(&shaanxi, &guangdong), (&guangdong, &shaanxi)] {
+        let anchor = there.runtime.verified_block(Height::GENESIS).await.unwrap();
+        let outcomes = here
+            .runtime
+            .submit(vec![TxBody::CreateClient {
+                anchor,
+                params: LightClientParams::default(),
+            }])
+            .await
+            .unwrap();
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(o) if o.is_ok())));
+    }
+    let engine = Arc::new(
+        Engine::new(
+            vec![shaanxi.runtime.clone(), guangdong.runtime.clone()],
+            &[(shaanxi.id.clone(), guangdong.id.clone())],
+            store.clone(),
+            EngineOptions {
+                batch_size: 100,
+                clear_interval: Duration::from_secs(1),
+            },
+        )
+        .unwrap(),
+    );
+
+    // On guangdong: two loans of an enterprise, its consent for
+    // shaanxi/bank-a, and bank-a's prepaid account there.
+    let consented: EnterpriseId = SAMPLE_ENTERPRISES[0].parse().unwrap();
+    let unconsented: EnterpriseId = SAMPLE_ENTERPRISES[1].parse().unwrap();
+    for (provider, amount) in [("provider-a", 300_000_000_u64), ("provider-b", 120_000_000)] {
+        setup_tx(
+            &guangdong,
+            &key(&guangdong.home, &format!("institutions/{provider}")),
+            TxBody::WriteRecord {
+                record: CreditRecord {
+                    enterprise: consented.clone(),
+                    kind: RecordKind::Loan,
+                    amount: money(amount),
+                    start: "2026-02-01T00:00:00Z".parse().unwrap(),
+                    end: None,
+                    status: RecordStatus::Active,
+                    provider: provider.parse().unwrap(),
+                    document_digest: None,
+                },
+            },
+        )
+        .await;
+    }
+    let grant = ConsentGrant {
+        enterprise: consented.clone(),
+        grantee_chain: shaanxi.id.clone(),
+        grantee: "bank-a".parse().unwrap(),
+        scope: vec![RecordKind::Loan],
+        purpose: "working capital loan".into(),
+        expires_at: wall_clock()
+            .checked_add(Duration::from_secs(24 * 3600))
+            .unwrap(),
+        nonce: 1,
+    };
+    let enterprise_key = key(&guangdong.home, &format!("enterprises/{consented}"));
+    setup_tx(
+        &guangdong,
+        &enterprise_key,
+        TxBody::GrantConsent {
+            signature: sign_consent(&enterprise_key, &grant),
+            grant: grant.clone(),
+        },
+    )
+    .await;
+    setup_tx(
+        &guangdong,
+        &key(&guangdong.home, "governance"),
+        TxBody::Mint {
+            to: Account::Remote {
+                chain: shaanxi.id.clone(),
+                institution: "bank-a".parse().unwrap(),
+            },
+            amount: money(100_000),
+        },
+    )
+    .await;
+
+    // The API, on an ephemeral port.
+    let tokens: TokenCheck = Arc::new(|t| (t == TOKEN).then(|| "bank-a".to_owned()));
+    let state = ApiState {
+        engine: engine.clone(),
+        metrics: metrics.clone(),
+        tokens,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(relayer::api::serve(listener, state));
+    let get = |path: &str, token: Option<&'static str>| {
+        let path = path.to_owned();
+        async move { http(addr, "GET", &path, token, None).await }
+    };
+    let post = |body: String, token: Option<&'static str>| async move {
+        http(addr, "POST", "/queries", token, Some(&body)).await
+    };
+
+    // The OpenAPI document lists every route.
+    let doc = get("/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
+    for path in [
+        "/queries",
+        "/queries/{source}/{destination}/{sequence}",
+        "/queries/{source}/{destination}/{sequence}/result",
+        "/chains",
+        "/health",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} not documented");
+    }
+
+    let health = get("/health", None).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(health.json()["status"], "ok");
+
+    // Unknown or missing tokens: 401 and nothing else.
+    let bank_a = key(&shaanxi.home, "institutions/bank-a");
+    let nonce = next_nonce(&shaanxi, &bank_a).await;
+    let first = query_tx(&shaanxi, &guangdong.id, nonce, &consented, grant.id());
+    let first_json = serde_json::to_string(&first).unwrap();
+    for token in [None, Some("not-a-token")] {
+        for answer in [
+            get("/chains", token).await,
+            get("/queries/shaanxi/guangdong/1", token).await,
+            get("/queries/shaanxi/guangdong/1/result", token).await,
+            post(first_json.clone(), token).await,
+        ] {
+            assert_eq!(answer.status, 401, "{}", answer.body);
+            assert_eq!(
+                answer.json(),
+                json!({ "error": "unknown or missing bearer token" })
+            );
+        }
+    }
+    assert_eq!(
+        next_nonce(&shaanxi, &bank_a).await,
+        nonce,
+        "nothing was submitted"
+    );
+    let basic = get("/chains", Some("Basic YmFuay1hOnNlY3JldA==")).await;
+    assert_eq!(basic.status, 401, "{}", basic.body);
+
+    // Chains, with heights and the relayer's light clients.
+    let chains = get("/chains", Some(TOKEN)).await;
+    assert_eq!(chains.status, 200, "{}", chains.body);
+    let chains = chains.json()["chains"].as_array().unwrap().clone();
+    assert_eq!(chains.len(), 2);
+    for c in &chains {
+        assert_eq!(c["reachable"], true, "{c}");
+        assert!(c["latest_height"].as_u64().unwrap() >= 1, "{c}");
+        assert!(
+            c["light_client"]["trusted_height"].as_u64().is_some(),
+            "{c}"
+        );
+        assert_eq!(c["light_client"]["frozen"], false);
+        assert_eq!(c["endpoints"].as_array().unwrap().len(), 1);
+    }
+
+    // Bad input: 400 or 404 naming what is wrong.
+    assert_error(
+        &post("{\"tx\": ".into(), Some(TOKEN)).await,
+        400,
+        "malformed JSON",
+    );
+    assert_error(
+        &post("{\"hello\": 1}".into(), Some(TOKEN)).await,
+        400,
+        "not a signed transaction",
+    );
+    assert_error(&post("[]".into(), Some(TOKEN)).await, 400, "empty array");
+    let transfer = sign_transaction(
+        &bank_a,
+        shaanxi.id.clone(),
+        nonce,
+        TxBody::Transfer {
+            to: "bureau-a".parse().unwrap(),
+            amount: money(1),
+        },
+    );
+    assert_error(
+        &post(serde_json::to_string(&transfer).unwrap(), Some(TOKEN)).await,
+        400,
+        "transfer, not a send_credit_query",
+    );
+    let mut elsewhere = first.clone();
+    elsewhere.tx.chain_id = "beijing".parse().unwrap();
+    assert_error(
+        &post(serde_json::to_string(&elsewhere).unwrap(), Some(TOKEN)).await,
+        404,
+        "unknown source chain beijing",
+    );
+    let to_nowhere = query_tx(
+        &shaanxi,
+        &"beijing".parse().unwrap(),
+        nonce,
+        &consented,
+        grant.id(),
+    );
+    assert_error(
+        &post(serde_json::to_string(&to_nowhere).unwrap(), Some(TOKEN)).await,
+        404,
+        "unknown destination chain beijing",
+    );
+    assert_error(
+        &get("/queries/shaanxi/guangdong/abc", Some(TOKEN)).await,
+        400,
+        "sequence",
+    );
+    assert_error(
+        &get("/queries/Shaanxi/guangdong/1", Some(TOKEN)).await,
+        400,
+        "Shaanxi",
+    );
+    assert_error(
+        &get("/queries/shaanxi/beijing/1", Some(TOKEN)).await,
+        404,
+        "unknown chain beijing",
+    );
+    assert_error(
+        &get("/queries/shaanxi/guangdong/999", Some(TOKEN)).await,
+        404,
+        "no query",
+    );
+    assert_error(&get("/nowhere", None).await, 404, "no route");
+    assert_eq!(next_nonce(&shaanxi, &bank_a).await, nonce);
+
+    // A consented query, submitted through the API.
+    let sent = post(first_json.clone(), Some(TOKEN)).await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let sent = sent.json();
+    assert_eq!(sent["query"]["source"], "shaanxi");
+    assert_eq!(sent["query"]["destination"], "guangdong");
+    assert_eq!(sent["tx"], first.hash().to_string());
+    let answered = sent["status"].as_str().unwrap().to_owned();
+    // Known at once, and no result before it is relayed.
+    let status = get(&answered, Some(TOKEN)).await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert_eq!(status.json()["state"], "committed");
+    assert_error(
+        &get(&format!("{answered}/result"), Some(TOKEN)).await,
+        404,
+        "not yet received",
+    );
+
+    // Sent again: the chain refuses the reused nonce, with its code.
+    let again = post(first_json, Some(TOKEN)).await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    let again = again.json();
+    assert!(again["code"].as_u64().unwrap() > 0, "{again}");
+    assert!(
+        again["error"].as_str().unwrap().contains("shaanxi refused"),
+        "{again}"
+    );
+
+    // "All" destinations: an array, here a query without consent and
+    // another consented one.
+    let batch = vec![
+        query_tx(
+            &shaanxi,
+            &guangdong.id,
+            nonce + 1,
+            &unconsented,
+            Hash([7; 32]),
+        ),
+        query_tx(&shaanxi, &guangdong.id, nonce + 2, &consented, grant.id()),
+    ];
+    let sent = post(serde_json::to_string(&batch).unwrap(), Some(TOKEN)).await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let items = sent.json()["queries"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    let refused = items[0]["status"].as_str().unwrap().to_owned();
+    let answered_too = items[1]["status"].as_str().unwrap().to_owned();
+
+    // The relayer runs; every query ends acknowledged.
+    let driver = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                engine.step().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    for path in [&answered, &refused, &answered_too] {
+        loop {
+            let status = get(path, Some(TOKEN)).await;
+            assert_eq!(status.status, 200, "{}", status.body);
+            if status.json()["state"] == "acknowledged" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "{path} not acknowledged: {}",
+                status.body
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // The answer, with a bundle that re-verifies offline.
+    let result = get(&format!("{answered}/result"), Some(TOKEN)).await;
+    assert_eq!(result.status, 200, "{}", result.body);
+    let result = result.json();
+    let response = &result["acknowledgement"]["body"];
+    assert_eq!(response["kind"], "credit_response", "{result}");
+    assert_eq!(response["body"]["outcome"]["outcome"], "answered");
+    assert_eq!(response["body"]["records"].as_array().unwrap().len(), 2);
+    let bundle = &result["bundle"];
+    let trusted_file = dir.join("trusted.json");
+    let block_file = dir.join("light_block.json");
+    std::fs::write(&trusted_file, bundle["trusted"].to_string()).unwrap();
+    std::fs::write(&block_file, bundle["light_block"].to_string()).unwrap();
+    let verify = relayer()
+        .args(["light-client", "verify", "--trusted"])
+        .arg(&trusted_file)
+        .arg("--untrusted")
+        .arg(&block_file)
+        .output()
+        .unwrap();
+    let verdict: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert!(verify.status.success(), "{verdict}");
+    assert_eq!(verdict["verdict"], "success");
+    assert_eq!(verdict["chain_id"], "guangdong");
+    let block: LightBlock = serde_json::from_value(bundle["light_block"].clone()).unwrap();
+    let root = block.header().state_root;
+    let proofs = bundle["proofs"].as_array().unwrap();
+    assert_eq!(proofs.len(), 2);
+    let acknowledgement: Acknowledgement =
+        serde_json::from_value(result["acknowledgement"].clone()).unwrap();
+    let sequence = result["query"]["sequence"].as_u64().unwrap();
+    for p in proofs {
+        let key = hex::decode(p["key"].as_str().unwrap()).unwrap();
+        let value = hex::decode(p["value"].as_str().unwrap()).unwrap();
+        let proof: StateProof = serde_json::from_value(p["proof"].clone()).unwrap();
+        proof.verify(&root, &key, Some(&value)).unwrap();
+        if key == state_keys::packet_ack(&shaanxi.id, sequence) {
+            // The proven hash is the acknowledgement's.
+            assert_eq!(value, acknowledgement.hash().0.to_vec());
+        }
+    }
+    // A tampered value does not verify.
+    let p = &proofs[0];
+    let proof: StateProof = serde_json::from_value(p["proof"].clone()).unwrap();
+    let key = hex::decode(p["key"].as_str().unwrap()).unwrap();
+    assert!(proof.verify(&root, &key, Some(b"forged")).is_err());
+
+    // The query without consent: acknowledged as refused, with the reason.
+    let result = get(&format!("{refused}/result"), Some(TOKEN)).await;
+    assert_eq!(result.status, 200, "{}", result.body);
+    let outcome = &result.json()["acknowledgement"]["body"]["body"]["outcome"];
+    assert_eq!(outcome["outcome"], "consent_refused", "{outcome}");
+    assert!(
+        !outcome["detail"].as_str().unwrap_or_default().is_empty(),
+        "{outcome}"
+    );
+    let result = get(&format!("{answered_too}/result"), Some(TOKEN)).await;
+    assert_eq!(result.status, 200, "{}", result.body);
+
+    // Metrics: every family, and the relayed packets of the path.
+    let metrics = get("/metrics", None).await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .content_type
+            .starts_with("text/plain; version=0.0.4"),
+        "{}",
+        metrics.content_type
+    );
+    for family in [
+        "relayer_packets_relayed",
+        "relayer_packets_failed",
+        "relayer_header_verification_seconds",
+        "relayer_rpc_errors",
+        "relayer_pending_packets",
+        "relayer_store_bytes",
+    ] {
+        assert!(
+            metrics.body.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{}",
+            metrics.body
+        );
+    }
+    assert!(
+        metrics.body.contains(
+            "relayer_packets_relayed_total{source=\"shaanxi\",destination=\"guangdong\"}"
+        ),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains("relayer_pending_packets 0"),
+        "{}",
+        metrics.body
+    );
+
+    // A chain down: /health says which.
+    driver.abort();
+    let Region { node, .. } = guangdong;
+    drop(node);
+    let health = get("/health", None).await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    let health = health.json();
+    assert_eq!(health["status"], "unavailable");
+    assert!(
+        health["error"]
+            .as_str()
+            .unwrap()
+            .contains("guangdong is unreachable"),
+        "{health}"
+    );
+    drop(shaanxi);
+    let _ = std::fs::remove_dir_all(&dir);
+}
