@@ -502,6 +502,11 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
         "no query",
     );
     assert_error(&get("/nowhere", None).await, 404, "no route");
+    assert_error(
+        &http(addr, "DELETE", "/health", None, None).await,
+        405,
+        "DELETE is not allowed on /health",
+    );
     assert_eq!(next_nonce(&shaanxi, &bank_a).await, nonce);
 
     // A consented query, submitted through the API.

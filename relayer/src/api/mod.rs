@@ -163,3 +163,49 @@ async fn wrong_method(request: Request) -> ApiError {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_authorization(value: &str) -> Request {
+        Request::builder()
+            .header(header::AUTHORIZATION, value)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn only_bearer_tokens_are_read() {
+        assert_eq!(bearer(&with_authorization("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(&with_authorization("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(&with_authorization("Basic abc")), None);
+        assert_eq!(bearer(&with_authorization("Bearer ")), None);
+        assert_eq!(bearer(&with_authorization("abc")), None);
+        let none = Request::builder().body(axum::body::Body::empty()).unwrap();
+        assert_eq!(bearer(&none), None);
+    }
+
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc = openapi_document();
+        assert_eq!(doc["openapi"], "3.0.3");
+        for (path, method) in [
+            ("/queries", "post"),
+            ("/queries/{source}/{destination}/{sequence}", "get"),
+            ("/queries/{source}/{destination}/{sequence}/result", "get"),
+            ("/chains", "get"),
+            ("/health", "get"),
+            ("/metrics", "get"),
+            ("/openapi.json", "get"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
+        // Every reference resolves.
+        let text = doc.to_string();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part.chars().take_while(|c| c.is_alphanumeric()).collect();
+            assert!(doc["components"]["schemas"][&name].is_object(), "{name}");
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use adapters::{AdapterError, SubmitOutcome};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use light_clients::credit_chain::{Options, Verdict, verify};
@@ -42,6 +43,13 @@ impl QueryId {
             "/queries/{}/{}/{}",
             self.source, self.destination, self.sequence
         )
+    }
+
+    fn from_path(
+        raw: Result<Path<(String, String, String)>, PathRejection>,
+    ) -> Result<Self, ApiError> {
+        let Path(raw) = raw.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+        QueryId::parse(raw)
     }
 
     fn parse((source, destination, sequence): (String, String, String)) -> Result<Self, ApiError> {
@@ -237,8 +245,14 @@ async fn check(state: &ApiState, tx: &SignedTransaction, at: &str) -> Result<(),
 pub(super) async fn submit(
     State(state): State<ApiState>,
     Extension(who): Extension<Integrator>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            format!("cannot read the body: {}", e.body_text()),
+        )
+    })?;
     let (txs, many) = parse_transactions(&body)?;
     for (i, tx) in txs.iter().enumerate() {
         let at = if many {
@@ -437,9 +451,9 @@ fn record_of(state: &ApiState, id: &QueryId) -> Result<PacketRecord, ApiError> {
 /// `GET /queries/{source}/{destination}/{sequence}`: where the query is.
 pub(super) async fn status(
     State(state): State<ApiState>,
-    Path(raw): Path<(String, String, String)>,
+    raw: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = QueryId::parse(raw)?;
+    let id = QueryId::from_path(raw)?;
     let record = record_of(&state, &id)?;
     let received_height = match &record.state {
         PacketState::Received { height } => height.map(|h| h.value()),
@@ -469,9 +483,9 @@ pub(super) async fn status(
 /// bundle to re-verify it offline.
 pub(super) async fn result(
     State(state): State<ApiState>,
-    Path(raw): Path<(String, String, String)>,
+    raw: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = QueryId::parse(raw)?;
+    let id = QueryId::from_path(raw)?;
     let record = record_of(&state, &id)?;
     match record.state {
         PacketState::Committed => {
@@ -591,4 +605,51 @@ pub(super) async fn result(
             "proofs": proofs,
         },
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of<T>(r: Result<T, ApiError>) -> (StatusCode, String) {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => (e.status, e.message),
+        }
+    }
+
+    #[test]
+    fn bodies_that_are_not_signed_transactions_are_named() {
+        let (status, message) = error_of(parse_transactions(b"{\"tx\": "));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(message.starts_with("malformed JSON body"), "{message}");
+        let (_, message) = error_of(parse_transactions(b"[]"));
+        assert!(message.contains("empty array"), "{message}");
+        let (_, message) = error_of(parse_transactions(b"[{\"tx\": 1}]"));
+        assert!(
+            message.starts_with("transaction 0: not a signed transaction"),
+            "{message}"
+        );
+        let many = format!("[{}]", vec!["{}"; MAX_QUERIES_PER_REQUEST + 1].join(","));
+        let (_, message) = error_of(parse_transactions(many.as_bytes()));
+        assert!(message.contains("at most 64"), "{message}");
+    }
+
+    #[test]
+    fn query_ids_in_paths_are_checked() {
+        let id = |s: &str, d: &str, n: &str| QueryId::parse((s.into(), d.into(), n.into()));
+        let ok = id("shaanxi", "guangdong", "7").unwrap();
+        assert_eq!(ok.path(), "/queries/shaanxi/guangdong/7");
+        assert_eq!(ok.to_string(), "shaanxi→guangdong #7");
+        for (s, d, n, needle) in [
+            ("shaanxi", "guangdong", "0", "sequence \"0\""),
+            ("shaanxi", "guangdong", "-1", "sequence"),
+            ("Shaanxi", "guangdong", "1", "source chain \"Shaanxi\""),
+            ("shaanxi", "g", "1", "destination chain \"g\""),
+        ] {
+            let (status, message) = error_of(id(s, d, n));
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(message.contains(needle), "{message}");
+        }
+    }
 }
