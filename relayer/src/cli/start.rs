@@ -7,6 +7,7 @@ use std::sync::Arc;
 use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
 use anyhow::Context;
 use clap::Args;
+use relayer::api::ApiState;
 use relayer::config::Config;
 use relayer::engine::{ChainRuntime, Engine, EngineOptions, PacketFilterFn};
 use relayer::metrics::Metrics;
@@ -22,8 +23,8 @@ pub struct StartArgs {
     pub config: PathBuf,
 }
 
-/// Loads the configuration (all or nothing), then runs the relay engine and
-/// the telemetry endpoint until interrupted.
+/// Loads the configuration (all or nothing), then runs the relay engine,
+/// the integrator API and the telemetry endpoint until interrupted.
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     let config = match Config::load(&args.config) {
         Ok(c) => c,
@@ -130,9 +131,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .context("telemetry server")
     };
+    let api = async {
+        if !config.api.enabled {
+            return std::future::pending::<anyhow::Result<()>>().await;
+        }
+        let listener = tokio::net::TcpListener::bind(config.api.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the API", config.api.listen))?;
+        tracing::info!(api = %config.api.listen, "integrator API listening");
+        relayer::api::serve(
+            listener,
+            ApiState::new(engine.clone(), metrics.clone(), &config.api),
+        )
+        .await
+        .context("API server")
+    };
     tokio::select! {
-        () = engine.run() => Ok(()),
+        () = engine.clone().run() => Ok(()),
         r = telemetry => r,
+        r = api => r,
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted; the store holds what is pending");
             Ok(())
