@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use credit_chain::app::keys;
 use credit_chain::genesis::{InitOptions, init};
 use credit_chain::keys::KeyFile;
-use credit_chain::node::Chain;
+use credit_chain::node::{BlockTimings, Chain};
 use credit_chain::rpc::now;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
@@ -50,9 +50,27 @@ struct Bench {
     provider: SigningKey,
     nonce: u64,
     next_enterprise: usize,
+    phases: Vec<BlockTimings>,
 }
 
 impl Bench {
+    /// Median of each phase over the blocks committed so far.
+    fn report_phases(&self, records: usize) {
+        let median = |f: fn(&BlockTimings) -> Duration| {
+            let mut v: Vec<Duration> = self.phases.iter().map(f).collect();
+            v.sort();
+            v.get(v.len() / 2).copied().unwrap_or_default()
+        };
+        eprintln!(
+            "phases at {records} records (median of {} blocks): execute {:?}, state root {:?}, sign {:?}, store {:?}",
+            self.phases.len(),
+            median(|t| t.execute),
+            median(|t| t.state_root),
+            median(|t| t.sign),
+            median(|t| t.store),
+        );
+    }
+
     /// A fresh chain with `records` credit records preloaded.
     fn new(records: usize) -> Bench {
         let home = std::env::temp_dir().join(format!(
@@ -93,6 +111,7 @@ impl Bench {
             provider,
             nonce: 0,
             next_enterprise: records,
+            phases: Vec::new(),
         }
     }
 
@@ -122,6 +141,7 @@ impl Bench {
         let start = Instant::now();
         let produced = self.chain.produce_block(txs, now()).unwrap();
         let took = start.elapsed();
+        self.phases.push(produced.timings);
         assert!(
             produced.results.iter().all(|r| r.is_ok()),
             "{:?}",
@@ -151,6 +171,7 @@ fn chain(c: &mut Criterion) {
             &records,
             |b, _| b.iter_custom(|iters| (0..iters).map(|_| bench.commit_block()).sum()),
         );
+        bench.report_phases(records);
         let probe: Vec<Vec<u8>> = (0..1024)
             .map(|i| {
                 keys::record(

@@ -62,11 +62,26 @@ pub struct Chain {
     pending_import: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
+/// How long each phase of producing a block took.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlockTimings {
+    /// Executing the transactions (signature checks included) and end-block.
+    pub execute: std::time::Duration,
+    /// Updating the state tree to the new root.
+    pub state_root: std::time::Duration,
+    /// Signing the commit.
+    pub sign: std::time::Duration,
+    /// Writing the block and its state changes to sled, flushed.
+    pub store: std::time::Duration,
+}
+
 /// The outcome of producing one block.
 #[derive(Debug)]
 pub struct ProducedBlock {
     /// The block.
     pub block: StoredBlock,
+    /// Where the time went.
+    pub timings: BlockTimings,
     /// Per transaction, its result.
     pub results: Vec<TxResult>,
 }
@@ -242,6 +257,8 @@ impl Chain {
             App::init_genesis(&mut recording, &self.genesis.app_state)
                 .map_err(|e| anyhow::anyhow!("genesis app state: {e}"))?;
         }
+        let started = std::time::Instant::now();
+        let mut timings = BlockTimings::default();
         let results: Vec<TxResult> = txs
             .iter()
             .map(|tx| App::deliver_tx(&mut recording, &ctx, tx))
@@ -249,7 +266,10 @@ impl Chain {
         let end = App::end_block(&mut recording, &ctx);
         let next_validators = end.next_validators.unwrap_or_else(|| validators.clone());
         let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
+        timings.execute = started.elapsed();
+        let phase = std::time::Instant::now();
         self.tree.apply(changes.iter().cloned());
+        timings.state_root = phase.elapsed();
         if !self.pending_import.is_empty() {
             // Imported entries are already in the tree; they reach disk with
             // block 1 (block changes win over imported values).
@@ -273,7 +293,9 @@ impl Chain {
             next_validators_hash: next_validators.hash(),
             proposer: validators.validators()[(height.value() as usize) % validators.len()].pub_key,
         };
+        let phase = std::time::Instant::now();
         let commit = sign_commit(&header, &validators, |k| self.keys.get(k));
+        timings.sign = phase.elapsed();
         let signed: u64 = commit
             .signatures
             .iter()
@@ -295,8 +317,14 @@ impl Chain {
             transactions: txs,
             results_json: serde_json::to_string(&results)?,
         };
+        let phase = std::time::Instant::now();
         self.store.commit_block(&block, &changes)?;
+        timings.store = phase.elapsed();
         self.tip = Some(block.clone());
-        Ok(ProducedBlock { block, results })
+        Ok(ProducedBlock {
+            block,
+            timings,
+            results,
+        })
     }
 }
