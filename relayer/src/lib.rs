@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod devnet;
 pub mod engine;
 pub mod metrics;
 pub mod store;

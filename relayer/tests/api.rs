@@ -7,48 +7,32 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
-use credit_chain::app::auth::{public_key, sign_consent, sign_transaction};
+use credit_chain::app::auth::{public_key, sign_transaction};
 use credit_chain::genesis::SAMPLE_ENTERPRISES;
-use credit_chain::keys::KeyFile;
 use ed25519_dalek::SigningKey;
-use light_clients::credit_chain::Options;
 use light_clients::merkle::StateProof;
-use protocol::tx::{
-    Account, Acknowledgement, ConsentGrant, LightClientParams, SignedTransaction, TxBody,
-};
-use protocol::{
-    ChainId, CreditQuery, CreditRecord, Currency, EnterpriseId, Hash, Height, LightBlock, Money,
-    RecordKind, RecordStatus, state_keys,
-};
+use protocol::tx::{Acknowledgement, SignedTransaction, TxBody};
+use protocol::{ChainId, EnterpriseId, Hash, LightBlock, Money, state_keys};
 use relayer::api::{ApiState, TokenCheck};
-use relayer::engine::{ChainRuntime, Engine, EngineOptions, wall_clock};
+use relayer::devnet::{self, ChainProcess, DevChain};
+use relayer::engine::{ChainRuntime, Engine, EngineOptions};
 use relayer::metrics::Metrics;
 use relayer::store::Store;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "bank-a-token-0123456789";
-const BLOCK_TIME: &str = "100ms";
-
-/// A chain process, killed when dropped.
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+const BLOCK_TIME: Duration = Duration::from_millis(100);
 
 struct Region {
     id: ChainId,
     home: PathBuf,
-    node: Node,
+    chain: DevChain,
+    node: ChainProcess,
     runtime: Arc<ChainRuntime>,
 }
 
@@ -65,101 +49,34 @@ fn free_port() -> u16 {
 }
 
 fn key(home: &Path, name: &str) -> SigningKey {
-    KeyFile::read(&home.join("keys").join(format!("{name}.json")))
-        .unwrap()
-        .signing_key()
-        .unwrap()
+    devnet::key(home, name).unwrap()
 }
 
 /// Starts chain `id` in `dir/id` and a runtime of the relayer for it.
 async fn start_chain(dir: &Path, id: &str, store: &Store, metrics: &Metrics) -> Region {
-    let home = dir.join(id);
-    let init = relayer()
-        .args([
-            "credit-chain",
-            "init",
-            "--chain-id",
-            id,
-            "--validators",
-            "4",
-        ])
-        .args(["--block-time", BLOCK_TIME, "--home"])
-        .arg(&home)
-        .output()
+    let exe = Path::new(env!("CARGO_BIN_EXE_relayer"));
+    let (chain, node) = devnet::start_chain(exe, dir, id, BLOCK_TIME, free_port()).unwrap();
+    let runtime = chain.runtime(store, metrics).unwrap();
+    devnet::wait_for_chain(runtime.adapter().as_ref())
+        .await
         .unwrap();
-    assert!(init.status.success(), "init {id}: {init:?}");
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
-    let node = Node(
-        relayer()
-            .args(["credit-chain", "start", "--home"])
-            .arg(&home)
-            .args(["--rpc", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let chain: ChainId = id.parse().unwrap();
-    let adapter: Arc<dyn ChainAdapter> = Arc::new(
-        CreditChainAdapter::new(
-            chain.clone(),
-            vec![format!("http://127.0.0.1:{port}")],
-            RpcOptions {
-                silence_timeout: Duration::from_secs(5),
-                ..RpcOptions::default()
-            },
-        )
-        .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while adapter.status().await.is_err() {
-        assert!(Instant::now() < deadline, "{id} did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let runtime = Arc::new(ChainRuntime::new(
-        chain.clone(),
-        adapter,
-        key(&home, "institutions/relayer"),
-        Options::default(),
-        store.clone(),
-        metrics.clone(),
-    ));
     Region {
-        id: chain,
-        home,
+        id: chain.id.clone(),
+        home: chain.home.clone(),
+        chain,
         node,
         runtime,
     }
 }
 
 async fn next_nonce(region: &Region, signer: &SigningKey) -> u64 {
-    let proven = region
-        .runtime
-        .adapter()
-        .state(&state_keys::nonce(&public_key(signer)))
+    devnet::next_nonce(region.runtime.adapter().as_ref(), &public_key(signer))
         .await
-        .unwrap();
-    proven
-        .value
-        .map_or(0, |b| borsh::from_slice::<u64>(&b).unwrap())
-        + 1
-}
-
-/// Signs `body` by `signer` with its next nonce and submits it directly
-/// (setup steps, not through the API).
-async fn setup_tx(region: &Region, signer: &SigningKey, body: TxBody) {
-    let nonce = next_nonce(region, signer).await;
-    let tx = sign_transaction(signer, region.id.clone(), nonce, body);
-    let outcome = region.runtime.adapter().submit(&tx).await.unwrap();
-    assert!(outcome.is_ok(), "setup on {}: {outcome:?}", region.id);
+        .unwrap()
 }
 
 fn money(minor_units: u64) -> Money {
-    Money {
-        minor_units,
-        currency: Currency::CNY,
-    }
+    devnet::cny(minor_units)
 }
 
 /// A `send_credit_query` of bank-a on `asker` to `answerer`.
@@ -174,19 +91,7 @@ fn query_tx(
         &key(&asker.home, "institutions/bank-a"),
         asker.id.clone(),
         nonce,
-        TxBody::SendCreditQuery {
-            destination: answerer.clone(),
-            query: CreditQuery {
-                requester: "bank-a".parse().unwrap(),
-                enterprise: enterprise.clone(),
-                kinds: vec![RecordKind::Loan],
-                purpose: "working capital loan".into(),
-                consent_id,
-                max_fee: money(10_000),
-            },
-            timeout_height: None,
-            timeout_time: wall_clock().checked_add(Duration::from_secs(600)),
-        },
+        devnet::credit_query(answerer, enterprise, consent_id),
     )
 }
 
@@ -272,18 +177,9 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
     let guangdong = start_chain(&dir, "guangdong", &store, &metrics).await;
 
     // On-chain light clients of each other, as the devnet makes them.
-    for (here, there) in [(&shaanxi, &guangdong), (&guangdong, &shaanxi)] {
-        let anchor = there.runtime.verified_block(Height::GENESIS).await.unwrap();
-        let outcomes = here
-            .runtime
-            .submit(vec![TxBody::CreateClient {
-                anchor,
-                params: LightClientParams::default(),
-            }])
-            .await
-            .unwrap();
-        assert!(outcomes.iter().all(|o| matches!(o, Ok(o) if o.is_ok())));
-    }
+    devnet::create_clients(&[shaanxi.runtime.clone(), guangdong.runtime.clone()])
+        .await
+        .unwrap();
     let engine = Arc::new(
         Engine::new(
             vec![shaanxi.runtime.clone(), guangdong.runtime.clone()],
@@ -299,60 +195,17 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
 
     // On guangdong: two loans of an enterprise, its consent for
     // shaanxi/bank-a, and bank-a's prepaid account there.
-    let consented: EnterpriseId = SAMPLE_ENTERPRISES[0].parse().unwrap();
+    let grant = devnet::seed_query_scenario(
+        &guangdong.chain,
+        guangdong.runtime.adapter().as_ref(),
+        &shaanxi.id,
+        100_000,
+    )
+    .await
+    .unwrap();
+    let consented: EnterpriseId = grant.enterprise.clone();
+    assert_eq!(consented.to_string(), SAMPLE_ENTERPRISES[0]);
     let unconsented: EnterpriseId = SAMPLE_ENTERPRISES[1].parse().unwrap();
-    for (provider, amount) in [("provider-a", 300_000_000_u64), ("provider-b", 120_000_000)] {
-        setup_tx(
-            &guangdong,
-            &key(&guangdong.home, &format!("institutions/{provider}")),
-            TxBody::WriteRecord {
-                record: CreditRecord {
-                    enterprise: consented.clone(),
-                    kind: RecordKind::Loan,
-                    amount: money(amount),
-                    start: "2026-02-01T00:00:00Z".parse().unwrap(),
-                    end: None,
-                    status: RecordStatus::Active,
-                    provider: provider.parse().unwrap(),
-                    document_digest: None,
-                },
-            },
-        )
-        .await;
-    }
-    let grant = ConsentGrant {
-        enterprise: consented.clone(),
-        grantee_chain: shaanxi.id.clone(),
-        grantee: "bank-a".parse().unwrap(),
-        scope: vec![RecordKind::Loan],
-        purpose: "working capital loan".into(),
-        expires_at: wall_clock()
-            .checked_add(Duration::from_secs(24 * 3600))
-            .unwrap(),
-        nonce: 1,
-    };
-    let enterprise_key = key(&guangdong.home, &format!("enterprises/{consented}"));
-    setup_tx(
-        &guangdong,
-        &enterprise_key,
-        TxBody::GrantConsent {
-            signature: sign_consent(&enterprise_key, &grant),
-            grant: grant.clone(),
-        },
-    )
-    .await;
-    setup_tx(
-        &guangdong,
-        &key(&guangdong.home, "governance"),
-        TxBody::Mint {
-            to: Account::Remote {
-                chain: shaanxi.id.clone(),
-                institution: "bank-a".parse().unwrap(),
-            },
-            amount: money(100_000),
-        },
-    )
-    .await;
 
     // The API, on an ephemeral port.
     let tokens: TokenCheck = Arc::new(|t| (t == TOKEN).then(|| "bank-a".to_owned()));

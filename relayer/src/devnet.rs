@@ -1,0 +1,460 @@
+//! Building blocks of a local devnet: regional credit chains as separate
+//! processes on loopback, the relayer's runtimes for them, on-chain light
+//! clients of each other, the seed of a consent-backed credit query, the
+//! query itself, and a relayer configuration for `relayer start --config`.
+//!
+//! `relayer devnet` is made of these, and so are the end-to-end tests, which
+//! pass their binary (`env!("CARGO_BIN_EXE_relayer")`) as the executable that
+//! runs `credit-chain start`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions, SubmitOutcome};
+use anyhow::{Context, bail};
+use credit_chain::app::auth::{public_key, sign_consent, sign_transaction};
+use credit_chain::genesis::{InitOptions, SAMPLE_ENTERPRISES, init};
+use credit_chain::keys::KeyFile;
+use ed25519_dalek::SigningKey;
+use light_clients::credit_chain::Options;
+use protocol::tx::{Account, ConsentGrant, LightClientParams, TxBody};
+use protocol::{
+    ChainId, CreditQuery, CreditRecord, Currency, EnterpriseId, Hash, Height, Money, RecordKind,
+    RecordStatus, state_keys,
+};
+use sha2::{Digest, Sha256};
+
+use crate::engine::{ChainRuntime, wall_clock};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Chain ids of the devnet's regions, in order.
+pub const REGIONS: &[&str] = &[
+    "shaanxi",
+    "guangdong",
+    "beijing",
+    "shanghai",
+    "sichuan",
+    "zhejiang",
+    "hubei",
+    "henan",
+];
+
+/// The purpose of the devnet's consent and queries.
+pub const PURPOSE: &str = "working capital loan";
+
+/// The two loan records the seed writes: provider and amount (minor units).
+pub const SEED_LOANS: [(&str, u64); 2] = [("provider-a", 300_000_000), ("provider-b", 120_000_000)];
+
+/// A chain of the devnet: its id, home (keys) and RPC endpoints.
+#[derive(Clone, Debug)]
+pub struct DevChain {
+    /// The chain id.
+    pub id: ChainId,
+    /// The node's home, with `keys/`.
+    pub home: PathBuf,
+    /// RPC endpoints, in the order the relayer tries them.
+    pub rpc: Vec<String>,
+}
+
+impl DevChain {
+    /// The first RPC endpoint.
+    pub fn url(&self) -> &str {
+        self.rpc.first().map_or("", String::as_str)
+    }
+
+    /// The signing key `keys/<name>.json` of the home (e.g.
+    /// `institutions/bank-a`, `governance`, `enterprises/<code>`).
+    pub fn key(&self, name: &str) -> anyhow::Result<SigningKey> {
+        key(&self.home, name)
+    }
+
+    /// An adapter over the chain's endpoints (5 s event-stream silence
+    /// before polling).
+    pub fn adapter(&self) -> anyhow::Result<Arc<dyn ChainAdapter>> {
+        Ok(Arc::new(CreditChainAdapter::new(
+            self.id.clone(),
+            self.rpc.clone(),
+            RpcOptions {
+                silence_timeout: Duration::from_secs(5),
+                ..RpcOptions::default()
+            },
+        )?))
+    }
+
+    /// A relayer runtime for the chain (signer: the home's
+    /// `institutions/relayer`), over [`DevChain::adapter`].
+    pub fn runtime(&self, store: &Store, metrics: &Metrics) -> anyhow::Result<Arc<ChainRuntime>> {
+        Ok(Arc::new(ChainRuntime::new(
+            self.id.clone(),
+            self.adapter()?,
+            self.key("institutions/relayer")?,
+            Options::default(),
+            store.clone(),
+            metrics.clone(),
+        )))
+    }
+}
+
+/// The signing key `keys/<name>.json` of a chain home.
+pub fn key(home: &Path, name: &str) -> anyhow::Result<SigningKey> {
+    KeyFile::read(&home.join("keys").join(format!("{name}.json")))?.signing_key()
+}
+
+/// A chain process; killed (and reaped) when dropped.
+pub struct ChainProcess(pub Child);
+
+impl Drop for ChainProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Makes the home `dir/<name>` of chain `name` (4 validators, blocks every
+/// `block_time`) and starts `exe credit-chain start` on `127.0.0.1:port`,
+/// its log in `dir/<name>.log`. Does not wait for it: see
+/// [`wait_for_chain`].
+pub fn start_chain(
+    exe: &Path,
+    dir: &Path,
+    name: &str,
+    block_time: Duration,
+    port: u16,
+) -> anyhow::Result<(DevChain, ChainProcess)> {
+    let id: ChainId = name.parse()?;
+    let home = dir.join(name);
+    init(
+        &home,
+        &InitOptions {
+            chain_id: id.clone(),
+            validators: 4,
+            block_time,
+            genesis_time: wall_clock(),
+        },
+    )?;
+    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+    let child = Command::new(exe)
+        .args(["credit-chain", "start", "--home"])
+        .arg(&home)
+        .args(["--rpc", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("cannot start a chain process")?;
+    Ok((
+        DevChain {
+            id,
+            home,
+            rpc: vec![format!("http://127.0.0.1:{port}")],
+        },
+        ChainProcess(child),
+    ))
+}
+
+/// Waits (at most 30 s) until the chain answers its status.
+pub async fn wait_for_chain(adapter: &dyn ChainAdapter) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if adapter.status().await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("chain {} did not start within 30 s", adapter.chain_id());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Gives every chain an on-chain light client of every other chain,
+/// anchored at its verified genesis block.
+pub async fn create_clients(runtimes: &[Arc<ChainRuntime>]) -> anyhow::Result<()> {
+    for (i, runtime) in runtimes.iter().enumerate() {
+        let mut bodies = Vec::new();
+        for (j, other) in runtimes.iter().enumerate() {
+            if i != j {
+                let anchor = other.verified_block(Height::GENESIS).await?;
+                bodies.push(TxBody::CreateClient {
+                    anchor,
+                    params: LightClientParams::default(),
+                });
+            }
+        }
+        for outcome in runtime.submit(bodies).await? {
+            let o = outcome.map_err(anyhow::Error::msg)?;
+            if !o.is_ok() {
+                bail!(
+                    "creating light clients on {}: code {}: {}",
+                    runtime.id(),
+                    o.code,
+                    o.message
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The next nonce of `key` on the adapter's chain.
+pub async fn next_nonce(
+    adapter: &dyn ChainAdapter,
+    key: &protocol::PublicKey,
+) -> anyhow::Result<u64> {
+    let proven = adapter.state(&state_keys::nonce(key)).await?;
+    Ok(match proven.value {
+        Some(bytes) => borsh::from_slice::<u64>(&bytes)? + 1,
+        None => 1,
+    })
+}
+
+/// Signs `body` by `signer` with its next nonce, submits it and waits for
+/// its commit; a refusal by the chain is an error with its code.
+pub async fn submit(
+    adapter: &dyn ChainAdapter,
+    signer: &SigningKey,
+    body: TxBody,
+) -> anyhow::Result<SubmitOutcome> {
+    let chain = adapter.chain_id().clone();
+    let nonce = next_nonce(adapter, &public_key(signer)).await?;
+    let outcome = adapter
+        .submit(&sign_transaction(signer, chain.clone(), nonce, body))
+        .await?;
+    if !outcome.is_ok() {
+        bail!(
+            "on {chain}: code {} ({}): {}",
+            outcome.code,
+            outcome.codespace,
+            outcome.message
+        );
+    }
+    Ok(outcome)
+}
+
+/// An amount in the devnet's currency.
+pub fn cny(minor_units: u64) -> Money {
+    Money {
+        minor_units,
+        currency: Currency::CNY,
+    }
+}
+
+/// Seeds the answering chain of the scenario: the [`SEED_LOANS`] of the
+/// first sample enterprise, its consent (a year, loans, [`PURPOSE`]) for
+/// `asker`/bank-a, and bank-a's prepaid account there with `prepaid` minor
+/// units. Returns the consent.
+pub async fn seed_query_scenario(
+    answerer: &DevChain,
+    adapter: &dyn ChainAdapter,
+    asker: &ChainId,
+    prepaid: u64,
+) -> anyhow::Result<ConsentGrant> {
+    let enterprise: EnterpriseId = SAMPLE_ENTERPRISES[0].parse()?;
+    for (provider, amount) in SEED_LOANS {
+        submit(
+            adapter,
+            &answerer.key(&format!("institutions/{provider}"))?,
+            TxBody::WriteRecord {
+                record: CreditRecord {
+                    enterprise: enterprise.clone(),
+                    kind: RecordKind::Loan,
+                    amount: cny(amount),
+                    start: "2026-02-01T00:00:00Z".parse()?,
+                    end: Some("2027-02-01T00:00:00Z".parse()?),
+                    status: RecordStatus::Active,
+                    provider: provider.parse()?,
+                    document_digest: None,
+                },
+            },
+        )
+        .await?;
+    }
+    let grant = ConsentGrant {
+        enterprise: enterprise.clone(),
+        grantee_chain: asker.clone(),
+        grantee: "bank-a".parse()?,
+        scope: vec![RecordKind::Loan],
+        purpose: PURPOSE.into(),
+        expires_at: wall_clock()
+            .checked_add(Duration::from_secs(365 * 24 * 3600))
+            .context("time overflow")?,
+        nonce: 1,
+    };
+    let enterprise_key = answerer.key(&format!("enterprises/{enterprise}"))?;
+    submit(
+        adapter,
+        &enterprise_key,
+        TxBody::GrantConsent {
+            signature: sign_consent(&enterprise_key, &grant),
+            grant: grant.clone(),
+        },
+    )
+    .await?;
+    submit(
+        adapter,
+        &answerer.key("governance")?,
+        TxBody::Mint {
+            to: Account::Remote {
+                chain: asker.clone(),
+                institution: "bank-a".parse()?,
+            },
+            amount: cny(prepaid),
+        },
+    )
+    .await?;
+    Ok(grant)
+}
+
+/// A `send_credit_query` of bank-a to `destination` for the loans of
+/// `enterprise` under consent `consent_id` ([`PURPOSE`], max fee 100 CNY,
+/// timing out in 10 minutes).
+pub fn credit_query(destination: &ChainId, enterprise: &EnterpriseId, consent_id: Hash) -> TxBody {
+    TxBody::SendCreditQuery {
+        destination: destination.clone(),
+        query: CreditQuery {
+            requester: "bank-a".parse().expect("a valid institution id"),
+            enterprise: enterprise.clone(),
+            kinds: vec![RecordKind::Loan],
+            purpose: PURPOSE.into(),
+            consent_id,
+            max_fee: cny(10_000),
+        },
+        timeout_height: None,
+        timeout_time: wall_clock().checked_add(Duration::from_secs(600)),
+    }
+}
+
+/// The packet sequence of a committed `send_credit_query`.
+pub fn sent_sequence(outcome: &SubmitOutcome) -> anyhow::Result<u64> {
+    outcome
+        .events
+        .iter()
+        .find(|e| e.kind == "send_packet")
+        .and_then(|e| e.get("sequence"))
+        .and_then(|s| s.parse().ok())
+        .context("send_packet event without a sequence")
+}
+
+/// bank-a of `asker` sends the consented [`credit_query`] of `grant` to
+/// `destination`; returns the commit and the packet's sequence.
+pub async fn send_query(
+    asker: &DevChain,
+    adapter: &dyn ChainAdapter,
+    destination: &ChainId,
+    grant: &ConsentGrant,
+) -> anyhow::Result<(SubmitOutcome, u64)> {
+    let sent = submit(
+        adapter,
+        &asker.key("institutions/bank-a")?,
+        credit_query(destination, &grant.enterprise, grant.id()),
+    )
+    .await?;
+    let sequence = sent_sequence(&sent)?;
+    Ok((sent, sequence))
+}
+
+/// What a generated relayer configuration sets beyond the chains.
+#[derive(Clone, Debug)]
+pub struct RelayerConfig {
+    /// The relayer's store directory.
+    pub store: PathBuf,
+    /// Where the integrator API listens, if enabled.
+    pub api: Option<SocketAddr>,
+    /// The API's bearer token (its SHA-256 is written), when the API is on.
+    pub api_token: String,
+    /// Where `/metrics` is served, if enabled.
+    pub telemetry: Option<SocketAddr>,
+    /// `relay.batch_size`.
+    pub batch_size: usize,
+    /// `relay.clear_interval`.
+    pub clear_interval: Duration,
+    /// `relay.poll_interval`.
+    pub poll_interval: Duration,
+}
+
+impl RelayerConfig {
+    /// Defaults for a store at `store`: API and telemetry off, batches of
+    /// 100, clearing every 2 s, polling every 200 ms.
+    pub fn new(store: PathBuf) -> RelayerConfig {
+        RelayerConfig {
+            store,
+            api: None,
+            api_token: "devnet-token".into(),
+            telemetry: None,
+            batch_size: 100,
+            clear_interval: Duration::from_secs(2),
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+
+    /// The TOML of a relayer for `chains`, relayed pairwise, every packet
+    /// allowed; signers are each home's `institutions/relayer` key.
+    pub fn toml(&self, chains: &[DevChain]) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let duration = |d: Duration| quote(&humantime::format_duration(d).to_string());
+        let mut out = String::new();
+        let _ = writeln!(out, "[global]\nlog_level = \"info\"\n");
+        let _ = writeln!(
+            out,
+            "[store]\npath = {}\n",
+            quote(&self.store.to_string_lossy())
+        );
+        let _ = writeln!(
+            out,
+            "[api]\nenabled = {}\nlisten = {}\n",
+            self.api.is_some(),
+            quote(&self.api.map_or("127.0.0.1:3000".into(), |a| a.to_string()))
+        );
+        let digest = hex::encode(Sha256::digest(self.api_token.as_bytes()));
+        let _ = writeln!(
+            out,
+            "[[api.tokens]]\nname = \"devnet\"\nsha256 = \"{digest}\"\n"
+        );
+        let _ = writeln!(
+            out,
+            "[telemetry]\nenabled = {}\nlisten = {}\n",
+            self.telemetry.is_some(),
+            quote(
+                &self
+                    .telemetry
+                    .map_or("127.0.0.1:3001".into(), |a| a.to_string())
+            )
+        );
+        let _ = writeln!(
+            out,
+            "[relay]\nclear_interval = {}\nbatch_size = {}\npoll_interval = {}\n",
+            duration(self.clear_interval),
+            self.batch_size,
+            duration(self.poll_interval)
+        );
+        for c in chains {
+            let rpc: Vec<String> = c.rpc.iter().map(|u| quote(u)).collect();
+            let signer = c.home.join("keys/institutions/relayer.json");
+            let _ = writeln!(
+                out,
+                "[[chains]]\nid = \"{}\"\ntype = \"credit-chain\"\nrpc = [{}]\nsigner_key = {}\n\
+                 trust_threshold = \"1/3\"\ntrusting_period = \"14d\"\nclock_drift = \"10s\"\n\
+                 rpc_timeout = \"5s\"\n",
+                c.id,
+                rpc.join(", "),
+                quote(&signer.to_string_lossy())
+            );
+        }
+        for (i, a) in chains.iter().enumerate() {
+            for b in &chains[i + 1..] {
+                let _ = writeln!(out, "[[paths]]\na = \"{}\"\nb = \"{}\"\n", a.id, b.id);
+            }
+        }
+        out.push_str("[packet_filter]\ndefault = \"allow\"\n");
+        out
+    }
+
+    /// Writes [`RelayerConfig::toml`] to `path`.
+    pub fn write(&self, path: &Path, chains: &[DevChain]) -> anyhow::Result<()> {
+        std::fs::write(path, self.toml(chains))
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+}
