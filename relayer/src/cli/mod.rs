@@ -1,9 +1,13 @@
 //! Command-line interface: one file per operator verb.
 
+pub mod chains;
+pub mod clear;
 pub mod config;
 pub mod conformance;
 pub mod devnet;
+pub mod health;
 pub mod light_client;
+pub mod query;
 pub mod start;
 
 use std::path::PathBuf;
@@ -25,6 +29,20 @@ pub struct Cli {
 /// Top-level verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show the configured chains: reachability, heights, trusted heights.
+    #[command(subcommand)]
+    Chains(chains::ChainsCommand),
+    /// Relay everything pending once, without the daemon.
+    #[command(subcommand)]
+    Clear(clear::ClearCommand),
+    /// Check the configuration, the store, the chains and the light clients.
+    #[command(name = "health-check")]
+    HealthCheck(health::HealthArgs),
+    /// Submit credit queries and fetch their status and results through a
+    /// relayer's API (exit 0 ok, 1 not found / not yet, 2 refused,
+    /// 3 malformed input, 4 API unreachable).
+    #[command(subcommand)]
+    Query(query::QueryCommand),
     /// Check configuration files.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -57,6 +75,10 @@ pub enum ConformanceCommand {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Chains(cmd) => chains::run(cmd),
+        Command::Clear(cmd) => clear::run(cmd),
+        Command::HealthCheck(args) => health::run(args),
+        Command::Query(cmd) => Ok(query::run(cmd)),
         Command::Config(cmd) => Ok(config::run(cmd)),
         Command::Conformance(ConformanceCommand::Cometbft { dir }) => {
             conformance::run_cometbft(&dir)
