@@ -2,6 +2,7 @@
 //! valid, its store opens, every chain answers, and the relayer's light
 //! client of every chain verifies the chain's latest block (not frozen on
 //! misbehaviour, not expired). Exit 0 healthy, 1 not, naming what failed.
+//! Verifying advances the store's trusted block, as the daemon would.
 //!
 //! The store is locked while a daemon runs: check a running relayer with
 //! its API's `GET /health` instead.
