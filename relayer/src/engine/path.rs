@@ -1,15 +1,20 @@
 //! One path between two chains: moves its pending packets forward in both
 //! directions.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use adapters::SubmitOutcome;
+use light_clients::credit_chain::UpdateOutcome;
 use light_clients::merkle::StateProof;
 use protocol::tx::{Acknowledgement, TxBody};
-use protocol::{Canonical, ChainId, Packet, state_keys};
+use protocol::{Canonical, ChainId, Height, LightBlock, Packet, state_keys};
 
 use crate::engine::{ChainRuntime, EngineError, wall_clock};
 use crate::store::{PacketRecord, PacketState, Store};
+
+/// Most blocks fetched to plan one client update.
+const MAX_BISECTION_STEPS: usize = 64;
 
 /// Interchain error codes of the chain that mean "already done".
 const PACKET_ALREADY_RECEIVED: u32 = 77;
@@ -202,17 +207,16 @@ impl PathWorker {
 
         if !to_time_out.is_empty() {
             // Receipt absence proven at a destination height past the timeout.
-            let mut bodies = vec![TxBody::UpdateClient {
-                block: receipts.light_block.clone(),
-            }];
-            bodies.extend(to_time_out.iter().map(|(p, proof)| TxBody::TimeoutPacket {
-                packet: (*p).clone(),
-                proof: proof_bytes(proof),
-                proof_height: dst_header.height,
-            }));
-            let outcomes = src.submit(bodies).await?;
-            check_update(src, &outcomes)?;
-            for ((p, _), outcome) in to_time_out.iter().zip(outcomes.iter().skip(1)) {
+            let bodies = to_time_out
+                .iter()
+                .map(|(p, proof)| TxBody::TimeoutPacket {
+                    packet: (*p).clone(),
+                    proof: proof_bytes(proof),
+                    proof_height: dst_header.height,
+                })
+                .collect();
+            let outcomes = submit_proven(src, dst, &receipts.light_block, bodies).await?;
+            for ((p, _), outcome) in to_time_out.iter().zip(&outcomes) {
                 match outcome {
                     Ok(o) if o.is_ok() || o.code == UNKNOWN_PACKET => {
                         self.store.advance(
@@ -236,9 +240,7 @@ impl PathWorker {
                 .collect();
             let proven = src.verified_states(&keys).await?;
             let height = proven.light_block.height();
-            let mut bodies = vec![TxBody::UpdateClient {
-                block: proven.light_block.clone(),
-            }];
+            let mut bodies = Vec::new();
             for (p, (_, value, proof)) in to_receive.iter().zip(&proven.entries) {
                 if value.is_none() {
                     // No commitment any more: acknowledged or timed out meanwhile.
@@ -250,9 +252,11 @@ impl PathWorker {
                     proof_height: height,
                 });
             }
-            let outcomes = dst.submit(bodies.clone()).await?;
-            check_update(dst, &outcomes)?;
-            for (body, outcome) in bodies.iter().skip(1).zip(outcomes.iter().skip(1)) {
+            if bodies.is_empty() {
+                return Ok(());
+            }
+            let outcomes = submit_proven(dst, src, &proven.light_block, bodies.clone()).await?;
+            for (body, outcome) in bodies.iter().zip(&outcomes) {
                 let TxBody::RecvPacket { packet, .. } = body else {
                     continue;
                 };
@@ -289,9 +293,7 @@ impl PathWorker {
         }
         let proven = dst.verified_states(&keys).await?;
         let height = proven.light_block.height();
-        let mut bodies = vec![TxBody::UpdateClient {
-            block: proven.light_block.clone(),
-        }];
+        let mut bodies = Vec::new();
         for (r, pair) in batch.iter().zip(proven.entries.chunks(2)) {
             let [(_, Some(_), proof), (_, Some(data), _)] = pair else {
                 continue; // not acknowledged yet
@@ -309,12 +311,11 @@ impl PathWorker {
                 proof_height: height,
             });
         }
-        if bodies.len() == 1 {
+        if bodies.is_empty() {
             return Ok(());
         }
-        let outcomes = src.submit(bodies.clone()).await?;
-        check_update(src, &outcomes)?;
-        for (body, outcome) in bodies.iter().skip(1).zip(outcomes.iter().skip(1)) {
+        let outcomes = submit_proven(src, dst, &proven.light_block, bodies.clone()).await?;
+        for (body, outcome) in bodies.iter().zip(&outcomes) {
             let TxBody::AcknowledgePacket { packet, .. } = body else {
                 continue;
             };
@@ -356,24 +357,109 @@ impl PathWorker {
     }
 }
 
-/// The client update heads every batch: if it failed, so did the batch.
-fn check_update(
-    chain: &ChainRuntime,
-    outcomes: &[Result<SubmitOutcome, String>],
-) -> Result<(), EngineError> {
-    match outcomes.first() {
-        Some(Ok(o)) if o.is_ok() => Ok(()),
-        Some(Ok(o)) => Err(EngineError::Unexpected {
-            chain: chain.id().clone(),
-            reason: format!("client update refused: code {}: {}", o.code, o.message),
-        }),
-        Some(Err(e)) => Err(EngineError::Unexpected {
-            chain: chain.id().clone(),
-            reason: format!("client update refused: {e}"),
-        }),
-        None => Err(EngineError::Unexpected {
-            chain: chain.id().clone(),
-            reason: "no answer to the batch".into(),
-        }),
+/// Submits `bodies` on chain `on`, preceded by the client updates that bring
+/// its on-chain light client of `of` to `block` (the height the bodies'
+/// proofs are at). Returns the outcomes of `bodies` only, in order; if an
+/// update fails, the batch fails.
+async fn submit_proven(
+    on: &ChainRuntime,
+    of: &ChainRuntime,
+    block: &LightBlock,
+    bodies: Vec<TxBody>,
+) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
+    let mut all = client_updates(on, of, block).await?;
+    let updates = all.len();
+    all.extend(bodies);
+    let outcomes = on.submit(all).await?;
+    for outcome in outcomes.iter().take(updates) {
+        match outcome {
+            Ok(o) if o.is_ok() => {}
+            Ok(o) => {
+                return Err(EngineError::Unexpected {
+                    chain: on.id().clone(),
+                    reason: format!("client update refused: code {}: {}", o.code, o.message),
+                });
+            }
+            Err(e) => {
+                return Err(EngineError::Unexpected {
+                    chain: on.id().clone(),
+                    reason: format!("client update: {e}"),
+                });
+            }
+        }
     }
+    Ok(outcomes.into_iter().skip(updates).collect())
+}
+
+/// The `update_client` messages that bring `on`'s light client of `of` to
+/// `target`: none when it already trusts it, `target` alone when it
+/// verifies from what the client trusts, otherwise intermediate blocks
+/// found by bisection. The plan runs the on-chain client's own code on its
+/// stored state, so a sequence that passes here passes on the chain (which
+/// verifies it again regardless).
+async fn client_updates(
+    on: &ChainRuntime,
+    of: &ChainRuntime,
+    target: &LightBlock,
+) -> Result<Vec<TxBody>, EngineError> {
+    let unexpected = |reason: String| EngineError::Unexpected {
+        chain: on.id().clone(),
+        reason,
+    };
+    let key = state_keys::client(of.id());
+    let stored = on.adapter().state(&key).await?;
+    let now = stored.light_block.header().time.max(target.header().time);
+    let bytes = stored
+        .value
+        .ok_or_else(|| unexpected(format!("no light client of {} on {}", of.id(), on.id())))?;
+    let state = BTreeMap::from([(key, bytes)]);
+    let mut client = credit_chain::app::interchain::client(&state, of.id())
+        .map_err(|e| unexpected(format!("light client of {}: {e}", of.id())))?
+        .ok_or_else(|| unexpected(format!("no light client of {} on {}", of.id(), on.id())))?;
+    let mut pending = vec![target.clone()];
+    let mut updates = Vec::new();
+    for _ in 0..MAX_BISECTION_STEPS {
+        let Some(block) = pending.last().cloned() else {
+            return Ok(updates);
+        };
+        let height = block.height();
+        match client.update(block.clone(), now) {
+            Ok(UpdateOutcome::Verified { .. }) => {
+                pending.pop();
+                updates.push(TxBody::UpdateClient { block });
+            }
+            Ok(UpdateOutcome::AlreadyTrusted) => {
+                pending.pop();
+            }
+            Ok(UpdateOutcome::NotEnoughTrust(_)) => {
+                let low = client
+                    .trusted_below(height)
+                    .map_or(1, |b| b.height().value());
+                let mid = Height::new(low + (height.value() - low) / 2)
+                    .ok()
+                    .filter(|m| m.value() > low)
+                    .ok_or_else(|| {
+                        unexpected(format!("cannot bisect between {low} and {height}"))
+                    })?;
+                pending.push(of.verified_block(mid).await?);
+            }
+            Ok(UpdateOutcome::Misbehaviour(_)) => {
+                return Err(unexpected(format!(
+                    "block {height} of {} conflicts with what {}'s client trusts",
+                    of.id(),
+                    on.id()
+                )));
+            }
+            Err(e) => {
+                return Err(unexpected(format!(
+                    "client of {} refuses block {height}: {e}",
+                    of.id()
+                )));
+            }
+        }
+    }
+    Err(unexpected(format!(
+        "no update path to {} within {MAX_BISECTION_STEPS} steps",
+        target.height()
+    )))
 }
