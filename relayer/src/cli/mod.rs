@@ -1,5 +1,6 @@
 //! Command-line interface: one file per operator verb.
 
+pub mod bench;
 pub mod chains;
 pub mod clear;
 pub mod config;
@@ -52,6 +53,8 @@ pub enum Command {
     /// Run N regional credit chains and a relayer on loopback, and a
     /// consent-backed cross-chain credit query end to end.
     Devnet(devnet::DevnetArgs),
+    /// Benchmark the relayer end to end on a two-chain devnet.
+    Bench(bench::BenchArgs),
     /// Run the relayer daemon from a configuration file.
     Start(start::StartArgs),
     /// The reference credit chain node, embedded (as `credit-chain`).
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::LightClient(cmd) => Ok(light_client::run(cmd)),
         Command::Devnet(args) => devnet::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Start(args) => start::run(args),
         Command::CreditChain(cmd) => credit_chain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     }

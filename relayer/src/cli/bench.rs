@@ -1,0 +1,353 @@
+//! `relayer bench`: drives a two-chain devnet with credit queries and
+//! measures the relayer end to end — committed on A, answered on B,
+//! acknowledged on A — as a user of the network sees it.
+//!
+//! Two phases: a *backlog* (queries sent while the relayer is stopped, then
+//! cleared) and a *live* load (queries sent in batches while it runs).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use credit_chain::app::auth::sign_transaction;
+use protocol::ChainId;
+use protocol::tx::{Account, SignedTransaction};
+use relayer::devnet::{
+    ChainProcess, DevChain, REGIONS, cny, create_clients, credit_query, next_nonce,
+    seed_query_scenario, start_chain, submit, wait_for_chain,
+};
+use relayer::engine::{Engine, EngineOptions};
+use relayer::metrics::Metrics;
+use relayer::store::{PacketState, Store};
+
+/// Arguments of `relayer bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Queries sent while the relayer is stopped, then cleared.
+    #[arg(long, default_value_t = 1_000)]
+    pub backlog: usize,
+    /// Queries sent while the relayer runs.
+    #[arg(long, default_value_t = 1_000)]
+    pub queries: usize,
+    /// Queries per submitted batch (one block where they fit).
+    #[arg(long, default_value_t = 250)]
+    pub batch: usize,
+    /// Packets per relayer batch (one client update each).
+    #[arg(long, default_value_t = 500)]
+    pub relay_batch: usize,
+    /// Time between blocks.
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub block_time: Duration,
+    /// Working directory (recreated).
+    #[arg(long, default_value = "bench-devnet")]
+    pub dir: PathBuf,
+    /// RPC port of the first chain; the second is +10.
+    #[arg(long, default_value_t = 27657)]
+    pub base_port: u16,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the benchmark.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()?.block_on(run_async(args))
+}
+
+/// CPU time (user + system) of this process so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // Linux reports in clock ticks, 100 per second on every supported arch.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Peak resident memory of this process, in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+struct Load<'a> {
+    asker: &'a DevChain,
+    answerer: &'a ChainId,
+    adapter: Arc<dyn adapters::ChainAdapter>,
+    grant: protocol::tx::ConsentGrant,
+}
+
+impl Load<'_> {
+    /// Sends `n` queries in batches; returns each packet's sequence with the
+    /// instant its batch was committed.
+    async fn send(&self, n: usize, batch: usize) -> anyhow::Result<Vec<(u64, Instant)>> {
+        let key = self.asker.key("institutions/bank-a")?;
+        let mut nonce = next_nonce(
+            self.adapter.as_ref(),
+            &credit_chain::app::auth::public_key(&key),
+        )
+        .await?;
+        let mut sent = Vec::with_capacity(n);
+        let mut left = n;
+        while left > 0 {
+            let size = left.min(batch);
+            let txs: Vec<SignedTransaction> = (0..size)
+                .map(|i| {
+                    sign_transaction(
+                        &key,
+                        self.asker.id.clone(),
+                        nonce + i as u64,
+                        credit_query(self.answerer, &self.grant.enterprise, self.grant.id()),
+                    )
+                })
+                .collect();
+            let outcomes = self.adapter.submit_batch(&txs).await?;
+            let committed = Instant::now();
+            for outcome in outcomes {
+                let o = outcome.map_err(anyhow::Error::msg)?;
+                if !o.is_ok() {
+                    bail!(
+                        "query refused by {}: code {}: {}",
+                        self.asker.id,
+                        o.code,
+                        o.message
+                    );
+                }
+                sent.push((relayer::devnet::sent_sequence(&o)?, committed));
+            }
+            nonce += size as u64;
+            left -= size;
+        }
+        Ok(sent)
+    }
+}
+
+/// Waits until every packet in `sent` is acknowledged; returns each round
+/// trip (commit on A to acknowledgement recorded) and when the last one was.
+async fn wait_acknowledged(
+    store: &Store,
+    source: &ChainId,
+    destination: &ChainId,
+    sent: &[(u64, Instant)],
+    limit: Duration,
+) -> anyhow::Result<(Vec<Duration>, Instant)> {
+    let mut open: BTreeMap<u64, Instant> = sent.iter().copied().collect();
+    let mut trips = Vec::with_capacity(sent.len());
+    let deadline = Instant::now() + limit;
+    let mut last = Instant::now();
+    while !open.is_empty() {
+        let now = Instant::now();
+        let done: Vec<u64> = open
+            .keys()
+            .copied()
+            .filter(|s| {
+                matches!(store.packet(source, destination, *s), Ok(Some(r)) if r.state == PacketState::Acknowledged)
+            })
+            .collect();
+        for s in done {
+            if let Some(t) = open.remove(&s) {
+                trips.push(now.saturating_duration_since(t));
+                last = now;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} of {} queries not acknowledged within {limit:?}",
+                open.len(),
+                sent.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    trips.sort();
+    Ok((trips, last))
+}
+
+async fn run_async(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.dir.exists() {
+        if !args.dir.join(".relayer-bench").exists() {
+            bail!(
+                "{} exists and was not made by `relayer bench`; pass another --dir",
+                args.dir.display()
+            );
+        }
+        std::fs::remove_dir_all(&args.dir)?;
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    std::fs::write(args.dir.join(".relayer-bench"), "made by `relayer bench`\n")?;
+    let dir = args.dir.canonicalize()?;
+    let exe = std::env::current_exe()?;
+    let mut processes: Vec<ChainProcess> = Vec::new();
+    let mut chains = Vec::new();
+    for (i, name) in REGIONS.iter().take(2).enumerate() {
+        let (chain, process) = start_chain(
+            &exe,
+            &dir,
+            name,
+            args.block_time,
+            args.base_port + 10 * i as u16,
+        )?;
+        processes.push(process);
+        chains.push(chain);
+    }
+    let store = Store::open(&dir.join("relayer-store"))?;
+    let metrics = Metrics::new();
+    let mut runtimes = Vec::new();
+    for c in &chains {
+        let runtime = c.runtime(&store, &metrics)?;
+        wait_for_chain(runtime.adapter().as_ref()).await?;
+        runtimes.push(runtime);
+    }
+    create_clients(&runtimes).await?;
+    let (asker, answerer) = (&chains[0], &chains[1]);
+    let total = (args.backlog + args.queries) as u64;
+    // Fees on B come from bank-a's prepaid account; on A its max fee is
+    // escrowed per query in flight.
+    let grant = seed_query_scenario(
+        answerer,
+        runtimes[1].adapter().as_ref(),
+        &asker.id,
+        total * 1_000 + 1_000,
+    )
+    .await?;
+    submit(
+        runtimes[0].adapter().as_ref(),
+        &asker.key("governance")?,
+        protocol::tx::TxBody::Mint {
+            to: Account::Local("bank-a".parse()?),
+            amount: cny(total * 10_000),
+        },
+    )
+    .await?;
+    let engine = Arc::new(Engine::new(
+        runtimes.clone(),
+        &[(asker.id.clone(), answerer.id.clone())],
+        store.clone(),
+        EngineOptions {
+            batch_size: args.relay_batch,
+            clear_interval: Duration::from_millis(500),
+        },
+    )?);
+    let load = Load {
+        asker,
+        answerer: &answerer.id,
+        adapter: runtimes[0].adapter().clone(),
+        grant,
+    };
+    eprintln!(
+        "bench: 2 chains ({} blocks), relayer batch {}",
+        humantime::format_duration(args.block_time),
+        args.relay_batch
+    );
+
+    // Phase 1: a backlog built while the relayer is stopped.
+    let backlog = load
+        .send(args.backlog, args.batch)
+        .await
+        .context("sending the backlog")?;
+    eprintln!(
+        "  backlog of {} queries committed; starting the relayer",
+        backlog.len()
+    );
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let relayer = tokio::spawn(engine.clone().run());
+    let (_, cleared_at) = wait_acknowledged(
+        &store,
+        &asker.id,
+        &answerer.id,
+        &backlog,
+        Duration::from_secs(600),
+    )
+    .await?;
+    let clear_time = cleared_at.saturating_duration_since(started);
+
+    // Phase 2: live load.
+    let live_started = Instant::now();
+    let live = load
+        .send(args.queries, args.batch)
+        .await
+        .context("sending the live load")?;
+    let (trips, last) = wait_acknowledged(
+        &store,
+        &asker.id,
+        &answerer.id,
+        &live,
+        Duration::from_secs(600),
+    )
+    .await?;
+    let live_time = last.saturating_duration_since(live_started);
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let wall = started.elapsed();
+    relayer.abort();
+
+    let backlog_rate = backlog.len() as f64 / clear_time.as_secs_f64().max(1e-9);
+    let qps = live.len() as f64 / live_time.as_secs_f64().max(1e-9);
+    let (p50, p99) = (percentile(&trips, 0.50), percentile(&trips, 0.99));
+    let figures = serde_json::json!({
+        "block_time_ms": args.block_time.as_millis(),
+        "backlog_packets": backlog.len(),
+        "backlog_clear_seconds": clear_time.as_secs_f64(),
+        "backlog_packets_per_second": backlog_rate,
+        "live_queries": live.len(),
+        "live_queries_per_second": qps,
+        "round_trip_p50_ms": p50.as_secs_f64() * 1e3,
+        "round_trip_p99_ms": p99.as_secs_f64() * 1e3,
+        "relayer_cpu_percent": 100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+        "relayer_peak_rss_mib": peak_rss_mib(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!(
+            "backlog: {} packets cleared in {:.1} s ({backlog_rate:.0} queries/s)",
+            backlog.len(),
+            clear_time.as_secs_f64()
+        );
+        println!(
+            "live: {} queries in {:.1} s = {qps:.0} verified queries/s end to end (committed on {} → answered on {} → acknowledged on {})",
+            live.len(),
+            live_time.as_secs_f64(),
+            asker.id,
+            answerer.id,
+            asker.id
+        );
+        println!(
+            "round trip: p50 {:.0} ms, p99 {:.0} ms ({:.1} / {:.1} block times)",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3,
+            p50.as_secs_f64() / args.block_time.as_secs_f64(),
+            p99.as_secs_f64() / args.block_time.as_secs_f64()
+        );
+        println!(
+            "relayer: {:.0} % of one core, peak RSS {:.0} MiB (the chains run in their own processes)",
+            figures["relayer_cpu_percent"].as_f64().unwrap_or(0.0),
+            peak_rss_mib()
+        );
+    }
+    drop(processes);
+    Ok(ExitCode::SUCCESS)
+}
