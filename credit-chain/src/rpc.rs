@@ -35,6 +35,10 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::app::TxResult;
 use crate::node::Chain;
 
+/// Largest `POST /txs` body: a relayer's batch of packets with their
+/// proofs (axum's default of 2 MiB holds only a few hundred).
+const MAX_BATCH_BODY: usize = 64 * 1024 * 1024;
+
 /// How long `POST /tx` waits for its transaction to be committed.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
 /// Most transactions in one block; the rest wait for the next.
@@ -133,7 +137,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/validators/{height}", get(validators))
         .route("/state", get(state))
         .route("/tx", post(submit_tx))
-        .route("/txs", post(submit_txs))
+        .route(
+            "/txs",
+            post(submit_txs).layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
         .route("/proofs", post(proofs))
         .route("/packets", get(packets))
         .route("/events", get(events))
