@@ -13,6 +13,19 @@ use protocol::{Canonical, ChainId, Height, LightBlock, Packet, state_keys};
 use crate::engine::{ChainRuntime, EngineError, wall_clock};
 use crate::store::{PacketRecord, PacketState, Store};
 
+/// The sequences of the packets `bodies` carry, in order.
+fn packet_sequences(bodies: &[TxBody]) -> Vec<u64> {
+    bodies
+        .iter()
+        .filter_map(|b| match b {
+            TxBody::RecvPacket { packet, .. }
+            | TxBody::AcknowledgePacket { packet, .. }
+            | TxBody::TimeoutPacket { packet, .. } => Some(packet.sequence),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Most blocks fetched to plan one client update.
 const MAX_BISECTION_STEPS: usize = 64;
 
@@ -216,21 +229,16 @@ impl PathWorker {
                 })
                 .collect();
             let outcomes = submit_proven(src, dst, &receipts.light_block, bodies).await?;
-            for ((p, _), outcome) in to_time_out.iter().zip(&outcomes) {
-                match outcome {
-                    Ok(o) if o.is_ok() || o.code == UNKNOWN_PACKET => {
-                        self.store.advance(
-                            src.id(),
-                            dst.id(),
-                            p.sequence,
-                            PacketState::TimedOut,
-                            wall_clock(),
-                        )?;
-                        report.timed_out += 1;
-                    }
-                    other => self.fail(src, dst, p.sequence, other, report),
-                }
-            }
+            let sequences = to_time_out.iter().map(|(p, _)| p.sequence).collect();
+            report.timed_out += self.settle(
+                src,
+                dst,
+                sequences,
+                &outcomes,
+                UNKNOWN_PACKET,
+                |_| PacketState::TimedOut,
+                report,
+            )?;
         }
 
         if !to_receive.is_empty() {
@@ -255,25 +263,17 @@ impl PathWorker {
             if bodies.is_empty() {
                 return Ok(());
             }
-            let outcomes = submit_proven(dst, src, &proven.light_block, bodies.clone()).await?;
-            for (body, outcome) in bodies.iter().zip(&outcomes) {
-                let TxBody::RecvPacket { packet, .. } = body else {
-                    continue;
-                };
-                match outcome {
-                    Ok(o) if o.is_ok() || o.code == PACKET_ALREADY_RECEIVED => {
-                        self.store.advance(
-                            src.id(),
-                            dst.id(),
-                            packet.sequence,
-                            PacketState::Received { height: o.height },
-                            wall_clock(),
-                        )?;
-                        report.received += 1;
-                    }
-                    other => self.fail(src, dst, packet.sequence, other, report),
-                }
-            }
+            let sequences = packet_sequences(&bodies);
+            let outcomes = submit_proven(dst, src, &proven.light_block, bodies).await?;
+            report.received += self.settle(
+                src,
+                dst,
+                sequences,
+                &outcomes,
+                PACKET_ALREADY_RECEIVED,
+                |o| PacketState::Received { height: o.height },
+                report,
+            )?;
         }
         Ok(())
     }
@@ -314,26 +314,47 @@ impl PathWorker {
         if bodies.is_empty() {
             return Ok(());
         }
-        let outcomes = submit_proven(src, dst, &proven.light_block, bodies.clone()).await?;
-        for (body, outcome) in bodies.iter().zip(&outcomes) {
-            let TxBody::AcknowledgePacket { packet, .. } = body else {
-                continue;
-            };
+        let sequences = packet_sequences(&bodies);
+        let outcomes = submit_proven(src, dst, &proven.light_block, bodies).await?;
+        report.acknowledged += self.settle(
+            src,
+            dst,
+            sequences,
+            &outcomes,
+            UNKNOWN_PACKET,
+            |_| PacketState::Acknowledged,
+            report,
+        )?;
+        Ok(())
+    }
+
+    /// Records the outcome of each packet message: a success, or the
+    /// chain's code for "already done" (`done_code`), moves the packet to
+    /// `state`; anything else is a failure, retried on a later pass.
+    /// Returns how many packets moved.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        src: &ChainRuntime,
+        dst: &ChainRuntime,
+        sequences: Vec<u64>,
+        outcomes: &[Result<SubmitOutcome, String>],
+        done_code: u32,
+        state: impl Fn(&SubmitOutcome) -> PacketState,
+        report: &mut RelayReport,
+    ) -> Result<usize, EngineError> {
+        let mut moved = 0;
+        for (sequence, outcome) in sequences.into_iter().zip(outcomes) {
             match outcome {
-                Ok(o) if o.is_ok() || o.code == UNKNOWN_PACKET => {
-                    self.store.advance(
-                        src.id(),
-                        dst.id(),
-                        packet.sequence,
-                        PacketState::Acknowledged,
-                        wall_clock(),
-                    )?;
-                    report.acknowledged += 1;
+                Ok(o) if o.is_ok() || o.code == done_code => {
+                    self.store
+                        .advance(src.id(), dst.id(), sequence, state(o), wall_clock())?;
+                    moved += 1;
                 }
-                other => self.fail(src, dst, packet.sequence, other, report),
+                other => self.fail(src, dst, sequence, other, report),
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
     fn fail(
