@@ -9,60 +9,21 @@
 //! `RELAYER_TEST_KEEP=1` keeps the directory (chain and relayer logs, the
 //! generated config) for a look afterwards.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adapters::ChainAdapter;
 use credit_chain::app::auth::{public_key, sign_transaction};
 use protocol::tx::Account;
 use protocol::{Money, state_keys};
+mod common;
+
+use common::{exe, free_port, start_relayer};
 use relayer::devnet::{self, RelayerConfig, SEED_LOANS};
 use relayer::metrics::Metrics;
 use relayer::store::{PacketState, Store};
 
 const PACKETS: u64 = 500;
 const BATCH_SIZE: usize = 50;
-
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_relayer"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The relayer daemon; killed with SIGKILL when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_relayer(config: &Path, log: PathBuf) -> Daemon {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Daemon(
-        Command::new(exe())
-            .args(["start", "--config"])
-            .env("RUST_LOG", "info")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// The values under `keys` (proven by the adapter), in order.
 async fn values(adapter: &dyn ChainAdapter, keys: &[Vec<u8>]) -> Vec<Option<Vec<u8>>> {
@@ -163,7 +124,7 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
     options.poll_interval = Duration::from_millis(100);
     options.write(&config, &[a.clone(), b.clone()]).unwrap();
     let log = dir.join("relayer.log");
-    let daemon = start_relayer(&config, log.clone());
+    let daemon = start_relayer(&config, &log);
 
     let receipts: Vec<Vec<u8>> = sequences
         .iter()
@@ -194,7 +155,7 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
     );
 
     // Restart on the same store; every packet ends with a result on A.
-    let daemon = start_relayer(&config, log.clone());
+    let daemon = start_relayer(&config, &log);
     let results: Vec<Vec<u8>> = sequences
         .iter()
         .map(|s| state_keys::packet_result(&b.id, *s))

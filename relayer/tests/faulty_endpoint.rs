@@ -5,8 +5,6 @@
 //! and its API counts the faults against the proxy endpoint (`/chains`)
 //! and its errors (`/metrics`).
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -14,34 +12,15 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use protocol::state_keys;
+mod common;
+
+use common::{exe, free_port, start_relayer};
 use relayer::devnet::{self, RelayerConfig};
 use relayer::metrics::Metrics;
 use relayer::store::Store;
 use serde_json::Value;
 
 const TOKEN: &str = "faulty-endpoint-token";
-
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_relayer"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The relayer daemon; killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Flips the first hex digit of every `"signature"` string in `value`.
 fn corrupt_signatures(value: &mut Value) -> usize {
@@ -168,16 +147,7 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
     let config = dir.join("relayer.toml");
     options.write(&config, &[a.clone(), b_via_proxy]).unwrap();
     let log = dir.join("relayer.log");
-    let _daemon = Daemon(
-        Command::new(exe())
-            .args(["start", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = start_relayer(&config, &log);
 
     // The devnet query, answered and acknowledged on shaanxi.
     let (_, sequence) = devnet::send_query(&a, a_rt.adapter().as_ref(), &b.id, &grant)
