@@ -17,6 +17,7 @@ use relayer::devnet::{
 use relayer::engine::{Engine, EngineOptions};
 use relayer::metrics::Metrics;
 use relayer::store::{PacketState, Store};
+use sha2::Digest;
 
 /// File that marks a directory as the devnet's own.
 const MARKER: &str = ".relayer-devnet";
@@ -200,12 +201,34 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     if args.once {
         return Ok(ExitCode::SUCCESS);
     }
+    // The integrator API, with a fresh token for this devnet only.
+    let mut secret = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut secret)
+        .context("cannot read /dev/urandom for the API token")?;
+    let token = hex::encode(secret);
+    let api = relayer::config::ApiConfig {
+        enabled: true,
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], args.base_port.saturating_add(1000))),
+        tokens: vec![relayer::config::ApiToken {
+            name: "devnet".into(),
+            sha256: sha2::Sha256::digest(token.as_bytes()).into(),
+        }],
+    };
+    let listener = tokio::net::TcpListener::bind(api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the API", api.listen))?;
     println!(
-        "devnet running; chain RPCs above, relayer store in {}/relayer-store. Ctrl-C to stop.",
+        "devnet running; chain RPCs above, relayer store in {}/relayer-store",
         dir.display()
     );
+    println!(
+        "integrator API at http://{} (token {token}; see GET /openapi.json). Ctrl-C to stop.",
+        api.listen
+    );
+    let state = relayer::api::ApiState::new(engine.clone(), metrics.clone(), &api);
     tokio::select! {
         _ = engine.run() => {}
+        r = relayer::api::serve(listener, state) => r.context("API server")?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)
