@@ -17,7 +17,7 @@ use protocol::tx::Account;
 use protocol::{Money, state_keys};
 mod common;
 
-use common::{exe, free_port, start_relayer};
+use common::{TwoChains, start_relayer};
 use relayer::devnet::{self, RelayerConfig, SEED_LOANS};
 use relayer::metrics::Metrics;
 use relayer::store::{PacketState, Store};
@@ -41,14 +41,8 @@ async fn balance(adapter: &dyn ChainAdapter, account: &Account) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_restart() {
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!("relayer-exactly-once-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let block_time = Duration::from_millis(100);
-    let (a, _a_node) =
-        devnet::start_chain(exe(), &dir, "shaanxi", block_time, free_port()).unwrap();
-    let (b, _b_node) =
-        devnet::start_chain(exe(), &dir, "guangdong", block_time, free_port()).unwrap();
+    let net = TwoChains::start("relayer-exactly-once");
+    let (dir, a, b) = (&net.dir, &net.a, &net.b);
 
     // Setup through in-process runtimes with a store of their own.
     let setup_store = Store::open(&dir.join("setup-store")).unwrap();
@@ -61,7 +55,7 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
     devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
         .await
         .unwrap();
-    let grant = devnet::seed_query_scenario(&b, b_chain.as_ref(), &a.id, 1_000_000)
+    let grant = devnet::seed_query_scenario(b, b_chain.as_ref(), &a.id, 1_000_000)
         .await
         .unwrap();
     drop((a_rt, b_rt, setup_store));
@@ -214,6 +208,6 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
         finished_at.as_secs_f64()
     );
     if std::env::var_os("RELAYER_TEST_KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use protocol::state_keys;
 mod common;
 
-use common::{exe, free_port, start_relayer};
+use common::{TwoChains, free_port, start_relayer};
 use relayer::devnet::{self, RelayerConfig};
 use relayer::metrics::Metrics;
 use relayer::store::Store;
@@ -100,14 +100,8 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!("relayer-faulty-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let block_time = Duration::from_millis(100);
-    let (a, _a_node) =
-        devnet::start_chain(exe(), &dir, "shaanxi", block_time, free_port()).unwrap();
-    let (b, _b_node) =
-        devnet::start_chain(exe(), &dir, "guangdong", block_time, free_port()).unwrap();
+    let net = TwoChains::start("relayer-faulty");
+    let (dir, a, b) = (&net.dir, &net.a, &net.b);
 
     // Setup: clients of each other and the query's seed.
     let setup_store = Store::open(&dir.join("setup-store")).unwrap();
@@ -123,7 +117,7 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
     devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
         .await
         .unwrap();
-    let grant = devnet::seed_query_scenario(&b, b_rt.adapter().as_ref(), &a.id, 100_000)
+    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id, 100_000)
         .await
         .unwrap();
 
@@ -150,7 +144,7 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
     let _daemon = start_relayer(&config, &log);
 
     // The devnet query, answered and acknowledged on shaanxi.
-    let (_, sequence) = devnet::send_query(&a, a_rt.adapter().as_ref(), &b.id, &grant)
+    let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
         .await
         .unwrap();
     let result = state_keys::packet_result(&b.id, sequence);
@@ -228,5 +222,5 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
         proxy["requests"],
         honest["requests"]
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -48,3 +48,36 @@ pub fn start_relayer(config: &Path, log: &Path) -> Daemon {
             .unwrap(),
     )
 }
+
+/// Two chains of a fresh devnet (shaanxi and guangdong, 100 ms blocks) in a
+/// new temp directory named after the test; their processes stop on drop.
+pub struct TwoChains {
+    /// The working directory.
+    pub dir: std::path::PathBuf,
+    /// shaanxi.
+    pub a: relayer::devnet::DevChain,
+    /// guangdong.
+    pub b: relayer::devnet::DevChain,
+    _nodes: Vec<relayer::devnet::ChainProcess>,
+}
+
+impl TwoChains {
+    /// Starts both chains under `temp/<name>-<pid>`.
+    pub fn start(name: &str) -> TwoChains {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let block_time = std::time::Duration::from_millis(100);
+        let (a, a_node) =
+            relayer::devnet::start_chain(exe(), &dir, "shaanxi", block_time, free_port()).unwrap();
+        let (b, b_node) =
+            relayer::devnet::start_chain(exe(), &dir, "guangdong", block_time, free_port())
+                .unwrap();
+        TwoChains {
+            dir,
+            a,
+            b,
+            _nodes: vec![a_node, b_node],
+        }
+    }
+}
