@@ -92,6 +92,16 @@ impl Node {
         let (txs, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let produced = self.chain.lock().await.produce_block(txs, now())?;
         let header = produced.block.light_block.header().clone();
+        let t = &produced.timings;
+        tracing::debug!(
+            height = %header.height,
+            txs = produced.block.transactions.len(),
+            execute_ms = t.execute.as_millis() as u64,
+            state_root_ms = t.state_root.as_millis() as u64,
+            sign_ms = t.sign.as_millis() as u64,
+            store_ms = t.store.as_millis() as u64,
+            "committed block"
+        );
         for ((waiter, tx), result) in waiters
             .into_iter()
             .zip(&produced.block.transactions)
@@ -121,8 +131,7 @@ impl Node {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             timer.tick().await;
-            let height = self.produce_block().await?;
-            tracing::debug!(%height, "committed block");
+            self.produce_block().await?;
         }
     }
 }
@@ -301,23 +310,36 @@ async fn state(State(node): State<Arc<Node>>, Query(q): Query<StateQuery>) -> Ap
 /// Most keys in one `/proofs` request, and transactions in one `/txs`.
 const MAX_BATCH: usize = 5_000;
 
-/// Admits `tx` to the mempool; the receiver yields it once committed.
+/// Admits `txs` to the mempool together, in order (so a batch lands in one
+/// block when it fits); each receiver yields its transaction once committed.
 async fn admit(
     node: &Node,
-    tx: SignedTransaction,
-) -> Result<oneshot::Receiver<Committed>, ApiError> {
-    node.chain
-        .lock()
-        .await
-        .check_tx(&tx, now())
-        .map_err(|e| ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("transaction {} rejected: {e}", tx.hash()),
-            detail: Some(json!({ "code": e.code(), "hash": tx.hash() })),
-        })?;
-    let (send, receive) = oneshot::channel();
-    node.mempool.lock().await.push((tx, Some(send)));
-    Ok(receive)
+    txs: Vec<SignedTransaction>,
+) -> Vec<Result<oneshot::Receiver<Committed>, ApiError>> {
+    let chain = node.chain.lock().await;
+    let at = now();
+    let mut admitted = Vec::with_capacity(txs.len());
+    let mut out = Vec::with_capacity(txs.len());
+    for tx in txs {
+        match chain.check_tx(&tx, at) {
+            Ok(()) => {
+                let (send, receive) = oneshot::channel();
+                admitted.push((tx, Some(send)));
+                out.push(Ok(receive));
+            }
+            Err(e) => out.push(Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("transaction {} rejected: {e}", tx.hash()),
+                detail: Some(json!({ "code": e.code(), "hash": tx.hash() })),
+            })),
+        }
+    }
+    // The mempool is taken before the chain is let go: no block can be cut
+    // between the checks and the push.
+    let mut pool = node.mempool.lock().await;
+    drop(chain);
+    pool.extend(admitted);
+    out
 }
 
 /// Waits for an admitted transaction to be committed.
@@ -342,8 +364,10 @@ async fn submit_tx(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
     let tx: SignedTransaction = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed transaction JSON: {e}")))?;
     let hash = tx.hash();
-    let receive = admit(&node, tx).await?;
-    to_json(&committed(hash, receive).await?)
+    let Some(admitted) = admit(&node, vec![tx]).await.pop() else {
+        return Err(ApiError::internal("admission returned no answer"));
+    };
+    to_json(&committed(hash, admitted?).await?)
 }
 
 /// Each transaction of the array is admitted or refused on its own; the
@@ -357,11 +381,8 @@ async fn submit_txs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
             txs.len()
         )));
     }
-    let mut waiting = Vec::with_capacity(txs.len());
-    for tx in txs {
-        let hash = tx.hash();
-        waiting.push((hash, admit(&node, tx).await));
-    }
+    let hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
+    let waiting: Vec<_> = hashes.into_iter().zip(admit(&node, txs).await).collect();
     let mut out = Vec::with_capacity(waiting.len());
     for (hash, admitted) in waiting {
         let outcome = match admitted {

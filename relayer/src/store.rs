@@ -3,6 +3,8 @@
 //! - `packets`: every packet seen on a path with its state, written at each
 //!   transition (committed → received → acknowledged, or timed out), so a
 //!   restarted relayer resumes where it stopped;
+//! - `pending`: the keys of the packets not yet final, so finding the work
+//!   left costs the backlog, not the whole history;
 //! - `progress`: per chain, the height up to which its packet events were
 //!   scanned;
 //! - `clients`: per chain, the latest light block the relayer's own light
@@ -90,9 +92,14 @@ pub enum StoreError {
 pub struct Store {
     db: sled::Db,
     packets: sled::Tree,
+    pending: sled::Tree,
     progress: sled::Tree,
     clients: sled::Tree,
 }
+
+/// Marks a store whose `pending` index is complete (stores written before
+/// the index existed get it rebuilt once, at open).
+const PENDING_INDEX_MARK: &[u8] = b"pending-index-v1";
 
 fn packet_key(source: &ChainId, destination: &ChainId, sequence: u64) -> Vec<u8> {
     format!("{source}/{destination}/{sequence:020}").into_bytes()
@@ -113,12 +120,25 @@ impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = sled::open(dir)?;
-        Ok(Store {
+        let store = Store {
             packets: db.open_tree("packets")?,
+            pending: db.open_tree("pending")?,
             progress: db.open_tree("progress")?,
             clients: db.open_tree("clients")?,
             db,
-        })
+        };
+        let meta = store.db.open_tree("meta")?;
+        if meta.get(PENDING_INDEX_MARK)?.is_none() {
+            for item in store.packets.iter() {
+                let (k, v) = item?;
+                if !decode::<PacketRecord>(&k, &v)?.state.is_final() {
+                    store.pending.insert(k, &[])?;
+                }
+            }
+            meta.insert(PENDING_INDEX_MARK, &[])?;
+            store.db.flush()?;
+        }
+        Ok(store)
     }
 
     /// The record of a packet, if seen.
@@ -156,6 +176,9 @@ impl Store {
             .packets
             .compare_and_swap(&key, None as Option<&[u8]>, Some(encode(&record)))?
             .is_ok();
+        if inserted {
+            self.pending.insert(key, &[])?;
+        }
         Ok(inserted)
     }
 
@@ -169,23 +192,43 @@ impl Store {
         state: PacketState,
         now: Time,
     ) -> Result<(), StoreError> {
-        let key = packet_key(source, destination, sequence);
-        let Some(mut record) = self
-            .packets
-            .get(&key)?
-            .map(|v| decode::<PacketRecord>(&key, &v))
-            .transpose()?
-        else {
-            return Ok(());
-        };
-        if state.rank() < record.state.rank() {
-            return Ok(());
+        self.advance_many(source, destination, [(sequence, state)], now)
+    }
+
+    /// [`Store::advance`] for many packets of one path, with one flush.
+    pub fn advance_many(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+        transitions: impl IntoIterator<Item = (u64, PacketState)>,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        let mut changed = false;
+        for (sequence, state) in transitions {
+            let key = packet_key(source, destination, sequence);
+            let Some(mut record) = self
+                .packets
+                .get(&key)?
+                .map(|v| decode::<PacketRecord>(&key, &v))
+                .transpose()?
+            else {
+                continue;
+            };
+            if state.rank() < record.state.rank() {
+                continue;
+            }
+            record.state = state;
+            record.last_error = None;
+            record.updated_at = now;
+            self.packets.insert(&key, encode(&record))?;
+            if record.state.is_final() {
+                self.pending.remove(&key)?;
+            }
+            changed = true;
         }
-        record.state = state;
-        record.last_error = None;
-        record.updated_at = now;
-        self.packets.insert(&key, encode(&record))?;
-        self.db.flush()?;
+        if changed {
+            self.db.flush()?;
+        }
         Ok(())
     }
 
@@ -221,12 +264,38 @@ impl Store {
     ) -> Result<Vec<PacketRecord>, StoreError> {
         let prefix = format!("{source}/{destination}/");
         let mut out = Vec::new();
-        for item in self.packets.scan_prefix(prefix.as_bytes()) {
-            let (k, v) = item?;
+        for item in self.pending.scan_prefix(prefix.as_bytes()) {
+            let (k, _) = item?;
+            let Some(v) = self.packets.get(&k)? else {
+                continue;
+            };
             let record: PacketRecord = decode(&k, &v)?;
             if !record.state.is_final() {
                 out.push(record);
             }
+        }
+        Ok(out)
+    }
+
+    /// The sequences of the packets from `source` to `destination` not yet
+    /// final (read from the index alone: cheap enough to poll).
+    pub fn pending_sequences(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+    ) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+        let prefix = format!("{source}/{destination}/");
+        let mut out = std::collections::BTreeSet::new();
+        for item in self.pending.scan_prefix(prefix.as_bytes()) {
+            let (k, _) = item?;
+            let sequence = std::str::from_utf8(&k[prefix.len()..])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: "pending index key without a sequence".into(),
+                })?;
+            out.insert(sequence);
         }
         Ok(out)
     }
@@ -299,4 +368,133 @@ pub struct PacketCounts {
     pub acknowledged: u64,
     /// Timed out.
     pub timed_out: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(sequence: u64) -> Packet {
+        let mut packet: Packet =
+            serde_json::from_str(include_str!("../../protocol/tests/data/packet.json"))
+                .expect("sample packet");
+        packet.sequence = sequence;
+        packet
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("relayer-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn sequences(records: &[PacketRecord]) -> Vec<u64> {
+        records.iter().map(|r| r.packet.sequence).collect()
+    }
+
+    #[test]
+    fn pending_lists_only_unfinished_packets_and_survives_reopening() {
+        let dir = temp_dir("pending");
+        let (src, dst) = (sample(1).source, sample(1).destination);
+        {
+            let store = Store::open(&dir).unwrap();
+            for s in 1..=5 {
+                assert!(
+                    store
+                        .record_committed(sample(s), Height::GENESIS, Time::from_unix_nanos(0))
+                        .unwrap()
+                );
+            }
+            // A packet seen twice keeps its first record.
+            assert!(
+                !store
+                    .record_committed(sample(3), Height::GENESIS, Time::from_unix_nanos(0))
+                    .unwrap()
+            );
+            store
+                .advance_many(
+                    &src,
+                    &dst,
+                    [
+                        (1, PacketState::Acknowledged),
+                        (2, PacketState::Received { height: None }),
+                        (4, PacketState::TimedOut),
+                    ],
+                    Time::from_unix_nanos(1),
+                )
+                .unwrap();
+            // Never backwards: a stale "received" after the acknowledgement.
+            store
+                .advance(
+                    &src,
+                    &dst,
+                    1,
+                    PacketState::Received { height: None },
+                    Time::from_unix_nanos(2),
+                )
+                .unwrap();
+            assert_eq!(
+                sequences(&store.pending(&src, &dst).unwrap()),
+                vec![2, 3, 5]
+            );
+            assert_eq!(
+                store
+                    .pending_sequences(&src, &dst)
+                    .unwrap()
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+                vec![2, 3, 5]
+            );
+            assert_eq!(
+                store.packet(&src, &dst, 1).unwrap().unwrap().state,
+                PacketState::Acknowledged
+            );
+        }
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(
+            sequences(&store.pending(&src, &dst).unwrap()),
+            vec![2, 3, 5]
+        );
+        let counts = store.counts().unwrap();
+        assert_eq!(
+            (
+                counts.committed,
+                counts.received,
+                counts.acknowledged,
+                counts.timed_out
+            ),
+            (2, 1, 1, 1)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_store_without_the_pending_index_gets_it_rebuilt() {
+        let dir = temp_dir("rebuild");
+        let (src, dst) = (sample(1).source, sample(1).destination);
+        {
+            let store = Store::open(&dir).unwrap();
+            for s in 1..=3 {
+                store
+                    .record_committed(sample(s), Height::GENESIS, Time::from_unix_nanos(0))
+                    .unwrap();
+            }
+            store
+                .advance(
+                    &src,
+                    &dst,
+                    2,
+                    PacketState::Acknowledged,
+                    Time::from_unix_nanos(1),
+                )
+                .unwrap();
+            // As written by a relayer from before the index.
+            store.pending.clear().unwrap();
+            store.db.open_tree("meta").unwrap().clear().unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(sequences(&store.pending(&src, &dst).unwrap()), vec![1, 3]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

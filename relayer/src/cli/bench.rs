@@ -34,10 +34,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_000)]
     pub queries: usize,
     /// Queries per submitted batch (one block where they fit).
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
+    /// Offered rate of the live load, in queries/s (sent once per block
+    /// time); 0 sends it as fast as the chain takes it. Round-trip
+    /// latency means something only at a rate the network sustains.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
     /// Packets per relayer batch (one client update each).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 2_000)]
     pub relay_batch: usize,
     /// Time between blocks.
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
@@ -103,7 +108,13 @@ struct Load<'a> {
 impl Load<'_> {
     /// Sends `n` queries in batches; returns each packet's sequence with the
     /// instant its batch was committed.
-    async fn send(&self, n: usize, batch: usize) -> anyhow::Result<Vec<(u64, Instant)>> {
+    async fn send(
+        &self,
+        n: usize,
+        batch: usize,
+        pace: Option<Duration>,
+        progress: Option<&tokio::sync::mpsc::UnboundedSender<(u64, Instant)>>,
+    ) -> anyhow::Result<Vec<(u64, Instant)>> {
         let key = self.asker.key("institutions/bank-a")?;
         let mut nonce = next_nonce(
             self.adapter.as_ref(),
@@ -112,7 +123,11 @@ impl Load<'_> {
         .await?;
         let mut sent = Vec::with_capacity(n);
         let mut left = n;
+        let mut ticks = pace.map(tokio::time::interval);
         while left > 0 {
+            if let Some(ticks) = ticks.as_mut() {
+                ticks.tick().await;
+            }
             let size = left.min(batch);
             let txs: Vec<SignedTransaction> = (0..size)
                 .map(|i| {
@@ -136,7 +151,11 @@ impl Load<'_> {
                         o.message
                     );
                 }
-                sent.push((relayer::devnet::sent_sequence(&o)?, committed));
+                let sequence = relayer::devnet::sent_sequence(&o)?;
+                if let Some(progress) = progress {
+                    let _ = progress.send((sequence, committed));
+                }
+                sent.push((sequence, committed));
             }
             nonce += size as u64;
             left -= size;
@@ -154,15 +173,52 @@ async fn wait_acknowledged(
     sent: &[(u64, Instant)],
     limit: Duration,
 ) -> anyhow::Result<(Vec<Duration>, Instant)> {
-    let mut open: BTreeMap<u64, Instant> = sent.iter().copied().collect();
-    let mut trips = Vec::with_capacity(sent.len());
+    let (progress, receiver) = tokio::sync::mpsc::unbounded_channel();
+    for s in sent {
+        let _ = progress.send(*s);
+    }
+    drop(progress);
+    watch_acknowledged(store, source, destination, receiver, limit).await
+}
+
+/// Like [`wait_acknowledged`] for packets still being sent: each arrives
+/// on `sent` as its batch commits, so a round trip is timed while the load
+/// runs, not after it.
+async fn watch_acknowledged(
+    store: &Store,
+    source: &ChainId,
+    destination: &ChainId,
+    mut sent: tokio::sync::mpsc::UnboundedReceiver<(u64, Instant)>,
+    limit: Duration,
+) -> anyhow::Result<(Vec<Duration>, Instant)> {
+    let mut open: BTreeMap<u64, Instant> = BTreeMap::new();
+    let mut trips = Vec::new();
+    let mut total = 0usize;
+    let mut sending = true;
     let deadline = Instant::now() + limit;
     let mut last = Instant::now();
-    while !open.is_empty() {
+    while sending || !open.is_empty() {
+        loop {
+            match sent.try_recv() {
+                Ok((sequence, at)) => {
+                    open.insert(sequence, at);
+                    total += 1;
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    sending = false;
+                    break;
+                }
+            }
+        }
         let now = Instant::now();
+        // Only packets that left the pending index can be done (or not yet
+        // scanned): few per poll, whatever the load.
+        let pending = store.pending_sequences(source, destination)?;
         let done: Vec<u64> = open
             .keys()
             .copied()
+            .filter(|s| !pending.contains(s))
             .filter(|s| {
                 matches!(store.packet(source, destination, *s), Ok(Some(r)) if r.state == PacketState::Acknowledged)
             })
@@ -175,9 +231,8 @@ async fn wait_acknowledged(
         }
         if Instant::now() > deadline {
             bail!(
-                "{} of {} queries not acknowledged within {limit:?}",
-                open.len(),
-                sent.len()
+                "{} of {total} queries not acknowledged within {limit:?}",
+                open.len()
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -265,7 +320,7 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     // Phase 1: a backlog built while the relayer is stopped.
     let backlog = load
-        .send(args.backlog, args.batch)
+        .send(args.backlog, args.batch, None, None)
         .await
         .context("sending the backlog")?;
     eprintln!(
@@ -287,18 +342,30 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     // Phase 2: live load.
     let live_started = Instant::now();
-    let live = load
-        .send(args.queries, args.batch)
-        .await
-        .context("sending the live load")?;
-    let (trips, last) = wait_acknowledged(
+    let (live_batch, pace) = if args.rate == 0 {
+        (args.batch, None)
+    } else {
+        let per_block = (args.rate as f64 * args.block_time.as_secs_f64()).ceil() as usize;
+        (per_block.max(1), Some(args.block_time))
+    };
+    let (progress, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let watching = watch_acknowledged(
         &store,
         &asker.id,
         &answerer.id,
-        &live,
+        receiver,
         Duration::from_secs(600),
-    )
-    .await?;
+    );
+    let sending = async {
+        let sent = load
+            .send(args.queries, live_batch, pace, Some(&progress))
+            .await;
+        drop(progress);
+        sent
+    };
+    let (live, watched) = tokio::join!(sending, watching);
+    let live = live.context("sending the live load")?;
+    let (trips, last) = watched?;
     let live_time = last.saturating_duration_since(live_started);
     let cpu = cpu_time().saturating_sub(cpu_before);
     let wall = started.elapsed();

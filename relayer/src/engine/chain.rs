@@ -9,8 +9,8 @@ use ed25519_dalek::{Signer, SigningKey};
 use light_clients::credit_chain::{LightClient, Options, UpdateOutcome};
 use light_clients::merkle::StateProof;
 use protocol::tx::{SignedTransaction, Transaction, TxBody};
-use protocol::{ChainId, Height, LightBlock, PublicKey, Signature, state_keys};
-use tokio::sync::Mutex;
+use protocol::{ChainId, Header, Height, LightBlock, PublicKey, Signature, state_keys};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::engine::EngineError;
 use crate::metrics::Metrics;
@@ -24,7 +24,8 @@ pub struct ChainRuntime {
     options: Options,
     store: Store,
     metrics: Metrics,
-    /// The next nonce to use, once learnt from the chain.
+    /// The next nonce to use, once learnt from the chain; held for a whole
+    /// submission (see [`ChainRuntime::submissions`]).
     nonce: Mutex<Option<u64>>,
     /// The relayer's own light client; `None` until first anchored.
     client: Mutex<Option<LightClient>>,
@@ -98,6 +99,16 @@ impl ChainRuntime {
             return Ok(Some(client.latest_height()));
         }
         Ok(self.store.trusted_block(&self.id)?.map(|b| b.height()))
+    }
+
+    /// The header of the latest block the relayer's light client trusts;
+    /// `None` before the client's first use.
+    pub async fn latest_trusted_header(&self) -> Option<Header> {
+        self.client
+            .lock()
+            .await
+            .as_ref()
+            .map(|c| c.latest().header().clone())
     }
 
     /// The highest block below `height` that the relayer's light client
@@ -232,57 +243,87 @@ impl ChainRuntime {
         })
     }
 
-    async fn next_nonce(&self) -> Result<u64, EngineError> {
-        let mut guard = self.nonce.lock().await;
-        if let Some(n) = *guard {
+    /// Exclusive use of this chain's signer until the returned guard is
+    /// dropped: submissions are serialized, so nonces never collide, and
+    /// whatever is planned from the chain's state under the guard (client
+    /// updates) stays valid until submitted.
+    pub async fn submissions(&self) -> Submissions<'_> {
+        Submissions {
+            chain: self,
+            nonce: self.nonce.lock().await,
+        }
+    }
+
+    /// Signs `bodies` with consecutive nonces and submits them as one batch
+    /// (one block where they fit); waits for its turn behind other
+    /// submissions to this chain.
+    pub async fn submit(
+        &self,
+        bodies: Vec<TxBody>,
+    ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
+        self.submissions().await.submit(bodies).await
+    }
+}
+
+/// A turn at submitting to one chain (see [`ChainRuntime::submissions`]).
+pub struct Submissions<'a> {
+    chain: &'a ChainRuntime,
+    /// The next nonce to use, once learnt from the chain.
+    nonce: MutexGuard<'a, Option<u64>>,
+}
+
+impl Submissions<'_> {
+    async fn next_nonce(&mut self) -> Result<u64, EngineError> {
+        if let Some(n) = *self.nonce {
             return Ok(n);
         }
-        let proven = self
+        let chain = self.chain;
+        let proven = chain
             .adapter
-            .state(&state_keys::nonce(&self.signer_key()))
+            .state(&state_keys::nonce(&chain.signer_key()))
             .await?;
         let last = match proven.value {
             Some(bytes) => {
                 borsh::from_slice::<u64>(&bytes).map_err(|e| EngineError::Verification {
-                    chain: self.id.clone(),
+                    chain: chain.id.clone(),
                     reason: format!("nonce value: {e}"),
                 })?
             }
             None => 0,
         };
-        *guard = Some(last + 1);
+        *self.nonce = Some(last + 1);
         Ok(last + 1)
     }
 
-    /// Signs `bodies` with consecutive nonces and submits them as one batch
-    /// (one block where they fit). A nonce refusal makes the next batch
-    /// re-read the nonce from the chain.
+    /// Signs `bodies` with consecutive nonces and submits them as one batch.
+    /// A nonce refusal makes the next batch re-read the nonce from the chain.
     pub async fn submit(
-        &self,
+        &mut self,
         bodies: Vec<TxBody>,
     ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
+        let chain = self.chain;
         let first = self.next_nonce().await?;
         let txs: Vec<SignedTransaction> = bodies
             .into_iter()
             .enumerate()
             .map(|(i, body)| {
                 let tx = Transaction {
-                    chain_id: self.id.clone(),
-                    sender: self.signer_key(),
+                    chain_id: chain.id.clone(),
+                    sender: chain.signer_key(),
                     nonce: first + i as u64,
                     body,
                 };
-                let signature = Signature(self.signer.sign(&tx.sign_bytes()).to_bytes());
+                let signature = Signature(chain.signer.sign(&tx.sign_bytes()).to_bytes());
                 SignedTransaction { tx, signature }
             })
             .collect();
-        let outcomes = match self.adapter.submit_batch(&txs).await {
+        let outcomes = match chain.adapter.submit_batch(&txs).await {
             Ok(o) => o,
             Err(e) => {
-                *self.nonce.lock().await = None;
+                *self.nonce = None;
                 return Err(e.into());
             }
         };
@@ -290,7 +331,7 @@ impl ChainRuntime {
         // one leaves a gap the following ones fall into: unless all went
         // through, re-read the nonce before the next batch.
         let all_ok = outcomes.iter().all(|o| matches!(o, Ok(s) if s.is_ok()));
-        *self.nonce.lock().await = if all_ok {
+        *self.nonce = if all_ok {
             Some(first + txs.len() as u64)
         } else {
             None

@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use light_clients::credit_chain::Misbehaviour;
 use protocol::ChainId;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_stream::StreamExt;
 
-pub use chain::{ChainRuntime, VerifiedStates};
-pub use path::{PacketFilterFn, PathWorker, RelayReport};
+pub use chain::{ChainRuntime, Submissions, VerifiedStates};
+pub use path::{Direction, PacketFilterFn, PathWorker, RelayReport, Stage};
 pub use scanner::scan_chain;
 
 use crate::store::{Store, StoreError};
@@ -165,35 +165,81 @@ impl Engine {
         report
     }
 
-    /// Runs until the process stops: a pass at start (clearing whatever a
-    /// previous run left pending), then one per new block on any chain and
-    /// at least every clear interval.
+    /// Runs until the process stops. Every chain's events are scanned by a
+    /// task of their own on each new block, and every path runs its four
+    /// stages (deliver and acknowledge, both ways) as tasks of their own, so
+    /// a batch waiting for one chain's block never holds up the others.
+    /// Each task clears whatever is pending at start (what a previous run
+    /// left), then again on every wake — a new block, progress of another
+    /// task — and at least every clear interval.
     pub async fn run(self: Arc<Self>) {
-        let wake = Arc::new(Notify::new());
+        let (wake, _) = watch::channel(0u64);
+        let mut tasks = tokio::task::JoinSet::new();
         for chain in self.chains.values() {
-            let mut blocks = chain.adapter().block_stream();
-            let wake = wake.clone();
-            tokio::spawn(async move {
-                while blocks.next().await.is_some() {
-                    wake.notify_one();
+            let (chain, store, wake) = (chain.clone(), self.store.clone(), wake.clone());
+            let interval = self.options.clear_interval;
+            tasks.spawn(async move {
+                let mut blocks = chain.adapter().block_stream();
+                loop {
+                    match scan_chain(&chain, &store).await {
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(chain = %chain.id(), error = %e, "scanning events failed; will retry");
+                        }
+                    }
+                    // Every block wakes the stages: new packets, and time
+                    // passing for timeouts.
+                    wake.send_modify(|n| *n += 1);
+                    tokio::select! {
+                        next = blocks.next() => if next.is_none() {
+                            tokio::time::sleep(interval).await;
+                            blocks = chain.adapter().block_stream();
+                        },
+                        _ = tokio::time::sleep(interval) => {}
+                    }
                 }
             });
         }
-        loop {
-            let report = self.step().await;
-            if !report.is_empty() {
-                tracing::info!(
-                    received = report.received,
-                    acknowledged = report.acknowledged,
-                    timed_out = report.timed_out,
-                    errors = report.errors.len(),
-                    "relayed"
-                );
+        for path in &self.paths {
+            for direction in [Direction::Forward, Direction::Backward] {
+                for stage in [Stage::Deliver, Stage::Acknowledge] {
+                    let (path, wake) = (path.clone(), wake.clone());
+                    let interval = self.options.clear_interval;
+                    tasks.spawn(async move {
+                        let mut woken = wake.subscribe();
+                        loop {
+                            woken.borrow_and_update();
+                            let report = path.run_stage(direction, stage).await;
+                            let moved = report.received + report.acknowledged + report.timed_out;
+                            if !report.is_empty() {
+                                let (a, b) = path.ends();
+                                tracing::info!(
+                                    path = %format!("{a}↔{b}"),
+                                    ?direction,
+                                    ?stage,
+                                    received = report.received,
+                                    acknowledged = report.acknowledged,
+                                    timed_out = report.timed_out,
+                                    errors = report.errors.len(),
+                                    "relayed"
+                                );
+                            }
+                            if moved > 0 {
+                                // What moved is the next stage's work.
+                                wake.send_modify(|n| *n += 1);
+                            }
+                            tokio::select! {
+                                _ = woken.changed() => {}
+                                _ = tokio::time::sleep(interval) => {}
+                            }
+                        }
+                    });
+                }
             }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.options.clear_interval) => {}
-            }
+        }
+        // The tasks loop forever; one ends only by panicking.
+        while let Some(Err(e)) = tasks.join_next().await {
+            tracing::error!(error = %e, "a relay task ended");
         }
     }
 }

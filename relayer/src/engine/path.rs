@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use adapters::SubmitOutcome;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use light_clients::credit_chain::UpdateOutcome;
 use light_clients::merkle::StateProof;
 use protocol::tx::{Acknowledgement, TxBody};
-use protocol::{Canonical, ChainId, Height, LightBlock, Packet, state_keys};
+use protocol::{Canonical, ChainId, Header, Height, LightBlock, Packet, state_keys};
 
 use crate::engine::{ChainRuntime, EngineError, wall_clock};
 use crate::store::{PacketRecord, PacketState, Store};
@@ -25,6 +27,10 @@ fn packet_sequences(bodies: &[TxBody]) -> Vec<u64> {
         })
         .collect()
 }
+
+/// Batches of one stage in flight at once: one waiting for its block, the
+/// next being proven.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// Most blocks fetched to plan one client update.
 const MAX_BISECTION_STEPS: usize = 64;
@@ -62,6 +68,32 @@ impl RelayReport {
             && self.timed_out == 0
             && self.errors.is_empty()
     }
+}
+
+/// Whether `packet`'s timeout has passed at `header` of its destination.
+fn is_expired(packet: &Packet, header: &Header) -> bool {
+    packet.timeout_height.is_some_and(|h| header.height >= h)
+        || packet.timeout_time.is_some_and(|t| header.time >= t)
+}
+
+/// Which way packets travel on a path between chains `a` and `b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// From `a` to `b`.
+    Forward,
+    /// From `b` to `a`.
+    Backward,
+}
+
+/// One kind of work on a direction of a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Committed packets: received on the destination (or timed out on the
+    /// source). Submits to the destination.
+    Deliver,
+    /// Received packets: their acknowledgements proven back. Submits to the
+    /// source.
+    Acknowledge,
 }
 
 /// Decides which packets are relayed (the config's packet filter).
@@ -107,15 +139,25 @@ impl PathWorker {
         (self.a.id(), self.b.id())
     }
 
-    /// Relays a→b then b→a.
+    /// Relays a→b then b→a, both stages each.
     pub async fn relay_both(&self) -> RelayReport {
-        let mut report = self.relay(&self.a, &self.b).await;
-        report.merge(self.relay(&self.b, &self.a).await);
+        let mut report = RelayReport::default();
+        for direction in [Direction::Forward, Direction::Backward] {
+            for stage in [Stage::Deliver, Stage::Acknowledge] {
+                report.merge(self.run_stage(direction, stage).await);
+            }
+        }
         report
     }
 
-    /// Moves every pending packet from `src` to `dst` one step forward.
-    pub async fn relay(&self, src: &ChainRuntime, dst: &ChainRuntime) -> RelayReport {
+    /// Moves every pending packet travelling in `direction` one `stage`
+    /// forward. Stages and directions are independent: the engine runs the
+    /// four of a path concurrently (submissions to one chain take turns).
+    pub async fn run_stage(&self, direction: Direction, stage: Stage) -> RelayReport {
+        let (src, dst) = match direction {
+            Direction::Forward => (&*self.a, &*self.b),
+            Direction::Backward => (&*self.b, &*self.a),
+        };
         let mut report = RelayReport::default();
         if src.is_frozen().await || dst.is_frozen().await {
             report.errors.push(format!(
@@ -134,25 +176,51 @@ impl PathWorker {
         };
         // Filtered-out packets stay in the store, untouched, until the
         // filter changes.
-        let pending = pending
+        let work: Vec<PacketRecord> = pending
             .into_iter()
-            .filter(|r| self.filter.as_ref().is_none_or(|allows| allows(&r.packet)));
-        let (committed, received): (Vec<PacketRecord>, Vec<PacketRecord>) =
-            pending.partition(|r| r.state == PacketState::Committed);
-        for batch in committed.chunks(self.batch_size) {
-            if let Err(e) = self.deliver(src, dst, batch, &mut report).await {
-                self.note(src, dst, batch, &e, &mut report);
+            .filter(|r| self.filter.as_ref().is_none_or(|allows| allows(&r.packet)))
+            .filter(|r| match stage {
+                Stage::Deliver => r.state == PacketState::Committed,
+                Stage::Acknowledge => matches!(r.state, PacketState::Received { .. }),
+            })
+            .collect();
+        // Batches overlap: the next one is proven while the previous one
+        // waits for its block (submissions to a chain still take turns).
+        let mut batches = work.chunks(self.batch_size);
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < BATCHES_IN_FLIGHT {
+                let Some(batch) = batches.next() else { break };
+                in_flight.push(self.run_batch(src, dst, stage, batch));
             }
-        }
-        for batch in received.chunks(self.batch_size) {
-            if let Err(e) = self.acknowledge(src, dst, batch, &mut report).await {
-                self.note(src, dst, batch, &e, &mut report);
-            }
+            let Some(done) = in_flight.next().await else {
+                break;
+            };
+            report.merge(done);
         }
         let moved = report.received + report.acknowledged + report.timed_out;
         src.metrics().relayed(src.id(), dst.id(), moved as u64);
         src.metrics()
             .failed(src.id(), dst.id(), report.errors.len() as u64);
+        report
+    }
+
+    /// One batch of a stage, with its own report.
+    async fn run_batch(
+        &self,
+        src: &ChainRuntime,
+        dst: &ChainRuntime,
+        stage: Stage,
+        batch: &[PacketRecord],
+    ) -> RelayReport {
+        let mut report = RelayReport::default();
+        let step = match stage {
+            Stage::Deliver => self.deliver(src, dst, batch, &mut report).await,
+            Stage::Acknowledge => self.acknowledge(src, dst, batch, &mut report).await,
+        };
+        if let Err(e) = step {
+            self.note(src, dst, batch, &e, &mut report);
+        }
         report
     }
 
@@ -186,96 +254,125 @@ impl PathWorker {
         batch: &[PacketRecord],
         report: &mut RelayReport,
     ) -> Result<(), EngineError> {
-        // Where does each packet stand on the destination?
-        let receipt_keys: Vec<Vec<u8>> = batch
+        // Only packets that may have expired need the destination's receipts
+        // first (a timeout proves their absence). The others go straight to
+        // delivery: a duplicate is refused by the destination's receipt.
+        let latest = match dst.latest_trusted_header().await {
+            Some(header) => header,
+            None => {
+                let status = dst.adapter().status().await?;
+                dst.verified_block(status.latest_height)
+                    .await?
+                    .header()
+                    .clone()
+            }
+        };
+        let (expired, mut to_receive): (Vec<&Packet>, Vec<&Packet>) = batch
             .iter()
-            .map(|r| state_keys::packet_receipt(src.id(), r.packet.sequence))
+            .map(|r| &r.packet)
+            .partition(|p| is_expired(p, &latest));
+        if !expired.is_empty() {
+            to_receive.extend(self.time_out(src, dst, &expired, report).await?);
+        }
+        if to_receive.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<Vec<u8>> = to_receive
+            .iter()
+            .map(|p| state_keys::packet_commitment(dst.id(), p.sequence))
+            .collect();
+        let proving = std::time::Instant::now();
+        let proven = src.verified_states(&keys).await?;
+        tracing::debug!(chain = %src.id(), keys = keys.len(), ms = proving.elapsed().as_millis() as u64, "proved commitments");
+        let height = proven.light_block.height();
+        let mut bodies = Vec::new();
+        for (p, (_, value, proof)) in to_receive.iter().zip(&proven.entries) {
+            if value.is_none() {
+                // No commitment any more: acknowledged or timed out meanwhile.
+                continue;
+            }
+            bodies.push(TxBody::RecvPacket {
+                packet: (*p).clone(),
+                proof: proof_bytes(proof),
+                proof_height: height,
+            });
+        }
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let sequences = packet_sequences(&bodies);
+        let outcomes = submit_proven(dst, src, &proven.light_block, bodies).await?;
+        report.received += self.settle(
+            src,
+            dst,
+            sequences,
+            &outcomes,
+            PACKET_ALREADY_RECEIVED,
+            |o| PacketState::Received { height: o.height },
+            report,
+        )?;
+        Ok(())
+    }
+
+    /// Packets whose timeout seems passed on `dst`: proves their receipts'
+    /// absence at a verified destination height past the timeout and times
+    /// them out on `src`. Returns those not expired at that height after
+    /// all, to be delivered; received ones are recorded as such.
+    async fn time_out<'p>(
+        &self,
+        src: &ChainRuntime,
+        dst: &ChainRuntime,
+        packets: &[&'p Packet],
+        report: &mut RelayReport,
+    ) -> Result<Vec<&'p Packet>, EngineError> {
+        let receipt_keys: Vec<Vec<u8>> = packets
+            .iter()
+            .map(|p| state_keys::packet_receipt(src.id(), p.sequence))
             .collect();
         let receipts = dst.verified_states(&receipt_keys).await?;
         let dst_header = receipts.light_block.header().clone();
-        let mut to_receive: Vec<&Packet> = Vec::new();
-        let mut to_time_out: Vec<(&Packet, StateProof)> = Vec::new();
-        for (record, (_, value, proof)) in batch.iter().zip(&receipts.entries) {
-            let p = &record.packet;
+        let mut received = Vec::new();
+        let mut to_time_out = Vec::new();
+        let mut not_expired = Vec::new();
+        for (p, (_, value, proof)) in packets.iter().zip(&receipts.entries) {
             if value.is_some() {
-                self.store.advance(
-                    src.id(),
-                    dst.id(),
+                received.push((
                     p.sequence,
                     PacketState::Received {
                         height: Some(dst_header.height),
                     },
-                    wall_clock(),
-                )?;
-                continue;
-            }
-            let expired = p.timeout_height.is_some_and(|h| dst_header.height >= h)
-                || p.timeout_time.is_some_and(|t| dst_header.time >= t);
-            if expired {
-                to_time_out.push((p, proof.clone()));
+                ));
+            } else if is_expired(p, &dst_header) {
+                to_time_out.push((*p, proof));
             } else {
-                to_receive.push(p);
+                not_expired.push(*p);
             }
         }
-
-        if !to_time_out.is_empty() {
-            // Receipt absence proven at a destination height past the timeout.
-            let bodies = to_time_out
-                .iter()
-                .map(|(p, proof)| TxBody::TimeoutPacket {
-                    packet: (*p).clone(),
-                    proof: proof_bytes(proof),
-                    proof_height: dst_header.height,
-                })
-                .collect();
-            let outcomes = submit_proven(src, dst, &receipts.light_block, bodies).await?;
-            let sequences = to_time_out.iter().map(|(p, _)| p.sequence).collect();
-            report.timed_out += self.settle(
-                src,
-                dst,
-                sequences,
-                &outcomes,
-                UNKNOWN_PACKET,
-                |_| PacketState::TimedOut,
-                report,
-            )?;
+        self.store
+            .advance_many(src.id(), dst.id(), received, wall_clock())?;
+        if to_time_out.is_empty() {
+            return Ok(not_expired);
         }
-
-        if !to_receive.is_empty() {
-            let keys: Vec<Vec<u8>> = to_receive
-                .iter()
-                .map(|p| state_keys::packet_commitment(dst.id(), p.sequence))
-                .collect();
-            let proven = src.verified_states(&keys).await?;
-            let height = proven.light_block.height();
-            let mut bodies = Vec::new();
-            for (p, (_, value, proof)) in to_receive.iter().zip(&proven.entries) {
-                if value.is_none() {
-                    // No commitment any more: acknowledged or timed out meanwhile.
-                    continue;
-                }
-                bodies.push(TxBody::RecvPacket {
-                    packet: (*p).clone(),
-                    proof: proof_bytes(proof),
-                    proof_height: height,
-                });
-            }
-            if bodies.is_empty() {
-                return Ok(());
-            }
-            let sequences = packet_sequences(&bodies);
-            let outcomes = submit_proven(dst, src, &proven.light_block, bodies).await?;
-            report.received += self.settle(
-                src,
-                dst,
-                sequences,
-                &outcomes,
-                PACKET_ALREADY_RECEIVED,
-                |o| PacketState::Received { height: o.height },
-                report,
-            )?;
-        }
-        Ok(())
+        let bodies = to_time_out
+            .iter()
+            .map(|(p, proof)| TxBody::TimeoutPacket {
+                packet: (*p).clone(),
+                proof: proof_bytes(proof),
+                proof_height: dst_header.height,
+            })
+            .collect();
+        let outcomes = submit_proven(src, dst, &receipts.light_block, bodies).await?;
+        let sequences = to_time_out.iter().map(|(p, _)| p.sequence).collect();
+        report.timed_out += self.settle(
+            src,
+            dst,
+            sequences,
+            &outcomes,
+            UNKNOWN_PACKET,
+            |_| PacketState::TimedOut,
+            report,
+        )?;
+        Ok(not_expired)
     }
 
     /// Received packets: prove their acknowledgements from `dst` to `src`.
@@ -291,7 +388,9 @@ impl PathWorker {
             keys.push(state_keys::packet_ack(src.id(), r.packet.sequence));
             keys.push(state_keys::packet_ack_data(src.id(), r.packet.sequence));
         }
+        let proving = std::time::Instant::now();
         let proven = dst.verified_states(&keys).await?;
+        tracing::debug!(chain = %dst.id(), keys = keys.len(), ms = proving.elapsed().as_millis() as u64, "proved acknowledgements");
         let height = proven.light_block.height();
         let mut bodies = Vec::new();
         for (r, pair) in batch.iter().zip(proven.entries.chunks(2)) {
@@ -343,18 +442,17 @@ impl PathWorker {
         state: impl Fn(&SubmitOutcome) -> PacketState,
         report: &mut RelayReport,
     ) -> Result<usize, EngineError> {
-        let mut moved = 0;
+        let mut moved = Vec::new();
         for (sequence, outcome) in sequences.into_iter().zip(outcomes) {
             match outcome {
-                Ok(o) if o.is_ok() || o.code == done_code => {
-                    self.store
-                        .advance(src.id(), dst.id(), sequence, state(o), wall_clock())?;
-                    moved += 1;
-                }
+                Ok(o) if o.is_ok() || o.code == done_code => moved.push((sequence, state(o))),
                 other => self.fail(src, dst, sequence, other, report),
             }
         }
-        Ok(moved)
+        let count = moved.len();
+        self.store
+            .advance_many(src.id(), dst.id(), moved, wall_clock())?;
+        Ok(count)
     }
 
     fn fail(
@@ -388,10 +486,24 @@ async fn submit_proven(
     block: &LightBlock,
     bodies: Vec<TxBody>,
 ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
+    // The turn is taken before planning: the plan reads the on-chain client,
+    // which no other submission may move until this one is committed.
+    let waited = std::time::Instant::now();
+    let mut turn = on.submissions().await;
+    let planned = std::time::Instant::now();
     let mut all = client_updates(on, of, block).await?;
     let updates = all.len();
     all.extend(bodies);
-    let outcomes = on.submit(all).await?;
+    let submitted = std::time::Instant::now();
+    let outcomes = turn.submit(all).await?;
+    tracing::debug!(
+        chain = %on.id(),
+        messages = outcomes.len(),
+        turn_ms = (planned - waited).as_millis() as u64,
+        plan_ms = (submitted - planned).as_millis() as u64,
+        commit_ms = submitted.elapsed().as_millis() as u64,
+        "submitted a proven batch"
+    );
     for outcome in outcomes.iter().take(updates) {
         match outcome {
             Ok(o) if o.is_ok() => {}
