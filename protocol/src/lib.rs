@@ -13,6 +13,7 @@ pub mod hash;
 pub mod header;
 pub mod ids;
 pub mod packet;
+pub mod registry;
 pub mod state_keys;
 pub mod time;
 pub mod tx;
@@ -29,6 +30,7 @@ pub use packet::{
     CreditRecord, CreditResponse, Currency, Money, Packet, PacketPayload, QueryOutcome, RecordKind,
     RecordStatus, TrustAnchor,
 };
+pub use registry::{Approval, Proposal, ProposalId, SignedProposal};
 pub use time::{Height, Time};
 pub use tx::{
     Account, Acknowledgement, ConsentGrant, LightClientParams, Role, SignedTransaction,

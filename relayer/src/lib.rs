@@ -11,4 +11,5 @@ pub mod config;
 pub mod devnet;
 pub mod engine;
 pub mod metrics;
+pub mod registry;
 pub mod store;

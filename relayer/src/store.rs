@@ -370,6 +370,28 @@ pub struct PacketCounts {
     pub timed_out: u64,
 }
 
+/// The network registry's state (see `crate::registry`), in its own tree.
+impl Store {
+    /// The sled tree of the registry's state.
+    const REGISTRY_TREE: &'static str = "registry";
+    /// The key of the registry's state in its tree.
+    const REGISTRY_STATE_KEY: &'static [u8] = b"state";
+
+    /// Replaces the registry's state with `bytes`; flushed before returning.
+    pub fn save_registry(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let tree = self.db.open_tree(Self::REGISTRY_TREE)?;
+        tree.insert(Self::REGISTRY_STATE_KEY, bytes)?;
+        tree.flush()?;
+        Ok(())
+    }
+
+    /// The registry's state last saved, if any.
+    pub fn load_registry(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let tree = self.db.open_tree(Self::REGISTRY_TREE)?;
+        Ok(tree.get(Self::REGISTRY_STATE_KEY)?.map(|v| v.to_vec()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,235 @@
+//! The registry as the daemon holds it: shared, persisted, observable.
+//!
+//! [`RegistryService`] wraps a [`Registry`] in a mutex, saves the whole
+//! state in the store after every change (before the change is visible:
+//! when the store fails, nothing changed), and publishes every accepted
+//! proposal, approval and decision on a broadcast channel
+//! ([`RegistryService::subscribe`]) so the daemon can gossip them to its
+//! peers and act on decisions (track a chain, admit or drop peers).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use protocol::{Approval, Canonical, Hash, SignedProposal};
+use tokio::sync::broadcast;
+
+use super::{ApprovalOutcome, Registry, RegistryError, RegistryEvent, RegistryGenesis, Submission};
+use crate::store::{Store, StoreError};
+
+/// Most bytes of an encoded proposal or approval taken from the network (a
+/// registration carries a validator set: 10 000 validators fit).
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Updates kept for a slow subscriber before it lags (and is told so).
+const UPDATES_CAPACITY: usize = 1024;
+
+/// Why the service refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The registry refused the proposal or approval.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The store failed; nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Bytes from the network did not decode.
+    #[error(transparent)]
+    Decode(#[from] protocol::Error),
+    /// Bytes from the network were too long to decode.
+    #[error("{what} of {len} bytes, at most {MAX_MESSAGE_BYTES}")]
+    TooLarge {
+        /// What was being decoded.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// The store's registry grew from another genesis than the configured one.
+    #[error(
+        "the store's registry grew from genesis {stored}, but the configured genesis is {configured}; \
+         every relayer of a network must use the same genesis"
+    )]
+    GenesisMismatch {
+        /// The hash the store's registry remembers.
+        stored: Hash,
+        /// The configured genesis' hash.
+        configured: Hash,
+    },
+}
+
+/// A change the service accepted, as published to subscribers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryUpdate {
+    /// A new proposal is pending (gossip it).
+    Proposed(SignedProposal),
+    /// An approval was counted or kept for later (gossip it).
+    Approved {
+        /// The approval.
+        approval: Approval,
+        /// What it did.
+        outcome: ApprovalOutcome,
+    },
+    /// A proposal was decided and applied (act on it).
+    Decided(RegistryEvent),
+}
+
+/// The shared, persisted registry.
+pub struct RegistryService {
+    registry: Mutex<Registry>,
+    store: Store,
+    updates: broadcast::Sender<RegistryUpdate>,
+}
+
+impl RegistryService {
+    /// Opens the registry saved in `store`, or builds it from `genesis` (and
+    /// saves it) when the store has none. Refuses a store whose registry
+    /// grew from another genesis.
+    pub fn open(
+        store: Store,
+        genesis: &RegistryGenesis,
+    ) -> Result<Arc<RegistryService>, ServiceError> {
+        let configured = genesis.hash();
+        let registry = match store.load_registry()? {
+            Some(bytes) => {
+                let registry = Registry::from_bytes(&bytes)?;
+                if registry.genesis_hash() != configured {
+                    return Err(ServiceError::GenesisMismatch {
+                        stored: registry.genesis_hash(),
+                        configured,
+                    });
+                }
+                registry
+            }
+            None => {
+                let registry = Registry::new(genesis)?;
+                store.save_registry(&registry.to_bytes())?;
+                registry
+            }
+        };
+        let (updates, _) = broadcast::channel(UPDATES_CAPACITY);
+        Ok(Arc::new(RegistryService {
+            registry: Mutex::new(registry),
+            store,
+            updates,
+        }))
+    }
+
+    /// Every change accepted from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<RegistryUpdate> {
+        self.updates.subscribe()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // The registry is only replaced whole, after a successful save, so
+        // a panic elsewhere never leaves it half-changed.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the registry under its lock.
+    pub fn read<R>(&self, f: impl FnOnce(&Registry) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// A copy of the registry as it is now.
+    pub fn snapshot(&self) -> Registry {
+        self.lock().clone()
+    }
+
+    /// The peers admitted to the mesh now ([`Registry::allowed_peers`]).
+    pub fn allowed_peers(&self) -> BTreeSet<String> {
+        self.lock().allowed_peers()
+    }
+
+    /// Runs `change` on a copy of the registry; when it changed something,
+    /// saves the copy and only then makes it the registry.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut Registry) -> Result<T, RegistryError>,
+        changed: impl FnOnce(&T) -> bool,
+    ) -> Result<T, ServiceError> {
+        let mut guard = self.lock();
+        let mut next = guard.clone();
+        let out = change(&mut next)?;
+        if changed(&out) {
+            self.store.save_registry(&next.to_bytes())?;
+            *guard = next;
+        }
+        Ok(out)
+    }
+
+    fn publish(&self, update: RegistryUpdate) {
+        // No subscriber is not an error.
+        let _ = self.updates.send(update);
+    }
+
+    /// Submits a signed proposal ([`Registry::submit`]); persists and
+    /// publishes it when new, and the decision when earlier approvals
+    /// decide it at once.
+    pub fn submit(&self, signed: SignedProposal) -> Result<Submission, ServiceError> {
+        let copy = signed.clone();
+        let submission = self.change(|r| r.submit(signed), |s| !s.already_pending)?;
+        if !submission.already_pending {
+            self.publish(RegistryUpdate::Proposed(copy));
+        }
+        if let Some(event) = &submission.decided {
+            self.log(event);
+            self.publish(RegistryUpdate::Decided(event.clone()));
+        }
+        Ok(submission)
+    }
+
+    /// Approves ([`Registry::approve`]); persists and publishes the approval
+    /// when it changed something, and the decision it made.
+    pub fn approve(&self, approval: Approval) -> Result<ApprovalOutcome, ServiceError> {
+        let copy = approval.clone();
+        let outcome = self.change(|r| r.approve(approval), ApprovalOutcome::changed)?;
+        if outcome.changed() {
+            self.publish(RegistryUpdate::Approved {
+                approval: copy,
+                outcome: outcome.clone(),
+            });
+        }
+        if let ApprovalOutcome::Decided { event } = &outcome {
+            self.log(event);
+            self.publish(RegistryUpdate::Decided((**event).clone()));
+        }
+        Ok(outcome)
+    }
+
+    /// [`RegistryService::submit`] of untrusted canonical bytes (gossip);
+    /// never panics.
+    pub fn submit_bytes(&self, bytes: &[u8]) -> Result<Submission, ServiceError> {
+        check_len("signed proposal", bytes)?;
+        self.submit(SignedProposal::from_canonical_bytes(bytes)?)
+    }
+
+    /// [`RegistryService::approve`] of untrusted canonical bytes (gossip);
+    /// never panics.
+    pub fn approve_bytes(&self, bytes: &[u8]) -> Result<ApprovalOutcome, ServiceError> {
+        check_len("approval", bytes)?;
+        self.approve(Approval::from_canonical_bytes(bytes)?)
+    }
+
+    fn log(&self, event: &RegistryEvent) {
+        match event {
+            RegistryEvent::ChainAccepted(c) => {
+                tracing::info!(chain = %c.chain_id, peers = ?c.relayer_peer_ids, "registry: chain accepted")
+            }
+            RegistryEvent::ChainFrozen {
+                chain_id, reason, ..
+            } => tracing::warn!(chain = %chain_id, %reason, "registry: chain frozen"),
+            RegistryEvent::ChainDeregistered {
+                chain_id, reason, ..
+            } => tracing::warn!(chain = %chain_id, %reason, "registry: chain deregistered"),
+        }
+    }
+}
+
+fn check_len(what: &'static str, bytes: &[u8]) -> Result<(), ServiceError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(ServiceError::TooLarge {
+            what,
+            len: bytes.len(),
+        });
+    }
+    Ok(())
+}
