@@ -373,6 +373,22 @@ pub struct RelayerConfig {
     pub clear_interval: Duration,
     /// `relay.poll_interval`.
     pub poll_interval: Duration,
+    /// `[network]`, for a relayer in the mesh (then only the chains it
+    /// serves are `[[chains]]`; the others are reached through the mesh).
+    pub mesh: Option<MeshMember>,
+}
+
+/// A relayer's place in the devnet's mesh.
+#[derive(Clone, Debug)]
+pub struct MeshMember {
+    /// Its operator key file.
+    pub identity_key: PathBuf,
+    /// Its listen multiaddr.
+    pub listen: String,
+    /// Other relayers' multiaddrs (ending `/p2p/<peer id>`).
+    pub bootstrap: Vec<String>,
+    /// The chains other relayers serve, with their peer ids.
+    pub chains: Vec<(ChainId, Vec<String>)>,
 }
 
 impl RelayerConfig {
@@ -387,6 +403,7 @@ impl RelayerConfig {
             batch_size: 100,
             clear_interval: Duration::from_secs(2),
             poll_interval: Duration::from_millis(200),
+            mesh: None,
         }
     }
 
@@ -449,6 +466,29 @@ impl RelayerConfig {
             }
         }
         out.push_str("[packet_filter]\ndefault = \"allow\"\n");
+        if let Some(mesh) = &self.mesh {
+            let list = |items: &[String]| {
+                items
+                    .iter()
+                    .map(|s| quote(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "\n[network]\nlisten = [{}]\nidentity_key = {}\nbootstrap = [{}]\n",
+                quote(&mesh.listen),
+                quote(&mesh.identity_key.to_string_lossy()),
+                list(&mesh.bootstrap)
+            );
+            for (id, relayers) in &mesh.chains {
+                let _ = writeln!(
+                    out,
+                    "[[network.chains]]\nid = \"{id}\"\nrelayers = [{}]\n",
+                    list(relayers)
+                );
+            }
+        }
         out
     }
 

@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod devnet;
 pub mod engine;
+pub mod mesh;
 pub mod metrics;
 pub mod registry;
 pub mod store;

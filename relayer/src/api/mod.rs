@@ -69,13 +69,18 @@ impl ApiState {
     }
 
     /// The runtime of `chain`, if this relayer serves it.
-    fn chain(&self, chain: &ChainId) -> Option<&Arc<ChainRuntime>> {
-        self.engine.chains().find(|c| c.id() == chain)
+    fn chain(&self, chain: &ChainId) -> Option<Arc<ChainRuntime>> {
+        self.engine.chain(chain)
     }
 
     /// The ids of the chains this relayer serves, for error messages.
     fn chain_list(&self) -> String {
-        let ids: Vec<&str> = self.engine.chains().map(|c| c.id().as_str()).collect();
+        let ids: Vec<String> = self
+            .engine
+            .chains()
+            .iter()
+            .map(|c| c.id().to_string())
+            .collect();
         ids.join(", ")
     }
 }

@@ -40,10 +40,20 @@ pub struct DevnetArgs {
     /// RPC port of the first chain; the others follow by 10.
     #[arg(long, default_value_t = 26657)]
     pub base_port: u16,
+    /// Run a relayer process per region (this many per region), connected
+    /// only through the libp2p mesh, instead of one relayer for all chains.
+    #[arg(long, default_value_t = 0)]
+    pub relayers_per_chain: usize,
 }
 
 /// Runs the devnet.
 pub fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    if args.relayers_per_chain > 4 {
+        bail!(
+            "--relayers-per-chain must be at most 4, got {}",
+            args.relayers_per_chain
+        );
+    }
     if !(2..=REGIONS.len()).contains(&args.chains) {
         bail!(
             "--chains must be between 2 and {}, got {}",
@@ -127,6 +137,34 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         answerer.id, asker.id
     );
 
+    // The API token (served by the in-process relayer, or in the mesh by
+    // the first region's first relayer).
+    let mut secret = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut secret)
+        .context("cannot read /dev/urandom for the API token")?;
+    let token = hex::encode(secret);
+    let api_listen =
+        std::net::SocketAddr::from(([127, 0, 0, 1], args.base_port.saturating_add(1000)));
+    let mut relayers = Vec::new();
+    if args.relayers_per_chain > 0 {
+        relayers = super::devnet_mesh::start_relayers(
+            &exe,
+            &dir,
+            &regions,
+            args.relayers_per_chain,
+            args.base_port,
+            (!args.once).then(|| (api_listen, token.clone())),
+        )
+        .await?;
+        println!(
+            "  {} relayer processes in a libp2p mesh, each with RPC access to its own region only:",
+            relayers.len()
+        );
+        for r in &relayers {
+            println!("    {} served by {}", r.chain, r.address);
+        }
+    }
+
     let (sent, sequence) =
         send_query(asker, a_runtime.adapter().as_ref(), &answerer.id, &grant).await?;
     println!(
@@ -138,20 +176,25 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
 
     // Relay until the acknowledgement is proven back on the asking chain.
     let started = Instant::now();
-    loop {
-        let report = engine.step().await;
-        for e in &report.errors {
-            eprintln!("  relay: {e}");
+    if relayers.is_empty() {
+        loop {
+            let report = engine.step().await;
+            for e in &report.errors {
+                eprintln!("  relay: {e}");
+            }
+            if let Some(record) = store.packet(&asker.id, &answerer.id, sequence)?
+                && record.state == PacketState::Acknowledged
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the query was not answered within 60 s");
+            }
+            tokio::time::sleep(args.block_time).await;
         }
-        if let Some(record) = store.packet(&asker.id, &answerer.id, sequence)?
-            && record.state == PacketState::Acknowledged
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the query was not answered within 60 s");
-        }
-        tokio::time::sleep(args.block_time).await;
+    } else {
+        super::devnet_mesh::wait_closed(asker, &answerer.id, sequence, Duration::from_secs(90))
+            .await?;
     }
     let took = started.elapsed();
 
@@ -201,14 +244,23 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     if args.once {
         return Ok(ExitCode::SUCCESS);
     }
+    if !relayers.is_empty() {
+        println!(
+            "devnet running: {} relayers in the mesh (logs and configs in {}/relayers)",
+            relayers.len(),
+            dir.display()
+        );
+        println!(
+            "integrator API of {}'s relayer at http://{api_listen} (token {token}; see GET /openapi.json). Ctrl-C to stop.",
+            asker.id
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        return Ok(ExitCode::SUCCESS);
+    }
     // The integrator API, with a fresh token for this devnet only.
-    let mut secret = [0u8; 16];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut secret)
-        .context("cannot read /dev/urandom for the API token")?;
-    let token = hex::encode(secret);
     let api = relayer::config::ApiConfig {
         enabled: true,
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], args.base_port.saturating_add(1000))),
+        listen: api_listen,
         tokens: vec![relayer::config::ApiToken {
             name: "devnet".into(),
             sha256: sha2::Sha256::digest(token.as_bytes()).into(),

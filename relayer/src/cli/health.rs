@@ -58,7 +58,7 @@ pub fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
     let (store_ok, chains) = match build_engine(&config, &Metrics::new()) {
         Ok(engine) => {
             let checked = runtime.block_on(async {
-                let runtimes: Vec<_> = engine.chains().cloned().collect();
+                let runtimes: Vec<_> = engine.chains();
                 let waits = runtimes.iter().map(|r| {
                     let wait = config
                         .chain(r.id())

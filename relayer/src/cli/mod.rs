@@ -6,6 +6,7 @@ pub mod clear;
 pub mod config;
 pub mod conformance;
 pub mod devnet;
+pub mod devnet_mesh;
 pub mod health;
 pub mod light_client;
 pub mod query;

@@ -8,10 +8,16 @@ use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
 use anyhow::Context;
 use clap::Args;
 use relayer::api::ApiState;
-use relayer::config::Config;
+use std::collections::BTreeSet;
+
+use light_clients::credit_chain::Options;
+use network::{Network, NetworkConfig, PeerId};
+use relayer::config::{Config, NetworkSettings};
 use relayer::engine::{ChainRuntime, Engine, EngineOptions, PacketFilterFn};
+use relayer::mesh::{MeshChainAdapter, MeshService};
 use relayer::metrics::Metrics;
 use relayer::store::Store;
+use tokio_stream::StreamExt;
 
 use crate::cli::EXIT_MALFORMED;
 
@@ -93,9 +99,70 @@ pub fn build_engine(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<En
     Ok(Arc::new(engine))
 }
 
+/// The engine of a relayer in the mesh: its own chains over RPC, the
+/// others through the relayers serving them; and the mesh service that
+/// answers peers and gossips light blocks.
+pub async fn build_mesh_engine(
+    config: &Config,
+    settings: &NetworkSettings,
+    metrics: &Metrics,
+) -> anyhow::Result<(Arc<Engine>, Arc<MeshService>)> {
+    let local = build_engine(config, metrics)?;
+    let mut net = NetworkConfig::new(settings.identity.clone());
+    net.listen = settings.listen.clone();
+    net.bootstrap = settings.bootstrap.clone();
+    let mut allowed: BTreeSet<PeerId> = settings.admitted.iter().copied().collect();
+    allowed.extend(settings.bootstrap.iter().map(|(p, _)| *p));
+    for chain in &settings.chains {
+        allowed.extend(chain.relayers.iter().copied());
+    }
+    net.allowed = allowed.into_iter().collect();
+    let (network, events) = Network::start(net)
+        .await
+        .context("cannot start the mesh network")?;
+    tracing::info!(peer_id = %network.local_peer_id(), "mesh network started");
+    for chain in &settings.chains {
+        if local.chain(&chain.id).is_some() {
+            continue;
+        }
+        let adapter = Arc::new(MeshChainAdapter::new(
+            chain.id.clone(),
+            network.clone(),
+            chain.relayers.clone(),
+            config.relay.poll_interval,
+        ));
+        local.add_chain(Arc::new(ChainRuntime::remote(
+            chain.id.clone(),
+            adapter,
+            settings.identity.clone(),
+            Options::default(),
+            local.store().clone(),
+            metrics.clone(),
+        )));
+    }
+    let service = MeshService::new(network, local.chains());
+    tokio::spawn(service.clone().run(events));
+    service.announce().await;
+    for chain in local.chains().into_iter().filter(|c| c.is_local()) {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let mut blocks = chain.adapter().block_stream();
+            while let Some(height) = blocks.next().await {
+                if let Ok(block) = chain.adapter().light_block(height).await {
+                    service.publish_block(&block).await;
+                }
+            }
+        });
+    }
+    Ok((local, service))
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    let engine = build_engine(&config, &metrics)?;
+    let engine = match &config.network {
+        Some(settings) => build_mesh_engine(&config, settings, &metrics).await?.0,
+        None => build_engine(&config, &metrics)?,
+    };
     tracing::info!(
         chains = config.chains.len(),
         paths = config.paths.len(),

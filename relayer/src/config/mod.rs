@@ -18,6 +18,7 @@
 
 mod checks;
 mod error;
+mod mesh;
 mod parse;
 mod reader;
 #[cfg(test)]
@@ -79,6 +80,9 @@ pub struct Config {
     pub paths: Vec<RelayPath>,
     /// `[packet_filter]`.
     pub packet_filter: PacketFilter,
+    /// `[network]`: the mesh of relayers; `None` when absent or disabled
+    /// (a stand-alone relayer with RPC access to every chain it relays).
+    pub network: Option<NetworkSettings>,
     /// Things that are allowed but probably not meant (a key file readable
     /// by others, a filter rule that can never match, ...).
     pub warnings: Vec<ConfigError>,
@@ -293,6 +297,51 @@ impl ChainConfig {
     pub fn signer_public_key(&self) -> PublicKey {
         PublicKey(self.signer.verifying_key().to_bytes())
     }
+}
+
+/// `[network]`: this relayer as a member of the mesh of regional relayers.
+/// The `[[chains]]` are the chains it serves (their RPC stays private to
+/// it); `[[network.chains]]` are the chains other relayers serve, reached
+/// only through the mesh.
+#[derive(Clone, Debug)]
+pub struct NetworkSettings {
+    /// `listen`: multiaddrs (`/ip4/0.0.0.0/tcp/4001`), at least one.
+    pub listen: Vec<network::Multiaddr>,
+    /// `identity_key`: the operator key file, absolute; the libp2p identity
+    /// (peer id) derives from it.
+    pub identity_key: PathBuf,
+    /// The key read from `identity_key`.
+    pub identity: SigningKey,
+    /// `bootstrap`: multiaddrs ending in `/p2p/<peer id>`, dialled at start.
+    pub bootstrap: Vec<(network::PeerId, network::Multiaddr)>,
+    /// `admitted`: peers admitted besides the serving relayers of registered
+    /// chains (e.g. the regulator's node).
+    pub admitted: Vec<network::PeerId>,
+    /// `[network.governance]`: the keys approving registrations.
+    pub governance: GovernanceConfig,
+    /// `[[network.chains]]`: the genesis registry's chains served by others.
+    pub chains: Vec<NetworkChain>,
+}
+
+/// `[network.governance]`: k of n keys approve a registry change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GovernanceConfig {
+    /// `keys`: the governance public keys (hex).
+    pub keys: Vec<PublicKey>,
+    /// `threshold`: approvals needed, 1..=keys.
+    pub threshold: usize,
+}
+
+/// One `[[network.chains]]` entry: a chain of the network served by other
+/// relayers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkChain {
+    /// `id`.
+    pub id: ChainId,
+    /// `type`: default `credit-chain`.
+    pub chain_type: ChainType,
+    /// `relayers`: peer ids of the relayers serving it.
+    pub relayers: Vec<network::PeerId>,
 }
 
 /// One `[[paths]]` entry: packets are relayed between `a` and `b`, both

@@ -88,6 +88,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let chains = chains(&mut root, &mut report, base);
     let paths = paths(&mut root, &mut report);
     let (packet_filter, rules) = packet_filter(&mut root, &mut report);
+    let network = super::mesh::network(&mut root, &mut report, base);
     root.finish(&mut report);
 
     checks::unique_chain_ids(&chains, &mut report);
@@ -126,6 +127,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         chains,
         paths,
         packet_filter,
+        network,
         warnings: in_file_order(report.warnings),
     })
 }
@@ -419,7 +421,7 @@ fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEn
 }
 
 /// `credit-chain`, or an error naming what is wrong with the value.
-fn chain_type(s: &str) -> Result<ChainType, String> {
+pub(super) fn chain_type(s: &str) -> Result<ChainType, String> {
     match s {
         "credit-chain" => Ok(ChainType::CreditChain),
         "cometbft" => Err(
@@ -603,7 +605,7 @@ pub(super) fn sha256_hex(s: &str) -> Result<[u8; 32], String> {
 }
 
 /// A non-empty path, relative to `base` unless absolute.
-fn file_path(base: &Path, s: &str) -> Result<PathBuf, String> {
+pub(super) fn file_path(base: &Path, s: &str) -> Result<PathBuf, String> {
     if s.trim().is_empty() {
         return Err("must not be empty".to_owned());
     }

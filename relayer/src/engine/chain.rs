@@ -13,6 +13,7 @@ use protocol::{ChainId, Header, Height, LightBlock, PublicKey, Signature, state_
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::engine::EngineError;
+use crate::mesh::MeshChainAdapter;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -29,6 +30,9 @@ pub struct ChainRuntime {
     nonce: Mutex<Option<u64>>,
     /// The relayer's own light client; `None` until first anchored.
     client: Mutex<Option<LightClient>>,
+    /// Set for a chain served by other relayers: submissions are handed to
+    /// them (they sign under their own keys).
+    remote: Option<Arc<MeshChainAdapter>>,
 }
 
 /// Values and proofs of several keys at one height, verified: the light
@@ -60,7 +64,34 @@ impl ChainRuntime {
             metrics,
             nonce: Mutex::new(None),
             client: Mutex::new(None),
+            remote: None,
         }
+    }
+
+    /// A runtime for chain `id` served by other relayers and reached
+    /// through the mesh. `signer` is this relayer's operator key (never
+    /// used to sign there: the serving relayers submit).
+    pub fn remote(
+        id: ChainId,
+        adapter: Arc<MeshChainAdapter>,
+        signer: SigningKey,
+        options: Options,
+        store: Store,
+        metrics: Metrics,
+    ) -> ChainRuntime {
+        let mut runtime = ChainRuntime::new(id, adapter.clone(), signer, options, store, metrics);
+        runtime.remote = Some(adapter);
+        runtime
+    }
+
+    /// Whether this relayer serves the chain itself (RPC access and a key).
+    pub fn is_local(&self) -> bool {
+        self.remote.is_none()
+    }
+
+    /// The mesh adapter of a chain served by others.
+    pub fn mesh_adapter(&self) -> Option<&Arc<MeshChainAdapter>> {
+        self.remote.as_ref()
     }
 
     /// The chain id.
@@ -206,6 +237,23 @@ impl ChainRuntime {
         Ok(())
     }
 
+    /// Verifies `block` (received from a peer, not fetched) with the
+    /// relayer's light client, bisecting through fetched blocks when needed.
+    pub async fn verify_given(&self, block: LightBlock) -> Result<(), EngineError> {
+        let height = block.height();
+        // Anchors the client on first use.
+        if self.client.lock().await.is_none() {
+            self.verified_block(height).await?;
+        }
+        let mut guard = self.client.lock().await;
+        let Some(client) = guard.as_mut() else {
+            unreachable!("client anchored above")
+        };
+        self.update_client(client, block).await?;
+        self.store.save_trusted_block(&self.id, client.latest())?;
+        Ok(())
+    }
+
     /// Values and proofs of `keys` at one height, verified end to end.
     pub async fn verified_states(&self, keys: &[Vec<u8>]) -> Result<VerifiedStates, EngineError> {
         let ProvenStates {
@@ -305,6 +353,9 @@ impl Submissions<'_> {
             return Ok(Vec::new());
         }
         let chain = self.chain;
+        if let Some(remote) = &chain.remote {
+            return Ok(remote.submit_bodies(bodies).await?);
+        }
         let first = self.next_nonce().await?;
         let txs: Vec<SignedTransaction> = bodies
             .into_iter()

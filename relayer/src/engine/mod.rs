@@ -13,12 +13,12 @@ mod path;
 mod scanner;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use light_clients::credit_chain::Misbehaviour;
 use protocol::ChainId;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 
 pub use chain::{ChainRuntime, Submissions, VerifiedStates};
@@ -82,12 +82,24 @@ pub struct EngineOptions {
     pub clear_interval: Duration,
 }
 
-/// The running engine: chains and the paths between them.
+/// The running engine: chains and the paths between them. Chains (and the
+/// paths to them) can be added while it runs, when the network registry
+/// accepts a chain.
 pub struct Engine {
-    chains: BTreeMap<ChainId, Arc<ChainRuntime>>,
-    paths: Vec<Arc<PathWorker>>,
+    chains: RwLock<BTreeMap<ChainId, Arc<ChainRuntime>>>,
+    paths: RwLock<Vec<Arc<PathWorker>>>,
     store: Store,
     options: EngineOptions,
+    filter: Option<PacketFilterFn>,
+    /// Tells the running engine about added chains and paths.
+    added: mpsc::UnboundedSender<Added>,
+    added_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Added>>>,
+}
+
+/// What was added to a running engine.
+enum Added {
+    Chain(Arc<ChainRuntime>),
+    Path(Arc<PathWorker>),
 }
 
 impl Engine {
@@ -131,17 +143,67 @@ impl Engine {
                 filter.clone(),
             )));
         }
+        let (added, added_rx) = mpsc::unbounded_channel();
         Ok(Engine {
-            chains,
-            paths: workers,
+            chains: RwLock::new(chains),
+            paths: RwLock::new(workers),
             store,
             options,
+            filter,
+            added,
+            added_rx: std::sync::Mutex::new(Some(added_rx)),
         })
     }
 
-    /// The chains.
-    pub fn chains(&self) -> impl Iterator<Item = &Arc<ChainRuntime>> {
-        self.chains.values()
+    /// The chains, by id.
+    pub fn chains(&self) -> Vec<Arc<ChainRuntime>> {
+        self.chains
+            .read()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The chain `id`, if known.
+    pub fn chain(&self, id: &ChainId) -> Option<Arc<ChainRuntime>> {
+        self.chains.read().ok()?.get(id).cloned()
+    }
+
+    /// The paths.
+    pub fn paths(&self) -> Vec<Arc<PathWorker>> {
+        self.paths.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Adds `chain` (e.g. accepted by the network registry) with a path to
+    /// every chain served here; a running engine starts relaying on them at
+    /// once. Adding a known chain does nothing.
+    pub fn add_chain(&self, chain: Arc<ChainRuntime>) {
+        let Ok(mut chains) = self.chains.write() else {
+            return;
+        };
+        if chains.contains_key(chain.id()) {
+            return;
+        }
+        let partners: Vec<Arc<ChainRuntime>> = chains
+            .values()
+            .filter(|c| c.is_local() || chain.is_local())
+            .cloned()
+            .collect();
+        chains.insert(chain.id().clone(), chain.clone());
+        drop(chains);
+        let _ = self.added.send(Added::Chain(chain.clone()));
+        for partner in partners {
+            let path = Arc::new(PathWorker::new(
+                partner,
+                chain.clone(),
+                self.store.clone(),
+                self.options.batch_size,
+                self.filter.clone(),
+            ));
+            if let Ok(mut paths) = self.paths.write() {
+                paths.push(path.clone());
+            }
+            let _ = self.added.send(Added::Path(path));
+        }
     }
 
     /// The store.
@@ -153,13 +215,13 @@ impl Engine {
     /// pending packets. Returns what was done.
     pub async fn step(&self) -> RelayReport {
         let mut report = RelayReport::default();
-        for chain in self.chains.values() {
+        for chain in self.chains().iter().filter(|c| c.is_local()) {
             if let Err(e) = scan_chain(chain, &self.store).await {
                 tracing::warn!(chain = %chain.id(), error = %e, "scanning events failed; will retry");
                 report.errors.push(e.to_string());
             }
         }
-        for path in &self.paths {
+        for path in self.paths() {
             report.merge(path.relay_both().await);
         }
         report
@@ -175,71 +237,110 @@ impl Engine {
     pub async fn run(self: Arc<Self>) {
         let (wake, _) = watch::channel(0u64);
         let mut tasks = tokio::task::JoinSet::new();
-        for chain in self.chains.values() {
-            let (chain, store, wake) = (chain.clone(), self.store.clone(), wake.clone());
-            let interval = self.options.clear_interval;
-            tasks.spawn(async move {
-                let mut blocks = chain.adapter().block_stream();
-                loop {
-                    match scan_chain(&chain, &store).await {
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(chain = %chain.id(), error = %e, "scanning events failed; will retry");
-                        }
-                    }
-                    // Every block wakes the stages: new packets, and time
-                    // passing for timeouts.
-                    wake.send_modify(|n| *n += 1);
-                    tokio::select! {
-                        next = blocks.next() => if next.is_none() {
-                            tokio::time::sleep(interval).await;
-                            blocks = chain.adapter().block_stream();
-                        },
-                        _ = tokio::time::sleep(interval) => {}
-                    }
-                }
-            });
+        for chain in self.chains() {
+            self.spawn_scanner(&mut tasks, chain, &wake);
         }
-        for path in &self.paths {
-            for direction in [Direction::Forward, Direction::Backward] {
-                for stage in [Stage::Deliver, Stage::Acknowledge] {
-                    let (path, wake) = (path.clone(), wake.clone());
-                    let interval = self.options.clear_interval;
-                    tasks.spawn(async move {
-                        let mut woken = wake.subscribe();
-                        loop {
-                            woken.borrow_and_update();
-                            let report = path.run_stage(direction, stage).await;
-                            let moved = report.received + report.acknowledged + report.timed_out;
-                            if !report.is_empty() {
-                                let (a, b) = path.ends();
-                                tracing::info!(
-                                    path = %format!("{a}↔{b}"),
-                                    ?direction,
-                                    ?stage,
-                                    received = report.received,
-                                    acknowledged = report.acknowledged,
-                                    timed_out = report.timed_out,
-                                    errors = report.errors.len(),
-                                    "relayed"
-                                );
-                            }
-                            if moved > 0 {
-                                // What moved is the next stage's work.
-                                wake.send_modify(|n| *n += 1);
-                            }
-                            tokio::select! {
-                                _ = woken.changed() => {}
-                                _ = tokio::time::sleep(interval) => {}
-                            }
-                        }
-                    });
+        for path in self.paths() {
+            self.spawn_stages(&mut tasks, path, &wake);
+        }
+        let added = self.added_rx.lock().ok().and_then(|mut r| r.take());
+        let Some(mut added) = added else {
+            tracing::error!("the engine is already running");
+            return;
+        };
+        loop {
+            tokio::select! {
+                Some(item) = added.recv() => match item {
+                    Added::Chain(chain) => self.spawn_scanner(&mut tasks, chain, &wake),
+                    Added::Path(path) => self.spawn_stages(&mut tasks, path, &wake),
+                },
+                // The tasks loop forever; one ends only by panicking.
+                Some(Err(e)) = tasks.join_next() => {
+                    tracing::error!(error = %e, "a relay task ended");
                 }
             }
         }
-        // The tasks loop forever; one ends only by panicking.
-        while let Some(Err(e)) = tasks.join_next().await {
-            tracing::error!(error = %e, "a relay task ended");
+    }
+
+    /// Scans a chain served here on each of its blocks.
+    fn spawn_scanner(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        chain: Arc<ChainRuntime>,
+        wake: &watch::Sender<u64>,
+    ) {
+        // Chains served by other relayers are scanned by them.
+        if !chain.is_local() {
+            return;
+        }
+        let (store, wake) = (self.store.clone(), wake.clone());
+        let interval = self.options.clear_interval;
+        tasks.spawn(async move {
+            let mut blocks = chain.adapter().block_stream();
+            loop {
+                if let Err(e) = scan_chain(&chain, &store).await {
+                    tracing::warn!(chain = %chain.id(), error = %e, "scanning events failed; will retry");
+                }
+                // Every block wakes the stages: new packets, and time
+                // passing for timeouts.
+                wake.send_modify(|n| *n += 1);
+                tokio::select! {
+                    next = blocks.next() => if next.is_none() {
+                        tokio::time::sleep(interval).await;
+                        blocks = chain.adapter().block_stream();
+                    },
+                    _ = tokio::time::sleep(interval) => {}
+                }
+            }
+        });
+    }
+
+    /// Runs the stages of a path this relayer relays.
+    fn spawn_stages(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        path: Arc<PathWorker>,
+        wake: &watch::Sender<u64>,
+    ) {
+        for direction in [Direction::Forward, Direction::Backward] {
+            // A direction is relayed by the relayers serving its source:
+            // they see its packets and submit its acknowledgements.
+            if !path.source(direction).is_local() {
+                continue;
+            }
+            for stage in [Stage::Deliver, Stage::Acknowledge] {
+                let (path, wake) = (path.clone(), wake.clone());
+                let interval = self.options.clear_interval;
+                tasks.spawn(async move {
+                    let mut woken = wake.subscribe();
+                    loop {
+                        woken.borrow_and_update();
+                        let report = path.run_stage(direction, stage).await;
+                        let moved = report.received + report.acknowledged + report.timed_out;
+                        if !report.is_empty() {
+                            let (a, b) = path.ends();
+                            tracing::info!(
+                                path = %format!("{a}↔{b}"),
+                                ?direction,
+                                ?stage,
+                                received = report.received,
+                                acknowledged = report.acknowledged,
+                                timed_out = report.timed_out,
+                                errors = report.errors.len(),
+                                "relayed"
+                            );
+                        }
+                        if moved > 0 {
+                            // What moved is the next stage's work.
+                            wake.send_modify(|n| *n += 1);
+                        }
+                        tokio::select! {
+                            _ = woken.changed() => {}
+                            _ = tokio::time::sleep(interval) => {}
+                        }
+                    }
+                });
+            }
         }
     }
 }

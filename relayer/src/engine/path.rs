@@ -139,10 +139,21 @@ impl PathWorker {
         (self.a.id(), self.b.id())
     }
 
+    /// The chain packets travelling in `direction` come from.
+    pub fn source(&self, direction: Direction) -> &Arc<ChainRuntime> {
+        match direction {
+            Direction::Forward => &self.a,
+            Direction::Backward => &self.b,
+        }
+    }
+
     /// Relays a→b then b→a, both stages each.
     pub async fn relay_both(&self) -> RelayReport {
         let mut report = RelayReport::default();
         for direction in [Direction::Forward, Direction::Backward] {
+            if !self.source(direction).is_local() {
+                continue;
+            }
             for stage in [Stage::Deliver, Stage::Acknowledge] {
                 report.merge(self.run_stage(direction, stage).await);
             }

@@ -1,0 +1,21 @@
+//! The relayer as a member of the mesh of regional relayers (libp2p, from
+//! the `network` crate): each relayer serves its own chains and reaches the
+//! others only through the relayers that serve them.
+//!
+//! - [`wire`]: what relayers ask each other;
+//! - [`remote`]: a chain served elsewhere, as a [`adapters::ChainAdapter`];
+//! - [`service`]: answering peers, checking what they hand over before
+//!   submitting it, gossiping and judging light blocks.
+//!
+//! A packet from chain A (served here) to chain B (served by a peer) is
+//! proven from A here, handed to B's relayer with its proofs and client
+//! updates, checked there against that relayer's own light client of A,
+//! and submitted on B under its key; the acknowledgement comes back the
+//! same way. Exactly-once still rests on the chains' receipts.
+
+pub mod remote;
+pub mod service;
+pub mod wire;
+
+pub use remote::MeshChainAdapter;
+pub use service::MeshService;

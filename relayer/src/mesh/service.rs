@@ -1,0 +1,375 @@
+//! The serving side of the mesh: answers other relayers' requests about
+//! the chains this relayer serves, checks the packet messages they hand
+//! over before submitting them under its own key, publishes its chains'
+//! light blocks, and judges the light blocks others gossip.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use light_clients::merkle::StateProof;
+use network::{NetworkEvent, NetworkHandle, Responder, Topic, Verdict};
+use protocol::tx::TxBody;
+use protocol::{Canonical, ChainId, Header, Height, LightBlock, state_keys};
+use tokio::sync::mpsc;
+
+use super::wire::{self, HexBytes, MeshRequest, MeshResponse, WireEntry};
+use crate::engine::{ChainRuntime, EngineError};
+
+/// Most messages in one handed-over submission.
+const MAX_SUBMIT: usize = 10_000;
+
+/// This relayer's side of the mesh.
+pub struct MeshService {
+    network: NetworkHandle,
+    /// Every chain the engine knows (served here or reached through the
+    /// mesh), by id; grows when the registry accepts a chain.
+    chains: RwLock<BTreeMap<ChainId, Arc<ChainRuntime>>>,
+}
+
+impl MeshService {
+    /// A service over `chains` (those with `is_local()` are served here).
+    pub fn new(network: NetworkHandle, chains: Vec<Arc<ChainRuntime>>) -> Arc<MeshService> {
+        Arc::new(MeshService {
+            network,
+            chains: RwLock::new(chains.into_iter().map(|c| (c.id().clone(), c)).collect()),
+        })
+    }
+
+    /// Adds a chain (accepted by the registry at runtime).
+    pub fn add_chain(&self, chain: Arc<ChainRuntime>) {
+        if let Ok(mut chains) = self.chains.write() {
+            chains.insert(chain.id().clone(), chain);
+        }
+    }
+
+    fn chain(&self, id: &ChainId) -> Option<Arc<ChainRuntime>> {
+        self.chains.read().ok()?.get(id).cloned()
+    }
+
+    fn local(&self, id: &ChainId) -> Result<Arc<ChainRuntime>, String> {
+        match self.chain(id) {
+            Some(c) if c.is_local() => Ok(c),
+            _ => Err(format!("chain {id} is not served by this relayer")),
+        }
+    }
+
+    /// Subscribes to the light blocks of every known chain and announces
+    /// (kademlia) the chains served here.
+    pub async fn announce(&self) {
+        let chains: Vec<Arc<ChainRuntime>> = self
+            .chains
+            .read()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        for chain in chains {
+            if let Err(e) = self
+                .network
+                .subscribe(&Topic::LightBlocks(chain.id().clone()))
+                .await
+            {
+                tracing::warn!(chain = %chain.id(), error = %e, "cannot subscribe to its light blocks");
+            }
+            if chain.is_local()
+                && let Err(e) = self.network.provide(chain.id()).await
+            {
+                tracing::warn!(chain = %chain.id(), error = %e, "cannot announce it on the mesh");
+            }
+        }
+    }
+
+    /// Publishes a light block of a chain served here.
+    pub async fn publish_block(&self, block: &LightBlock) {
+        let topic = Topic::LightBlocks(block.header().chain_id.clone());
+        if let Err(e) = self
+            .network
+            .publish(&topic, block.to_canonical_bytes())
+            .await
+        {
+            tracing::debug!(%topic, error = %e, "light block not published");
+        }
+    }
+
+    /// Handles the network's events until it stops.
+    pub async fn run(self: Arc<Self>, mut events: mpsc::Receiver<NetworkEvent>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                NetworkEvent::Request {
+                    from,
+                    body,
+                    responder,
+                    ..
+                } => {
+                    let service = self.clone();
+                    tokio::spawn(async move { service.answer(from, body, responder).await });
+                }
+                NetworkEvent::Gossip {
+                    topic,
+                    from,
+                    body,
+                    message_id,
+                    propagation_source,
+                    ..
+                } => {
+                    // Judging may fetch blocks from peers: never on the
+                    // event loop, which must keep answering them.
+                    let service = self.clone();
+                    tokio::spawn(async move {
+                        let verdict = service.judge(&topic, &body).await;
+                        if verdict == Verdict::Reject {
+                            tracing::warn!(%topic, peer = %from, "rejected a gossiped light block");
+                        }
+                        let _ = service
+                            .network
+                            .report(message_id, propagation_source, verdict)
+                            .await;
+                    });
+                }
+                NetworkEvent::PeerBanned { peer, strikes } => {
+                    tracing::warn!(%peer, strikes, "peer banned");
+                }
+                NetworkEvent::ConnectionRefused { peer, refusal, .. } => {
+                    tracing::info!(%peer, ?refusal, "connection refused");
+                }
+                NetworkEvent::EnvelopeRejected { peer, reason } => {
+                    tracing::warn!(%peer, %reason, "envelope rejected");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A gossiped light block is accepted only when this relayer's own
+    /// light client of its chain verifies it.
+    async fn judge(&self, topic: &Topic, body: &[u8]) -> Verdict {
+        let Topic::LightBlocks(chain_id) = topic else {
+            return Verdict::Ignore;
+        };
+        let Some(chain) = self.chain(chain_id) else {
+            return Verdict::Ignore;
+        };
+        let Ok(block) = LightBlock::from_canonical_bytes(body) else {
+            return Verdict::Reject;
+        };
+        if &block.header().chain_id != chain_id {
+            return Verdict::Reject;
+        }
+        match chain.verify_given(block).await {
+            Ok(()) => Verdict::Accept,
+            Err(EngineError::Verification { .. } | EngineError::Misbehaviour { .. }) => {
+                Verdict::Reject
+            }
+            Err(_) => Verdict::Ignore,
+        }
+    }
+
+    async fn answer(&self, from: network::PeerId, body: Vec<u8>, responder: Responder) {
+        let response = match wire::decode::<MeshRequest>(&body, "mesh request") {
+            Err(reason) => MeshResponse::Refused { reason },
+            Ok(request) => {
+                let what = request.what();
+                match self.serve(request).await {
+                    Ok(response) => response,
+                    Err(reason) => {
+                        tracing::warn!(peer = %from, %what, %reason, "refused a mesh request");
+                        MeshResponse::Refused { reason }
+                    }
+                }
+            }
+        };
+        if let Err(e) = responder.respond(wire::encode(&response)) {
+            tracing::debug!(peer = %from, error = %e, "response not sent");
+        }
+    }
+
+    async fn serve(&self, request: MeshRequest) -> Result<MeshResponse, String> {
+        let chain = self.local(request.chain())?;
+        let adapter = chain.adapter();
+        Ok(match request {
+            MeshRequest::Status { .. } => MeshResponse::Status {
+                status: adapter.status().await.map_err(|e| e.to_string())?,
+            },
+            MeshRequest::LightBlock { height, .. } => MeshResponse::LightBlock {
+                block: adapter
+                    .light_block(height)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            },
+            MeshRequest::States { keys, .. } => {
+                let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.0).collect();
+                let proven = adapter.states(&keys).await.map_err(|e| e.to_string())?;
+                MeshResponse::States {
+                    light_block: proven.light_block,
+                    entries: proven
+                        .entries
+                        .into_iter()
+                        .map(|e| WireEntry {
+                            key: HexBytes(e.key),
+                            value: e.value.map(HexBytes),
+                            proof: e.proof,
+                        })
+                        .collect(),
+                }
+            }
+            MeshRequest::Submit { bodies, .. } => {
+                if bodies.len() > MAX_SUBMIT {
+                    return Err(format!(
+                        "{} messages, at most {MAX_SUBMIT} per submission",
+                        bodies.len()
+                    ));
+                }
+                self.check_bodies(&chain, &bodies).await?;
+                MeshResponse::Submitted {
+                    outcomes: chain.submit(bodies).await.map_err(|e| e.to_string())?,
+                }
+            }
+        })
+    }
+
+    /// What a peer hands over is submitted under this relayer's key only if
+    /// this relayer verifies it itself: client updates must be blocks its
+    /// own light client trusts, packet proofs must hold against headers it
+    /// trusts. Only packet messages and client updates are accepted.
+    async fn check_bodies(&self, on: &ChainRuntime, bodies: &[TxBody]) -> Result<(), String> {
+        let mut headers: HashMap<(ChainId, Height), Header> = HashMap::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let fail = |reason: String| format!("message {i}: {reason}");
+            match body {
+                TxBody::UpdateClient { block } => {
+                    let header = self
+                        .trusted_header(&mut headers, &block.header().chain_id, block.height())
+                        .await
+                        .map_err(fail)?;
+                    if header.hash() != block.header().hash() {
+                        return Err(fail(format!(
+                            "client update with block {} of {} that this relayer's light client does not trust",
+                            block.height(),
+                            block.header().chain_id
+                        )));
+                    }
+                }
+                TxBody::RecvPacket {
+                    packet,
+                    proof,
+                    proof_height,
+                } => {
+                    if &packet.destination != on.id() {
+                        return Err(fail(format!(
+                            "packet for {}, not {}",
+                            packet.destination,
+                            on.id()
+                        )));
+                    }
+                    let header = self
+                        .trusted_header(&mut headers, &packet.source, *proof_height)
+                        .await
+                        .map_err(fail)?;
+                    let key = state_keys::packet_commitment(on.id(), packet.sequence);
+                    check_proof(
+                        &header,
+                        &key,
+                        Some(packet.commitment().as_bytes()),
+                        proof,
+                        true,
+                    )
+                    .map_err(fail)?;
+                }
+                TxBody::AcknowledgePacket {
+                    packet,
+                    acknowledgement,
+                    proof,
+                    proof_height,
+                } => {
+                    if &packet.source != on.id() {
+                        return Err(fail(format!(
+                            "packet from {}, not {}",
+                            packet.source,
+                            on.id()
+                        )));
+                    }
+                    let header = self
+                        .trusted_header(&mut headers, &packet.destination, *proof_height)
+                        .await
+                        .map_err(fail)?;
+                    let key = state_keys::packet_ack(on.id(), packet.sequence);
+                    check_proof(
+                        &header,
+                        &key,
+                        Some(acknowledgement.hash().as_bytes()),
+                        proof,
+                        true,
+                    )
+                    .map_err(fail)?;
+                }
+                TxBody::TimeoutPacket {
+                    packet,
+                    proof,
+                    proof_height,
+                } => {
+                    if &packet.source != on.id() {
+                        return Err(fail(format!(
+                            "packet from {}, not {}",
+                            packet.source,
+                            on.id()
+                        )));
+                    }
+                    let header = self
+                        .trusted_header(&mut headers, &packet.destination, *proof_height)
+                        .await
+                        .map_err(fail)?;
+                    let key = state_keys::packet_receipt(on.id(), packet.sequence);
+                    check_proof(&header, &key, None, proof, false).map_err(fail)?;
+                }
+                other => {
+                    return Err(fail(format!(
+                        "{} is not relayed for peers (only client updates and packet messages are)",
+                        other.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn trusted_header(
+        &self,
+        cache: &mut HashMap<(ChainId, Height), Header>,
+        chain: &ChainId,
+        height: Height,
+    ) -> Result<Header, String> {
+        if let Some(h) = cache.get(&(chain.clone(), height)) {
+            return Ok(h.clone());
+        }
+        let runtime = self
+            .chain(chain)
+            .ok_or_else(|| format!("chain {chain} is not tracked by this relayer"))?;
+        let block = runtime
+            .verified_block(height)
+            .await
+            .map_err(|e| format!("block {height} of {chain}: {e}"))?;
+        let header = block.header().clone();
+        cache.insert((chain.clone(), height), header.clone());
+        Ok(header)
+    }
+}
+
+fn check_proof(
+    header: &Header,
+    key: &[u8],
+    value: Option<&[u8]>,
+    proof: &[u8],
+    membership: bool,
+) -> Result<(), String> {
+    let proof = if membership {
+        borsh::from_slice(proof).map(StateProof::Membership)
+    } else {
+        borsh::from_slice(proof).map(StateProof::NonMembership)
+    }
+    .map_err(|e| format!("malformed proof of {}: {e}", state_keys::show(key)))?;
+    proof.verify(&header.state_root, key, value).map_err(|e| {
+        format!(
+            "proof of {} at height {}: {e}",
+            state_keys::show(key),
+            header.height
+        )
+    })
+}

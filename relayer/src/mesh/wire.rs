@@ -1,0 +1,149 @@
+//! What relayers ask each other over the mesh's request-response protocol
+//! (inside the network's signed envelopes), encoded as JSON.
+//!
+//! Everything a peer answers about a chain is checked before use exactly as
+//! an RPC endpoint's answer would be: light blocks by the asking relayer's
+//! own light client, values by their Merkle proofs. A peer is never trusted.
+
+use adapters::{ChainStatus, SubmitOutcome};
+use light_clients::merkle::StateProof;
+use protocol::tx::TxBody;
+use protocol::{ChainId, Height, LightBlock};
+use serde::{Deserialize, Serialize};
+
+/// Bytes as hex in JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HexBytes(#[serde(with = "hex::serde")] pub Vec<u8>);
+
+/// A request to the relayer serving `chain`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum MeshRequest {
+    /// The chain's latest height.
+    Status {
+        /// The chain.
+        chain: ChainId,
+    },
+    /// The light block at a height.
+    LightBlock {
+        /// The chain.
+        chain: ChainId,
+        /// The height.
+        height: Height,
+    },
+    /// Values and proofs of keys, all at one height.
+    States {
+        /// The chain.
+        chain: ChainId,
+        /// The keys.
+        keys: Vec<HexBytes>,
+    },
+    /// Packet messages (with their proofs) and the client updates they need,
+    /// to be checked by the serving relayer and submitted on its chain
+    /// under its own key.
+    Submit {
+        /// The chain to submit on.
+        chain: ChainId,
+        /// The messages, in order.
+        bodies: Vec<TxBody>,
+    },
+}
+
+impl MeshRequest {
+    /// The chain the request is about.
+    pub fn chain(&self) -> &ChainId {
+        match self {
+            MeshRequest::Status { chain }
+            | MeshRequest::LightBlock { chain, .. }
+            | MeshRequest::States { chain, .. }
+            | MeshRequest::Submit { chain, .. } => chain,
+        }
+    }
+
+    /// What the request is, for logs and errors.
+    pub fn what(&self) -> String {
+        match self {
+            MeshRequest::Status { .. } => "status".into(),
+            MeshRequest::LightBlock { height, .. } => format!("light block {height}"),
+            MeshRequest::States { keys, .. } => format!("{} proven states", keys.len()),
+            MeshRequest::Submit { bodies, .. } => {
+                format!("submission of {} messages", bodies.len())
+            }
+        }
+    }
+}
+
+/// One proven value of [`MeshResponse::States`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireEntry {
+    /// The key.
+    pub key: HexBytes,
+    /// The value; `None` when absent.
+    pub value: Option<HexBytes>,
+    /// Its proof against the light block's state root.
+    pub proof: StateProof,
+}
+
+/// The serving relayer's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum MeshResponse {
+    /// Answer to [`MeshRequest::Status`].
+    Status {
+        /// The status.
+        status: ChainStatus,
+    },
+    /// Answer to [`MeshRequest::LightBlock`].
+    LightBlock {
+        /// The block.
+        block: LightBlock,
+    },
+    /// Answer to [`MeshRequest::States`].
+    States {
+        /// The light block the proofs are against.
+        light_block: LightBlock,
+        /// One entry per key, in order.
+        entries: Vec<WireEntry>,
+    },
+    /// Answer to [`MeshRequest::Submit`]: per message, the chain's outcome
+    /// or why it was not submitted.
+    Submitted {
+        /// The outcomes, in order.
+        outcomes: Vec<Result<SubmitOutcome, String>>,
+    },
+    /// The request was refused (not served here, failed checks, malformed).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Encodes a message.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    serde_json::to_vec(message).unwrap_or_default()
+}
+
+/// Decodes untrusted bytes, naming what is wrong.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("malformed {what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_garbage_is_named() {
+        let request = MeshRequest::States {
+            chain: "guangdong".parse().unwrap(),
+            keys: vec![HexBytes(b"packets/x/1".to_vec())],
+        };
+        let bytes = encode(&request);
+        assert_eq!(decode::<MeshRequest>(&bytes, "request").unwrap(), request);
+        let err = decode::<MeshRequest>(b"{\"kind\":\"states\"", "mesh request").unwrap_err();
+        assert!(err.starts_with("malformed mesh request"), "{err}");
+        let err = decode::<MeshRequest>(b"{\"kind\":\"launch\"}", "mesh request").unwrap_err();
+        assert!(err.contains("launch"), "{err}");
+    }
+}
