@@ -389,6 +389,8 @@ pub struct MeshMember {
     pub bootstrap: Vec<String>,
     /// The chains other relayers serve, with their peer ids.
     pub chains: Vec<(ChainId, Vec<String>)>,
+    /// Governance keys (hex) and threshold, if runtime registration is on.
+    pub governance: Option<(Vec<String>, usize)>,
 }
 
 impl RelayerConfig {
@@ -481,6 +483,13 @@ impl RelayerConfig {
                 quote(&mesh.identity_key.to_string_lossy()),
                 list(&mesh.bootstrap)
             );
+            if let Some((keys, threshold)) = &mesh.governance {
+                let _ = writeln!(
+                    out,
+                    "[network.governance]\nkeys = [{}]\nthreshold = {threshold}\n",
+                    list(keys)
+                );
+            }
             for (id, relayers) in &mesh.chains {
                 let _ = writeln!(
                     out,

@@ -24,6 +24,7 @@ mod chains;
 mod error;
 mod openapi;
 mod queries;
+mod registry;
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub use openapi::document as openapi_document;
 use crate::config::ApiConfig;
 use crate::engine::{ChainRuntime, Engine};
 use crate::metrics::Metrics;
+use crate::registry::RegistryService;
 
 /// Tells whether a bearer token is known: the integrator's name, or `None`.
 pub type TokenCheck = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -54,6 +56,9 @@ pub struct ApiState {
     pub metrics: Metrics,
     /// The bearer-token check.
     pub tokens: TokenCheck,
+    /// The network registry, for a relayer in the mesh (`/registry`
+    /// routes); `None` for a stand-alone relayer.
+    pub registry: Option<Arc<RegistryService>>,
 }
 
 impl ApiState {
@@ -65,7 +70,14 @@ impl ApiState {
             engine,
             metrics,
             tokens: Arc::new(move |bearer| api.token_name(bearer).map(str::to_owned)),
+            registry: None,
         }
+    }
+
+    /// The same state serving the network registry's routes too.
+    pub fn with_registry(mut self, registry: Arc<RegistryService>) -> ApiState {
+        self.registry = Some(registry);
+        self
     }
 
     /// The runtime of `chain`, if this relayer serves it.
@@ -102,8 +114,12 @@ pub fn router(state: ApiState) -> Router {
             "/queries/{source}/{destination}/{sequence}/result",
             get(queries::result),
         )
-        .route("/chains", get(chains::list))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .route("/chains", get(chains::list));
+    let protected = match state.registry.clone() {
+        Some(service) => protected.merge(registry::routes().with_state(service)),
+        None => protected,
+    }
+    .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(protected)
         .route("/health", get(chains::health))

@@ -30,6 +30,10 @@ pub enum ChainsCommand {
     /// trusted height, endpoint health. Exit 0 (even when a chain is down;
     /// see `health-check`), 3 when the configuration is invalid.
     List(ListArgs),
+    /// Propose a new chain to the network's registry, signed by its operator
+    /// (see config/chains/example.toml). Exit 0 proposed, 2 refused, 3
+    /// malformed, 4 API unreachable.
+    Register(super::register::RegisterArgs),
 }
 
 /// Arguments of `chains list`.
@@ -141,7 +145,10 @@ pub fn load_config(path: &Path) -> Option<Config> {
 
 /// Runs `chains ...`.
 pub fn run(cmd: ChainsCommand) -> anyhow::Result<ExitCode> {
-    let ChainsCommand::List(args) = cmd;
+    let args = match cmd {
+        ChainsCommand::List(args) => args,
+        ChainsCommand::Register(args) => return Ok(super::register::run(args)),
+    };
     let Some(config) = load_config(&args.config) else {
         return Ok(ExitCode::from(EXIT_MALFORMED));
     };

@@ -147,13 +147,17 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         std::net::SocketAddr::from(([127, 0, 0, 1], args.base_port.saturating_add(1000)));
     let mut relayers = Vec::new();
     if args.relayers_per_chain > 0 {
-        relayers = super::devnet_mesh::start_relayers(
+        let options = relayer::mesh::devnet::MeshOptions {
+            api: (!args.once).then(|| (api_listen, token.clone())),
+            governance: None,
+        };
+        relayers = relayer::mesh::devnet::start_relayers(
             &exe,
             &dir,
             &regions,
             args.relayers_per_chain,
             args.base_port,
-            (!args.once).then(|| (api_listen, token.clone())),
+            &options,
         )
         .await?;
         println!(
@@ -193,7 +197,7 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             tokio::time::sleep(args.block_time).await;
         }
     } else {
-        super::devnet_mesh::wait_closed(asker, &answerer.id, sequence, Duration::from_secs(90))
+        relayer::mesh::devnet::wait_closed(asker, &answerer.id, sequence, Duration::from_secs(90))
             .await?;
     }
     let took = started.elapsed();

@@ -6,10 +6,11 @@ pub mod clear;
 pub mod config;
 pub mod conformance;
 pub mod devnet;
-pub mod devnet_mesh;
+pub mod governance;
 pub mod health;
 pub mod light_client;
 pub mod query;
+pub mod register;
 pub mod start;
 
 use std::path::PathBuf;
@@ -34,6 +35,10 @@ pub enum Command {
     /// Show the configured chains: reachability, heights, trusted heights.
     #[command(subcommand)]
     Chains(chains::ChainsCommand),
+    /// Govern the network's registry of chains through a relayer's API:
+    /// approve proposals, freeze or deregister chains, list the registry.
+    #[command(subcommand)]
+    Governance(governance::GovernanceCommand),
     /// Relay everything pending once, without the daemon.
     #[command(subcommand)]
     Clear(clear::ClearCommand),
@@ -80,6 +85,7 @@ pub enum ConformanceCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Chains(cmd) => chains::run(cmd),
+        Command::Governance(cmd) => Ok(governance::run(cmd)),
         Command::Clear(cmd) => clear::run(cmd),
         Command::HealthCheck(args) => health::run(args),
         Command::Query(cmd) => Ok(query::run(cmd)),

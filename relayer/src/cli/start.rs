@@ -14,9 +14,12 @@ use light_clients::credit_chain::Options;
 use network::{Network, NetworkConfig, PeerId};
 use relayer::config::{Config, NetworkSettings};
 use relayer::engine::{ChainRuntime, Engine, EngineOptions, PacketFilterFn};
-use relayer::mesh::{MeshChainAdapter, MeshService};
+use relayer::mesh::{MeshChainAdapter, MeshService, RegistrySync};
 use relayer::metrics::Metrics;
+use relayer::registry::RegistryGenesis;
+use relayer::registry::service::RegistryService;
 use relayer::store::Store;
+use std::time::Duration;
 use tokio_stream::StreamExt;
 
 use crate::cli::EXIT_MALFORMED;
@@ -106,7 +109,7 @@ pub async fn build_mesh_engine(
     config: &Config,
     settings: &NetworkSettings,
     metrics: &Metrics,
-) -> anyhow::Result<(Arc<Engine>, Arc<MeshService>)> {
+) -> anyhow::Result<MeshParts> {
     let local = build_engine(config, metrics)?;
     let mut net = NetworkConfig::new(settings.identity.clone());
     net.listen = settings.listen.clone();
@@ -140,9 +143,43 @@ pub async fn build_mesh_engine(
             metrics.clone(),
         )));
     }
-    let service = MeshService::new(network, local.chains());
+    let service = MeshService::new(network.clone(), local.chains());
     tokio::spawn(service.clone().run(events));
     service.announce().await;
+    tokio::spawn(
+        service
+            .clone()
+            .keep_dialling(settings.bootstrap.clone(), Duration::from_secs(3)),
+    );
+    // The network registry, when governance keys are configured: chains
+    // registered at runtime are tracked without a restart.
+    let registry = if settings.governance.keys.is_empty() {
+        tracing::info!("no [network.governance]: chains cannot be registered at runtime");
+        None
+    } else {
+        let genesis = RegistryGenesis {
+            governors: settings.governance.keys.clone(),
+            threshold: settings.governance.threshold as u32,
+            chains: Vec::new(),
+            admitted_peers: Vec::new(),
+        };
+        let registry = RegistryService::open(local.store().clone(), &genesis)
+            .context("cannot open the network registry")?;
+        service.set_registry(registry.clone());
+        tokio::spawn(
+            RegistrySync {
+                registry: registry.clone(),
+                engine: local.clone(),
+                service: service.clone(),
+                network,
+                identity: settings.identity.clone(),
+                poll_interval: config.relay.poll_interval,
+                metrics: metrics.clone(),
+            }
+            .run(),
+        );
+        Some(registry)
+    };
     for chain in local.chains().into_iter().filter(|c| c.is_local()) {
         let service = service.clone();
         tokio::spawn(async move {
@@ -154,14 +191,28 @@ pub async fn build_mesh_engine(
             }
         });
     }
-    Ok((local, service))
+    Ok(MeshParts {
+        engine: local,
+        registry,
+    })
+}
+
+/// What [`build_mesh_engine`] starts.
+pub struct MeshParts {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// The network registry, when governance is configured.
+    pub registry: Option<Arc<RegistryService>>,
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    let engine = match &config.network {
-        Some(settings) => build_mesh_engine(&config, settings, &metrics).await?.0,
-        None => build_engine(&config, &metrics)?,
+    let (engine, registry) = match &config.network {
+        Some(settings) => {
+            let parts = build_mesh_engine(&config, settings, &metrics).await?;
+            (parts.engine, parts.registry)
+        }
+        None => (build_engine(&config, &metrics)?, None),
     };
     tracing::info!(
         chains = config.chains.len(),
@@ -206,12 +257,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {} for the API", config.api.listen))?;
         tracing::info!(api = %config.api.listen, "integrator API listening");
-        relayer::api::serve(
-            listener,
-            ApiState::new(engine.clone(), metrics.clone(), &config.api),
-        )
-        .await
-        .context("API server")
+        let mut state = ApiState::new(engine.clone(), metrics.clone(), &config.api);
+        if let Some(registry) = registry.clone() {
+            state = state.with_registry(registry);
+        }
+        relayer::api::serve(listener, state)
+            .await
+            .context("API server")
     };
     tokio::select! {
         () = engine.clone().run() => Ok(()),

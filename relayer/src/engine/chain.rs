@@ -33,6 +33,8 @@ pub struct ChainRuntime {
     /// Set for a chain served by other relayers: submissions are handed to
     /// them (they sign under their own keys).
     remote: Option<Arc<MeshChainAdapter>>,
+    /// Why the network registry stopped this chain's traffic, if it did.
+    suspended: std::sync::Mutex<Option<String>>,
 }
 
 /// Values and proofs of several keys at one height, verified: the light
@@ -65,6 +67,7 @@ impl ChainRuntime {
             nonce: Mutex::new(None),
             client: Mutex::new(None),
             remote: None,
+            suspended: std::sync::Mutex::new(None),
         }
     }
 
@@ -114,8 +117,25 @@ impl ChainRuntime {
         PublicKey(self.signer.verifying_key().to_bytes())
     }
 
-    /// Whether the relayer's light client of this chain is frozen.
+    /// Stops this chain's traffic (the network registry froze or removed
+    /// it): [`ChainRuntime::is_frozen`] is true from now on.
+    pub fn suspend(&self, reason: String) {
+        if let Ok(mut s) = self.suspended.lock() {
+            *s = Some(reason);
+        }
+    }
+
+    /// Why the chain's traffic was stopped by the registry, if it was.
+    pub fn suspension(&self) -> Option<String> {
+        self.suspended.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Whether the relayer's light client of this chain is frozen (or the
+    /// network registry stopped the chain).
     pub async fn is_frozen(&self) -> bool {
+        if self.suspension().is_some() {
+            return true;
+        }
         self.client
             .lock()
             .await

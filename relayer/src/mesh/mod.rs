@@ -4,6 +4,8 @@
 //!
 //! - [`wire`]: what relayers ask each other;
 //! - [`remote`]: a chain served elsewhere, as a [`adapters::ChainAdapter`];
+//! - [`devnet`]: relayer processes of a local mesh (devnet, tests);
+//! - [`registry_sync`]: acting on the network registry's decisions;
 //! - [`service`]: answering peers, checking what they hand over before
 //!   submitting it, gossiping and judging light blocks.
 //!
@@ -13,9 +15,12 @@
 //! and submitted on B under its key; the acknowledgement comes back the
 //! same way. Exactly-once still rests on the chains' receipts.
 
+pub mod devnet;
+pub mod registry_sync;
 pub mod remote;
 pub mod service;
 pub mod wire;
 
+pub use registry_sync::RegistrySync;
 pub use remote::MeshChainAdapter;
 pub use service::MeshService;

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 
 use super::wire::{self, HexBytes, MeshRequest, MeshResponse, WireEntry};
 use crate::engine::{ChainRuntime, EngineError};
+use crate::registry::RegistryError;
+use crate::registry::service::{RegistryService, ServiceError};
 
 /// Most messages in one handed-over submission.
 const MAX_SUBMIT: usize = 10_000;
@@ -24,6 +26,9 @@ pub struct MeshService {
     /// Every chain the engine knows (served here or reached through the
     /// mesh), by id; grows when the registry accepts a chain.
     chains: RwLock<BTreeMap<ChainId, Arc<ChainRuntime>>>,
+    /// The network registry, when governance is configured: gossiped
+    /// proposals and approvals go there.
+    registry: RwLock<Option<Arc<RegistryService>>>,
 }
 
 impl MeshService {
@@ -32,7 +37,43 @@ impl MeshService {
         Arc::new(MeshService {
             network,
             chains: RwLock::new(chains.into_iter().map(|c| (c.id().clone(), c)).collect()),
+            registry: RwLock::new(None),
         })
+    }
+
+    /// Routes gossiped proposals and approvals to `registry`.
+    pub fn set_registry(&self, registry: Arc<RegistryService>) {
+        if let Ok(mut r) = self.registry.write() {
+            *r = Some(registry);
+        }
+    }
+
+    fn registry(&self) -> Option<Arc<RegistryService>> {
+        self.registry.read().ok()?.clone()
+    }
+
+    /// Dials the peers among `peers` not connected, every `interval`: a
+    /// relayer admitted later (its chain accepted by the registry after it
+    /// started) joins without a restart.
+    pub async fn keep_dialling(
+        self: Arc<Self>,
+        peers: Vec<(network::PeerId, network::Multiaddr)>,
+        interval: std::time::Duration,
+    ) {
+        loop {
+            tokio::time::sleep(interval).await;
+            let connected: Vec<network::PeerId> = self
+                .network
+                .peers()
+                .await
+                .map(|p| p.into_iter().map(|i| i.peer).collect())
+                .unwrap_or_default();
+            for (peer, addr) in &peers {
+                if !connected.contains(peer) {
+                    let _ = self.network.dial(*peer, addr.clone()).await;
+                }
+            }
+        }
     }
 
     /// Adds a chain (accepted by the registry at runtime).
@@ -56,6 +97,11 @@ impl MeshService {
     /// Subscribes to the light blocks of every known chain and announces
     /// (kademlia) the chains served here.
     pub async fn announce(&self) {
+        for topic in [Topic::Registrations, Topic::Governance] {
+            if let Err(e) = self.network.subscribe(&topic).await {
+                tracing::warn!(%topic, error = %e, "cannot subscribe");
+            }
+        }
         let chains: Vec<Arc<ChainRuntime>> = self
             .chains
             .read()
@@ -141,8 +187,30 @@ impl MeshService {
     /// A gossiped light block is accepted only when this relayer's own
     /// light client of its chain verifies it.
     async fn judge(&self, topic: &Topic, body: &[u8]) -> Verdict {
-        let Topic::LightBlocks(chain_id) = topic else {
-            return Verdict::Ignore;
+        let chain_id = match topic {
+            Topic::LightBlocks(chain_id) => chain_id,
+            Topic::Registrations | Topic::Governance => {
+                let Some(registry) = self.registry() else {
+                    return Verdict::Ignore;
+                };
+                let outcome = if *topic == Topic::Registrations {
+                    registry.submit_bytes(body).map(|_| ())
+                } else {
+                    registry.approve_bytes(body).map(|_| ())
+                };
+                return match outcome {
+                    Ok(()) => Verdict::Accept,
+                    Err(e) if forged(&e) => {
+                        tracing::warn!(%topic, error = %e, "refused a forged registry message");
+                        Verdict::Reject
+                    }
+                    Err(e) => {
+                        tracing::info!(%topic, error = %e, "registry message not applied");
+                        Verdict::Ignore
+                    }
+                };
+            }
+            Topic::Attestations => return Verdict::Ignore,
         };
         let Some(chain) = self.chain(chain_id) else {
             return Verdict::Ignore;
@@ -349,6 +417,24 @@ impl MeshService {
         let header = block.header().clone();
         cache.insert((chain.clone(), height), header.clone());
         Ok(header)
+    }
+}
+
+/// Whether a registry refusal means the message is forged or malformed
+/// (its sender is penalised) rather than late or redundant.
+fn forged(error: &ServiceError) -> bool {
+    match error {
+        ServiceError::Registry(e) => matches!(
+            e,
+            RegistryError::BadOperatorSignature { .. }
+                | RegistryError::BadProposalSignature { .. }
+                | RegistryError::BadApprovalSignature { .. }
+                | RegistryError::NotAGovernor { .. }
+                | RegistryError::ProposerNotOperator { .. }
+                | RegistryError::InvalidRegistration { .. }
+        ),
+        ServiceError::Decode(_) | ServiceError::TooLarge { .. } => true,
+        _ => false,
     }
 }
 

@@ -48,10 +48,6 @@ mod tests;
 
 /// Compiles and tests the HTTP handlers of `api/registry.rs` until
 /// `api/mod.rs` declares them.
-#[cfg(test)]
-#[path = "../api/registry.rs"]
-mod api_handlers;
-
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 

@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::devnet::{DevChain, MeshMember, RelayerConfig, submit};
 use anyhow::{Context, bail};
 use credit_chain::keys::KeyFile;
 use protocol::tx::{Role, TxBody};
 use protocol::{ChainId, PublicKey, state_keys};
-use relayer::devnet::{DevChain, MeshMember, RelayerConfig, submit};
 
 /// A relayer process of the mesh devnet; killed (and reaped) when dropped.
 pub struct RelayerProcess {
@@ -66,16 +66,26 @@ async fn relayer_signer(chain: &DevChain, k: usize) -> anyhow::Result<std::path:
     Ok(path)
 }
 
+/// The network-wide settings of a mesh devnet.
+#[derive(Clone, Debug, Default)]
+pub struct MeshOptions {
+    /// The first relayer of the first chain serves the integrator API here,
+    /// with this bearer token.
+    pub api: Option<(std::net::SocketAddr, String)>,
+    /// Governance keys (hex) and how many must approve a registration;
+    /// none: no runtime registration.
+    pub governance: Option<(Vec<String>, usize)>,
+}
+
 /// Writes the configurations of `per_chain` relayers for each chain and
-/// starts them; the first relayer of the first chain serves the
-/// integrator API on `api`.
+/// starts them (P2P ports from `base_port + 2000`).
 pub async fn start_relayers(
     exe: &Path,
     dir: &Path,
     chains: &[DevChain],
     per_chain: usize,
     base_port: u16,
-    api: Option<(std::net::SocketAddr, String)>,
+    options: &MeshOptions,
 ) -> anyhow::Result<Vec<RelayerProcess>> {
     let mut planned = Vec::new();
     for (i, chain) in chains.iter().enumerate() {
@@ -111,7 +121,7 @@ pub async fn start_relayers(
         config.clear_interval = Duration::from_secs(2);
         if p.chain == 0
             && p.index == 0
-            && let Some((addr, token)) = &api
+            && let Some((addr, token)) = &options.api
         {
             config.api = Some(*addr);
             config.api_token = token.clone();
@@ -140,6 +150,7 @@ pub async fn start_relayers(
                     (c.id.clone(), serving)
                 })
                 .collect(),
+            governance: options.governance.clone(),
         });
         let mine = DevChain {
             id: chain.id.clone(),
