@@ -165,3 +165,224 @@ async fn five_regions_query_each_other_through_the_mesh() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn post(url: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn get(url: &str, token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
+    use ed25519_dalek::SigningKey;
+    use protocol::registry::Proposal;
+    use protocol::{ChainRegistration, ChainType, Height, TrustAnchor};
+    use relayer::registry::signing::{sign_approval, sign_proposal, sign_registration};
+
+    let dir = std::env::temp_dir().join(format!("relayer-mesh-register-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = base_port(100);
+    let exe = common::exe();
+    // shaanxi and guangdong know each other; beijing is new to the network.
+    let mut chains = Vec::new();
+    let mut processes = Vec::new();
+    for (i, name) in REGIONS.iter().take(3).enumerate() {
+        let (chain, process) = start_chain(
+            exe,
+            &dir,
+            name,
+            Duration::from_millis(200),
+            base + 10 * i as u16,
+        )
+        .unwrap();
+        chains.push(chain);
+        processes.push(process);
+    }
+    let store = Store::open(&dir.join("setup-store")).unwrap();
+    let metrics = Metrics::new();
+    let mut runtimes = Vec::new();
+    for c in &chains {
+        let runtime = c.runtime(&store, &metrics).unwrap();
+        wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
+        runtimes.push(runtime);
+    }
+    create_clients(&runtimes[..2]).await.unwrap();
+    // beijing's own operator gives it clients of the chains it will talk to.
+    let mut bodies = Vec::new();
+    for other in &runtimes[..2] {
+        bodies.push(protocol::tx::TxBody::CreateClient {
+            anchor: other.verified_block(Height::GENESIS).await.unwrap(),
+            params: Default::default(),
+        });
+    }
+    for o in runtimes[2].submit(bodies).await.unwrap() {
+        assert!(o.unwrap().is_ok());
+    }
+    let (shaanxi, guangdong, beijing) = (&chains[0], &chains[1], &chains[2]);
+    let grant_a = seed_query_scenario(
+        beijing,
+        runtimes[2].adapter().as_ref(),
+        &shaanxi.id,
+        100_000,
+    )
+    .await
+    .unwrap();
+    let grant_b = seed_query_scenario(
+        beijing,
+        runtimes[2].adapter().as_ref(),
+        &guangdong.id,
+        100_000,
+    )
+    .await
+    .unwrap();
+
+    let governors: Vec<SigningKey> = (0..3)
+        .map(|i| SigningKey::from_bytes(&[i + 7; 32]))
+        .collect();
+    let keys: Vec<String> = governors
+        .iter()
+        .map(|k| hex::encode(k.verifying_key().to_bytes()))
+        .collect();
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], base + 1000));
+    let token = "registry-test-token".to_owned();
+    let relayers = start_relayers(
+        exe,
+        &dir,
+        &chains,
+        1,
+        base,
+        &MeshOptions {
+            api: Some((api, token.clone())),
+            governance: Some((keys, 2)),
+            unannounced: vec![beijing.id.clone()],
+        },
+    )
+    .await
+    .unwrap();
+    let url = |path: &str| format!("http://{api}{path}");
+    // Wait for shaanxi's relayer API.
+    for _ in 0..100 {
+        if reqwest::get(url("/health")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // beijing's operator proposes it, anchored at its block 1.
+    let anchor_block = runtimes[2].verified_block(Height::GENESIS).await.unwrap();
+    let operator = SigningKey::from_bytes(&[42; 32]);
+    let mut registration = ChainRegistration {
+        chain_id: beijing.id.clone(),
+        chain_type: ChainType::CreditChain,
+        trust_anchor: TrustAnchor {
+            height: anchor_block.height(),
+            header_hash: anchor_block.header().hash(),
+            next_validators: anchor_block.next_validators.clone(),
+        },
+        operator_key: protocol::PublicKey(operator.verifying_key().to_bytes()),
+        relayer_peer_ids: vec![relayers[2].peer_id.clone()],
+        operator_signature: protocol::Signature([0; 64]),
+    };
+    sign_registration(&mut registration, &operator);
+    let proposal = sign_proposal(Proposal::Register(registration.clone()), &operator);
+    let id = proposal.id();
+
+    // A forged registration (signed by someone else) is refused.
+    let mut forged = proposal.clone();
+    forged.signature = protocol::Signature([1; 64]);
+    let (status, body) = post(
+        &url("/registry/proposals"),
+        &token,
+        &serde_json::to_value(&forged).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    let (status, body) = post(
+        &url("/registry/proposals"),
+        &token,
+        &serde_json::to_value(&proposal).unwrap(),
+    )
+    .await;
+    assert!(status == 201 || status == 200, "{status} {body}");
+    // One approval of the two needed: still pending, beijing not tracked.
+    let (status, body) = post(
+        &url("/registry/approvals"),
+        &token,
+        &serde_json::to_value(sign_approval(id, &governors[0])).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "counted", "{body}");
+    let view = get(&url("/registry"), &token).await;
+    assert_eq!(view["chains"].as_array().map(Vec::len), Some(0), "{view}");
+    // A governor's approval from a non-governor key is refused.
+    let (status, _) = post(
+        &url("/registry/approvals"),
+        &token,
+        &serde_json::to_value(sign_approval(id, &operator)).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // The second approval decides it, network-wide.
+    let (status, body) = post(
+        &url("/registry/approvals"),
+        &token,
+        &serde_json::to_value(sign_approval(id, &governors[1])).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "decided", "{body}");
+
+    // Both older regions now reach beijing: their relayers gave their
+    // chains a client of it from the registered anchor, and queries from
+    // each succeed.
+    for (asker, grant) in [(shaanxi, &grant_a), (guangdong, &grant_b)] {
+        let adapter = asker.adapter().unwrap();
+        let client_key = state_keys::client(&beijing.id);
+        let mut waited = 0;
+        while adapter.state(&client_key).await.unwrap().value.is_none() {
+            assert!(
+                waited < 600,
+                "no client of beijing on {} after 60 s",
+                asker.id
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        let (_, sequence) = send_query(asker, adapter.as_ref(), &beijing.id, grant)
+            .await
+            .unwrap();
+        wait_closed(asker, &beijing.id, sequence, Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|e| panic!("{} → beijing: {e}", asker.id));
+        let ack = runtimes[2]
+            .adapter()
+            .state(&state_keys::packet_ack_data(&asker.id, sequence))
+            .await
+            .unwrap();
+        assert!(ack.value.is_some(), "beijing answered {}", asker.id);
+    }
+    drop(relayers);
+    let _ = std::fs::remove_dir_all(&dir);
+}

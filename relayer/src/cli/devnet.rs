@@ -150,6 +150,7 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         let options = relayer::mesh::devnet::MeshOptions {
             api: (!args.once).then(|| (api_listen, token.clone())),
             governance: None,
+            unannounced: Vec::new(),
         };
         relayers = relayer::mesh::devnet::start_relayers(
             &exe,

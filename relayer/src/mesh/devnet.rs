@@ -16,6 +16,8 @@ use protocol::{ChainId, PublicKey, state_keys};
 pub struct RelayerProcess {
     /// The region it serves.
     pub chain: ChainId,
+    /// Its libp2p peer id.
+    pub peer_id: String,
     /// Its listen multiaddr (with `/p2p/<peer id>`).
     pub address: String,
     /// The process.
@@ -75,6 +77,9 @@ pub struct MeshOptions {
     /// Governance keys (hex) and how many must approve a registration;
     /// none: no runtime registration.
     pub governance: Option<(Vec<String>, usize)>,
+    /// Chains whose relayers start, but which the others' configurations do
+    /// not name: they join when the registry accepts them at runtime.
+    pub unannounced: Vec<ChainId>,
 }
 
 /// Writes the configurations of `per_chain` relayers for each chain and
@@ -110,6 +115,7 @@ pub async fn start_relayers(
             });
         }
     }
+    let is_unannounced = |c: &DevChain| options.unannounced.contains(&c.id);
     let mut processes = Vec::new();
     for p in &planned {
         let chain = &chains[p.chain];
@@ -135,12 +141,14 @@ pub async fn start_relayers(
             bootstrap: planned
                 .iter()
                 .filter(|o| o.peer_id != p.peer_id)
+                .filter(|o| is_unannounced(&chains[p.chain]) || !is_unannounced(&chains[o.chain]))
                 .map(|o| o.address.clone())
                 .collect(),
             chains: chains
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != p.chain)
+                .filter(|(_, c)| is_unannounced(&chains[p.chain]) || !is_unannounced(c))
                 .map(|(j, c)| {
                     let serving = planned
                         .iter()
@@ -181,6 +189,7 @@ pub async fn start_relayers(
             .context("cannot start a relayer process")?;
         processes.push(RelayerProcess {
             chain: chain.id.clone(),
+            peer_id: p.peer_id.clone(),
             address: p.address.clone(),
             child,
         });

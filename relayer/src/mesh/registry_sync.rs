@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::registry::{RegisteredChain, RegistryEvent, RegistryService, RegistryUpdate};
 
 /// What a relayer needs to track chains accepted at runtime.
+#[derive(Clone)]
 pub struct RegistrySync {
     /// The registry.
     pub registry: Arc<RegistryService>,
@@ -155,20 +156,35 @@ impl RegistrySync {
                 runtime
             }
         };
-        if !runtime.is_local() {
-            if let Err(e) = self.anchor(&runtime, chain).await {
-                tracing::warn!(chain = %id, error = %e, "cannot anchor the registered chain yet; will retry at the next update");
-                return;
+        // Its relayers may not be connected yet (they were refused until
+        // now): keep trying in the background.
+        let (sync, chain) = (self.clone(), chain.clone());
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                match sync.anchor(&runtime, &chain).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::info!(chain = %chain.chain_id, error = %e, ?wait, "cannot anchor the registered chain yet; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(10));
+                    }
+                }
             }
-            self.service.add_chain(runtime.clone());
-            self.engine.add_chain(runtime.clone());
-        }
-        self.create_clients(&runtime, chain).await;
+            if !runtime.is_local() {
+                sync.service.add_chain(runtime.clone());
+                sync.engine.add_chain(runtime.clone());
+            }
+            sync.create_clients(&runtime, &chain).await;
+        });
     }
 
     /// Starts the relayer's light client of `runtime` at the registered
     /// trust anchor (unless it already trusts a block of it).
     async fn anchor(&self, runtime: &ChainRuntime, chain: &RegisteredChain) -> Result<(), String> {
+        if runtime.is_local() {
+            return Ok(());
+        }
         let store = self.engine.store();
         if store
             .trusted_block(runtime.id())
