@@ -985,3 +985,72 @@ kind = "credit_query"
     ));
     assert!(w[3].starts_with("packet_filter.default: \"allow\" is never used"));
 }
+
+const NETWORK: &str = r#"
+[network]
+listen = ["/ip4/127.0.0.1/tcp/4001"]
+identity_key = "keys/operator.json"
+bootstrap = ["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWKk6QPUvQTzF4JGCuhMVftnwNyjjyCT46HfiCydEbUeM2"]
+
+[network.governance]
+keys = ["3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"]
+threshold = 1
+
+[[network.chains]]
+id = "beijing"
+relayers = ["12D3KooWKk6QPUvQTzF4JGCuhMVftnwNyjjyCT46HfiCydEbUeM2"]
+"#;
+
+#[test]
+fn a_network_section_is_read_with_its_peers_and_governance() {
+    let s = Scratch::new();
+    let operator = s.key("keys/operator.json", 9);
+    let config = s.load_with_keys(&format!("{BASE}{NETWORK}")).unwrap();
+    let network = config.network.expect("a [network] section");
+    assert_eq!(network.identity.to_bytes(), operator.to_bytes());
+    assert_eq!(network.listen.len(), 1);
+    assert_eq!(network.bootstrap.len(), 1);
+    assert_eq!(
+        network.bootstrap[0].0.to_string(),
+        "12D3KooWKk6QPUvQTzF4JGCuhMVftnwNyjjyCT46HfiCydEbUeM2"
+    );
+    assert_eq!(network.governance.threshold, 1);
+    assert_eq!(network.chains[0].id, id("beijing"));
+    assert_eq!(network.chains[0].chain_type, ChainType::CreditChain);
+}
+
+#[test]
+fn network_mistakes_are_named_with_their_location() {
+    let s = Scratch::new();
+    s.key("keys/operator.json", 9);
+    let bad =
+        |from: &str, to: &str| s.load_with_keys(&format!("{BASE}{}", NETWORK.replace(from, to)));
+    assert_only(
+        bad("/ip4/127.0.0.1/tcp/4002/p2p/", "/ip4/127.0.0.1/tcp/4002/"),
+        "network.bootstrap[0]",
+        "is not a multiaddr",
+    );
+    assert_only(
+        bad(
+            "tcp/4002/p2p/12D3KooWKk6QPUvQTzF4JGCuhMVftnwNyjjyCT46HfiCydEbUeM2",
+            "tcp/4002",
+        ),
+        "network.bootstrap[0]",
+        "/p2p/<peer id>",
+    );
+    assert_only(
+        bad("threshold = 1", "threshold = 2"),
+        "network.governance.threshold",
+        "between 1 and",
+    );
+    assert_only(
+        bad("relayers = [\"12D3", "relayers = [\"xx12D3"),
+        "network.chains[0].relayers[0]",
+        "not a libp2p peer id",
+    );
+    assert_only(
+        bad("keys/operator.json", "keys/missing.json"),
+        "network.identity_key",
+        "cannot read",
+    );
+}
