@@ -386,3 +386,103 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_relayers_serve_one_chain_and_one_is_killed_mid_load() {
+    let dir = std::env::temp_dir().join(format!("relayer-mesh-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = base_port(200);
+    let (chains, _processes) = start_regions(&dir, 2, base).await;
+    let (asker, answerer) = (&chains[0], &chains[1]);
+    let grant = seed_query_scenario(
+        answerer,
+        answerer.adapter().unwrap().as_ref(),
+        &asker.id,
+        1_000_000,
+    )
+    .await
+    .unwrap();
+    let payer = protocol::tx::Account::Remote {
+        chain: asker.id.clone(),
+        institution: "bank-a".parse().unwrap(),
+    };
+    let balance =
+        |bytes: Option<Vec<u8>>| bytes.map_or(0, |b| borsh::from_slice::<u64>(&b).unwrap());
+    let answers = answerer.adapter().unwrap();
+    let before = balance(
+        answers
+            .state(&state_keys::balance(&payer))
+            .await
+            .unwrap()
+            .value,
+    );
+    let mut fee_per_query = 0;
+    for (provider, _) in relayer::devnet::SEED_LOANS {
+        let fee = answers
+            .state(&state_keys::query_fee(&provider.parse().unwrap()))
+            .await
+            .unwrap()
+            .value
+            .map_or(0, |v| {
+                borsh::from_slice::<protocol::Money>(&v)
+                    .unwrap()
+                    .minor_units
+            });
+        fee_per_query += fee;
+    }
+    assert!(fee_per_query > 0);
+    // Two relayers per region, each with its own key on its chain.
+    let mut relayers = start_relayers(
+        common::exe(),
+        &dir,
+        &chains,
+        2,
+        base,
+        &MeshOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(relayers.len(), 4);
+
+    let adapter = asker.adapter().unwrap();
+    let mut sent = Vec::new();
+    for i in 0..60 {
+        let (_, sequence) = send_query(asker, adapter.as_ref(), &answerer.id, &grant)
+            .await
+            .unwrap();
+        sent.push(sequence);
+        if i == 20 {
+            // kill -9 of the asking region's first relayer, mid-load.
+            let victim = &mut relayers[0];
+            assert_eq!(victim.chain, asker.id);
+            victim.child.kill().unwrap();
+            victim.child.wait().unwrap();
+        }
+    }
+    for sequence in &sent {
+        wait_closed(asker, &answerer.id, *sequence, Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|e| panic!("#{sequence}: {e}"));
+        let ack = answers
+            .state(&state_keys::packet_ack_data(&asker.id, *sequence))
+            .await
+            .unwrap();
+        assert!(ack.value.is_some(), "#{sequence} answered");
+    }
+    // Exactly once: bank-a's prepaid account on the answering chain paid
+    // one fee per query, however many relayers tried to deliver it.
+    let after = balance(
+        answers
+            .state(&state_keys::balance(&payer))
+            .await
+            .unwrap()
+            .value,
+    );
+    assert_eq!(
+        before - after,
+        sent.len() as u64 * fee_per_query,
+        "one fee per query"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
