@@ -13,6 +13,7 @@ use relayer::devnet::{
     ChainProcess, DevChain, REGIONS, create_clients, seed_query_scenario, send_query, start_chain,
     wait_for_chain,
 };
+use relayer::engine::ChainRuntime;
 use relayer::mesh::devnet::{MeshOptions, start_relayers, wait_closed};
 use relayer::metrics::Metrics;
 use relayer::store::Store;
@@ -22,11 +23,14 @@ fn base_port(offset: u16) -> u16 {
     20_000 + (std::process::id() % 500) as u16 * 10 + offset
 }
 
-async fn start_regions(
+/// Starts `count` regions; the first `known` get on-chain clients of each
+/// other. Returns the chains, their processes and setup runtimes.
+async fn start_regions_with(
     dir: &std::path::Path,
     count: usize,
+    known: usize,
     base: u16,
-) -> (Vec<DevChain>, Vec<ChainProcess>) {
+) -> (Vec<DevChain>, Vec<ChainProcess>, Vec<Arc<ChainRuntime>>) {
     let exe = common::exe();
     let mut chains = Vec::new();
     let mut processes = Vec::new();
@@ -50,7 +54,16 @@ async fn start_regions(
         wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
         runtimes.push(runtime);
     }
-    create_clients(&runtimes).await.unwrap();
+    create_clients(&runtimes[..known]).await.unwrap();
+    (chains, processes, runtimes)
+}
+
+async fn start_regions(
+    dir: &std::path::Path,
+    count: usize,
+    base: u16,
+) -> (Vec<DevChain>, Vec<ChainProcess>) {
+    let (chains, processes, _) = start_regions_with(dir, count, count, base).await;
     (chains, processes)
 }
 
@@ -203,29 +216,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     let base = base_port(100);
     let exe = common::exe();
     // shaanxi and guangdong know each other; beijing is new to the network.
-    let mut chains = Vec::new();
-    let mut processes = Vec::new();
-    for (i, name) in REGIONS.iter().take(3).enumerate() {
-        let (chain, process) = start_chain(
-            exe,
-            &dir,
-            name,
-            Duration::from_millis(200),
-            base + 10 * i as u16,
-        )
-        .unwrap();
-        chains.push(chain);
-        processes.push(process);
-    }
-    let store = Store::open(&dir.join("setup-store")).unwrap();
-    let metrics = Metrics::new();
-    let mut runtimes = Vec::new();
-    for c in &chains {
-        let runtime = c.runtime(&store, &metrics).unwrap();
-        wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
-        runtimes.push(runtime);
-    }
-    create_clients(&runtimes[..2]).await.unwrap();
+    let (chains, _processes, runtimes) = start_regions_with(&dir, 3, 2, base).await;
     // beijing's own operator gives it clients of the chains it will talk to.
     let mut bodies = Vec::new();
     for other in &runtimes[..2] {

@@ -6,7 +6,7 @@ use std::path::Path;
 use network::{Multiaddr, PeerId};
 use protocol::{ChainId, ChainType, PublicKey};
 
-use super::parse::{chain_type, file_path, read_signer};
+use super::parse::{chain_type, key_file};
 use super::reader::{Node, Report, Table};
 use super::{GovernanceConfig, NetworkChain, NetworkSettings};
 
@@ -64,22 +64,9 @@ pub(super) fn network(
         .get("listen")
         .map(|n| list(n, report, multiaddr))
         .unwrap_or_default();
-    let identity = t.require(report, "identity_key").and_then(|n| {
-        let path = n.parse(report, |s| file_path(base, s))?;
-        let shown = n.str(report).unwrap_or_default();
-        match read_signer(&path, shown) {
-            Ok((key, warning)) => {
-                if let Some(warning) = warning {
-                    n.warn(report, warning);
-                }
-                Some((path, key))
-            }
-            Err(message) => {
-                n.error(report, message);
-                None
-            }
-        }
-    });
+    let identity = t
+        .require(report, "identity_key")
+        .and_then(|n| key_file(&n, report, base));
     let bootstrap = t
         .get("bootstrap")
         .map(|n| list(n, report, bootstrap_addr))

@@ -355,22 +355,9 @@ fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEn
     let rpc = t
         .require(report, "rpc")
         .and_then(|n| rpc_endpoints(n, report));
-    let signer_key = t.require(report, "signer_key").and_then(|n| {
-        let path = n.parse(report, |s| file_path(base, s))?;
-        let shown = n.str(report).unwrap_or_default();
-        match read_signer(&path, shown) {
-            Ok((key, warning)) => {
-                if let Some(warning) = warning {
-                    n.warn(report, warning);
-                }
-                Some((path, key))
-            }
-            Err(message) => {
-                n.error(report, message);
-                None
-            }
-        }
-    });
+    let signer_key = t
+        .require(report, "signer_key")
+        .and_then(|n| key_file(&n, report, base));
     let trust_threshold = match t.get("trust_threshold") {
         Some(n) => n.parse(report, |s| {
             s.parse::<TrustThreshold>()
@@ -610,6 +597,29 @@ pub(super) fn file_path(base: &Path, s: &str) -> Result<PathBuf, String> {
         return Err("must not be empty".to_owned());
     }
     Ok(base.join(s))
+}
+
+/// Reads the key file a node names (a path relative to `base`), reporting
+/// a loose mode as a warning and any other problem as an error at the node.
+pub(super) fn key_file(
+    n: &Node<'_, '_>,
+    report: &mut Report<'_>,
+    base: &Path,
+) -> Option<(PathBuf, SigningKey)> {
+    let path = n.parse(report, |s| file_path(base, s))?;
+    let shown = n.str(report).unwrap_or_default();
+    match read_signer(&path, shown) {
+        Ok((key, warning)) => {
+            if let Some(warning) = warning {
+                n.warn(report, warning);
+            }
+            Some((path, key))
+        }
+        Err(message) => {
+            n.error(report, message);
+            None
+        }
+    }
 }
 
 /// The key file format `credit-chain init` writes.

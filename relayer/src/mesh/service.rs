@@ -320,26 +320,17 @@ impl MeshService {
                     proof,
                     proof_height,
                 } => {
-                    if &packet.destination != on.id() {
-                        return Err(fail(format!(
-                            "packet for {}, not {}",
-                            packet.destination,
-                            on.id()
-                        )));
-                    }
-                    let header = self
-                        .trusted_header(&mut headers, &packet.source, *proof_height)
+                    let claim = Claim {
+                        expected_end: &packet.destination,
+                        counterparty: &packet.source,
+                        height: *proof_height,
+                        key: state_keys::packet_commitment(on.id(), packet.sequence),
+                        value: Some(packet.commitment().as_bytes().to_vec()),
+                        proof,
+                    };
+                    self.check_claim(on, &mut headers, claim)
                         .await
                         .map_err(fail)?;
-                    let key = state_keys::packet_commitment(on.id(), packet.sequence);
-                    check_proof(
-                        &header,
-                        &key,
-                        Some(packet.commitment().as_bytes()),
-                        proof,
-                        true,
-                    )
-                    .map_err(fail)?;
                 }
                 TxBody::AcknowledgePacket {
                     packet,
@@ -347,45 +338,34 @@ impl MeshService {
                     proof,
                     proof_height,
                 } => {
-                    if &packet.source != on.id() {
-                        return Err(fail(format!(
-                            "packet from {}, not {}",
-                            packet.source,
-                            on.id()
-                        )));
-                    }
-                    let header = self
-                        .trusted_header(&mut headers, &packet.destination, *proof_height)
+                    let claim = Claim {
+                        expected_end: &packet.source,
+                        counterparty: &packet.destination,
+                        height: *proof_height,
+                        key: state_keys::packet_ack(on.id(), packet.sequence),
+                        value: Some(acknowledgement.hash().as_bytes().to_vec()),
+                        proof,
+                    };
+                    self.check_claim(on, &mut headers, claim)
                         .await
                         .map_err(fail)?;
-                    let key = state_keys::packet_ack(on.id(), packet.sequence);
-                    check_proof(
-                        &header,
-                        &key,
-                        Some(acknowledgement.hash().as_bytes()),
-                        proof,
-                        true,
-                    )
-                    .map_err(fail)?;
                 }
                 TxBody::TimeoutPacket {
                     packet,
                     proof,
                     proof_height,
                 } => {
-                    if &packet.source != on.id() {
-                        return Err(fail(format!(
-                            "packet from {}, not {}",
-                            packet.source,
-                            on.id()
-                        )));
-                    }
-                    let header = self
-                        .trusted_header(&mut headers, &packet.destination, *proof_height)
+                    let claim = Claim {
+                        expected_end: &packet.source,
+                        counterparty: &packet.destination,
+                        height: *proof_height,
+                        key: state_keys::packet_receipt(on.id(), packet.sequence),
+                        value: None,
+                        proof,
+                    };
+                    self.check_claim(on, &mut headers, claim)
                         .await
                         .map_err(fail)?;
-                    let key = state_keys::packet_receipt(on.id(), packet.sequence);
-                    check_proof(&header, &key, None, proof, false).map_err(fail)?;
                 }
                 other => {
                     return Err(fail(format!(
@@ -396,6 +376,27 @@ impl MeshService {
             }
         }
         Ok(())
+    }
+
+    /// Checks one packet message's proof against the counterparty header
+    /// this relayer trusts at the proof height.
+    async fn check_claim(
+        &self,
+        on: &ChainRuntime,
+        headers: &mut HashMap<(ChainId, Height), Header>,
+        claim: Claim<'_>,
+    ) -> Result<(), String> {
+        if claim.expected_end != on.id() {
+            return Err(format!(
+                "packet message for {}, submitted to {}",
+                claim.expected_end,
+                on.id()
+            ));
+        }
+        let header = self
+            .trusted_header(headers, claim.counterparty, claim.height)
+            .await?;
+        check_proof(&header, &claim.key, claim.value.as_deref(), claim.proof)
     }
 
     async fn trusted_header(
@@ -438,14 +439,29 @@ fn forged(error: &ServiceError) -> bool {
     }
 }
 
+/// What a packet message claims about its counterparty chain's state.
+struct Claim<'a> {
+    /// The chain the message must be submitted to.
+    expected_end: &'a ChainId,
+    /// The chain whose state the proof is about.
+    counterparty: &'a ChainId,
+    /// The counterparty height of the proof.
+    height: Height,
+    /// The key proven.
+    key: Vec<u8>,
+    /// Its value (`None`: proven absent).
+    value: Option<Vec<u8>>,
+    /// The proof bytes.
+    proof: &'a [u8],
+}
+
 fn check_proof(
     header: &Header,
     key: &[u8],
     value: Option<&[u8]>,
     proof: &[u8],
-    membership: bool,
 ) -> Result<(), String> {
-    let proof = if membership {
+    let proof = if value.is_some() {
         borsh::from_slice(proof).map(StateProof::Membership)
     } else {
         borsh::from_slice(proof).map(StateProof::NonMembership)
