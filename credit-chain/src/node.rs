@@ -16,7 +16,7 @@ use protocol::{
     ValidatorSet,
 };
 
-use crate::app::{App, BlockContext, KvStore, KvStoreMut, TxError, TxResult};
+use crate::app::{App, BlockContext, KvStore, KvStoreMut, SignatureCheck, TxError, TxResult};
 use crate::genesis::{Genesis, data_dir, keys_dir};
 use crate::keys::KeyFile;
 use crate::store::{Store, StoredBlock};
@@ -60,7 +60,14 @@ pub struct Chain {
     tip: Option<StoredBlock>,
     /// Imported entries not yet committed (only before block 1).
     pending_import: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Hashes (signature included) of transactions whose signature
+    /// [`Chain::check_tx`] verified and no block has executed yet: their
+    /// execution skips verifying it a second time. Bounded.
+    verified: std::sync::Mutex<std::collections::HashSet<Hash>>,
 }
+
+/// Most admitted-and-verified transaction hashes remembered.
+const MAX_VERIFIED: usize = 100_000;
 
 /// How long each phase of producing a block took.
 #[derive(Clone, Copy, Debug, Default)]
@@ -140,6 +147,7 @@ impl Chain {
             keys,
             tip,
             pending_import: Vec::new(),
+            verified: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -214,7 +222,14 @@ impl Chain {
     /// Admission check for the mempool, against the committed state.
     pub fn check_tx(&self, tx: &SignedTransaction, now: Time) -> Result<(), TxError> {
         let ctx = self.context(self.next_height(), self.block_time_after(now));
-        App::check_tx(&self.state, &ctx, tx)
+        App::check_tx(&self.state, &ctx, tx)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+            verified.insert(tx.hash());
+        }
+        Ok(())
     }
 
     fn context(&self, height: Height, time: Time) -> BlockContext {
@@ -259,10 +274,27 @@ impl Chain {
         }
         let started = std::time::Instant::now();
         let mut timings = BlockTimings::default();
+        let mut verified = self
+            .verified
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
         let results: Vec<TxResult> = txs
             .iter()
-            .map(|tx| App::deliver_tx(&mut recording, &ctx, tx))
+            .map(|tx| {
+                let check = if verified.remove(&tx.hash()) {
+                    SignatureCheck::AlreadyVerified
+                } else {
+                    SignatureCheck::Verify
+                };
+                App::deliver_checked_tx(&mut recording, &ctx, tx, check)
+            })
             .collect();
+        // Admitted but not in this block (the mempool holds more than a
+        // block): still verified.
+        if let Ok(mut v) = self.verified.lock() {
+            v.extend(verified);
+        }
         let end = App::end_block(&mut recording, &ctx);
         let next_validators = end.next_validators.unwrap_or_else(|| validators.clone());
         let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
@@ -326,5 +358,80 @@ impl Chain {
             timings,
             results,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use protocol::tx::{Account, TxBody};
+    use protocol::{Currency, Money, Signature};
+
+    use super::*;
+    use crate::app::auth::sign_transaction;
+    use crate::genesis::{InitOptions, init};
+    use crate::keys::KeyFile;
+
+    fn chain(name: &str) -> (Chain, ed25519_dalek::SigningKey, std::path::PathBuf) {
+        let home =
+            std::env::temp_dir().join(format!("credit-chain-node-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        init(
+            &home,
+            &InitOptions {
+                chain_id: "node-test".parse().unwrap(),
+                validators: 4,
+                block_time: Duration::from_secs(1),
+                genesis_time: Time::from_unix_nanos(1_700_000_000_000_000_000),
+            },
+        )
+        .unwrap();
+        let governance = KeyFile::read(&home.join("keys/governance.json"))
+            .unwrap()
+            .signing_key()
+            .unwrap();
+        (Chain::open(&home).unwrap(), governance, home)
+    }
+
+    fn mint(key: &ed25519_dalek::SigningKey, nonce: u64) -> SignedTransaction {
+        sign_transaction(
+            key,
+            "node-test".parse().unwrap(),
+            nonce,
+            TxBody::Mint {
+                to: Account::Local("bank-a".parse().unwrap()),
+                amount: Money {
+                    minor_units: 100,
+                    currency: Currency::CNY,
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn a_signature_verified_at_admission_is_not_verified_again_but_a_forged_one_never_passes() {
+        let (mut chain, governance, home) = chain("signatures");
+        let now = Time::from_unix_nanos(1_700_000_001_000_000_000);
+        // Block 1 applies the genesis state (the governance key among it).
+        chain.produce_block(Vec::new(), now).unwrap();
+        let admitted = mint(&governance, 1);
+        chain.check_tx(&admitted, now).unwrap();
+        assert!(chain.verified.lock().unwrap().contains(&admitted.hash()));
+        // A forged signature is refused at admission, and a block that
+        // carries it anyway (never admitted here) verifies and refuses it.
+        let mut forged = mint(&governance, 2);
+        forged.signature = Signature([7; 64]);
+        assert!(chain.check_tx(&forged, now).is_err());
+        let produced = chain.produce_block(vec![admitted, forged], now).unwrap();
+        assert!(produced.results[0].is_ok(), "{:?}", produced.results[0]);
+        assert!(!produced.results[1].is_ok());
+        assert!(
+            produced.results[1].message.contains("signature"),
+            "{}",
+            produced.results[1].message
+        );
+        assert!(chain.verified.lock().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&home);
     }
 }

@@ -162,6 +162,16 @@ pub(crate) enum NonceRule {
     Next,
 }
 
+/// Whether the transaction's signature must still be verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// Verify it.
+    Verify,
+    /// The node verified these exact bytes (signature included) at
+    /// admission; verifying again would only repeat the same computation.
+    AlreadyVerified,
+}
+
 /// The last nonce `key` used (0 before its first transaction).
 pub(crate) fn last_nonce(store: &(impl KvStore + ?Sized), key: &PublicKey) -> Result<u64, TxError> {
     Ok(state::read::<u64>(store, &keys::nonce(key))?.unwrap_or(0))
@@ -173,6 +183,7 @@ pub(crate) fn authenticate(
     ctx: &BlockContext,
     signed: &SignedTransaction,
     rule: NonceRule,
+    check: SignatureCheck,
 ) -> Result<Sender, TxError> {
     let tx = &signed.tx;
     if tx.chain_id != ctx.chain_id {
@@ -181,7 +192,9 @@ pub(crate) fn authenticate(
             got: tx.chain_id.clone(),
         });
     }
-    if !verify_signature(&tx.sender, &tx.sign_bytes(), &signed.signature) {
+    if check == SignatureCheck::Verify
+        && !verify_signature(&tx.sender, &tx.sign_bytes(), &signed.signature)
+    {
         return Err(TxError::InvalidSignature { sender: tx.sender });
     }
     let principal: Principal = state::read(store, &keys::principal(&tx.sender))?

@@ -115,6 +115,7 @@ pub use genesis::{
 pub use store::{KvStore, KvStoreMut, Overlay, Writes};
 
 use auth::NonceRule;
+pub use auth::SignatureCheck;
 
 /// Largest accepted encoded transaction, in bytes.
 pub const MAX_TX_BYTES: usize = 4 * 1024 * 1024;
@@ -280,7 +281,13 @@ impl App {
         ctx: &BlockContext,
         tx: &SignedTransaction,
     ) -> Result<(), TxError> {
-        auth::authenticate(store, ctx, tx, NonceRule::NotReplayed)?;
+        auth::authenticate(
+            store,
+            ctx,
+            tx,
+            NonceRule::NotReplayed,
+            SignatureCheck::Verify,
+        )?;
         validate::validate_body(&tx.tx.body)
     }
 
@@ -291,8 +298,20 @@ impl App {
         ctx: &BlockContext,
         tx: &SignedTransaction,
     ) -> TxResult {
+        App::deliver_checked_tx(store, ctx, tx, SignatureCheck::Verify)
+    }
+
+    /// [`App::deliver_tx`], skipping the signature when the caller verified
+    /// these exact bytes already (a node's admission check): everything
+    /// else — chain id, sender, nonce, the message — is checked as always.
+    pub fn deliver_checked_tx(
+        store: &mut impl KvStoreMut,
+        ctx: &BlockContext,
+        tx: &SignedTransaction,
+        check: SignatureCheck,
+    ) -> TxResult {
         let mut overlay = Overlay::new(&*store);
-        match execute(&mut overlay, ctx, tx) {
+        match execute(&mut overlay, ctx, tx, check) {
             Ok(events) => {
                 overlay.into_writes().apply(store);
                 TxResult::ok(events)
@@ -352,8 +371,9 @@ fn execute<S: KvStoreMut + ?Sized>(
     store: &mut S,
     ctx: &BlockContext,
     signed: &SignedTransaction,
+    check: SignatureCheck,
 ) -> Result<Vec<Event>, TxError> {
-    let sender = auth::authenticate(store, ctx, signed, NonceRule::Next)?;
+    let sender = auth::authenticate(store, ctx, signed, NonceRule::Next, check)?;
     let body = &signed.tx.body;
     validate::validate_body(body)?;
     let events = match body {
