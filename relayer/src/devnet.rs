@@ -391,6 +391,8 @@ pub struct MeshMember {
     pub chains: Vec<(ChainId, Vec<String>)>,
     /// Governance keys (hex) and threshold, if runtime registration is on.
     pub governance: Option<(Vec<String>, usize)>,
+    /// Peer ids admitted besides the serving relayers (`admitted`).
+    pub admitted: Vec<String>,
 }
 
 impl RelayerConfig {
@@ -478,10 +480,11 @@ impl RelayerConfig {
             };
             let _ = writeln!(
                 out,
-                "\n[network]\nlisten = [{}]\nidentity_key = {}\nbootstrap = [{}]\n",
+                "\n[network]\nlisten = [{}]\nidentity_key = {}\nbootstrap = [{}]\nadmitted = [{}]\n",
                 quote(&mesh.listen),
                 quote(&mesh.identity_key.to_string_lossy()),
-                list(&mesh.bootstrap)
+                list(&mesh.bootstrap),
+                list(&mesh.admitted)
             );
             if let Some((keys, threshold)) = &mesh.governance {
                 let _ = writeln!(

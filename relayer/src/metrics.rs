@@ -1,6 +1,20 @@
 //! Prometheus metrics of the relayer (served at `/metrics` in the text
 //! format).
+//!
+//! The mesh's metrics (all `relayer_mesh_*`) come from two sources:
+//! - counted where they happen: gossip received, published and judged per
+//!   topic kind (`light_blocks`, `registrations`, `governance`,
+//!   `attestations`) by the mesh service; requests sent per kind and the
+//!   round-trip time per destination chain by the mesh adapter; requests
+//!   served per kind by the mesh service;
+//! - snapshotted from the network task's [`network::NetworkStats`]
+//!   ([`Metrics::snapshot_network`]): peers connected, connections refused
+//!   per direction, envelopes rejected, peers banned, events dropped. The
+//!   snapshot is taken on every scrape of the API's `/metrics` and every
+//!   [`NETWORK_SNAPSHOT_INTERVAL`] by the mesh service (so the telemetry
+//!   endpoint is at most that stale).
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +25,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use protocol::ChainId;
+
+/// How often the mesh service copies the network's counters into the
+/// metrics (besides each scrape of the API's `/metrics`).
+pub const NETWORK_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Round-trip samples kept per destination chain for the percentiles of
+/// [`Metrics::route_latency`].
+const LATENCY_SAMPLES: usize = 1024;
 
 /// Labels naming a path direction.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,6 +59,174 @@ pub struct EndpointLabels {
     pub endpoint: String,
 }
 
+/// Labels naming a gossip topic kind: `light_blocks`, `registrations`,
+/// `governance` or `attestations`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    /// The topic kind ([`topic_kind`]).
+    pub topic: String,
+}
+
+/// Labels naming a connection direction: `inbound` or `outbound`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabels {
+    /// The direction.
+    pub direction: String,
+}
+
+/// Labels naming what a rejected envelope was: `gossip` or `request`
+/// (requests and responses).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvelopeLabels {
+    /// What it carried.
+    pub what: String,
+}
+
+/// Labels of a mesh request: its kind (`status`, `light_block`, `states`,
+/// `submit`) and outcome (`answered` or `failed`; served: `answered` or
+/// `refused`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The kind of request.
+    pub kind: String,
+    /// How it ended.
+    pub outcome: String,
+}
+
+/// Percentiles of the recent round trips to the relayers of one chain.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct LatencySummary {
+    /// Samples the percentiles are taken over (the latest, at most 1024).
+    pub samples: usize,
+    /// Median round trip in seconds.
+    pub p50_seconds: f64,
+    /// 99th percentile in seconds.
+    pub p99_seconds: f64,
+}
+
+/// The kind of a gossip topic, as the `topic` label names it (light blocks
+/// of every chain are one kind, so the label's values stay few).
+pub fn topic_kind(topic: &network::Topic) -> &'static str {
+    match topic {
+        network::Topic::LightBlocks(_) => "light_blocks",
+        network::Topic::Registrations => "registrations",
+        network::Topic::Governance => "governance",
+        network::Topic::Attestations => "attestations",
+    }
+}
+
+/// The mesh's metric families.
+struct MeshMetrics {
+    peers_connected: Gauge,
+    connections_refused: Family<DirectionLabels, Counter>,
+    envelopes_rejected: Family<EnvelopeLabels, Counter>,
+    peers_banned: Counter,
+    events_dropped: Counter,
+    gossip_received: Family<TopicLabels, Counter>,
+    gossip_published: Family<TopicLabels, Counter>,
+    gossip_accepted: Family<TopicLabels, Counter>,
+    gossip_rejected: Family<TopicLabels, Counter>,
+    gossip_ignored: Family<TopicLabels, Counter>,
+    requests_sent: Family<RequestLabels, Counter>,
+    requests_served: Family<RequestLabels, Counter>,
+    route_latency: Family<ChainLabels, Histogram>,
+    /// The latest round trips per chain, for percentiles.
+    latency_samples: std::sync::Mutex<BTreeMap<String, VecDeque<f64>>>,
+    /// Serializes snapshots (each raises counters to the network's values).
+    snapshot: std::sync::Mutex<()>,
+}
+
+impl MeshMetrics {
+    fn register(registry: &mut Registry) -> MeshMetrics {
+        let m = MeshMetrics {
+            peers_connected: Gauge::default(),
+            connections_refused: Family::default(),
+            envelopes_rejected: Family::default(),
+            peers_banned: Counter::default(),
+            events_dropped: Counter::default(),
+            gossip_received: Family::default(),
+            gossip_published: Family::default(),
+            gossip_accepted: Family::default(),
+            gossip_rejected: Family::default(),
+            gossip_ignored: Family::default(),
+            requests_sent: Family::default(),
+            requests_served: Family::default(),
+            route_latency: Family::<ChainLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            }),
+            latency_samples: std::sync::Mutex::new(BTreeMap::new()),
+            snapshot: std::sync::Mutex::new(()),
+        };
+        let r = registry.sub_registry_with_prefix("mesh");
+        r.register(
+            "peers_connected",
+            "Mesh peers with an open connection now",
+            m.peers_connected.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections refused by admission (peer not in the allow-list, or banned), by direction",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "envelopes_rejected",
+            "Signed envelopes dropped because their checks failed (gossip, or requests and responses)",
+            m.envelopes_rejected.clone(),
+        );
+        r.register(
+            "peers_banned",
+            "Peers banned after too many strikes",
+            m.peers_banned.clone(),
+        );
+        r.register(
+            "events_dropped",
+            "Network events dropped because the relayer was too slow to take them",
+            m.events_dropped.clone(),
+        );
+        r.register(
+            "gossip_received",
+            "Gossip messages with a valid envelope handed to the relayer, by topic kind",
+            m.gossip_received.clone(),
+        );
+        r.register(
+            "gossip_published",
+            "Gossip messages this relayer published, by topic kind",
+            m.gossip_published.clone(),
+        );
+        r.register(
+            "gossip_accepted",
+            "Gossip messages the relayer judged valid (forwarded), by topic kind",
+            m.gossip_accepted.clone(),
+        );
+        r.register(
+            "gossip_rejected",
+            "Gossip messages the relayer judged forged or malformed (author penalised), by topic kind",
+            m.gossip_rejected.clone(),
+        );
+        r.register(
+            "gossip_ignored",
+            "Gossip messages dropped without penalty (not of interest, or late), by topic kind",
+            m.gossip_ignored.clone(),
+        );
+        r.register(
+            "requests_sent",
+            "Requests to relayers serving other chains, per attempted peer, by kind and outcome",
+            m.requests_sent.clone(),
+        );
+        r.register(
+            "requests_served",
+            "Requests of other relayers answered (or refused) here, by kind",
+            m.requests_served.clone(),
+        );
+        r.register(
+            "route_latency_seconds",
+            "Round trip of a request to a relayer serving the chain, by destination chain",
+            m.route_latency.clone(),
+        );
+        m
+    }
+}
+
 /// The relayer's metrics; cheap to clone (shared inside).
 #[derive(Clone)]
 pub struct Metrics {
@@ -51,6 +241,7 @@ struct Inner {
     rpc_errors: Family<EndpointLabels, Gauge>,
     backlog: Gauge,
     store_bytes: Gauge,
+    mesh: MeshMetrics,
 }
 
 impl Default for Metrics {
@@ -101,6 +292,7 @@ impl Metrics {
             "Size of the relayer's store on disk",
             store_bytes.clone(),
         );
+        let mesh = MeshMetrics::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
                 registry: std::sync::Mutex::new(registry),
@@ -110,6 +302,7 @@ impl Metrics {
                 rpc_errors,
                 backlog,
                 store_bytes,
+                mesh,
             }),
         }
     }
@@ -165,6 +358,136 @@ impl Metrics {
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
+    /// Counts a gossip message handed to the relayer on `topic`.
+    pub fn gossip_received(&self, topic: &network::Topic) {
+        self.inner
+            .mesh
+            .gossip_received
+            .get_or_create(&topic_labels(topic))
+            .inc();
+    }
+
+    /// Counts a gossip message this relayer published on `topic`.
+    pub fn gossip_published(&self, topic: &network::Topic) {
+        self.inner
+            .mesh
+            .gossip_published
+            .get_or_create(&topic_labels(topic))
+            .inc();
+    }
+
+    /// Counts the relayer's judgement of a gossip message on `topic`.
+    pub fn gossip_judged(&self, topic: &network::Topic, verdict: network::Verdict) {
+        let family = match verdict {
+            network::Verdict::Accept => &self.inner.mesh.gossip_accepted,
+            network::Verdict::Reject => &self.inner.mesh.gossip_rejected,
+            network::Verdict::Ignore => &self.inner.mesh.gossip_ignored,
+        };
+        family.get_or_create(&topic_labels(topic)).inc();
+    }
+
+    /// Counts one request sent to a serving relayer (`answered`: it gave an
+    /// answer that passed the checks).
+    pub fn request_sent(&self, kind: &str, answered: bool) {
+        self.inner
+            .mesh
+            .requests_sent
+            .get_or_create(&RequestLabels {
+                kind: kind.to_owned(),
+                outcome: if answered { "answered" } else { "failed" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one request of another relayer served here (`answered`, or
+    /// refused).
+    pub fn request_served(&self, kind: &str, answered: bool) {
+        self.inner
+            .mesh
+            .requests_served
+            .get_or_create(&RequestLabels {
+                kind: kind.to_owned(),
+                outcome: if answered { "answered" } else { "refused" }.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records one round trip to a relayer serving `chain`.
+    pub fn observe_route_latency(&self, chain: &ChainId, took: Duration) {
+        let seconds = took.as_secs_f64();
+        self.inner
+            .mesh
+            .route_latency
+            .get_or_create(&ChainLabels {
+                chain: chain.to_string(),
+            })
+            .observe(seconds);
+        if let Ok(mut samples) = self.inner.mesh.latency_samples.lock() {
+            let samples = samples.entry(chain.to_string()).or_default();
+            if samples.len() == LATENCY_SAMPLES {
+                samples.pop_front();
+            }
+            samples.push_back(seconds);
+        }
+    }
+
+    /// The median and 99th percentile of the latest round trips to the
+    /// relayers serving `chain`; `None` before the first.
+    pub fn route_latency(&self, chain: &ChainId) -> Option<LatencySummary> {
+        let samples = self.inner.mesh.latency_samples.lock().ok()?;
+        let mut sorted: Vec<f64> = samples.get(chain.as_str())?.iter().copied().collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        Some(LatencySummary {
+            samples: sorted.len(),
+            p50_seconds: percentile(&sorted, 50),
+            p99_seconds: percentile(&sorted, 99),
+        })
+    }
+
+    /// Copies the network task's counters: the gauge is set, each counter
+    /// raised to the network's value (they only grow, as the network's do).
+    pub fn snapshot_network(&self, stats: &network::NetworkStats) {
+        let mesh = &self.inner.mesh;
+        let Ok(_one_at_a_time) = mesh.snapshot.lock() else {
+            return;
+        };
+        mesh.peers_connected
+            .set(i64::try_from(stats.peers_connected).unwrap_or(i64::MAX));
+        let raise = |counter: &Counter, to: u64| {
+            let now = counter.get();
+            if to > now {
+                counter.inc_by(to - now);
+            }
+        };
+        for (direction, value) in [
+            ("inbound", stats.connections_refused_inbound),
+            ("outbound", stats.connections_refused_outbound),
+        ] {
+            raise(
+                &mesh.connections_refused.get_or_create(&DirectionLabels {
+                    direction: direction.to_owned(),
+                }),
+                value,
+            );
+        }
+        for (what, value) in [
+            ("gossip", stats.gossip_invalid),
+            ("request", stats.requests_invalid),
+        ] {
+            raise(
+                &mesh.envelopes_rejected.get_or_create(&EnvelopeLabels {
+                    what: what.to_owned(),
+                }),
+                value,
+            );
+        }
+        raise(&mesh.peers_banned, stats.bans);
+        raise(&mesh.events_dropped, stats.events_dropped);
+    }
+
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -175,9 +498,85 @@ impl Metrics {
     }
 }
 
+fn topic_labels(topic: &network::Topic) -> TopicLabels {
+    TopicLabels {
+        topic: topic_kind(topic).to_owned(),
+    }
+}
+
+/// The nearest-rank `p`th percentile of `sorted` (not empty).
+fn percentile(sorted: &[f64], p: usize) -> f64 {
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
 fn labels(source: &ChainId, destination: &ChainId) -> PathLabels {
     PathLabels {
         source: source.to_string(),
         destination: destination.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mesh_metrics_are_exported_under_their_names() {
+        let metrics = Metrics::new();
+        let shaanxi: ChainId = "shaanxi".parse().unwrap();
+        metrics.gossip_received(&network::Topic::LightBlocks(shaanxi.clone()));
+        metrics.gossip_judged(
+            &network::Topic::LightBlocks(shaanxi.clone()),
+            network::Verdict::Reject,
+        );
+        metrics.gossip_published(&network::Topic::Governance);
+        metrics.request_sent("light_block", true);
+        metrics.request_served("states", false);
+        metrics.observe_route_latency(&shaanxi, Duration::from_millis(20));
+        let stats = network::NetworkStats {
+            peers_connected: 2,
+            connections_refused_inbound: 3,
+            bans: 1,
+            ..Default::default()
+        };
+        metrics.snapshot_network(&stats);
+        // A second snapshot of the same values adds nothing.
+        metrics.snapshot_network(&stats);
+        let text = metrics.encode();
+        for line in [
+            "relayer_mesh_peers_connected 2",
+            "relayer_mesh_connections_refused_total{direction=\"inbound\"} 3",
+            "relayer_mesh_peers_banned_total 1",
+            "relayer_mesh_gossip_received_total{topic=\"light_blocks\"} 1",
+            "relayer_mesh_gossip_rejected_total{topic=\"light_blocks\"} 1",
+            "relayer_mesh_gossip_published_total{topic=\"governance\"} 1",
+            "relayer_mesh_requests_sent_total{kind=\"light_block\",outcome=\"answered\"} 1",
+            "relayer_mesh_requests_served_total{kind=\"states\",outcome=\"refused\"} 1",
+            "relayer_mesh_route_latency_seconds_count{chain=\"shaanxi\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn route_latency_percentiles() {
+        let metrics = Metrics::new();
+        let chain: ChainId = "guangdong".parse().unwrap();
+        assert_eq!(metrics.route_latency(&chain), None);
+        for ms in 1..=100 {
+            metrics.observe_route_latency(&chain, Duration::from_millis(ms));
+        }
+        let summary = metrics.route_latency(&chain).unwrap();
+        assert_eq!(summary.samples, 100);
+        assert!((summary.p50_seconds - 0.050).abs() < 1e-9, "{summary:?}");
+        assert!((summary.p99_seconds - 0.099).abs() < 1e-9, "{summary:?}");
+        // Only the latest samples count.
+        for _ in 0..LATENCY_SAMPLES {
+            metrics.observe_route_latency(&chain, Duration::from_secs(1));
+        }
+        let summary = metrics.route_latency(&chain).unwrap();
+        assert_eq!(summary.samples, LATENCY_SAMPLES);
+        assert_eq!(summary.p50_seconds, 1.0);
     }
 }

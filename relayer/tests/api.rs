@@ -214,6 +214,7 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
         metrics: metrics.clone(),
         tokens,
         registry: None,
+        network: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

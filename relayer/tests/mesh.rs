@@ -265,6 +265,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
             api: Some((api, token.clone())),
             governance: Some((keys, 2)),
             unannounced: vec![beijing.id.clone()],
+            admitted: Vec::new(),
         },
     )
     .await

@@ -10,6 +10,8 @@
 //! | GET | `/queries/{source}/{destination}/{sequence}` | bearer | where the query is |
 //! | GET | `/queries/{source}/{destination}/{sequence}/result` | bearer | the acknowledgement with its proof bundle |
 //! | GET | `/chains` | bearer | heights, light clients, endpoints |
+//! | GET | `/network/peers` | bearer | the mesh node, its connected peers, its counters (404 when not in a mesh) |
+//! | GET | `/network/routes` | bearer | per chain: local or remote, endpoints or serving relayers, latency |
 //! | GET | `/health` | none | 200, or 503 naming unreachable chains |
 //! | GET | `/metrics` | none | Prometheus text format |
 //! | GET | `/openapi.json` | none | this API described |
@@ -22,6 +24,7 @@
 
 mod chains;
 mod error;
+mod network;
 mod openapi;
 mod queries;
 mod registry;
@@ -59,6 +62,9 @@ pub struct ApiState {
     /// The network registry, for a relayer in the mesh (`/registry`
     /// routes); `None` for a stand-alone relayer.
     pub registry: Option<Arc<RegistryService>>,
+    /// The mesh network node, for a relayer in the mesh (`/network`
+    /// routes); `None` for a stand-alone relayer.
+    pub network: Option<::network::NetworkHandle>,
 }
 
 impl ApiState {
@@ -71,7 +77,15 @@ impl ApiState {
             metrics,
             tokens: Arc::new(move |bearer| api.token_name(bearer).map(str::to_owned)),
             registry: None,
+            network: None,
         }
+    }
+
+    /// The same state with the mesh node (`/network/peers`, and the
+    /// network's counters in `/metrics`).
+    pub fn with_network(mut self, network: ::network::NetworkHandle) -> ApiState {
+        self.network = Some(network);
+        self
     }
 
     /// The same state serving the network registry's routes too.
@@ -114,7 +128,9 @@ pub fn router(state: ApiState) -> Router {
             "/queries/{source}/{destination}/{sequence}/result",
             get(queries::result),
         )
-        .route("/chains", get(chains::list));
+        .route("/chains", get(chains::list))
+        .route("/network/peers", get(network::peers))
+        .route("/network/routes", get(network::routes));
     let protected = match state.registry.clone() {
         Some(service) => protected.merge(registry::routes().with_state(service)),
         None => protected,
@@ -123,7 +139,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(protected)
         .route("/health", get(chains::health))
-        .route("/metrics", get(chains::metrics))
+        .route("/metrics", get(network::metrics))
         .route("/openapi.json", get(openapi::serve))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
@@ -216,6 +232,8 @@ mod tests {
             ("/queries/{source}/{destination}/{sequence}", "get"),
             ("/queries/{source}/{destination}/{sequence}/result", "get"),
             ("/chains", "get"),
+            ("/network/peers", "get"),
+            ("/network/routes", "get"),
             ("/health", "get"),
             ("/metrics", "get"),
             ("/openapi.json", "get"),

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::queries::MAX_QUERIES_PER_REQUEST;
 
-fn error_response(description: &str) -> Value {
+pub(super) fn error_response(description: &str) -> Value {
     json!({
         "description": description,
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
@@ -36,7 +36,7 @@ fn hex(description: &str, len: usize) -> Value {
     json!({ "type": "string", "pattern": format!("^[0-9a-f]{{{len}}}$"), "description": description })
 }
 
-fn unauthorized() -> Value {
+pub(super) fn unauthorized() -> Value {
     error_response(
         "Unknown or missing bearer token: `{\"error\": \"unknown or missing bearer token\"}`, no data.",
     )
@@ -64,6 +64,8 @@ pub fn document() -> Value {
             "/queries/{source}/{destination}/{sequence}": path_query_status(),
             "/queries/{source}/{destination}/{sequence}/result": path_query_result(),
             "/chains": path_chains(),
+            "/network/peers": super::network::path_peers(),
+            "/network/routes": super::network::path_routes(),
             "/health": path_health(),
             "/metrics": path_metrics(),
             "/openapi.json": path_openapi_json(),
@@ -91,6 +93,8 @@ pub fn document() -> Value {
                 "Proof": schema_proof(),
                 "Chains": schema_chains(),
                 "Health": schema_health(),
+                "NetworkPeers": super::network::schema_peers(),
+                "NetworkRoutes": super::network::schema_routes(),
             },
         },
     })
@@ -410,7 +414,10 @@ fn path_metrics() -> Value {
             "summary": "Prometheus metrics (text format)",
             "description": "relayer_packets_relayed_total and relayer_packets_failed_total per path, \
                 relayer_header_verification_seconds per chain, relayer_rpc_errors per endpoint, \
-                relayer_pending_packets, relayer_store_bytes.",
+                relayer_pending_packets, relayer_store_bytes; for a relayer in a mesh, relayer_mesh_* \
+                (peers connected, connections refused, gossip received / published / accepted / \
+                rejected per topic kind, envelopes rejected, peers banned, requests sent and served \
+                per kind, relayer_mesh_route_latency_seconds per destination chain).",
             "security": [],
             "responses": { "200": {
                 "description": "The metrics.",

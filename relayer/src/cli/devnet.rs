@@ -151,6 +151,7 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             api: (!args.once).then(|| (api_listen, token.clone())),
             governance: None,
             unannounced: Vec::new(),
+            admitted: Vec::new(),
         };
         relayers = relayer::mesh::devnet::start_relayers(
             &exe,

@@ -9,6 +9,7 @@ pub mod devnet;
 pub mod governance;
 pub mod health;
 pub mod light_client;
+pub mod network;
 pub mod query;
 pub mod register;
 pub mod start;
@@ -50,6 +51,11 @@ pub enum Command {
     /// 3 malformed input, 4 API unreachable).
     #[command(subcommand)]
     Query(query::QueryCommand),
+    /// Inspect a relayer's place in the mesh through its API: connected
+    /// peers and the network's counters, and how each chain is routed
+    /// (exit 0 ok, 1 not in a mesh, 2 refused, 3 malformed, 4 unreachable).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Check configuration files.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -89,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clear(cmd) => clear::run(cmd),
         Command::HealthCheck(args) => health::run(args),
         Command::Query(cmd) => Ok(query::run(cmd)),
+        Command::Network(cmd) => Ok(network::run(cmd)),
         Command::Config(cmd) => Ok(config::run(cmd)),
         Command::Conformance(ConformanceCommand::Cometbft { dir }) => {
             conformance::run_cometbft(&dir)

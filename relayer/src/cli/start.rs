@@ -128,12 +128,15 @@ pub async fn build_mesh_engine(
         if local.chain(&chain.id).is_some() {
             continue;
         }
-        let adapter = Arc::new(MeshChainAdapter::new(
-            chain.id.clone(),
-            network.clone(),
-            chain.relayers.clone(),
-            config.relay.poll_interval,
-        ));
+        let adapter = Arc::new(
+            MeshChainAdapter::new(
+                chain.id.clone(),
+                network.clone(),
+                chain.relayers.clone(),
+                config.relay.poll_interval,
+            )
+            .with_metrics(metrics.clone()),
+        );
         local.add_chain(Arc::new(ChainRuntime::remote(
             chain.id.clone(),
             adapter,
@@ -143,7 +146,7 @@ pub async fn build_mesh_engine(
             metrics.clone(),
         )));
     }
-    let service = MeshService::new(network.clone(), local.chains());
+    let service = MeshService::new(network.clone(), local.chains(), metrics.clone());
     tokio::spawn(service.clone().run(events));
     service.announce().await;
     tokio::spawn(
@@ -171,7 +174,7 @@ pub async fn build_mesh_engine(
                 registry: registry.clone(),
                 engine: local.clone(),
                 service: service.clone(),
-                network,
+                network: network.clone(),
                 identity: settings.identity.clone(),
                 poll_interval: config.relay.poll_interval,
                 metrics: metrics.clone(),
@@ -194,6 +197,7 @@ pub async fn build_mesh_engine(
     Ok(MeshParts {
         engine: local,
         registry,
+        network,
     })
 }
 
@@ -203,16 +207,18 @@ pub struct MeshParts {
     pub engine: Arc<Engine>,
     /// The network registry, when governance is configured.
     pub registry: Option<Arc<RegistryService>>,
+    /// The mesh network node (for the API's `/network` routes).
+    pub network: network::NetworkHandle,
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    let (engine, registry) = match &config.network {
+    let (engine, registry, network) = match &config.network {
         Some(settings) => {
             let parts = build_mesh_engine(&config, settings, &metrics).await?;
-            (parts.engine, parts.registry)
+            (parts.engine, parts.registry, Some(parts.network))
         }
-        None => (build_engine(&config, &metrics)?, None),
+        None => (build_engine(&config, &metrics)?, None, None),
     };
     tracing::info!(
         chains = config.chains.len(),
@@ -260,6 +266,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let mut state = ApiState::new(engine.clone(), metrics.clone(), &config.api);
         if let Some(registry) = registry.clone() {
             state = state.with_registry(registry);
+        }
+        if let Some(network) = network.clone() {
+            state = state.with_network(network);
         }
         relayer::api::serve(listener, state)
             .await

@@ -80,6 +80,9 @@ pub struct MeshOptions {
     /// Chains whose relayers start, but which the others' configurations do
     /// not name: they join when the registry accepts them at runtime.
     pub unannounced: Vec<ChainId>,
+    /// Extra peer ids every relayer admits (`network.admitted`), e.g. a
+    /// test's own node.
+    pub admitted: Vec<String>,
 }
 
 /// Writes the configurations of `per_chain` relayers for each chain and
@@ -159,6 +162,7 @@ pub async fn start_relayers(
                 })
                 .collect(),
             governance: options.governance.clone(),
+            admitted: options.admitted.clone(),
         });
         let mine = DevChain {
             id: chain.id.clone(),

@@ -71,16 +71,26 @@ impl RegistrySync {
             RegistryUpdate::Proposed(proposal) => {
                 // Already-seen content is refused by gossipsub as a
                 // duplicate: harmless.
-                let _ = self
+                let topic = Topic::Registrations;
+                if self
                     .network
-                    .publish(&Topic::Registrations, proposal.to_canonical_bytes())
-                    .await;
+                    .publish(&topic, proposal.to_canonical_bytes())
+                    .await
+                    .is_ok()
+                {
+                    self.metrics.gossip_published(&topic);
+                }
             }
             RegistryUpdate::Approved { approval, .. } => {
-                let _ = self
+                let topic = Topic::Governance;
+                if self
                     .network
-                    .publish(&Topic::Governance, approval.to_canonical_bytes())
-                    .await;
+                    .publish(&topic, approval.to_canonical_bytes())
+                    .await
+                    .is_ok()
+                {
+                    self.metrics.gossip_published(&topic);
+                }
             }
             RegistryUpdate::Decided(RegistryEvent::ChainAccepted(chain)) => {
                 tracing::info!(chain = %chain.chain_id, relayers = chain.relayer_peer_ids.len(), "registry accepted a chain; tracking it");
@@ -135,12 +145,15 @@ impl RegistrySync {
                 runtime
             }
             None => {
-                let adapter = Arc::new(MeshChainAdapter::new(
-                    id.clone(),
-                    self.network.clone(),
-                    peers,
-                    self.poll_interval,
-                ));
+                let adapter = Arc::new(
+                    MeshChainAdapter::new(
+                        id.clone(),
+                        self.network.clone(),
+                        peers,
+                        self.poll_interval,
+                    )
+                    .with_metrics(self.metrics.clone()),
+                );
                 let runtime = Arc::new(ChainRuntime::remote(
                     id.clone(),
                     adapter,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adapters::self_check;
 use adapters::{
@@ -19,6 +19,7 @@ use protocol::tx::TxBody;
 use protocol::{ChainId, Height, LightBlock, SignedTransaction, ValidatorSet};
 
 use super::wire::{self, HexBytes, MeshRequest, MeshResponse};
+use crate::metrics::Metrics;
 
 /// Per serving peer: how it has answered.
 #[derive(Default)]
@@ -40,6 +41,8 @@ pub struct MeshChainAdapter {
     records: Mutex<BTreeMap<PeerId, PeerRecord>>,
     keys: Mutex<KeyCache>,
     poll_interval: Duration,
+    /// Where requests and their round trips are counted, if anywhere.
+    metrics: Option<Metrics>,
 }
 
 impl MeshChainAdapter {
@@ -57,7 +60,28 @@ impl MeshChainAdapter {
             records: Mutex::new(BTreeMap::new()),
             keys: Mutex::new(KeyCache::default()),
             poll_interval,
+            metrics: None,
         }
+    }
+
+    /// The same adapter counting its requests (`relayer_mesh_requests_sent`)
+    /// and their round trips (`relayer_mesh_route_latency_seconds`) in
+    /// `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> MeshChainAdapter {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Records one attempt: its round trip (when the peer answered at all)
+    /// and whether its answer was good.
+    fn record(&self, request: &MeshRequest, took: Option<Duration>, answered: bool) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        if let Some(took) = took {
+            metrics.observe_route_latency(&self.chain, took);
+        }
+        metrics.request_sent(request_kind(request), answered);
     }
 
     /// Replaces the serving relayers (the registry changed).
@@ -106,13 +130,18 @@ impl MeshChainAdapter {
         let body = wire::encode(request);
         let mut failures = Vec::new();
         for peer in self.serving() {
-            let failure = match self.network.request(peer, body.clone()).await {
+            let sent = Instant::now();
+            let answer = self.network.request(peer, body.clone()).await;
+            // A round trip is timed only when the peer answered.
+            let took = answer.is_ok().then(|| sent.elapsed());
+            let failure = match answer {
                 Err(e) => (FailureKind::Unavailable, e.to_string()),
                 Ok(bytes) => match wire::decode::<MeshResponse>(&bytes, "mesh response") {
                     Err(e) => (FailureKind::Malformed, e),
                     Ok(MeshResponse::Refused { reason }) => (FailureKind::Unavailable, reason),
                     Ok(response) => match check(response) {
                         Ok(value) => {
+                            self.record(request, took, true);
                             self.note(peer, None);
                             self.prefer(peer);
                             return Ok(value);
@@ -121,6 +150,7 @@ impl MeshChainAdapter {
                     },
                 },
             };
+            self.record(request, took, false);
             tracing::warn!(chain = %self.chain, %peer, kind = %failure.0, reason = %failure.1, what = %request.what(), "serving relayer failed");
             self.note(peer, Some((failure.0, &failure.1)));
             failures.push(EndpointFailure {
@@ -234,6 +264,16 @@ impl MeshChainAdapter {
     }
 }
 
+/// The kind of a request, as the metrics' `kind` label names it.
+pub fn request_kind(request: &MeshRequest) -> &'static str {
+    match request {
+        MeshRequest::Status { .. } => "status",
+        MeshRequest::LightBlock { .. } => "light_block",
+        MeshRequest::States { .. } => "states",
+        MeshRequest::Submit { .. } => "submit",
+    }
+}
+
 fn unexpected(response: &MeshResponse) -> (FailureKind, String) {
     let kind = match response {
         MeshResponse::Status { .. } => "status",
@@ -333,7 +373,8 @@ impl ChainAdapter for MeshChainAdapter {
             self.serving(),
             self.poll_interval,
         );
-        let adapter = MeshChainAdapter::new(chain, network, serving, interval);
+        let mut adapter = MeshChainAdapter::new(chain, network, serving, interval);
+        adapter.metrics = self.metrics.clone();
         Box::pin(futures::stream::unfold(
             (adapter, Height::GENESIS),
             |(adapter, last)| async move {

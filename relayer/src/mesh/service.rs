@@ -12,8 +12,10 @@ use protocol::tx::TxBody;
 use protocol::{Canonical, ChainId, Header, Height, LightBlock, state_keys};
 use tokio::sync::mpsc;
 
+use super::remote::request_kind;
 use super::wire::{self, HexBytes, MeshRequest, MeshResponse, WireEntry};
 use crate::engine::{ChainRuntime, EngineError};
+use crate::metrics::{Metrics, NETWORK_SNAPSHOT_INTERVAL};
 use crate::registry::RegistryError;
 use crate::registry::service::{RegistryService, ServiceError};
 
@@ -29,15 +31,24 @@ pub struct MeshService {
     /// The network registry, when governance is configured: gossiped
     /// proposals and approvals go there.
     registry: RwLock<Option<Arc<RegistryService>>>,
+    /// Gossip and served requests are counted here, and the network's
+    /// counters copied (see [`crate::metrics`]).
+    metrics: Metrics,
 }
 
 impl MeshService {
-    /// A service over `chains` (those with `is_local()` are served here).
-    pub fn new(network: NetworkHandle, chains: Vec<Arc<ChainRuntime>>) -> Arc<MeshService> {
+    /// A service over `chains` (those with `is_local()` are served here),
+    /// counting what it does in `metrics`.
+    pub fn new(
+        network: NetworkHandle,
+        chains: Vec<Arc<ChainRuntime>>,
+        metrics: Metrics,
+    ) -> Arc<MeshService> {
         Arc::new(MeshService {
             network,
             chains: RwLock::new(chains.into_iter().map(|c| (c.id().clone(), c)).collect()),
             registry: RwLock::new(None),
+            metrics,
         })
     }
 
@@ -126,17 +137,32 @@ impl MeshService {
     /// Publishes a light block of a chain served here.
     pub async fn publish_block(&self, block: &LightBlock) {
         let topic = Topic::LightBlocks(block.header().chain_id.clone());
-        if let Err(e) = self
+        match self
             .network
             .publish(&topic, block.to_canonical_bytes())
             .await
         {
-            tracing::debug!(%topic, error = %e, "light block not published");
+            Ok(()) => self.metrics.gossip_published(&topic),
+            Err(e) => tracing::debug!(%topic, error = %e, "light block not published"),
         }
     }
 
-    /// Handles the network's events until it stops.
+    /// Copies the network's counters into the metrics every
+    /// [`NETWORK_SNAPSHOT_INTERVAL`] until the network stops.
+    async fn snapshot_stats(self: Arc<Self>) {
+        loop {
+            match self.network.stats().await {
+                Ok(stats) => self.metrics.snapshot_network(&stats),
+                Err(_) => return,
+            }
+            tokio::time::sleep(NETWORK_SNAPSHOT_INTERVAL).await;
+        }
+    }
+
+    /// Handles the network's events until it stops (and keeps the
+    /// network's counters in the metrics meanwhile).
     pub async fn run(self: Arc<Self>, mut events: mpsc::Receiver<NetworkEvent>) {
+        let snapshots = tokio::spawn(self.clone().snapshot_stats());
         while let Some(event) = events.recv().await {
             match event {
                 NetworkEvent::Request {
@@ -158,9 +184,11 @@ impl MeshService {
                 } => {
                     // Judging may fetch blocks from peers: never on the
                     // event loop, which must keep answering them.
+                    self.metrics.gossip_received(&topic);
                     let service = self.clone();
                     tokio::spawn(async move {
                         let verdict = service.judge(&topic, &body).await;
+                        service.metrics.gossip_judged(&topic, verdict);
                         if verdict == Verdict::Reject {
                             tracing::warn!(%topic, peer = %from, "rejected a gossiped light block");
                         }
@@ -182,6 +210,7 @@ impl MeshService {
                 _ => {}
             }
         }
+        snapshots.abort();
     }
 
     /// A gossiped light block is accepted only when this relayer's own
@@ -235,13 +264,17 @@ impl MeshService {
             Err(reason) => MeshResponse::Refused { reason },
             Ok(request) => {
                 let what = request.what();
-                match self.serve(request).await {
+                let kind = request_kind(&request);
+                let response = match self.serve(request).await {
                     Ok(response) => response,
                     Err(reason) => {
                         tracing::warn!(peer = %from, %what, %reason, "refused a mesh request");
                         MeshResponse::Refused { reason }
                     }
-                }
+                };
+                let answered = !matches!(response, MeshResponse::Refused { .. });
+                self.metrics.request_served(kind, answered);
+                response
             }
         };
         if let Err(e) = responder.respond(wire::encode(&response)) {

@@ -1,0 +1,478 @@
+//! Hostile peers against a mesh of real relayer processes on loopback: a
+//! node the registry does not know is refused at connection time, and an
+//! admitted node that gossips forged light blocks is rejected, banned
+//! after three strikes and never gets its block onto a chain; both show in
+//! `/network/peers`, `/metrics` and `relayer network ...`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use credit_chain::app::state::StoredClient;
+use ed25519_dalek::SigningKey;
+use network::{Multiaddr, Network, NetworkConfig, NetworkHandle, PeerId, Topic};
+use protocol::{Canonical, Hash, Height, LightBlock, state_keys};
+use relayer::devnet::{
+    DevChain, REGIONS, create_clients, seed_query_scenario, send_query, start_chain, wait_for_chain,
+};
+use relayer::mesh::devnet::{MeshOptions, start_relayers, wait_closed};
+use relayer::metrics::Metrics;
+use relayer::store::Store;
+use serde_json::Value;
+
+/// Chains on `base + 10 i`, relayers' P2P ports at `base + 2000 + ...`,
+/// the API at `base + 1000` (clear of tests/mesh.rs's ranges).
+fn base_port() -> u16 {
+    20_000 + (std::process::id() % 500) as u16 * 10 + 300
+}
+
+/// A fresh ed25519 key and its peer id.
+fn fresh_identity() -> (SigningKey, PeerId) {
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let peer = network::peer_id_of(&network::identity::public_key_of_signing_key(&key)).unwrap();
+    (key, peer)
+}
+
+/// A libp2p node of the test process that knows (and admits) only
+/// `relayer` at `addr`.
+async fn start_node(key: SigningKey, relayer: PeerId, addr: Multiaddr) -> NetworkHandle {
+    let mut config = NetworkConfig::new(key);
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.bootstrap = vec![(relayer, addr)];
+    config.allowed = vec![relayer];
+    config.request_timeout = Duration::from_secs(5);
+    config.gossip_heartbeat = Duration::from_millis(200);
+    // Its events are not read: gossip it receives is dropped unjudged.
+    let (handle, _events) = Network::start(config).await.unwrap();
+    handle
+}
+
+/// GET with a bearer token: the status and JSON body; `(0, null)` while
+/// the API does not listen yet.
+async fn get(url: &str, token: &str) -> (u16, Value) {
+    let Ok(response) = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+    else {
+        return (0, Value::Null);
+    };
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// The value of the sample `line_start` (a metric name with its labels) in
+/// a Prometheus text page; 0 when absent.
+fn sample(page: &str, line_start: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Polls `check` every 200 ms until it holds, at most `limit`.
+async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(last) if started.elapsed() > limit => {
+                panic!("{what}: not within {limit:?}; last: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+fn peer_ids(peers: &Value) -> Vec<String> {
+    peers["peers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["peer_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The headers guangdong's on-chain client of shaanxi trusts, by height.
+async fn trusted_on_guangdong(
+    guangdong: &DevChain,
+    shaanxi: &protocol::ChainId,
+) -> Vec<(Height, Hash)> {
+    let state = guangdong
+        .adapter()
+        .unwrap()
+        .state(&state_keys::client(shaanxi))
+        .await
+        .unwrap();
+    let client: StoredClient = borsh::from_slice(&state.value.unwrap()).unwrap();
+    client
+        .trusted
+        .iter()
+        .map(|b| (b.height(), b.header().hash()))
+        .collect()
+}
+
+/// Runs `relayer network VERB --api URL --token T`; its exit code and
+/// stdout.
+fn cli(verb: &str, api: &str, token: &str) -> (i32, String) {
+    let out = std::process::Command::new(common::exe())
+        .args(["network", verb, "--api", api, "--token", token])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
+    let dir = std::env::temp_dir().join(format!("relayer-mesh-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = base_port();
+    let exe = common::exe();
+
+    // Two regions with clients of each other.
+    let mut chains = Vec::new();
+    let mut _processes = Vec::new();
+    for (i, name) in REGIONS.iter().take(2).enumerate() {
+        let (chain, process) = start_chain(
+            exe,
+            &dir,
+            name,
+            Duration::from_millis(200),
+            base + 10 * i as u16,
+        )
+        .unwrap();
+        chains.push(chain);
+        _processes.push(process);
+    }
+    let store = Store::open(&dir.join("setup-store")).unwrap();
+    let mut runtimes = Vec::new();
+    for c in &chains {
+        let runtime = c.runtime(&store, &Metrics::new()).unwrap();
+        wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
+        runtimes.push(runtime);
+    }
+    create_clients(&runtimes).await.unwrap();
+    let (shaanxi, guangdong) = (&chains[0], &chains[1]);
+    let grant = seed_query_scenario(
+        guangdong,
+        guangdong.adapter().unwrap().as_ref(),
+        &shaanxi.id,
+        100_000,
+    )
+    .await
+    .unwrap();
+
+    // One relayer per region; every relayer admits the hostile node's id
+    // (as the registry would a registered relayer's), not the intruder's.
+    let (hostile_key, hostile_peer) = fresh_identity();
+    let (intruder_key, intruder_peer) = fresh_identity();
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], base + 1000));
+    let token = "hostile-test-token".to_owned();
+    let relayers = start_relayers(
+        exe,
+        &dir,
+        &chains,
+        1,
+        base,
+        &MeshOptions {
+            api: Some((api, token.clone())),
+            admitted: vec![hostile_peer.to_string()],
+            ..MeshOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let relayer_peer: PeerId = relayers[0].peer_id.parse().unwrap();
+    let relayer_addr: Multiaddr = relayers[0]
+        .address
+        .rsplit_once("/p2p/")
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
+    let base_url = format!("http://{api}");
+    let url = |path: &str| format!("{base_url}{path}");
+    eventually(
+        "shaanxi's relayer meets guangdong's",
+        Duration::from_secs(20),
+        || async {
+            let (status, peers) = get(&url("/network/peers"), &token).await;
+            if status == 200 && peer_ids(&peers).contains(&relayers[1].peer_id) {
+                Ok(())
+            } else {
+                Err(format!("{status} {peers}"))
+            }
+        },
+    )
+    .await;
+    let (status, _) = get(&url("/network/peers"), "wrong-token").await;
+    assert_eq!(status, 401, "/network/peers is bearer-protected");
+
+    // (a) A node the registry does not know is refused at connection time.
+    let intruder = start_node(intruder_key, relayer_peer, relayer_addr.clone()).await;
+    let asked = tokio::time::timeout(
+        Duration::from_secs(15),
+        intruder.request(relayer_peer, b"let me in".to_vec()),
+    )
+    .await;
+    assert!(
+        !matches!(asked, Ok(Ok(_))),
+        "an unregistered node got an answer: {asked:?}"
+    );
+    assert!(intruder.peers().await.unwrap().is_empty());
+    eventually(
+        "the relayer counts the refused connection",
+        Duration::from_secs(10),
+        || async {
+            let (_, peers) = get(&url("/network/peers"), &token).await;
+            let refused = peers["stats"]["connections_refused_inbound"]
+                .as_u64()
+                .unwrap_or(0);
+            if refused >= 1 && !peer_ids(&peers).contains(&intruder_peer.to_string()) {
+                Ok(())
+            } else {
+                Err(peers.to_string())
+            }
+        },
+    )
+    .await;
+    let page = reqwest::get(url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sample(
+            &page,
+            "relayer_mesh_connections_refused_total{direction=\"inbound\"}"
+        ) >= 1.0,
+        "{page}"
+    );
+    intruder.shutdown().await.unwrap();
+
+    // (b) An admitted node gossips forged light blocks of shaanxi: real
+    // blocks with another state root, so their commits do not sign them.
+    let hostile = start_node(hostile_key, relayer_peer, relayer_addr).await;
+    let topic = Topic::LightBlocks(shaanxi.id.clone());
+    hostile.subscribe(&topic).await.unwrap();
+    eventually(
+        "the relayer admits the hostile node",
+        Duration::from_secs(15),
+        || async {
+            let (_, peers) = get(&url("/network/peers"), &token).await;
+            if peer_ids(&peers).contains(&hostile_peer.to_string()) {
+                Ok(())
+            } else {
+                Err(peers.to_string())
+            }
+        },
+    )
+    .await;
+    let shaanxi_rpc = shaanxi.adapter().unwrap();
+    let latest = shaanxi_rpc.status().await.unwrap().latest_height.value();
+    assert!(latest > 3, "shaanxi at height {latest}");
+    let mut forged: Vec<(LightBlock, Hash)> = Vec::new();
+    for height in [latest - 2, latest - 1, latest] {
+        let mut block = shaanxi_rpc
+            .light_block(Height::new(height).unwrap())
+            .await
+            .unwrap();
+        let honest = block.header().hash();
+        block.signed_header.header.state_root = Hash::digest(b"forged state root");
+        assert_ne!(block.header().hash(), honest);
+        forged.push((block, honest));
+    }
+    for (block, _) in &forged {
+        let body = block.to_canonical_bytes();
+        // Gossipsub refuses to publish until the relayer's subscription
+        // reached the node.
+        let started = Instant::now();
+        while let Err(e) = hostile.publish(&topic, body.clone()).await {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "cannot publish: {e}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    eventually(
+        "three rejections and a ban",
+        Duration::from_secs(20),
+        || async {
+            let (_, peers) = get(&url("/network/peers"), &token).await;
+            let stats = &peers["stats"];
+            let rejected = stats["gossip_rejected"].as_u64().unwrap_or(0);
+            let bans = stats["bans"].as_u64().unwrap_or(0);
+            if rejected >= 3 && bans >= 1 && !peer_ids(&peers).contains(&hostile_peer.to_string()) {
+                Ok(())
+            } else {
+                Err(peers.to_string())
+            }
+        },
+    )
+    .await;
+    let page = reqwest::get(url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sample(
+            &page,
+            "relayer_mesh_gossip_rejected_total{topic=\"light_blocks\"}"
+        ) >= 3.0,
+        "{page}"
+    );
+    assert!(
+        sample(
+            &page,
+            "relayer_mesh_gossip_received_total{topic=\"light_blocks\"}"
+        ) >= 3.0,
+        "{page}"
+    );
+    assert!(
+        sample(&page, "relayer_mesh_peers_banned_total") >= 1.0,
+        "{page}"
+    );
+    // Banned: disconnected, and refused if it tries again.
+    eventually(
+        "the hostile node is cut off",
+        Duration::from_secs(10),
+        || async {
+            let peers = hostile.peers().await.unwrap();
+            if peers.iter().all(|p| p.peer != relayer_peer) {
+                Ok(())
+            } else {
+                Err(format!("{peers:?}"))
+            }
+        },
+    )
+    .await;
+    let asked = tokio::time::timeout(
+        Duration::from_secs(15),
+        hostile.request(relayer_peer, b"status?".to_vec()),
+    )
+    .await;
+    assert!(
+        !matches!(asked, Ok(Ok(_))),
+        "a banned node got an answer: {asked:?}"
+    );
+
+    // The mesh still relays a real query end to end, and guangdong's client
+    // of shaanxi never trusted a forged header.
+    let adapter = shaanxi.adapter().unwrap();
+    let (_, sequence) = send_query(shaanxi, adapter.as_ref(), &guangdong.id, &grant)
+        .await
+        .unwrap();
+    wait_closed(shaanxi, &guangdong.id, sequence, Duration::from_secs(40))
+        .await
+        .unwrap();
+    let ack = guangdong
+        .adapter()
+        .unwrap()
+        .state(&state_keys::packet_ack_data(&shaanxi.id, sequence))
+        .await
+        .unwrap();
+    assert!(ack.value.is_some(), "guangdong answered shaanxi");
+    let trusted = trusted_on_guangdong(guangdong, &shaanxi.id).await;
+    assert!(
+        trusted.len() >= 2,
+        "the query moved the client: {trusted:?}"
+    );
+    for (block, honest) in &forged {
+        let forged_hash = block.header().hash();
+        for (height, hash) in &trusted {
+            assert_ne!(*hash, forged_hash, "a forged header is trusted at {height}");
+            if *height == block.height() {
+                assert_eq!(
+                    hash, honest,
+                    "the header trusted at {height} is the honest one"
+                );
+            }
+        }
+    }
+
+    // The routes: shaanxi local, guangdong through its relayer, used.
+    let (status, routes) = get(&url("/network/routes"), &token).await;
+    assert_eq!(status, 200, "{routes}");
+    assert_eq!(routes["mesh"], true);
+    let route = |chain: &str| {
+        routes["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["chain"] == chain)
+            .cloned()
+            .unwrap_or_else(|| panic!("no route of {chain}: {routes}"))
+    };
+    assert_eq!(route("shaanxi")["route"], "local", "{routes}");
+    let remote = route("guangdong");
+    assert_eq!(remote["route"], "remote", "{routes}");
+    assert_eq!(
+        remote["relayers"][0],
+        relayers[1].peer_id.as_str(),
+        "{routes}"
+    );
+    assert!(
+        remote["endpoints"][0]["requests"].as_u64().unwrap() > 0,
+        "{routes}"
+    );
+    assert!(
+        remote["latency"]["samples"].as_u64().unwrap() > 0,
+        "{routes}"
+    );
+    let page = reqwest::get(url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sample(
+            &page,
+            "relayer_mesh_route_latency_seconds_count{chain=\"guangdong\"}"
+        ) >= 1.0,
+        "{page}"
+    );
+
+    // The operator's view of the same.
+    let api_url = base_url.clone();
+    let token_cli = token.clone();
+    let (code, out) = tokio::task::spawn_blocking(move || cli("routes", &api_url, &token_cli))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("guangdong") && out.contains("remote"), "{out}");
+    assert!(
+        out.contains(&format!("p2p:{}", relayers[1].peer_id)),
+        "{out}"
+    );
+    let api_url = base_url.clone();
+    let token_cli = token.clone();
+    let (code, out) = tokio::task::spawn_blocking(move || cli("peers", &api_url, &token_cli))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&relayers[1].peer_id), "{out}");
+    assert!(out.contains("peers banned: 1"), "{out}");
+    let api_url = base_url.clone();
+    let (code, _) = tokio::task::spawn_blocking(move || cli("peers", &api_url, "wrong"))
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "an unknown token is refused");
+
+    drop(relayers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
