@@ -440,6 +440,10 @@ async fn proofs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
     Ok(Json(json!({ "height": height, "entries": entries })))
 }
 
+/// Events in one `/packets` answer, at most (whole blocks: one block may
+/// add up to its own events beyond it).
+const MAX_EVENTS: usize = 5_000;
+
 #[derive(Deserialize)]
 struct PacketsQuery {
     since: Option<String>,
@@ -456,10 +460,16 @@ async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -
     };
     let chain = node.chain.lock().await;
     let latest = chain.tip().map_or(0, |b| b.light_block.height().value());
-    // Bounded scan: at most 10,000 blocks per request.
-    let to = latest.min(since.saturating_add(10_000));
+    // Bounded scan: at most 10,000 blocks, and no block started once
+    // MAX_EVENTS events are collected (the caller continues from
+    // `scanned_to`), so a backlog is read in pieces.
+    let mut to = latest.min(since.saturating_add(10_000));
     let mut out = Vec::new();
     for h in since.saturating_add(1)..=to {
+        if out.len() >= MAX_EVENTS {
+            to = h - 1;
+            break;
+        }
         let Some(block) = Height::new(h)
             .ok()
             .and_then(|h| chain.block(h).ok().flatten())

@@ -97,6 +97,9 @@ pub struct Store {
     clients: sled::Tree,
 }
 
+/// sled's page cache size.
+const STORE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Marks a store whose `pending` index is complete (stores written before
 /// the index existed get it rebuilt once, at open).
 const PENDING_INDEX_MARK: &[u8] = b"pending-index-v1";
@@ -119,7 +122,13 @@ fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::open(dir)?;
+        // sled's page cache defaults to 1 GiB; the relayer reads each record
+        // a few times in its life, so a small cache costs nothing and keeps
+        // the daemon's memory bounded.
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(STORE_CACHE_BYTES)
+            .open()?;
         let store = Store {
             packets: db.open_tree("packets")?,
             pending: db.open_tree("pending")?,
@@ -271,6 +280,34 @@ impl Store {
             };
             let record: PacketRecord = decode(&k, &v)?;
             if !record.state.is_final() {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first `limit` packets from `source` to `destination`, by
+    /// sequence, not yet final and chosen by `wanted`: a relay pass takes
+    /// its work in bounded pieces, whatever the backlog.
+    pub fn pending_where(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+        limit: usize,
+        wanted: impl Fn(&PacketRecord) -> bool,
+    ) -> Result<Vec<PacketRecord>, StoreError> {
+        let prefix = format!("{source}/{destination}/");
+        let mut out = Vec::new();
+        for item in self.pending.scan_prefix(prefix.as_bytes()) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item?;
+            let Some(v) = self.packets.get(&k)? else {
+                continue;
+            };
+            let record: PacketRecord = decode(&k, &v)?;
+            if !record.state.is_final() && wanted(&record) {
                 out.push(record);
             }
         }

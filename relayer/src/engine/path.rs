@@ -32,6 +32,9 @@ fn packet_sequences(bodies: &[TxBody]) -> Vec<u64> {
 /// next being proven.
 const BATCHES_IN_FLIGHT: usize = 2;
 
+/// Batches one pass of a stage takes at most.
+const BATCHES_PER_PASS: usize = 4;
+
 /// Most blocks fetched to plan one client update.
 const MAX_BISECTION_STEPS: usize = 64;
 
@@ -178,23 +181,25 @@ impl PathWorker {
             ));
             return report;
         }
-        let pending = match self.store.pending(src.id(), dst.id()) {
-            Ok(p) => p,
+        // A bounded piece of the work (the engine runs the stage again at
+        // once when it moved something), so memory does not grow with the
+        // backlog. Filtered-out packets stay in the store, untouched, until
+        // the filter changes.
+        let wanted = |r: &PacketRecord| {
+            self.filter.as_ref().is_none_or(|allows| allows(&r.packet))
+                && match stage {
+                    Stage::Deliver => r.state == PacketState::Committed,
+                    Stage::Acknowledge => matches!(r.state, PacketState::Received { .. }),
+                }
+        };
+        let limit = self.batch_size * BATCHES_PER_PASS;
+        let work = match self.store.pending_where(src.id(), dst.id(), limit, wanted) {
+            Ok(w) => w,
             Err(e) => {
                 report.errors.push(e.to_string());
                 return report;
             }
         };
-        // Filtered-out packets stay in the store, untouched, until the
-        // filter changes.
-        let work: Vec<PacketRecord> = pending
-            .into_iter()
-            .filter(|r| self.filter.as_ref().is_none_or(|allows| allows(&r.packet)))
-            .filter(|r| match stage {
-                Stage::Deliver => r.state == PacketState::Committed,
-                Stage::Acknowledge => matches!(r.state, PacketState::Received { .. }),
-            })
-            .collect();
         // Batches overlap: the next one is proven while the previous one
         // waits for its block (submissions to a chain still take turns).
         let mut batches = work.chunks(self.batch_size);

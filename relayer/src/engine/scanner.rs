@@ -33,9 +33,23 @@ where
 
 /// Reads `chain`'s packet events since the last scanned height and records
 /// them: new packets (read from the chain's state and checked against the
-/// event's commitment), receipts, acknowledgements and timeouts. Progress is
-/// saved only after every event of the range is recorded.
+/// event's commitment), receipts, acknowledgements and timeouts. The chain
+/// answers a long range in pieces; progress is saved after each piece,
+/// once every event of it is recorded. Returns the new packets recorded.
 pub async fn scan_chain(chain: &ChainRuntime, store: &Store) -> Result<usize, EngineError> {
+    let mut recorded = 0;
+    loop {
+        let (count, caught_up) = scan_piece(chain, store).await?;
+        recorded += count;
+        if caught_up {
+            return Ok(recorded);
+        }
+    }
+}
+
+/// One `packet_events` answer: (new packets recorded, whether the scan
+/// reached the chain's latest height).
+async fn scan_piece(chain: &ChainRuntime, store: &Store) -> Result<(usize, bool), EngineError> {
     let id = chain.id().clone();
     let since = store.scanned(&id)?;
     let events = chain.adapter().packet_events(since).await?;
@@ -112,5 +126,8 @@ pub async fn scan_chain(chain: &ChainRuntime, store: &Store) -> Result<usize, En
         }
     }
     store.set_scanned(&id, events.scanned_to)?;
-    Ok(count)
+    Ok((
+        count,
+        events.scanned_to >= events.latest_height || events.scanned_to <= since,
+    ))
 }
