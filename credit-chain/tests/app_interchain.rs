@@ -563,3 +563,137 @@ fn update_with_a_conflicting_header_freezes_the_client() {
     let r = n.b.ok("relayer-b", TxBody::UpdateClient { block: real });
     assert!(r.events_of("client_frozen").next().is_some());
 }
+
+/// A chain with an issuer and a relayer, and one with a relayer, each with
+/// a client of the other.
+fn attestation_net() -> (Chain, Chain) {
+    let ga = genesis(vec![
+        institution("bureau-a", &[Role::CreditBureau]),
+        institution("bank-a", &[Role::Bank]),
+        institution("relayer-a", &[Role::Relayer]),
+    ]);
+    let gb = genesis(vec![institution("relayer-b", &[Role::Relayer])]);
+    let mut a = Chain::new(A, &ga);
+    let mut b = Chain::new(B, &gb);
+    a.empty_blocks(1);
+    b.empty_blocks(1);
+    let (a_anchor, b_anchor) = (a.latest(), b.latest());
+    a.ok(
+        "relayer-a",
+        TxBody::CreateClient {
+            anchor: b_anchor,
+            params: LightClientParams::default(),
+        },
+    );
+    b.ok(
+        "relayer-b",
+        TxBody::CreateClient {
+            anchor: a_anchor,
+            params: LightClientParams::default(),
+        },
+    );
+    (a, b)
+}
+
+fn issue(a: &mut Chain, ttl_secs: u64) -> Hash {
+    use credit_chain::app::attestations::attestation_id;
+    use credit_chain::app::auth::sign_attestation;
+    let now = a.now();
+    let mut attestation = protocol::Attestation {
+        issuer: id("bureau-a"),
+        issuer_key: pk("bureau-a"),
+        enterprise: enterprise(),
+        claim: "tax grade A".into(),
+        issued_at: now,
+        expires_at: secs(now, ttl_secs),
+        signature: protocol::Signature([0; 64]),
+    };
+    sign_attestation(&key("bureau-a"), &mut attestation);
+    a.ok(
+        "bureau-a",
+        TxBody::IssueAttestation {
+            attestation: attestation.clone(),
+        },
+    );
+    attestation_id(&attestation)
+}
+
+fn send_attestation(a: &mut Chain, sender: &str, attestation_id: Hash) -> Result<Packet, String> {
+    let body = TxBody::SendAttestation {
+        destination: chain(B),
+        attestation_id,
+        timeout_height: None,
+        timeout_time: Some(secs(a.now(), 3_600)),
+    };
+    let results = a.block(&[a.tx(sender, body)]);
+    let r = &results[0];
+    if !r.is_ok() {
+        return Err(r.message.clone());
+    }
+    let ev = r.events_of("send_packet").next().unwrap();
+    let seq: u64 = ev.get("sequence").unwrap().parse().unwrap();
+    Ok(a.read(&keys::packet(&chain(B), seq)).unwrap())
+}
+
+/// Delivers `packet` from a to b; returns b's acknowledgement.
+fn deliver_to_b(a: &Chain, b: &mut Chain, packet: &Packet) -> Acknowledgement {
+    let block = a.latest();
+    let h = block.height();
+    b.ok("relayer-b", TxBody::UpdateClient { block });
+    b.ok(
+        "relayer-b",
+        TxBody::RecvPacket {
+            packet: packet.clone(),
+            proof: a.prove(h, &keys::packet_commitment(&chain(B), packet.sequence)),
+            proof_height: h,
+        },
+    );
+    b.read(&keys::packet_ack_data(&chain(A), packet.sequence))
+        .unwrap()
+}
+
+#[test]
+fn attestations_cross_chains_with_expiry_and_issuer_suspension_honoured() {
+    let (mut a, mut b) = attestation_net();
+    // Relayed: b verifies the issuer's signature and keeps it.
+    let aid = issue(&mut a, 86_400);
+    let packet = send_attestation(&mut a, "bank-a", aid).unwrap();
+    let ack = deliver_to_b(&a, &mut b, &packet);
+    assert!(
+        matches!(&ack, Acknowledgement::Result(PacketPayload::Attestation(att)) if att.claim == "tax grade A"),
+        "{ack:?}"
+    );
+    let kept: protocol::Attestation = b.read(&keys::foreign_attestation(&chain(A), &aid)).unwrap();
+    assert_eq!(kept.issuer, id("bureau-a"));
+
+    // Expired in flight: sent while valid, received after its expiry.
+    let short = issue(&mut a, 2);
+    let packet = send_attestation(&mut a, "bank-a", short).unwrap();
+    a.empty_blocks(5);
+    b.empty_blocks(5);
+    let ack = deliver_to_b(&a, &mut b, &packet);
+    assert!(
+        matches!(&ack, Acknowledgement::Error(e) if e.contains("expired")),
+        "{ack:?}"
+    );
+    assert!(
+        b.read::<protocol::Attestation>(&keys::foreign_attestation(&chain(A), &short))
+            .is_none()
+    );
+    // Already expired on its own chain: not sent at all.
+    let refused = send_attestation(&mut a, "bank-a", short).unwrap_err();
+    assert!(refused.contains("not after the block time"), "{refused}");
+
+    // The issuer suspended: its attestations are no longer sent.
+    let another = issue(&mut a, 86_400);
+    a.ok(
+        "gov",
+        TxBody::SuspendInstitution {
+            institution: id("bureau-a"),
+            reason: "fraudulent claims".into(),
+        },
+    );
+    // bank-a (not suspended) may not forward it either.
+    let refused = send_attestation(&mut a, "bank-a", another).unwrap_err();
+    assert!(refused.contains("suspended"), "{refused}");
+}

@@ -83,6 +83,18 @@ pub fn attestation(id: &Hash) -> Vec<u8> {
     join(&["attestations/", &id.to_string()])
 }
 
+/// `foreign-attestations/<source chain>/<attestation id hex>`: an
+/// [`Attestation`](crate::Attestation) received from another chain, its
+/// signature and expiry checked on receipt.
+pub fn foreign_attestation(source: &ChainId, id: &Hash) -> Vec<u8> {
+    join(&[
+        "foreign-attestations/",
+        source.as_str(),
+        "/",
+        &id.to_string(),
+    ])
+}
+
 /// `balances/<institution>` or `balances/<chain>/<institution>`: a balance
 /// in minor units of the chain's currency (`u64`; absent = 0).
 pub fn balance(account: &Account) -> Vec<u8> {

@@ -419,6 +419,18 @@ pub enum TxBody {
         /// this chain's client of the destination.
         proof_height: Height,
     },
+    /// Sends an attestation stored on this chain to another chain, which
+    /// verifies the issuer's signature and its expiry and keeps it.
+    SendAttestation {
+        /// The chain to send it to.
+        destination: ChainId,
+        /// The attestation's id on this chain.
+        attestation_id: Hash,
+        /// Not to be received at or after this destination height.
+        timeout_height: Option<Height>,
+        /// Not to be received at or after this destination time.
+        timeout_time: Option<Time>,
+    },
 }
 
 impl TxBody {
@@ -444,6 +456,7 @@ impl TxBody {
             TxBody::RecvPacket { .. } => "recv_packet",
             TxBody::AcknowledgePacket { .. } => "acknowledge_packet",
             TxBody::TimeoutPacket { .. } => "timeout_packet",
+            TxBody::SendAttestation { .. } => "send_attestation",
         }
     }
 
@@ -467,7 +480,8 @@ impl TxBody {
             | TxBody::SendCreditQuery { .. }
             | TxBody::RecvPacket { .. }
             | TxBody::AcknowledgePacket { .. }
-            | TxBody::TimeoutPacket { .. } => "interchain",
+            | TxBody::TimeoutPacket { .. }
+            | TxBody::SendAttestation { .. } => "interchain",
         }
     }
 }

@@ -36,13 +36,13 @@ use light_clients::credit_chain::{
 use light_clients::merkle::{MembershipProof, NonMembershipProof};
 use protocol::tx::{Account, Acknowledgement, LightClientParams, Role};
 use protocol::{
-    ChainId, CreditQuery, CreditResponse, Hash, Height, LightBlock, Money, Packet, PacketPayload,
-    QueryOutcome, Time,
+    Attestation, ChainId, CreditQuery, CreditResponse, Hash, Height, LightBlock, Money, Packet,
+    PacketPayload, QueryOutcome, Time,
 };
 
-use super::auth::Sender;
+use super::auth::{Sender, verify_signature};
 use super::error::TxError;
-use super::state::{self, Escrow, PacketResult, StoredClient};
+use super::state::{self, Escrow, InstitutionRecord, PacketResult, StoredClient};
 use super::store::{KvStore, KvStoreMut, Overlay};
 use super::{BlockContext, Event, consent, fees, keys, records};
 
@@ -52,6 +52,15 @@ pub const MAX_STORED_HEADERS: usize = 100;
 
 /// The roles that may send credit queries.
 pub const REQUESTER_ROLES: [Role; 2] = [Role::Bank, Role::CreditBureau];
+
+/// The roles that may forward an attestation to another chain: its users
+/// (lenders, bureaus) and issuers (providers, registrars).
+pub const ATTESTATION_SENDERS: [Role; 4] = [
+    Role::Bank,
+    Role::CreditBureau,
+    Role::DataProvider,
+    Role::Registrar,
+];
 
 fn client_options(params: &LightClientParams) -> Result<Options, TxError> {
     let trust_threshold = TrustThreshold::new(params.trust_numerator, params.trust_denominator)
@@ -303,18 +312,10 @@ pub(crate) fn send_credit_query<S: KvStoreMut + ?Sized>(
             format!("destination is this chain ({destination})"),
         ));
     }
-    let (client, _) = load_client(store, destination)?;
-    if let Some(ev) = client.frozen() {
-        return Err(TxError::ClientFrozen(format!(
-            "light client of {destination} is frozen on {} evidence at height {}: nothing is sent to it until an operator acts",
-            ev.kind(),
-            ev.height()
-        )));
-    }
+    open_client(store, destination)?;
     let params = state::params(store)?;
     fees::check_currency(&params, &query.max_fee)?;
-    let seq_key = keys::next_sequence(destination);
-    let sequence = state::read::<u64>(store, &seq_key)?.unwrap_or(1);
+    let sequence = next_sequence(store, destination)?;
     let account = Account::Local(requester.id.clone());
     let mut events = Vec::new();
     if query.max_fee.minor_units > 0 {
@@ -342,23 +343,148 @@ pub(crate) fn send_credit_query<S: KvStoreMut + ?Sized>(
         timeout_time,
         payload: PacketPayload::CreditQuery(query.clone()),
     };
+    events.insert(0, commit_packet(store, &packet));
+    Ok(events)
+}
+
+/// The sequence the next packet to `destination` gets.
+fn next_sequence<S: KvStore + ?Sized>(store: &S, destination: &ChainId) -> Result<u64, TxError> {
+    Ok(state::read::<u64>(store, &keys::next_sequence(destination))?.unwrap_or(1))
+}
+
+/// Commits `packet` (its commitment, the packet, the next sequence) and
+/// returns its `send_packet` event.
+fn commit_packet<S: KvStoreMut + ?Sized>(store: &mut S, packet: &Packet) -> Event {
+    let destination = &packet.destination;
     let commitment = packet.commitment();
     state::write(
         store,
-        keys::packet_commitment(destination, sequence),
+        keys::packet_commitment(destination, packet.sequence),
         &commitment,
     );
-    state::write(store, keys::packet(destination, sequence), &packet);
-    state::write(store, seq_key, &sequence.saturating_add(1));
-    events.insert(
-        0,
-        Event::new("send_packet")
-            .attr("source", &ctx.chain_id)
-            .attr("destination", destination)
-            .attr("sequence", sequence)
-            .attr("commitment", commitment),
+    state::write(store, keys::packet(destination, packet.sequence), packet);
+    state::write(
+        store,
+        keys::next_sequence(destination),
+        &packet.sequence.saturating_add(1),
     );
-    Ok(events)
+    Event::new("send_packet")
+        .attr("source", &packet.source)
+        .attr("destination", destination)
+        .attr("sequence", packet.sequence)
+        .attr("commitment", commitment)
+}
+
+/// The light client of `destination`, refused when frozen (nothing is sent
+/// to a chain whose client saw misbehaviour).
+fn open_client<S: KvStore + ?Sized>(store: &S, destination: &ChainId) -> Result<(), TxError> {
+    let (client, _) = load_client(store, destination)?;
+    if let Some(ev) = client.frozen() {
+        return Err(TxError::ClientFrozen(format!(
+            "light client of {destination} is frozen on {} evidence at height {}: nothing is sent to it until an operator acts",
+            ev.kind(),
+            ev.height()
+        )));
+    }
+    Ok(())
+}
+
+/// `send_attestation`: any institution forwards an attestation stored here
+/// to another chain, while it is unexpired and its issuer not suspended.
+pub(crate) fn send_attestation<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    destination: &ChainId,
+    attestation_id: &Hash,
+    timeout_height: Option<Height>,
+    timeout_time: Option<Time>,
+) -> Result<Vec<Event>, TxError> {
+    sender.require_role("send_attestation", &ATTESTATION_SENDERS)?;
+    if *destination == ctx.chain_id {
+        return Err(TxError::invalid(
+            "send_attestation",
+            format!("destination is this chain ({destination})"),
+        ));
+    }
+    let attestation: Attestation = state::read(store, &keys::attestation(attestation_id))?
+        .ok_or_else(|| {
+            TxError::invalid(
+                "send_attestation",
+                format!("no attestation {attestation_id} on this chain"),
+            )
+        })?;
+    if attestation.expires_at <= ctx.time {
+        return Err(TxError::AttestationExpired {
+            expires_at: attestation.expires_at,
+            now: ctx.time,
+        });
+    }
+    let issuer: Option<InstitutionRecord> =
+        state::read(store, &keys::institution(&attestation.issuer))?;
+    match issuer {
+        None => {
+            return Err(TxError::UnknownInstitution(attestation.issuer.clone()));
+        }
+        Some(record) => {
+            if let Some(s) = record.suspension {
+                return Err(TxError::invalid(
+                    "send_attestation",
+                    format!(
+                        "issuer {} is suspended since {} ({}): its attestations are not sent",
+                        attestation.issuer, s.since, s.reason
+                    ),
+                ));
+            }
+        }
+    }
+    open_client(store, destination)?;
+    let packet = Packet {
+        source: ctx.chain_id.clone(),
+        destination: destination.clone(),
+        sequence: next_sequence(store, destination)?,
+        timeout_height,
+        timeout_time,
+        payload: PacketPayload::Attestation(attestation),
+    };
+    Ok(vec![commit_packet(store, &packet)])
+}
+
+/// A received attestation is kept only with a valid issuer signature and
+/// before its expiry (at this chain's block time).
+fn receive_attestation<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    source: &ChainId,
+    attestation: &Attestation,
+    events: &mut Vec<Event>,
+) -> Acknowledgement {
+    if !verify_signature(
+        &attestation.issuer_key,
+        &attestation.sign_bytes(),
+        &attestation.signature,
+    ) {
+        return Acknowledgement::Error(format!(
+            "attestation signature does not verify under issuer key {}",
+            attestation.issuer_key
+        ));
+    }
+    if attestation.expires_at <= ctx.time {
+        return Acknowledgement::Error(format!(
+            "attestation expired at {} (block time {})",
+            attestation.expires_at, ctx.time
+        ));
+    }
+    let id = super::attestations::attestation_id(attestation);
+    state::write(store, keys::foreign_attestation(source, &id), attestation);
+    events.push(
+        Event::new("attestation_received")
+            .attr("source", source)
+            .attr("attestation_id", id)
+            .attr("issuer", &attestation.issuer)
+            .attr("enterprise", &attestation.enterprise),
+    );
+    Acknowledgement::Result(PacketPayload::Attestation(attestation.clone()))
 }
 
 /// Why the packet may no longer be received at `height`/`time`, if so.
@@ -484,6 +610,13 @@ fn handle_packet<S: KvStoreMut + ?Sized>(
                 response,
             )))
         }
+        PacketPayload::Attestation(attestation) => Ok(receive_attestation(
+            store,
+            ctx,
+            &packet.source,
+            attestation,
+            events,
+        )),
         other => Ok(Acknowledgement::Error(format!(
             "{} packets are not handled by this chain",
             payload_name(other)

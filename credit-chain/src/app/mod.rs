@@ -416,6 +416,20 @@ fn execute<S: KvStoreMut + ?Sized>(
         TxBody::SubmitMisbehaviour { first, second } => {
             interchain::submit_misbehaviour(store, ctx, &sender, first, second)
         }
+        TxBody::SendAttestation {
+            destination,
+            attestation_id,
+            timeout_height,
+            timeout_time,
+        } => interchain::send_attestation(
+            store,
+            ctx,
+            &sender,
+            destination,
+            attestation_id,
+            *timeout_height,
+            *timeout_time,
+        ),
         TxBody::SendCreditQuery {
             destination,
             query,

@@ -102,6 +102,19 @@ pub(crate) fn validate_body(body: &TxBody) -> Result<(), TxError> {
             text(m, "purpose", &grant.purpose, MAX_TEXT_LEN)
         }
         TxBody::IssueAttestation { attestation: a } => attestation(m, a),
+        TxBody::SendAttestation {
+            timeout_height,
+            timeout_time,
+            ..
+        } => {
+            if timeout_height.is_none() && timeout_time.is_none() {
+                return Err(TxError::invalid(
+                    m,
+                    "neither a timeout height nor a timeout time: the packet could never be timed out",
+                ));
+            }
+            Ok(())
+        }
         TxBody::SendCreditQuery {
             query: q,
             timeout_height,
