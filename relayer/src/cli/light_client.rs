@@ -83,7 +83,7 @@ fn duration(flag: &str, value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| format!("--{flag} {value:?}: {e}"))
 }
 
-fn system_now() -> Result<Time, String> {
+pub(crate) fn system_now() -> Result<Time, String> {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| format!("system clock before 1970: {e}"))?;

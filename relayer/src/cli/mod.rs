@@ -1,5 +1,6 @@
 //! Command-line interface: one file per operator verb.
 
+pub mod attestation;
 pub mod bench;
 pub mod chains;
 pub mod clear;
@@ -75,6 +76,10 @@ pub enum Command {
     /// Verify credit-chain light blocks offline.
     #[command(subcommand, name = "light-client")]
     LightClient(light_client::LightClientCommand),
+    /// Fetch an attestation's proof bundle from its chain, or check one
+    /// offline (signature, expiry, issuer suspension, proofs, header).
+    #[command(subcommand)]
+    Attestation(attestation::AttestationCommand),
 }
 
 /// `relayer conformance ...`
@@ -101,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             conformance::run_cometbft(&dir)
         }
         Command::LightClient(cmd) => Ok(light_client::run(cmd)),
+        Command::Attestation(cmd) => Ok(attestation::run(cmd)),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Start(args) => start::run(args),
