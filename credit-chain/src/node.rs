@@ -36,6 +36,10 @@ impl KvStore for RecordingState<'_> {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.state.scan_prefix(prefix)
     }
+
+    fn scan_range(&self, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.state.scan_range(from, to)
+    }
 }
 
 impl KvStoreMut for RecordingState<'_> {
@@ -297,6 +301,18 @@ impl Chain {
         }
         let end = App::end_block(&mut recording, &ctx);
         let next_validators = end.next_validators.unwrap_or_else(|| validators.clone());
+        // End-block events (asynchronous acknowledgements) are stored as
+        // one more result after the transactions' (see
+        // `StoredBlock::end_block_events`).
+        let mut stored_results = results.clone();
+        if !end.events.is_empty() {
+            stored_results.push(TxResult {
+                code: 0,
+                codespace: String::new(),
+                message: String::new(),
+                events: end.events,
+            });
+        }
         let mut changes: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
         timings.execute = started.elapsed();
         let phase = std::time::Instant::now();
@@ -347,7 +363,7 @@ impl Chain {
                 next_validators,
             },
             transactions: txs,
-            results_json: serde_json::to_string(&results)?,
+            results_json: serde_json::to_string(&stored_results)?,
         };
         let phase = std::time::Instant::now();
         self.store.commit_block(&block, &changes)?;

@@ -481,6 +481,16 @@ async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -
                 out.push(json!({ "height": h, "tx": tx.hash(), "event": event }));
             }
         }
+        // Asynchronous acknowledgements written by the block's end carry no
+        // transaction: a tag of the height stands in for its hash.
+        let end_block = Hash::tagged(b"credit-chain/end-block", &[&h.to_be_bytes()]);
+        for event in block
+            .end_block_events()
+            .iter()
+            .filter(|e| e.is_packet_event())
+        {
+            out.push(json!({ "height": h, "tx": end_block, "event": event }));
+        }
     }
     Ok(Json(
         json!({ "events": out, "scanned_to": to, "latest_height": latest }),

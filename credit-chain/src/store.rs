@@ -25,9 +25,21 @@ pub struct StoredBlock {
 }
 
 impl StoredBlock {
-    /// The transaction results.
+    /// The transaction results (one per transaction, in order).
     pub fn results(&self) -> Vec<TxResult> {
-        serde_json::from_str(&self.results_json).unwrap_or_default()
+        let mut all: Vec<TxResult> = serde_json::from_str(&self.results_json).unwrap_or_default();
+        all.truncate(self.transactions.len());
+        all
+    }
+
+    /// The events of the block's end (`App::end_block`), stored as one more
+    /// result after the transactions' results.
+    pub fn end_block_events(&self) -> Vec<crate::app::Event> {
+        let all: Vec<TxResult> = serde_json::from_str(&self.results_json).unwrap_or_default();
+        all.into_iter()
+            .skip(self.transactions.len())
+            .flat_map(|r| r.events)
+            .collect()
     }
 }
 

@@ -224,9 +224,17 @@ impl Attestation {
 
 /// A request to compute an enterprise's total over all chains under
 /// additively homomorphic encryption.
+///
+/// The destination checks consent exactly as for a [`CreditQuery`] (same
+/// requester, enterprise, kinds, purpose and consent id), then waits until
+/// `contribution_deadline` for its data providers to encrypt their own
+/// amounts under `encryption_key`; its acknowledgement, an
+/// [`AggregationPartial`], is written when all have contributed or at the
+/// deadline.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct AggregationRequest {
-    /// Id of this aggregation.
+    /// Id of this aggregation, chosen by the requester and the same in its
+    /// requests to every chain.
     pub aggregation_id: Hash,
     /// Who asks (and holds the decryption key).
     pub requester: InstitutionId,
@@ -234,16 +242,33 @@ pub struct AggregationRequest {
     pub enterprise: EnterpriseId,
     /// Which record kinds to sum.
     pub kinds: Vec<RecordKind>,
+    /// Why (checked against the consent, as for a credit query).
+    pub purpose: String,
     /// The consent that authorises it.
     pub consent_id: Hash,
-    /// Name of the encryption scheme.
+    /// Name of the encryption scheme
+    /// ([`AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255`]).
     pub scheme: String,
     /// The requester's encryption public key, in the scheme's encoding.
     #[serde(with = "hex::serde")]
     pub encryption_key: Vec<u8>,
+    /// Until when (destination block time) its providers may contribute:
+    /// the first destination block at or after it acknowledges with what
+    /// was contributed.
+    pub contribution_deadline: Time,
+}
+
+impl AggregationRequest {
+    /// Exponential ElGamal over Ristretto255 (the `credit-homomorphic`
+    /// crate): 32-byte public keys, 64-byte ciphertexts.
+    pub const SCHEME_ELGAMAL_RISTRETTO255: &'static str = "exp-elgamal-ristretto255";
 }
 
 /// One chain's encrypted partial sum for an aggregation.
+///
+/// `providers == 0` means nobody contributed (the ciphertext is then the
+/// encryption of zero with no randomness); a chain that did not answer at
+/// all has no partial, which is never the same as zero.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct AggregationPartial {
     /// The aggregation it answers.
@@ -252,10 +277,18 @@ pub struct AggregationPartial {
     pub chain: ChainId,
     /// How many providers contributed.
     pub providers: u32,
+    /// How many providers were expected (those holding records of the
+    /// enterprise of the kinds asked for).
+    pub expected: u32,
+    /// The expected providers that did not contribute before the deadline.
+    pub missing: Vec<InstitutionId>,
+    /// How many records the contributors say they summed (self-reported).
+    pub records: u32,
     /// The ciphertext, in the scheme's encoding.
     #[serde(with = "hex::serde")]
     pub ciphertext: Vec<u8>,
-    /// Proof that the ciphertext is well formed, in the scheme's encoding.
+    /// Proof that the ciphertext is well formed, in the scheme's encoding
+    /// (empty: no proof yet).
     #[serde(with = "hex::serde")]
     pub proof: Vec<u8>,
 }

@@ -9,7 +9,7 @@
 //! none of which contains '/'.
 
 use crate::tx::Account;
-use crate::{ChainId, EnterpriseId, Hash, InstitutionId, PublicKey};
+use crate::{ChainId, EnterpriseId, Hash, InstitutionId, PublicKey, Time};
 
 fn join(parts: &[&str]) -> Vec<u8> {
     parts.concat().into_bytes()
@@ -196,6 +196,90 @@ pub fn packet_ack(source: &ChainId, sequence: u64) -> Vec<u8> {
 /// for relayers to read; its hash is under [`packet_ack`].
 pub fn packet_ack_data(source: &ChainId, sequence: u64) -> Vec<u8> {
     join(&["interchain/ack_data/", source.as_str(), "/", &seq(sequence)])
+}
+
+/// `aggregations/<aggregation id hex>/<destination>`: on the requester's
+/// chain, the verified [`AggregationPartial`](crate::AggregationPartial) of
+/// one destination chain. Absent when that chain has not answered (or its
+/// request timed out): never to be counted as zero.
+pub fn aggregation_partial(aggregation_id: &Hash, destination: &ChainId) -> Vec<u8> {
+    join(&[
+        "aggregations/",
+        &aggregation_id.to_string(),
+        "/",
+        destination.as_str(),
+    ])
+}
+
+/// `aggregations/<aggregation id hex>/`: the prefix of every partial of one
+/// aggregation.
+pub fn aggregation_partials(aggregation_id: &Hash) -> Vec<u8> {
+    join(&["aggregations/", &aggregation_id.to_string(), "/"])
+}
+
+/// `interchain/aggregations_sent/<aggregation id hex>/<destination>`: on the
+/// requester's chain, who sent the aggregation's request to `destination`
+/// and with which sequence (`AggregationSent`); deleted on timeout, so the
+/// request can be sent again.
+pub fn aggregation_sent(aggregation_id: &Hash, destination: &ChainId) -> Vec<u8> {
+    join(&[
+        "interchain/aggregations_sent/",
+        &aggregation_id.to_string(),
+        "/",
+        destination.as_str(),
+    ])
+}
+
+/// `interchain/aggregations_sent/<aggregation id hex>/`: the prefix of
+/// [`aggregation_sent`] for one aggregation.
+pub fn aggregations_sent(aggregation_id: &Hash) -> Vec<u8> {
+    join(&[
+        "interchain/aggregations_sent/",
+        &aggregation_id.to_string(),
+        "/",
+    ])
+}
+
+/// `interchain/pending_aggregations/<source>/<seq>`: on a data chain, an
+/// aggregation request received and not yet acknowledged
+/// (`PendingAggregation`): expected providers, who contributed, the
+/// encrypted running sum.
+pub fn pending_aggregation(source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/pending_aggregations/",
+        source.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// `interchain/aggregation_deadlines/<deadline unix nanos>/<source>/<seq>`:
+/// the index of pending aggregations by contribution deadline (value: the
+/// borsh `(ChainId, u64)` of the pending one), so a block finds the due ones
+/// without scanning all.
+pub fn aggregation_deadline(deadline: Time, source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/aggregation_deadlines/",
+        &seq(deadline.unix_nanos()),
+        "/",
+        source.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// The prefix of every [`aggregation_deadline`] key.
+pub fn aggregation_deadlines() -> Vec<u8> {
+    b"interchain/aggregation_deadlines/".to_vec()
+}
+
+/// The exclusive upper bound of the [`aggregation_deadline`] keys due at
+/// `now` (deadline at or before it).
+pub fn aggregation_deadlines_due(now: Time) -> Vec<u8> {
+    join(&[
+        "interchain/aggregation_deadlines/",
+        &seq(now.unix_nanos().saturating_add(1)),
+    ])
 }
 
 /// A key shown for humans: UTF-8 when it is, hex otherwise.

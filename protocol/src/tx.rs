@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::{Canonical, string_conversions};
 use crate::{
-    Attestation, ChainId, CreditQuery, CreditRecord, EnterpriseId, Error, Hash, Height,
-    InstitutionId, LightBlock, Money, Packet, PacketPayload, PublicKey, RecordKind, Signature,
-    Time, ValidatorSet,
+    AggregationRequest, Attestation, ChainId, CreditQuery, CreditRecord, EnterpriseId, Error, Hash,
+    Height, InstitutionId, LightBlock, Money, Packet, PacketPayload, PublicKey, RecordKind,
+    Signature, Time, ValidatorSet,
 };
 
 /// What an institution may do on its chain; an institution has one or
@@ -431,6 +431,32 @@ pub enum TxBody {
         /// Not to be received at or after this destination time.
         timeout_time: Option<Time>,
     },
+    /// Commits a joint-aggregation request packet to `destination` (the
+    /// sender must be the request's requester, a bank or credit bureau).
+    SendAggregationRequest {
+        /// The chain to ask.
+        destination: ChainId,
+        /// The request.
+        request: AggregationRequest,
+        /// Not to be received at or after this destination height.
+        timeout_height: Option<Height>,
+        /// Not to be received at or after this destination time.
+        timeout_time: Option<Time>,
+    },
+    /// A data provider adds its own amount, encrypted by itself under the
+    /// requester's key, to a pending aggregation received from `source`.
+    ContributeAggregation {
+        /// The chain the aggregation request came from.
+        source: ChainId,
+        /// The request packet's sequence.
+        sequence: u64,
+        /// The provider's ciphertext (64 bytes for
+        /// exponential ElGamal over Ristretto255).
+        #[serde(with = "hex::serde")]
+        ciphertext: Vec<u8>,
+        /// How many records the provider summed (self-reported).
+        records: u32,
+    },
 }
 
 impl TxBody {
@@ -457,6 +483,8 @@ impl TxBody {
             TxBody::AcknowledgePacket { .. } => "acknowledge_packet",
             TxBody::TimeoutPacket { .. } => "timeout_packet",
             TxBody::SendAttestation { .. } => "send_attestation",
+            TxBody::SendAggregationRequest { .. } => "send_aggregation_request",
+            TxBody::ContributeAggregation { .. } => "contribute_aggregation",
         }
     }
 
@@ -481,7 +509,9 @@ impl TxBody {
             | TxBody::RecvPacket { .. }
             | TxBody::AcknowledgePacket { .. }
             | TxBody::TimeoutPacket { .. }
-            | TxBody::SendAttestation { .. } => "interchain",
+            | TxBody::SendAttestation { .. }
+            | TxBody::SendAggregationRequest { .. }
+            | TxBody::ContributeAggregation { .. } => "interchain",
         }
     }
 }

@@ -8,7 +8,9 @@
 //! what authenticates it; a revocation must be sent by the enterprise.
 
 use protocol::tx::ConsentGrant;
-use protocol::{CreditQuery, Hash, RecordKind, Signature};
+use protocol::{
+    AggregationRequest, CreditQuery, EnterpriseId, Hash, InstitutionId, RecordKind, Signature,
+};
 
 use super::auth::{Sender, verify_signature};
 use super::error::TxError;
@@ -106,28 +108,68 @@ pub(crate) fn revoke_consent<S: KvStoreMut + ?Sized>(
     ])
 }
 
-/// Why a consent does not authorise `query` from `source`'s institution at
-/// `ctx.time`, or `None` when it does: it exists, is about the query's
-/// enterprise, names the requester (on its chain) as grantee, is neither
-/// revoked nor expired, covers every kind asked for and states the same
-/// purpose.
-pub(crate) fn refusal(
+/// What a consent is checked against: the terms of a credit query or of an
+/// aggregation request, which are checked identically.
+pub(crate) struct Ask<'a> {
+    /// Who asks.
+    pub requester: &'a InstitutionId,
+    /// About whom.
+    pub enterprise: &'a EnterpriseId,
+    /// Which record kinds.
+    pub kinds: &'a [RecordKind],
+    /// Why.
+    pub purpose: &'a str,
+    /// The consent named.
+    pub consent_id: Hash,
+}
+
+impl<'a> From<&'a CreditQuery> for Ask<'a> {
+    fn from(q: &'a CreditQuery) -> Self {
+        Ask {
+            requester: &q.requester,
+            enterprise: &q.enterprise,
+            kinds: &q.kinds,
+            purpose: &q.purpose,
+            consent_id: q.consent_id,
+        }
+    }
+}
+
+impl<'a> From<&'a AggregationRequest> for Ask<'a> {
+    fn from(r: &'a AggregationRequest) -> Self {
+        Ask {
+            requester: &r.requester,
+            enterprise: &r.enterprise,
+            kinds: &r.kinds,
+            purpose: &r.purpose,
+            consent_id: r.consent_id,
+        }
+    }
+}
+
+/// Why a consent does not authorise `query` (a credit query or an
+/// aggregation request) from `source`'s institution at `ctx.time`, or
+/// `None` when it does: it exists, is about the query's enterprise, names
+/// the requester (on its chain) as grantee, is neither revoked nor expired,
+/// covers every kind asked for and states the same purpose.
+pub(crate) fn refusal<'a>(
     store: &(impl KvStore + ?Sized),
     ctx: &BlockContext,
     source: &protocol::ChainId,
-    query: &CreditQuery,
+    query: impl Into<Ask<'a>>,
 ) -> Result<Option<String>, TxError> {
+    let query: Ask<'a> = query.into();
     let id = query.consent_id;
     let Some(record) = state::read::<ConsentRecord>(store, &keys::consent(&id))? else {
         return Ok(Some(format!("no consent {id} on {}", ctx.chain_id)));
     };
     let g = &record.grant;
-    let refusal = if g.enterprise != query.enterprise {
+    let refusal = if g.enterprise != *query.enterprise {
         Some(format!(
             "consent {id} is from enterprise {}, the query is about {}",
             g.enterprise, query.enterprise
         ))
-    } else if g.grantee_chain != *source || g.grantee != query.requester {
+    } else if g.grantee_chain != *source || g.grantee != *query.requester {
         Some(format!(
             "consent {id} is granted to {}/{}, not to {source}/{}",
             g.grantee_chain, g.grantee, query.requester

@@ -329,6 +329,70 @@ pub enum TxError {
         /// Which bound is not passed.
         reason: String,
     },
+    /// No aggregation pending under this source and sequence.
+    #[error(
+        "no aggregation from {source_chain} with sequence {sequence} is pending (never received, or already acknowledged)"
+    )]
+    UnknownAggregation {
+        /// The request's source.
+        source_chain: ChainId,
+        /// The request packet's sequence.
+        sequence: u64,
+    },
+    /// The sender is not one of the aggregation's expected providers.
+    #[error(
+        "{provider} is not an expected provider of aggregation {sequence} from {source_chain} (expected: {expected})"
+    )]
+    NotExpectedProvider {
+        /// The sender.
+        provider: InstitutionId,
+        /// The request's source.
+        source_chain: ChainId,
+        /// The request packet's sequence.
+        sequence: u64,
+        /// The expected providers, comma-separated.
+        expected: String,
+    },
+    /// The provider already contributed to this aggregation.
+    #[error("{provider} already contributed to aggregation {sequence} from {source_chain}")]
+    AlreadyContributed {
+        /// The sender.
+        provider: InstitutionId,
+        /// The request's source.
+        source_chain: ChainId,
+        /// The request packet's sequence.
+        sequence: u64,
+    },
+    /// The ciphertext does not have the scheme's length.
+    #[error("malformed ciphertext: {0}")]
+    MalformedCiphertext(String),
+    /// The ciphertext has the right length but a half is not a canonical
+    /// encoding of a curve point.
+    #[error("ciphertext is not on the curve: {0}")]
+    CiphertextNotOnCurve(String),
+    /// The aggregation's contribution deadline has passed.
+    #[error(
+        "aggregation {sequence} from {source_chain} closed at its deadline {deadline} (block time {now})"
+    )]
+    AggregationClosed {
+        /// The request's source.
+        source_chain: ChainId,
+        /// The request packet's sequence.
+        sequence: u64,
+        /// Its contribution deadline.
+        deadline: Time,
+        /// The block time.
+        now: Time,
+    },
+    /// The aggregation's request was already sent to this destination, or
+    /// the id belongs to another requester.
+    #[error("aggregation {aggregation_id}: {reason}")]
+    AggregationExists {
+        /// The aggregation.
+        aggregation_id: Hash,
+        /// What is in the way.
+        reason: String,
+    },
 }
 
 impl TxError {
@@ -376,6 +440,13 @@ impl TxError {
             TxError::UnknownPacket { .. } => 79,
             TxError::CommitmentMismatch { .. } => 80,
             TxError::TimeoutNotReached { .. } => 81,
+            TxError::UnknownAggregation { .. } => 82,
+            TxError::NotExpectedProvider { .. } => 83,
+            TxError::AlreadyContributed { .. } => 84,
+            TxError::MalformedCiphertext(_) => 85,
+            TxError::CiphertextNotOnCurve(_) => 86,
+            TxError::AggregationClosed { .. } => 87,
+            TxError::AggregationExists { .. } => 88,
         }
     }
 

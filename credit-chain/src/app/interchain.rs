@@ -44,7 +44,7 @@ use super::auth::{Sender, verify_signature};
 use super::error::TxError;
 use super::state::{self, Escrow, InstitutionRecord, PacketResult, StoredClient};
 use super::store::{KvStore, KvStoreMut, Overlay};
-use super::{BlockContext, Event, consent, fees, keys, records};
+use super::{BlockContext, Event, aggregation, consent, fees, keys, records};
 
 /// How many trusted blocks an on-chain client keeps (the newest); proofs
 /// must be at one of their heights.
@@ -348,13 +348,16 @@ pub(crate) fn send_credit_query<S: KvStoreMut + ?Sized>(
 }
 
 /// The sequence the next packet to `destination` gets.
-fn next_sequence<S: KvStore + ?Sized>(store: &S, destination: &ChainId) -> Result<u64, TxError> {
+pub(super) fn next_sequence<S: KvStore + ?Sized>(
+    store: &S,
+    destination: &ChainId,
+) -> Result<u64, TxError> {
     Ok(state::read::<u64>(store, &keys::next_sequence(destination))?.unwrap_or(1))
 }
 
 /// Commits `packet` (its commitment, the packet, the next sequence) and
 /// returns its `send_packet` event.
-fn commit_packet<S: KvStoreMut + ?Sized>(store: &mut S, packet: &Packet) -> Event {
+pub(super) fn commit_packet<S: KvStoreMut + ?Sized>(store: &mut S, packet: &Packet) -> Event {
     let destination = &packet.destination;
     let commitment = packet.commitment();
     state::write(
@@ -377,7 +380,10 @@ fn commit_packet<S: KvStoreMut + ?Sized>(store: &mut S, packet: &Packet) -> Even
 
 /// The light client of `destination`, refused when frozen (nothing is sent
 /// to a chain whose client saw misbehaviour).
-fn open_client<S: KvStore + ?Sized>(store: &S, destination: &ChainId) -> Result<(), TxError> {
+pub(super) fn open_client<S: KvStore + ?Sized>(
+    store: &S,
+    destination: &ChainId,
+) -> Result<(), TxError> {
     let (client, _) = load_client(store, destination)?;
     if let Some(ev) = client.frozen() {
         return Err(TxError::ClientFrozen(format!(
@@ -557,24 +563,39 @@ pub(crate) fn recv_packet<S: KvStoreMut + ?Sized>(
     // The handler runs in its own overlay: if it fails, its writes are
     // dropped and the failure is acknowledged, the receipt stays.
     let mut handler = Overlay::new(&*store);
+    // `None`: acknowledged later (an aggregation waits for its providers);
+    // only the receipt is written now.
     let (ack, writes) = match handle_packet(&mut handler, ctx, packet, &mut events) {
         Ok(ack) => (ack, Some(handler.into_writes())),
-        Err(e) => (Acknowledgement::Error(e.to_string()), None),
+        Err(e) => (Some(Acknowledgement::Error(e.to_string())), None),
     };
     if let Some(writes) = writes {
         writes.apply(store);
     }
+    if let Some(ack) = ack {
+        events.push(write_acknowledgement(store, source, sequence, &ack));
+    }
+    Ok(events)
+}
+
+/// Writes the acknowledgement of packet `sequence` from `source` (its hash,
+/// which the source is proven, and the acknowledgement itself) and returns
+/// the `write_acknowledgement` event relayers follow. Used on receipt, and
+/// later for asynchronous acknowledgements (aggregations).
+pub(crate) fn write_acknowledgement<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    source: &ChainId,
+    sequence: u64,
+    ack: &Acknowledgement,
+) -> Event {
     let ack_hash = ack.hash();
     state::write(store, keys::packet_ack(source, sequence), &ack_hash);
-    state::write(store, keys::packet_ack_data(source, sequence), &ack);
-    events.push(
-        Event::new("write_acknowledgement")
-            .attr("source", source)
-            .attr("sequence", sequence)
-            .attr("ack_hash", ack_hash)
-            .attr("outcome", outcome(&ack)),
-    );
-    Ok(events)
+    state::write(store, keys::packet_ack_data(source, sequence), ack);
+    Event::new("write_acknowledgement")
+        .attr("source", source)
+        .attr("sequence", sequence)
+        .attr("ack_hash", ack_hash)
+        .attr("outcome", outcome(ack))
 }
 
 /// A short name of what an acknowledgement says.
@@ -590,12 +611,15 @@ pub fn outcome(ack: &Acknowledgement) -> &'static str {
     }
 }
 
+/// Handles a received packet: `Some` acknowledgement to write now, or
+/// `None` when it is written later (an aggregation request, acknowledged
+/// when its providers have contributed or at its deadline).
 fn handle_packet<S: KvStoreMut + ?Sized>(
     store: &mut S,
     ctx: &BlockContext,
     packet: &Packet,
     events: &mut Vec<Event>,
-) -> Result<Acknowledgement, TxError> {
+) -> Result<Option<Acknowledgement>, TxError> {
     match &packet.payload {
         PacketPayload::CreditQuery(query) => {
             let response = answer_credit_query(
@@ -606,21 +630,24 @@ fn handle_packet<S: KvStoreMut + ?Sized>(
                 query,
                 events,
             )?;
-            Ok(Acknowledgement::Result(PacketPayload::CreditResponse(
-                response,
+            Ok(Some(Acknowledgement::Result(
+                PacketPayload::CreditResponse(response),
             )))
         }
-        PacketPayload::Attestation(attestation) => Ok(receive_attestation(
+        PacketPayload::Attestation(attestation) => Ok(Some(receive_attestation(
             store,
             ctx,
             &packet.source,
             attestation,
             events,
-        )),
-        other => Ok(Acknowledgement::Error(format!(
+        ))),
+        PacketPayload::AggregationRequest(request) => {
+            aggregation::receive_request(store, ctx, packet, request, events)
+        }
+        other => Ok(Some(Acknowledgement::Error(format!(
             "{} packets are not handled by this chain",
             payload_name(other)
-        ))),
+        )))),
     }
 }
 
@@ -809,6 +836,9 @@ pub(crate) fn acknowledge_packet<S: KvStoreMut + ?Sized>(
         &PacketResult::Acknowledged(Box::new(ack.clone())),
         &mut events,
     )?;
+    if let PacketPayload::AggregationRequest(request) = &packet.payload {
+        aggregation::acknowledged(store, packet, request, ack, &mut events);
+    }
     Ok(events)
 }
 
@@ -865,5 +895,8 @@ pub(crate) fn timeout_packet<S: KvStoreMut + ?Sized>(
             .attr("sequence", packet.sequence),
     ];
     close_packet(store, packet, &PacketResult::TimedOut, &mut events)?;
+    if let PacketPayload::AggregationRequest(request) = &packet.payload {
+        aggregation::timed_out(store, packet, request, &mut events);
+    }
     Ok(events)
 }

@@ -25,7 +25,8 @@
 //! | `grant_consent` | anyone known (the enterprise's signature authenticates it) |
 //! | `revoke_consent` | the enterprise itself |
 //! | `transfer` | any institution (from its own account) |
-//! | `send_credit_query` | bank or credit bureau (as requester) |
+//! | `send_credit_query`, `send_aggregation_request` | bank or credit bureau (as requester) |
+//! | `contribute_aggregation` | data provider expected by the pending aggregation |
 //! | `create_client` | governance or relayer |
 //! | `update_client`, `recv_packet`, `acknowledge_packet`, `timeout_packet` | relayer |
 //! | `submit_misbehaviour` | governance or any institution |
@@ -62,6 +63,10 @@
 //! | `interchain/receipts/<source>/<seq>` | [`Hash`], the received packet's commitment |
 //! | `interchain/acks/<source>/<seq>` | [`Hash`], [`Acknowledgement::hash`](protocol::Acknowledgement::hash) |
 //! | `interchain/ack_data/<source>/<seq>` | [`Acknowledgement`](protocol::Acknowledgement) |
+//! | `interchain/pending_aggregations/<source>/<seq>` | [`PendingAggregation`](state::PendingAggregation) (see [`aggregation`]) |
+//! | `interchain/aggregation_deadlines/<deadline nanos>/<source>/<seq>` | `(ChainId, u64)`, index of the pending ones by deadline |
+//! | `interchain/aggregations_sent/<aggregation id hex>/<dest>` | [`AggregationSent`](state::AggregationSent) |
+//! | `aggregations/<aggregation id hex>/<dest>` | [`AggregationPartial`](protocol::AggregationPartial), verified |
 //!
 //! `<seq>` is 20 decimal digits. A relayer proves the commitment, ack and
 //! receipt keys, so the node must put in the header of block `H` the state
@@ -89,6 +94,7 @@
 //!   trusted blocks; proofs must be at one of those heights.
 //! - Records are append-only.
 
+pub mod aggregation;
 pub mod attestations;
 pub mod auth;
 pub mod consent;
@@ -243,6 +249,10 @@ pub struct EndBlock {
     /// changed it in this block; its hash goes in this block's
     /// `next_validators_hash`.
     pub next_validators: Option<ValidatorSet>,
+    /// What the block's end did: acknowledgements of aggregations whose
+    /// contribution deadline passed (`aggregation_finalized`,
+    /// `write_acknowledgement`).
+    pub events: Vec<Event>,
 }
 
 /// The state machine. All functions are associated: the state is the store.
@@ -332,9 +342,12 @@ impl App {
         }
     }
 
-    /// Ends a block: a validator set decided by governance in this block is
-    /// announced (and recorded under `governance/validators`).
-    pub fn end_block(store: &mut impl KvStoreMut, _ctx: &BlockContext) -> EndBlock {
+    /// Ends a block: aggregations whose contribution deadline is at or
+    /// before the block time are acknowledged (see [`aggregation`]), and a
+    /// validator set decided by governance in this block is announced (and
+    /// recorded under `governance/validators`).
+    pub fn end_block(store: &mut impl KvStoreMut, ctx: &BlockContext) -> EndBlock {
+        let events = aggregation::finalize_due(store, ctx);
         let key = keys::pending_validators();
         // A pending value that fails to decode cannot have been written by
         // this state machine; drop it rather than halt the chain.
@@ -345,6 +358,7 @@ impl App {
         }
         EndBlock {
             next_validators: next,
+            events,
         }
     }
 
@@ -444,6 +458,26 @@ fn execute<S: KvStoreMut + ?Sized>(
             *timeout_height,
             *timeout_time,
         ),
+        TxBody::SendAggregationRequest {
+            destination,
+            request,
+            timeout_height,
+            timeout_time,
+        } => aggregation::send_aggregation_request(
+            store,
+            ctx,
+            &sender,
+            destination,
+            request,
+            *timeout_height,
+            *timeout_time,
+        ),
+        TxBody::ContributeAggregation {
+            source,
+            sequence,
+            ciphertext,
+            records,
+        } => aggregation::contribute(store, ctx, &sender, source, *sequence, ciphertext, *records),
         TxBody::RecvPacket {
             packet,
             proof,

@@ -10,6 +10,9 @@ pub trait KvStore {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
     /// Every entry whose key starts with `prefix`, sorted by key.
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)>;
+    /// Every entry with `from <= key < to`, sorted by key (empty when
+    /// `from >= to`).
+    fn scan_range(&self, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)>;
 }
 
 /// Write access to the chain state.
@@ -28,6 +31,15 @@ impl KvStore for BTreeMap<Vec<u8>, Vec<u8>> {
     fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn scan_range(&self, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if from >= to {
+            return Vec::new();
+        }
+        self.range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -104,6 +116,24 @@ impl<S: KvStore + ?Sized> KvStore for Overlay<'_, S> {
         }
         merged.into_iter().collect()
     }
+
+    fn scan_range(&self, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if from >= to {
+            return Vec::new();
+        }
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
+            self.base.scan_range(from, to).into_iter().collect();
+        for (k, v) in self
+            .writes
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+        {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        merged.into_iter().collect()
+    }
 }
 
 impl<S: KvStore + ?Sized> KvStoreMut for Overlay<'_, S> {
@@ -151,6 +181,19 @@ mod tests {
         assert_eq!(got[0].0, b"a/1");
         assert_eq!(m.scan_prefix(b"").len(), 4);
         assert!(m.scan_prefix(b"c").is_empty());
+        let got = m.scan_range(b"a/2", b"b");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, b"a/2");
+        assert!(m.scan_range(b"b", b"a").is_empty());
+        let mut o = Overlay::new(&m);
+        o.delete(b"a/2");
+        o.set(b"a/3".to_vec(), b"v".to_vec());
+        let keys: Vec<Vec<u8>> = o
+            .scan_range(b"a/", b"a0")
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(keys, vec![b"a/1".to_vec(), b"a/3".to_vec()]);
     }
 
     #[test]

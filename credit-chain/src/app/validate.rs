@@ -2,7 +2,7 @@
 //! Ids, codes, currencies and validator sets are already valid by type.
 
 use protocol::tx::{Role, TxBody};
-use protocol::{Attestation, CreditQuery, CreditRecord, RecordKind};
+use protocol::{AggregationRequest, Attestation, CreditQuery, CreditRecord, RecordKind};
 
 use super::error::TxError;
 
@@ -84,6 +84,24 @@ fn query(message: &'static str, q: &CreditQuery) -> Result<(), TxError> {
     text(message, "query purpose", &q.purpose, MAX_TEXT_LEN)
 }
 
+fn aggregation_request(message: &'static str, r: &AggregationRequest) -> Result<(), TxError> {
+    distinct::<RecordKind>(message, "request kinds", &r.kinds)?;
+    text(message, "request purpose", &r.purpose, MAX_TEXT_LEN)?;
+    if r.scheme != AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255 {
+        return Err(TxError::invalid(
+            message,
+            format!(
+                "unknown encryption scheme {:?}; supported: {:?}",
+                r.scheme,
+                AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255
+            ),
+        ));
+    }
+    homomorphic::PublicKey::from_bytes(&r.encryption_key)
+        .map_err(|e| TxError::invalid(message, format!("encryption key: {e}")))?;
+    Ok(())
+}
+
 /// Checks every field that can be checked without state.
 pub(crate) fn validate_body(body: &TxBody) -> Result<(), TxError> {
     let m = body.name();
@@ -130,6 +148,21 @@ pub(crate) fn validate_body(body: &TxBody) -> Result<(), TxError> {
             }
             Ok(())
         }
+        TxBody::SendAggregationRequest {
+            request,
+            timeout_height,
+            timeout_time,
+            ..
+        } => {
+            aggregation_request(m, request)?;
+            if timeout_height.is_none() && timeout_time.is_none() {
+                return Err(TxError::invalid(
+                    m,
+                    "neither a timeout height nor a timeout time: the packet could never be timed out",
+                ));
+            }
+            Ok(())
+        }
         TxBody::RecvPacket { proof, .. }
         | TxBody::AcknowledgePacket { proof, .. }
         | TxBody::TimeoutPacket { proof, .. } => {
@@ -145,7 +178,9 @@ pub(crate) fn validate_body(body: &TxBody) -> Result<(), TxError> {
         | TxBody::SetQueryFee { .. }
         | TxBody::CreateClient { .. }
         | TxBody::UpdateClient { .. }
-        | TxBody::SubmitMisbehaviour { .. } => Ok(()),
+        | TxBody::SubmitMisbehaviour { .. }
+        // The ciphertext is checked by the module, with its own codes.
+        | TxBody::ContributeAggregation { .. } => Ok(()),
     }
 }
 

@@ -1,0 +1,496 @@
+//! Joint credit totals under homomorphic encryption ("multi-head lending"):
+//! institution A asks for enterprise M's total outstanding amount over every
+//! institution of every chain, and no institution reveals its own amount —
+//! not to A, not to the chains, not to the relayers.
+//!
+//! # Design
+//!
+//! The scheme is exponential ElGamal over Ristretto255 (the
+//! `credit-homomorphic` crate): A generates a key pair, sends the public key
+//! in an [`AggregationRequest`] to every chain, adds the chains' partial sums
+//! and alone decrypts the total.
+//!
+//! **Encryption is done by each data provider itself**, off chain, with its
+//! own randomness. The chain cannot encrypt for them: its execution is
+//! deterministic and public, so any randomness it used would be derivable by
+//! everyone, and a ciphertext whose randomness is known decrypts without the
+//! key (`m·G = c2 − r·Y`, and `m` is small) — every amount would leak. So
+//! the chain only ever sees ciphertexts, adds them, and never holds an
+//! amount in plaintext: the pending aggregation stores the expected and
+//! contributing providers and the encrypted running sum, nothing else.
+//!
+//! Hence acknowledgements are **asynchronous**:
+//!
+//! 1. `send_aggregation_request` on A (a bank or credit bureau, as the
+//!    request's requester; no fee yet) commits the packet like a credit
+//!    query and remembers who sent the aggregation to that destination
+//!    ([`keys::aggregation_sent`]).
+//! 2. `recv_packet` on B writes the receipt, checks consent exactly as for a
+//!    credit query ([`consent::refusal`]; a refusal, an unknown scheme, a
+//!    bad key or a deadline not in `(now, now + MAX_CONTRIBUTION_WINDOW]`
+//!    is acknowledged at once with an error), determines the expected
+//!    providers (the institutions holding records of the enterprise of the
+//!    kinds asked for), stores a [`PendingAggregation`] under
+//!    [`keys::pending_aggregation`] with an entry in the deadline index
+//!    [`keys::aggregation_deadline`], emits `aggregation_requested` (source,
+//!    sequence, enterprise, expected providers, deadline, the encryption
+//!    key) and writes **no acknowledgement yet**. (With no expected
+//!    provider it acknowledges at once: 0 of 0.) The relayer's ack stage
+//!    skips packets whose acknowledgement is not written, so it simply picks
+//!    it up later.
+//! 3. Each expected provider (role data provider, once, before the
+//!    deadline) sends `contribute_aggregation` with its own amount encrypted
+//!    under A's key; the 64 bytes are validated
+//!    ([`TxError::MalformedCiphertext`], [`TxError::CiphertextNotOnCurve`])
+//!    and added homomorphically to the running sum.
+//! 4. Finalization writes the acknowledgement
+//!    `Result(AggregationPartial { providers, expected, missing, ciphertext
+//!    = the sum, proof: empty })` and emits `write_acknowledgement` exactly
+//!    as a synchronous receipt does: in the contributing transaction when
+//!    the last expected provider contributed, else in
+//!    [`App::end_block`](super::App::end_block) of the first block whose
+//!    time is at or after the deadline (found by a range scan of the
+//!    deadline index, never a scan of every pending aggregation). With no
+//!    contribution the ciphertext is `Ciphertext::zero()` and
+//!    `providers == 0` says so.
+//! 5. `acknowledge_packet` on A stores the partial under
+//!    [`keys::aggregation_partial`]`(aggregation id, B)` — all partials of
+//!    one aggregation share the prefix [`keys::aggregation_partials`], and
+//!    each is provable — and emits `aggregation_partial_received`. A timeout
+//!    leaves it absent (and allows the request to be sent again): the
+//!    requester reports that chain as missing, never as zero.
+//!
+//! Limits, for later issues: nothing proves that a provider encrypted its
+//! true amount, or under A's key (the `proof` field is empty); a wrong key
+//! makes A's decryption fail (out of range) rather than give a number. The
+//! record counts are self-reported.
+
+use homomorphic::{Ciphertext, Error as HeError};
+use protocol::tx::{Acknowledgement, Role};
+use protocol::{
+    AggregationPartial, AggregationRequest, ChainId, Height, InstitutionId, Packet, PacketPayload,
+    Time,
+};
+
+use super::auth::Sender;
+use super::error::TxError;
+use super::interchain::{
+    REQUESTER_ROLES, commit_packet, next_sequence, open_client, write_acknowledgement,
+};
+use super::state::{self, AggregationSent, PendingAggregation};
+use super::store::KvStoreMut;
+use super::{BlockContext, Event, consent, keys, records};
+
+/// The latest contribution deadline a chain accepts, after the block that
+/// receives the request: pending aggregations do not accumulate forever.
+pub const MAX_CONTRIBUTION_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// At most this many aggregations are finalized by one `end_block`; the
+/// rest are in the next block.
+pub const MAX_FINALIZED_PER_BLOCK: usize = 1_000;
+
+fn names(ids: &[InstitutionId]) -> String {
+    ids.iter()
+        .map(InstitutionId::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Maps a decoding error of an untrusted ciphertext to its error code.
+pub(crate) fn ciphertext_error(e: HeError) -> TxError {
+    match e {
+        HeError::WrongLength { .. } => TxError::MalformedCiphertext(e.to_string()),
+        _ => TxError::CiphertextNotOnCurve(e.to_string()),
+    }
+}
+
+/// `send_aggregation_request` (a bank or credit bureau, the requester).
+pub(crate) fn send_aggregation_request<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    destination: &ChainId,
+    request: &AggregationRequest,
+    timeout_height: Option<Height>,
+    timeout_time: Option<Time>,
+) -> Result<Vec<Event>, TxError> {
+    let action = "send_aggregation_request";
+    let requester = sender.require_role(action, &REQUESTER_ROLES)?;
+    if request.requester != requester.id {
+        return Err(TxError::Unauthorized {
+            sender: format!("institution {}", requester.id),
+            action,
+            needed: format!(
+                "the request names requester {}; an institution may only ask for itself",
+                request.requester
+            ),
+        });
+    }
+    if *destination == ctx.chain_id {
+        return Err(TxError::invalid(
+            action,
+            format!("destination is this chain ({destination})"),
+        ));
+    }
+    if request.contribution_deadline <= ctx.time {
+        return Err(TxError::invalid(
+            action,
+            format!(
+                "contribution deadline {} is not after the block time {}",
+                request.contribution_deadline, ctx.time
+            ),
+        ));
+    }
+    let id = request.aggregation_id;
+    for (key, value) in store.scan_prefix(&keys::aggregations_sent(&id)) {
+        let sent: AggregationSent = state::decode(&key, &value)?;
+        if sent.requester != requester.id {
+            return Err(TxError::AggregationExists {
+                aggregation_id: id,
+                reason: format!("the id is used by {}", sent.requester),
+            });
+        }
+    }
+    if store
+        .get(&keys::aggregation_sent(&id, destination))
+        .is_some()
+    {
+        return Err(TxError::AggregationExists {
+            aggregation_id: id,
+            reason: format!("its request to {destination} was already sent"),
+        });
+    }
+    open_client(store, destination)?;
+    let sequence = next_sequence(store, destination)?;
+    let packet = Packet {
+        source: ctx.chain_id.clone(),
+        destination: destination.clone(),
+        sequence,
+        timeout_height,
+        timeout_time,
+        payload: PacketPayload::AggregationRequest(request.clone()),
+    };
+    let sent = commit_packet(store, &packet);
+    state::write(
+        store,
+        keys::aggregation_sent(&id, destination),
+        &AggregationSent {
+            requester: requester.id.clone(),
+            sequence,
+        },
+    );
+    Ok(vec![
+        sent,
+        Event::new("aggregation_request_sent")
+            .attr("aggregation_id", id)
+            .attr("destination", destination)
+            .attr("sequence", sequence)
+            .attr("enterprise", &request.enterprise),
+    ])
+}
+
+/// On the data chain, an aggregation request just received (its receipt is
+/// written): `Some` acknowledgement when it is refused or there is nobody
+/// to wait for, `None` when it is pending.
+pub(crate) fn receive_request<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    packet: &Packet,
+    request: &AggregationRequest,
+    events: &mut Vec<Event>,
+) -> Result<Option<Acknowledgement>, TxError> {
+    let source = &packet.source;
+    let refuse = |reason: String| Ok(Some(Acknowledgement::Error(reason)));
+    if let Some(reason) = consent::refusal(store, ctx, source, request)? {
+        return refuse(format!("consent refused: {reason}"));
+    }
+    if request.scheme != AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255 {
+        return refuse(format!(
+            "unknown encryption scheme {:?}; this chain supports {:?}",
+            request.scheme,
+            AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255
+        ));
+    }
+    if let Err(e) = homomorphic::PublicKey::from_bytes(&request.encryption_key) {
+        return refuse(format!("invalid encryption key: {e}"));
+    }
+    let deadline = request.contribution_deadline;
+    if deadline <= ctx.time {
+        return refuse(format!(
+            "contribution deadline {deadline} is not after the block time {}",
+            ctx.time
+        ));
+    }
+    match ctx.time.checked_add(MAX_CONTRIBUTION_WINDOW) {
+        Some(latest) if deadline <= latest => {}
+        _ => {
+            return refuse(format!(
+                "contribution deadline {deadline} is more than {}s after the block time {}",
+                MAX_CONTRIBUTION_WINDOW.as_secs(),
+                ctx.time
+            ));
+        }
+    }
+    let found: Vec<_> = records::records_of(store, &request.enterprise)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| request.kinds.contains(&r.kind))
+        .collect();
+    let expected = records::providers(&found);
+    let pending = PendingAggregation {
+        source: source.clone(),
+        sequence: packet.sequence,
+        aggregation_id: request.aggregation_id,
+        enterprise: request.enterprise.clone(),
+        encryption_key: request.encryption_key.clone(),
+        deadline,
+        expected,
+        contributed: Vec::new(),
+        records: 0,
+        sum: Ciphertext::zero().to_bytes().to_vec(),
+    };
+    events.push(
+        Event::new("aggregation_requested")
+            .attr("source", source)
+            .attr("sequence", packet.sequence)
+            .attr("aggregation_id", request.aggregation_id)
+            .attr("enterprise", &request.enterprise)
+            .attr("expected_providers", names(&pending.expected))
+            .attr("deadline", deadline)
+            .attr("encryption_key", hex::encode(&request.encryption_key)),
+    );
+    if pending.expected.is_empty() {
+        events.push(finalized_event(&pending, "no_provider"));
+        return Ok(Some(partial_ack(ctx, &pending)));
+    }
+    state::write(
+        store,
+        keys::pending_aggregation(source, packet.sequence),
+        &pending,
+    );
+    state::write(
+        store,
+        keys::aggregation_deadline(deadline, source, packet.sequence),
+        &(source.clone(), packet.sequence),
+    );
+    Ok(None)
+}
+
+/// The acknowledgement of `pending` as it stands.
+fn partial_ack(ctx: &BlockContext, pending: &PendingAggregation) -> Acknowledgement {
+    let missing: Vec<InstitutionId> = pending
+        .expected
+        .iter()
+        .filter(|p| !pending.contributed.contains(p))
+        .cloned()
+        .collect();
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Acknowledgement::Result(PacketPayload::AggregationPartial(AggregationPartial {
+        aggregation_id: pending.aggregation_id,
+        chain: ctx.chain_id.clone(),
+        providers: count(pending.contributed.len()),
+        expected: count(pending.expected.len()),
+        missing,
+        records: pending.records,
+        ciphertext: pending.sum.clone(),
+        proof: Vec::new(),
+    }))
+}
+
+fn finalized_event(pending: &PendingAggregation, reason: &str) -> Event {
+    let missing: Vec<InstitutionId> = pending
+        .expected
+        .iter()
+        .filter(|p| !pending.contributed.contains(p))
+        .cloned()
+        .collect();
+    Event::new("aggregation_finalized")
+        .attr("source", &pending.source)
+        .attr("sequence", pending.sequence)
+        .attr("aggregation_id", pending.aggregation_id)
+        .attr("providers", pending.contributed.len())
+        .attr("expected", pending.expected.len())
+        .attr("missing", names(&missing))
+        .attr("reason", reason)
+}
+
+/// Writes the acknowledgement of `pending` and forgets it.
+fn finalize<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    pending: &PendingAggregation,
+    reason: &str,
+) -> Vec<Event> {
+    let (source, sequence) = (&pending.source, pending.sequence);
+    store.delete(&keys::pending_aggregation(source, sequence));
+    store.delete(&keys::aggregation_deadline(
+        pending.deadline,
+        source,
+        sequence,
+    ));
+    let ack = partial_ack(ctx, pending);
+    vec![
+        finalized_event(pending, reason),
+        write_acknowledgement(store, source, sequence, &ack),
+    ]
+}
+
+/// `contribute_aggregation`: an expected data provider adds its encrypted
+/// amount, once, before the deadline.
+pub(crate) fn contribute<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    source: &ChainId,
+    sequence: u64,
+    ciphertext: &[u8],
+    records: u32,
+) -> Result<Vec<Event>, TxError> {
+    let provider = sender.require_role("contribute_aggregation", &[Role::DataProvider])?;
+    let contribution = Ciphertext::from_bytes(ciphertext).map_err(ciphertext_error)?;
+    let key = keys::pending_aggregation(source, sequence);
+    let mut pending: PendingAggregation =
+        state::read(store, &key)?.ok_or_else(|| TxError::UnknownAggregation {
+            source_chain: source.clone(),
+            sequence,
+        })?;
+    if ctx.time >= pending.deadline {
+        return Err(TxError::AggregationClosed {
+            source_chain: source.clone(),
+            sequence,
+            deadline: pending.deadline,
+            now: ctx.time,
+        });
+    }
+    if !pending.expected.contains(&provider.id) {
+        return Err(TxError::NotExpectedProvider {
+            provider: provider.id.clone(),
+            source_chain: source.clone(),
+            sequence,
+            expected: names(&pending.expected),
+        });
+    }
+    if pending.contributed.contains(&provider.id) {
+        return Err(TxError::AlreadyContributed {
+            provider: provider.id.clone(),
+            source_chain: source.clone(),
+            sequence,
+        });
+    }
+    let sum = Ciphertext::from_bytes(&pending.sum).map_err(|e| TxError::CorruptState {
+        key: keys::show(&key),
+        reason: format!("running sum: {e}"),
+    })?;
+    pending.sum = (sum + contribution).to_bytes().to_vec();
+    pending.contributed.push(provider.id.clone());
+    pending.records = pending.records.saturating_add(records);
+    let mut events = vec![
+        Event::new("aggregation_contributed")
+            .attr("source", source)
+            .attr("sequence", sequence)
+            .attr("aggregation_id", pending.aggregation_id)
+            .attr("provider", &provider.id)
+            .attr("contributed", pending.contributed.len())
+            .attr("expected", pending.expected.len()),
+    ];
+    if pending.contributed.len() >= pending.expected.len() {
+        events.extend(finalize(store, ctx, &pending, "complete"));
+    } else {
+        state::write(store, key, &pending);
+    }
+    Ok(events)
+}
+
+/// In `end_block`: acknowledges the aggregations whose deadline is at or
+/// before the block time, with what was contributed.
+pub(crate) fn finalize_due<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+) -> Vec<Event> {
+    let due = store.scan_range(
+        &keys::aggregation_deadlines(),
+        &keys::aggregation_deadlines_due(ctx.time),
+    );
+    let mut events = Vec::new();
+    for (index_key, value) in due.into_iter().take(MAX_FINALIZED_PER_BLOCK) {
+        // The index entry goes in every case, so a bad one is not retried
+        // forever.
+        store.delete(&index_key);
+        let Ok((source, sequence)) = state::decode::<(ChainId, u64)>(&index_key, &value) else {
+            continue;
+        };
+        let key = keys::pending_aggregation(&source, sequence);
+        match state::read::<PendingAggregation>(&*store, &key) {
+            Ok(Some(pending)) => events.extend(finalize(store, ctx, &pending, "deadline")),
+            Ok(None) => {}
+            Err(e) => {
+                // Cannot have been written by this state machine; answer
+                // with an error rather than leave the packet hanging.
+                store.delete(&key);
+                let ack = Acknowledgement::Error(e.to_string());
+                events.push(write_acknowledgement(store, &source, sequence, &ack));
+            }
+        }
+    }
+    events
+}
+
+/// On the requester's chain, the verified acknowledgement of an
+/// aggregation request: the partial is kept under
+/// [`keys::aggregation_partial`]; an error is reported, and nothing kept.
+pub(crate) fn acknowledged<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    packet: &Packet,
+    request: &AggregationRequest,
+    ack: &Acknowledgement,
+    events: &mut Vec<Event>,
+) {
+    let destination = &packet.destination;
+    let id = request.aggregation_id;
+    let refused = |reason: String| {
+        Event::new("aggregation_refused")
+            .attr("aggregation_id", id)
+            .attr("destination", destination)
+            .attr("sequence", packet.sequence)
+            .attr("reason", reason)
+    };
+    match ack {
+        Acknowledgement::Result(PacketPayload::AggregationPartial(partial))
+            if partial.aggregation_id == id && partial.chain == *destination =>
+        {
+            state::write(store, keys::aggregation_partial(&id, destination), partial);
+            events.push(
+                Event::new("aggregation_partial_received")
+                    .attr("aggregation_id", id)
+                    .attr("destination", destination)
+                    .attr("sequence", packet.sequence)
+                    .attr("providers", partial.providers)
+                    .attr("expected", partial.expected)
+                    .attr("missing", names(&partial.missing)),
+            );
+        }
+        Acknowledgement::Result(_) => events.push(refused(
+            "the acknowledgement is not a partial of this aggregation from this chain".into(),
+        )),
+        Acknowledgement::Error(reason) => events.push(refused(reason.clone())),
+    }
+}
+
+/// On the requester's chain, an aggregation request proven never received:
+/// no partial (the chain is missing, not zero); it may be sent again.
+pub(crate) fn timed_out<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    packet: &Packet,
+    request: &AggregationRequest,
+    events: &mut Vec<Event>,
+) {
+    let id = request.aggregation_id;
+    store.delete(&keys::aggregation_sent(&id, &packet.destination));
+    events.push(
+        Event::new("aggregation_request_timed_out")
+            .attr("aggregation_id", id)
+            .attr("destination", &packet.destination)
+            .attr("sequence", packet.sequence),
+    );
+}

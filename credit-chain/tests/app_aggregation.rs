@@ -1,0 +1,523 @@
+//! Joint credit totals under homomorphic encryption, chain side: A
+//! (shaanxi) asks B (guangdong) for the enterprise's total outstanding loan
+//! amount; B's providers encrypt their own amounts under A's key and
+//! contribute; B acknowledges the encrypted sum when all have contributed
+//! or at the deadline; A keeps the partial and alone decrypts it. No
+//! amount is ever on chain in plaintext.
+
+mod app_support;
+
+use app_support::*;
+use credit_chain::app::keys;
+use credit_chain::app::state::PendingAggregation;
+use homomorphic::{Ciphertext, DiscreteLogTable, KeyPair};
+use protocol::tx::{Acknowledgement, LightClientParams, Role, TxBody};
+use protocol::{
+    AggregationPartial, AggregationRequest, Hash, Height, Packet, PacketPayload, RecordKind, Time,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+const A: &str = "shaanxi";
+const B: &str = "guangdong";
+
+/// provider-b's two loans, provider-c's loan, provider-d's tax record.
+const LOANS_B: [u64; 2] = [1_200_000, 1_941_592];
+const LOAN_C: u64 = 2_718_281;
+const TAX_D: u64 = 45_000;
+
+struct Net {
+    a: Chain,
+    b: Chain,
+    keys: KeyPair,
+}
+
+fn net() -> Net {
+    let ga = genesis(vec![
+        institution("bank-a", &[Role::Bank]),
+        institution("relayer-a", &[Role::Relayer]),
+    ]);
+    let gb = genesis(vec![
+        institution("provider-b", &[Role::DataProvider]),
+        institution("provider-c", &[Role::DataProvider]),
+        institution("provider-d", &[Role::DataProvider]),
+        institution("relayer-b", &[Role::Relayer]),
+    ]);
+    let mut a = Chain::new(A, &ga);
+    let mut b = Chain::new(B, &gb);
+    a.empty_blocks(1);
+    b.empty_blocks(1);
+    let (a_anchor, b_anchor) = (a.latest(), b.latest());
+    a.ok(
+        "relayer-a",
+        TxBody::CreateClient {
+            anchor: b_anchor,
+            params: LightClientParams::default(),
+        },
+    );
+    b.ok(
+        "relayer-b",
+        TxBody::CreateClient {
+            anchor: a_anchor,
+            params: LightClientParams::default(),
+        },
+    );
+    let start = "2025-01-15T00:00:00Z".parse().unwrap();
+    for (p, kind, units) in [
+        ("provider-b", RecordKind::Loan, LOANS_B[0]),
+        ("provider-b", RecordKind::Loan, LOANS_B[1]),
+        ("provider-c", RecordKind::Loan, LOAN_C),
+        ("provider-d", RecordKind::Tax, TAX_D),
+    ] {
+        b.ok(
+            p,
+            TxBody::WriteRecord {
+                record: record(p, kind, units, start),
+            },
+        );
+    }
+    a.empty_blocks(2);
+    let keys = KeyPair::generate(&mut StdRng::seed_from_u64(42));
+    Net { a, b, keys }
+}
+
+fn table() -> DiscreteLogTable {
+    DiscreteLogTable::with_params(16, 100_000_000).unwrap()
+}
+
+impl Net {
+    fn grant(&mut self) -> Hash {
+        let body = consent(
+            A,
+            "bank-a",
+            &[RecordKind::Loan],
+            secs(self.b.now(), 86_400),
+            0,
+        );
+        let id = consent_id(&body);
+        self.b.ok("ent", body);
+        id
+    }
+
+    fn request(&self, consent: Hash, deadline: Time) -> AggregationRequest {
+        AggregationRequest {
+            aggregation_id: Hash::digest(b"aggregation 1"),
+            requester: id("bank-a"),
+            enterprise: enterprise(),
+            kinds: vec![RecordKind::Loan],
+            purpose: "loan application".into(),
+            consent_id: consent,
+            scheme: AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255.into(),
+            encryption_key: self.keys.public().to_bytes().to_vec(),
+            contribution_deadline: deadline,
+        }
+    }
+
+    /// Sends `request` on A; returns the packet.
+    fn send(&mut self, request: AggregationRequest, timeout: u64) -> Packet {
+        let timeout_height = Some(Height::new(self.b.height().value() + timeout).unwrap());
+        let r = self.a.ok(
+            "bank-a",
+            TxBody::SendAggregationRequest {
+                destination: chain(B),
+                request,
+                timeout_height,
+                timeout_time: None,
+            },
+        );
+        assert!(r.events_of("aggregation_request_sent").next().is_some());
+        let seq: u64 = r
+            .events_of("send_packet")
+            .next()
+            .unwrap()
+            .get("sequence")
+            .unwrap()
+            .parse()
+            .unwrap();
+        self.a.read(&keys::packet(&chain(B), seq)).unwrap()
+    }
+
+    /// Relays `packet` to B; returns the recv result.
+    fn deliver(&mut self, packet: &Packet) -> credit_chain::app::TxResult {
+        let block = self.a.latest();
+        let h = block.height();
+        self.b.ok("relayer-b", TxBody::UpdateClient { block });
+        let body = TxBody::RecvPacket {
+            packet: packet.clone(),
+            proof: self
+                .a
+                .prove(h, &keys::packet_commitment(&chain(B), packet.sequence)),
+            proof_height: h,
+        };
+        let r = self.b.ok("relayer-b", body);
+        assert!(r.events_of("recv_packet").next().is_some());
+        r
+    }
+
+    fn ack(&self, packet: &Packet) -> Option<Acknowledgement> {
+        self.b
+            .read(&keys::packet_ack_data(&chain(A), packet.sequence))
+    }
+
+    /// Relays B's acknowledgement of `packet` back to A.
+    fn acknowledge(&mut self, packet: &Packet) -> credit_chain::app::TxResult {
+        let ack = self.ack(packet).expect("an acknowledgement on B");
+        let block = self.b.latest();
+        // A's clock must have reached B's header time.
+        while self.a.now() < block.header().time {
+            self.a.empty_blocks(1);
+        }
+        let h = block.height();
+        self.a.ok("relayer-a", TxBody::UpdateClient { block });
+        let body = TxBody::AcknowledgePacket {
+            packet: packet.clone(),
+            acknowledgement: ack,
+            proof: self
+                .b
+                .prove(h, &keys::packet_ack(&chain(A), packet.sequence)),
+            proof_height: h,
+        };
+        self.a.ok("relayer-a", body)
+    }
+
+    /// `provider` encrypts `amount` itself under A's key.
+    fn contribution(&self, packet: &Packet, amount: u64, seed: u64) -> TxBody {
+        let c = self
+            .keys
+            .public()
+            .encrypt(amount, &mut StdRng::seed_from_u64(seed))
+            .unwrap();
+        contribute(packet, c.to_bytes().to_vec())
+    }
+
+    fn partial(&self, aggregation_id: &Hash) -> Option<AggregationPartial> {
+        self.a
+            .read(&keys::aggregation_partial(aggregation_id, &chain(B)))
+    }
+}
+
+fn contribute(packet: &Packet, ciphertext: Vec<u8>) -> TxBody {
+    TxBody::ContributeAggregation {
+        source: chain(A),
+        sequence: packet.sequence,
+        ciphertext,
+        records: 1,
+    }
+}
+
+fn partial_of(ack: &Acknowledgement) -> &AggregationPartial {
+    match ack {
+        Acknowledgement::Result(PacketPayload::AggregationPartial(p)) => p,
+        other => panic!("not a partial: {other:?}"),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// No key or value outside `records/` holds any of `amounts` as
+/// little-endian bytes or as a decimal string; the per-provider totals and
+/// the sum appear nowhere at all.
+fn assert_no_plaintext(state: &State, amounts: &[u64], totals: &[u64]) {
+    for (k, v) in state {
+        let entry = [k.as_slice(), v.as_slice()].concat();
+        let is_record = k.starts_with(b"records/");
+        for (n, anywhere) in amounts
+            .iter()
+            .map(|n| (n, false))
+            .chain(totals.iter().map(|n| (n, true)))
+        {
+            if is_record && !anywhere {
+                continue;
+            }
+            assert!(
+                !contains(&entry, &n.to_le_bytes()),
+                "{} holds {n} as little-endian bytes",
+                keys::show(k)
+            );
+            assert!(
+                !contains(&entry, n.to_string().as_bytes()),
+                "{} holds {n} as a decimal string",
+                keys::show(k)
+            );
+        }
+    }
+}
+
+#[test]
+fn providers_contribute_encrypted_amounts_and_the_requester_decrypts_the_sum() {
+    let mut n = net();
+    let consent = n.grant();
+    let deadline = secs(n.b.now(), 3_600);
+    let request = n.request(consent, deadline);
+    let id = request.aggregation_id;
+    let packet = n.send(request.clone(), 100);
+    // The same aggregation is not sent twice to one chain.
+    let body = TxBody::SendAggregationRequest {
+        destination: chain(B),
+        request: request.clone(),
+        timeout_height: Some(Height::new(1_000).unwrap()),
+        timeout_time: None,
+    };
+    n.a.fails("bank-a", body, 88);
+
+    // --- B receives it: consent checked, no acknowledgement yet ---
+    let r = n.deliver(&packet);
+    assert!(r.events_of("write_acknowledgement").next().is_none());
+    let ev = r.events_of("aggregation_requested").next().unwrap();
+    assert_eq!(ev.get("expected_providers"), Some("provider-b,provider-c"));
+    assert_eq!(ev.get("enterprise"), Some(enterprise().as_str()));
+    assert_eq!(ev.get("deadline"), Some(deadline.to_string().as_str()));
+    assert!(n.ack(&packet).is_none());
+    assert!(
+        n.b.read::<Hash>(&keys::packet_receipt(&chain(A), packet.sequence))
+            .is_some()
+    );
+    let pending: PendingAggregation =
+        n.b.read(&keys::pending_aggregation(&chain(A), packet.sequence))
+            .unwrap();
+    assert_eq!(pending.expected, vec![id_("provider-b"), id_("provider-c")]);
+    assert!(pending.contributed.is_empty());
+
+    // --- refusals, each leaving the state unchanged ---
+    // provider-d holds no loan of the enterprise: not expected.
+    let r = n.b.fails("provider-d", n.contribution(&packet, 1, 1), 83);
+    assert!(
+        r.message.contains("not an expected provider"),
+        "{}",
+        r.message
+    );
+    // Only data providers contribute.
+    n.b.fails("relayer-b", n.contribution(&packet, 1, 1), 8);
+    // Wrong length.
+    let r =
+        n.b.fails("provider-b", contribute(&packet, vec![0; 63]), 85);
+    assert!(r.message.contains("must be 64 bytes"), "{}", r.message);
+    // 64 bytes that are no curve points.
+    let r =
+        n.b.fails("provider-b", contribute(&packet, vec![0xff; 64]), 86);
+    assert!(r.message.contains("not on the curve"), "{}", r.message);
+    let mut odd = vec![0; 64];
+    odd[0] = 1;
+    n.b.fails("provider-b", contribute(&packet, odd), 86);
+    // An aggregation that is not pending.
+    let mut unknown = packet.clone();
+    unknown.sequence += 7;
+    n.b.fails("provider-b", n.contribution(&unknown, 1, 1), 82);
+
+    // --- contributions ---
+    let total_b: u64 = LOANS_B.iter().sum();
+    let r = n.b.ok("provider-b", n.contribution(&packet, total_b, 11));
+    let ev = r.events_of("aggregation_contributed").next().unwrap();
+    assert_eq!(ev.get("contributed"), Some("1"));
+    assert!(r.events_of("write_acknowledgement").next().is_none());
+    assert!(n.ack(&packet).is_none());
+    // Once each.
+    let r =
+        n.b.fails("provider-b", n.contribution(&packet, total_b, 12), 84);
+    assert!(r.message.contains("already contributed"), "{}", r.message);
+    // The last expected provider completes it: acknowledged in its tx.
+    let r = n.b.ok("provider-c", n.contribution(&packet, LOAN_C, 13));
+    let ev = r.events_of("write_acknowledgement").next().unwrap();
+    let ack = n.ack(&packet).unwrap();
+    assert_eq!(ev.get("ack_hash"), Some(ack.hash().to_string().as_str()));
+    assert_eq!(
+        n.b.read::<Hash>(&keys::packet_ack(&chain(A), packet.sequence)),
+        Some(ack.hash())
+    );
+    let partial = partial_of(&ack);
+    assert_eq!((partial.providers, partial.expected), (2, 2), "{partial:?}");
+    assert!(partial.missing.is_empty());
+    assert_eq!(partial.records, 2);
+    assert!(partial.proof.is_empty());
+    assert!(
+        n.b.read::<PendingAggregation>(&keys::pending_aggregation(&chain(A), packet.sequence))
+            .is_none()
+    );
+    // Closed: a late contribution finds nothing pending.
+    n.b.fails("provider-c", n.contribution(&packet, 1, 14), 82);
+
+    // --- A keeps the partial and decrypts the total ---
+    let r = n.acknowledge(&packet);
+    assert!(r.events_of("aggregation_partial_received").next().is_some());
+    let stored = n.partial(&id).unwrap();
+    assert_eq!(&stored, partial);
+    let sum = Ciphertext::from_bytes(&stored.ciphertext).unwrap();
+    let expected_total = total_b + LOAN_C;
+    assert_eq!(
+        n.keys.secret().decrypt(&sum, &table()).unwrap(),
+        expected_total
+    );
+    // The partials of one aggregation are under one prefix.
+    assert_eq!(
+        n.a.state
+            .range(keys::aggregation_partials(&id)..)
+            .take_while(|(k, _)| k.starts_with(&keys::aggregation_partials(&id)))
+            .count(),
+        1
+    );
+
+    // --- nothing on either chain holds an amount in plaintext ---
+    let amounts = [LOANS_B[0], LOANS_B[1], LOAN_C, TAX_D];
+    let totals = [total_b, expected_total];
+    assert_no_plaintext(&n.b.state, &amounts, &totals);
+    assert_no_plaintext(&n.a.state, &amounts, &totals);
+}
+
+fn id_(s: &str) -> protocol::InstitutionId {
+    id(s)
+}
+
+#[test]
+fn at_the_deadline_the_partial_says_who_is_missing() {
+    let mut n = net();
+    let consent = n.grant();
+    let deadline = secs(n.b.now(), 20);
+    let request = n.request(consent, deadline);
+    let id = request.aggregation_id;
+    let packet = n.send(request, 100);
+    n.deliver(&packet);
+    let total_b: u64 = LOANS_B.iter().sum();
+    n.b.ok("provider-b", n.contribution(&packet, total_b, 21));
+
+    // Blocks before the deadline acknowledge nothing.
+    let mut finalized_at = None;
+    for _ in 0..100 {
+        let ctx = n.b.ctx();
+        let (_, end) = n.b.block_with_end(&[]);
+        let wrote = end.events.iter().any(|e| e.kind == "write_acknowledgement");
+        if ctx.time < deadline {
+            assert!(!wrote, "acknowledged before the deadline");
+            assert!(n.ack(&packet).is_none());
+        } else {
+            assert!(wrote, "not acknowledged in the first block at the deadline");
+            let ev = end
+                .events
+                .iter()
+                .find(|e| e.kind == "aggregation_finalized")
+                .unwrap();
+            assert_eq!(ev.get("reason"), Some("deadline"));
+            assert_eq!(ev.get("missing"), Some("provider-c"));
+            finalized_at = Some(ctx.time);
+            break;
+        }
+    }
+    assert!(finalized_at.is_some());
+    let ack = n.ack(&packet).unwrap();
+    let partial = partial_of(&ack);
+    assert_eq!((partial.providers, partial.expected), (1, 2));
+    assert_eq!(partial.missing, vec![id_("provider-c")]);
+    // Too late for provider-c, and the index entry is gone.
+    n.b.fails("provider-c", n.contribution(&packet, LOAN_C, 22), 82);
+    assert!(
+        !n.b.state
+            .keys()
+            .any(|k| k.starts_with(&keys::aggregation_deadlines()))
+    );
+    n.b.empty_blocks(2);
+    assert_eq!(n.ack(&packet).unwrap(), ack, "acknowledged once only");
+
+    n.acknowledge(&packet);
+    let stored = n.partial(&id).unwrap();
+    let sum = Ciphertext::from_bytes(&stored.ciphertext).unwrap();
+    assert_eq!(n.keys.secret().decrypt(&sum, &table()).unwrap(), total_b);
+}
+
+#[test]
+fn nobody_contributing_is_zero_of_two_not_a_missing_chain() {
+    let mut n = net();
+    let consent = n.grant();
+    let deadline = secs(n.b.now(), 5);
+    let packet = n.send(n.request(consent, deadline), 100);
+    n.deliver(&packet);
+    n.b.empty_blocks(10);
+    let ack = n.ack(&packet).unwrap();
+    let partial = partial_of(&ack);
+    assert_eq!((partial.providers, partial.expected), (0, 2));
+    assert_eq!(partial.ciphertext, Ciphertext::zero().to_bytes().to_vec());
+}
+
+#[test]
+fn without_consent_the_request_is_refused_like_a_credit_query() {
+    let mut n = net();
+    let request = n.request(Hash::digest(b"no such consent"), secs(n.b.now(), 3_600));
+    let id = request.aggregation_id;
+    let packet = n.send(request, 100);
+    let r = n.deliver(&packet);
+    // Acknowledged at once, with the refusal; nothing pending.
+    let ev = r.events_of("write_acknowledgement").next().unwrap();
+    assert_eq!(ev.get("outcome"), Some("error"));
+    assert!(r.events_of("aggregation_requested").next().is_none());
+    match n.ack(&packet).unwrap() {
+        Acknowledgement::Error(m) => {
+            assert!(m.contains("consent refused: no consent"), "{m}")
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert!(
+        n.b.read::<PendingAggregation>(&keys::pending_aggregation(&chain(A), packet.sequence))
+            .is_none()
+    );
+    n.b.fails("provider-b", n.contribution(&packet, 1, 1), 82);
+    // A learns of the refusal and keeps no partial.
+    let r = n.acknowledge(&packet);
+    assert!(r.events_of("aggregation_refused").next().is_some());
+    assert!(n.partial(&id).is_none());
+}
+
+#[test]
+fn a_timed_out_request_leaves_the_chain_missing() {
+    let mut n = net();
+    let consent = n.grant();
+    let request = n.request(consent, secs(n.b.now(), 3_600));
+    let id = request.aggregation_id;
+    let packet = n.send(request.clone(), 3);
+    let timeout = packet.timeout_height.unwrap();
+    while n.b.height() < timeout {
+        n.b.empty_blocks(1);
+    }
+    let block = n.b.latest();
+    let late = block.height();
+    n.a.ok("relayer-a", TxBody::UpdateClient { block });
+    let body = TxBody::TimeoutPacket {
+        packet: packet.clone(),
+        proof: n
+            .b
+            .prove_absent(late, &keys::packet_receipt(&chain(A), packet.sequence)),
+        proof_height: late,
+    };
+    let r = n.a.ok("relayer-a", body);
+    assert!(
+        r.events_of("aggregation_request_timed_out")
+            .next()
+            .is_some()
+    );
+    assert!(n.partial(&id).is_none(), "a timed-out chain is not zero");
+    // It may be sent again.
+    n.send(request, 100);
+}
+
+#[test]
+fn requests_are_checked_on_the_source() {
+    let mut n = net();
+    let consent = n.grant();
+    let mut request = n.request(consent, secs(n.b.now(), 3_600));
+    let send = |request: AggregationRequest| TxBody::SendAggregationRequest {
+        destination: chain(B),
+        request,
+        timeout_height: Some(Height::new(1_000).unwrap()),
+        timeout_time: None,
+    };
+    // Only for itself, only banks and bureaus.
+    n.a.fails("relayer-a", send(request.clone()), 8);
+    request.encryption_key = vec![0; 32];
+    let r = n.a.fails("bank-a", send(request.clone()), 9);
+    assert!(r.message.contains("identity"), "{}", r.message);
+    request.encryption_key = n.keys.public().to_bytes().to_vec();
+    request.scheme = "paillier".into();
+    n.a.fails("bank-a", send(request.clone()), 9);
+    request.scheme = AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255.into();
+    request.contribution_deadline = n.a.now();
+    n.a.fails("bank-a", send(request), 9);
+}
