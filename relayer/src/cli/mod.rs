@@ -1,5 +1,6 @@
 //! Command-line interface: one file per operator verb.
 
+pub mod aggregate;
 pub mod attestation;
 pub mod bench;
 pub mod chains;
@@ -80,6 +81,10 @@ pub enum Command {
     /// offline (signature, expiry, issuer suspension, proofs, header).
     #[command(subcommand)]
     Attestation(attestation::AttestationCommand),
+    /// A joint credit total across chains under homomorphic encryption:
+    /// submit the requests, follow them, decrypt the total.
+    #[command(subcommand)]
+    Aggregate(aggregate::AggregateCommand),
 }
 
 /// `relayer conformance ...`
@@ -107,6 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::LightClient(cmd) => Ok(light_client::run(cmd)),
         Command::Attestation(cmd) => Ok(attestation::run(cmd)),
+        Command::Aggregate(cmd) => aggregate::run(cmd),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Start(args) => start::run(args),

@@ -1,0 +1,234 @@
+//! A joint credit total across real chain processes: bank-a on shaanxi asks
+//! guangdong, beijing and shanghai for an enterprise's total loans under
+//! homomorphic encryption; each chain's two providers encrypt their own
+//! amounts; shanghai is down. `relayer aggregate result` decrypts exactly the
+//! plaintext sum of the chains that answered and names shanghai as missing;
+//! no per-provider or per-chain amount appears in the relayer's store.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use homomorphic::PublicKey as ElGamalKey;
+use protocol::tx::TxBody;
+use relayer::devnet::{
+    REGIONS, SEED_LOANS, create_clients, seed_query_scenario, start_chain, submit, wait_for_chain,
+};
+use relayer::engine::{Engine, EngineOptions};
+use relayer::metrics::Metrics;
+use relayer::store::Store;
+
+fn relayer(args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::exe()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
+    let dir = std::env::temp_dir().join(format!("relayer-aggregation-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut chains = Vec::new();
+    let mut processes = Vec::new();
+    for name in REGIONS.iter().take(4) {
+        let (chain, process) = start_chain(
+            common::exe(),
+            &dir,
+            name,
+            Duration::from_millis(200),
+            common::free_port(),
+        )
+        .unwrap();
+        chains.push(chain);
+        processes.push(process);
+    }
+    let store = Store::open(&dir.join("relayer-store")).unwrap();
+    let metrics = Metrics::new();
+    let mut runtimes = Vec::new();
+    for c in &chains {
+        let runtime = c.runtime(&store, &metrics).unwrap();
+        wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
+        runtimes.push(runtime);
+    }
+    create_clients(&runtimes).await.unwrap();
+    let asker = &chains[0];
+    // Every answering chain: two providers' loans of the enterprise and its
+    // consent for shaanxi/bank-a (purpose and scope as the request's).
+    let mut grants = Vec::new();
+    for (answerer, runtime) in chains.iter().zip(&runtimes).skip(1) {
+        let grant = seed_query_scenario(answerer, runtime.adapter().as_ref(), &asker.id, 1_000)
+            .await
+            .unwrap();
+        grants.push((answerer.id.clone(), grant));
+    }
+    // shanghai goes down before anything reaches it.
+    drop(processes.pop());
+
+    let paths: Vec<_> = chains
+        .iter()
+        .skip(1)
+        .map(|c| (asker.id.clone(), c.id.clone()))
+        .collect();
+    let engine = Arc::new(
+        Engine::new(
+            runtimes.clone(),
+            &paths,
+            store.clone(),
+            EngineOptions {
+                batch_size: 100,
+                clear_interval: Duration::from_millis(500),
+            },
+        )
+        .unwrap(),
+    );
+    let relaying = tokio::spawn(engine.clone().run());
+
+    let key_file = dir.join("aggregation-key.json");
+    let bank_key = asker.home.join("keys/institutions/bank-a.json");
+    let mut args = vec![
+        "aggregate".to_owned(),
+        "submit".into(),
+        "--rpc".into(),
+        asker.url().into(),
+        "--chain".into(),
+        asker.id.to_string(),
+        "--requester".into(),
+        "bank-a".into(),
+        "--requester-key".into(),
+        bank_key.to_string_lossy().into(),
+        "--enterprise".into(),
+        grants[0].1.enterprise.to_string(),
+        "--purpose".into(),
+        relayer::devnet::PURPOSE.into(),
+        "--window".into(),
+        "20s".into(),
+        "--key-out".into(),
+        key_file.to_string_lossy().into(),
+        "--json".into(),
+    ];
+    for (chain, grant) in &grants {
+        args.push("--to".into());
+        args.push(format!("{chain}={}", grant.id()));
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out) = relayer(&argv);
+    assert_eq!(code, 0, "{out}");
+    let sent: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    let public =
+        ElGamalKey::from_bytes(&hex::decode(key["public_key"].as_str().unwrap()).unwrap()).unwrap();
+
+    // On guangdong and beijing, each provider encrypts its own amount once
+    // the request has arrived (its receipt is written).
+    for (answerer, runtime) in chains.iter().zip(&runtimes).skip(1).take(2) {
+        let sequence = sent["sent"][answerer.id.as_str()].as_u64().unwrap();
+        let receipt = protocol::state_keys::packet_receipt(&asker.id, sequence);
+        let started = Instant::now();
+        while runtime
+            .adapter()
+            .state(&receipt)
+            .await
+            .unwrap()
+            .value
+            .is_none()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no request on {}",
+                answerer.id
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for (provider, amount) in SEED_LOANS {
+            let ciphertext = public.encrypt(amount, &mut rand::rngs::OsRng).unwrap();
+            submit(
+                runtime.adapter().as_ref(),
+                &answerer.key(&format!("institutions/{provider}")).unwrap(),
+                TxBody::ContributeAggregation {
+                    source: asker.id.clone(),
+                    sequence,
+                    ciphertext: ciphertext.to_bytes().to_vec(),
+                    records: 1,
+                },
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    // The partials come back; shanghai's never does.
+    let key_arg = key_file.to_string_lossy().into_owned();
+    let result_args = [
+        "aggregate",
+        "result",
+        "--rpc",
+        asker.url(),
+        "--key-file",
+        &key_arg,
+        "--max-total",
+        "100000000000",
+        "--json",
+    ];
+    let started = Instant::now();
+    let report = loop {
+        let (code, out) = relayer(&result_args);
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        if report["chains_answered"] == 2 {
+            assert_eq!(code, 1, "shanghai is missing: {out}");
+            break report;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "partials not back: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let per_chain: u64 = SEED_LOANS.iter().map(|(_, a)| a).sum();
+    assert_eq!(report["total"], per_chain * 2, "{report}");
+    assert_eq!(
+        report["missing_chains"],
+        serde_json::json!(["shanghai"]),
+        "{report}"
+    );
+    assert_eq!(report["providers_contributed"], 4, "{report}");
+    assert_eq!(report["providers_expected"], 4, "{report}");
+    relaying.abort();
+    drop(engine);
+    drop(runtimes);
+    drop(store);
+
+    // No provider's or chain's amount (nor the total) is in the relayer's
+    // store, as little-endian bytes or as decimal text.
+    let mut secrets: Vec<u64> = SEED_LOANS.iter().map(|(_, a)| *a).collect();
+    secrets.push(per_chain);
+    secrets.push(per_chain * 2);
+    for entry in std::fs::read_dir(dir.join("relayer-store")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            for s in &secrets {
+                assert!(
+                    !contains(&bytes, &s.to_le_bytes()),
+                    "{s} in {}",
+                    path.display()
+                );
+                assert!(
+                    !contains(&bytes, s.to_string().as_bytes()),
+                    "{s} in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
