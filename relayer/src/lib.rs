@@ -7,6 +7,7 @@
 //! nothing).
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod devnet;
 pub mod engine;

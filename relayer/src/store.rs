@@ -429,6 +429,160 @@ impl Store {
     }
 }
 
+/// The audit log (see `crate::audit`): its entries under their big-endian
+/// sequence (so iteration is in order), its head and its checkpoints.
+/// Appends are append-only (an entry is written once, as the next after the
+/// recorded head, entry and head in one transaction) and flushed.
+impl Store {
+    /// The sled tree of the audit entries, keyed by big-endian sequence.
+    const AUDIT_TREE: &'static str = "audit";
+    /// The sled tree of the audit log's head.
+    const AUDIT_META_TREE: &'static str = "audit-meta";
+    /// The key of the head in [`Self::AUDIT_META_TREE`].
+    const AUDIT_HEAD_KEY: &'static [u8] = b"head";
+    /// The sled tree of the audit checkpoints, keyed by big-endian `upto`.
+    const AUDIT_CHECKPOINTS_TREE: &'static str = "audit-checkpoints";
+
+    fn audit_key_bounds(
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> (std::ops::Bound<[u8; 8]>, std::ops::Bound<[u8; 8]>) {
+        use std::ops::Bound;
+        let map = |b: Bound<&u64>| match b {
+            Bound::Included(s) => Bound::Included(s.to_be_bytes()),
+            Bound::Excluded(s) => Bound::Excluded(s.to_be_bytes()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        (map(range.start_bound()), map(range.end_bound()))
+    }
+
+    fn audit_key(key: &[u8]) -> Result<u64, StoreError> {
+        <[u8; 8]>::try_from(key)
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                key: format!("audit/{}", hex::encode(key)),
+                reason: "an audit key is an 8-byte big-endian sequence".into(),
+            })
+    }
+
+    /// Appends `entry` to the audit log, flushed before returning. Refused
+    /// unless it is the next entry: its sequence follows the recorded head
+    /// and its `prev_hash` is the head's hash (zero for entry 0).
+    pub fn append_audit(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {
+        use sled::Transactional;
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+        let entries = self.db.open_tree(Self::AUDIT_TREE)?;
+        let meta = self.db.open_tree(Self::AUDIT_META_TREE)?;
+        let key = entry.sequence.to_be_bytes();
+        let head = encode(&crate::audit::AuditHead {
+            sequence: entry.sequence,
+            hash: entry.hash(),
+        });
+        let bytes = entry.to_bytes();
+        let refuse = |reason: String| StoreError::Corrupt {
+            key: format!("audit/{}", entry.sequence),
+            reason,
+        };
+        let result = (&entries, &meta).transaction(|(entries, meta)| {
+            let recorded = match meta.get(Self::AUDIT_HEAD_KEY)? {
+                Some(v) => Some(
+                    borsh::from_slice::<crate::audit::AuditHead>(&v)
+                        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let (next, prev) =
+                recorded.map_or((0, protocol::Hash::ZERO), |h| (h.sequence + 1, h.hash));
+            if entry.sequence != next || entry.prev_hash != prev {
+                return Err(ConflictableTransactionError::Abort(format!(
+                    "append refused: the log is append-only and its next entry is {next} \
+                     linked to {prev}, not entry {} linked to {}",
+                    entry.sequence, entry.prev_hash
+                )));
+            }
+            if entries.get(key)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(format!(
+                    "append refused: entry {} is already stored",
+                    entry.sequence
+                )));
+            }
+            entries.insert(&key, bytes.as_slice())?;
+            meta.insert(Self::AUDIT_HEAD_KEY, head.as_slice())?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(reason)) => return Err(refuse(reason)),
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+        }
+        entries.flush()?;
+        Ok(())
+    }
+
+    /// The audit entries whose sequence is in `range`, in order.
+    pub fn audit_entries(
+        &self,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        self.audit_raw(range)?
+            .into_iter()
+            .map(|(seq, bytes)| {
+                crate::audit::AuditEntry::from_bytes(&bytes).map_err(|reason| StoreError::Corrupt {
+                    key: format!("audit/{seq}"),
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    /// The stored bytes of the audit entries whose sequence is in `range`,
+    /// in order, undecoded (for a verifier that reports what does not
+    /// decode as tampering).
+    pub fn audit_raw(
+        &self,
+        range: impl std::ops::RangeBounds<u64>,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let entries = self.db.open_tree(Self::AUDIT_TREE)?;
+        entries
+            .range(Self::audit_key_bounds(range))
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((Self::audit_key(&k)?, v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The audit log's last entry as recorded at append, if any.
+    pub fn audit_head(&self) -> Result<Option<crate::audit::AuditHead>, StoreError> {
+        let meta = self.db.open_tree(Self::AUDIT_META_TREE)?;
+        meta.get(Self::AUDIT_HEAD_KEY)?
+            .map(|v| decode(b"audit-meta/head", &v))
+            .transpose()
+    }
+
+    /// Stores a signed audit checkpoint (one per `upto`), flushed.
+    pub fn save_checkpoint(
+        &self,
+        checkpoint: &crate::audit::SignedCheckpoint,
+    ) -> Result<(), StoreError> {
+        let tree = self.db.open_tree(Self::AUDIT_CHECKPOINTS_TREE)?;
+        tree.insert(checkpoint.checkpoint.upto.to_be_bytes(), encode(checkpoint))?;
+        tree.flush()?;
+        Ok(())
+    }
+
+    /// The audit checkpoints, oldest (lowest `upto`) first.
+    pub fn checkpoints(&self) -> Result<Vec<crate::audit::SignedCheckpoint>, StoreError> {
+        let tree = self.db.open_tree(Self::AUDIT_CHECKPOINTS_TREE)?;
+        tree.iter()
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

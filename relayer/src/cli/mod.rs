@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod attestation;
+pub mod audit;
 pub mod bench;
 pub mod chains;
 pub mod clear;
@@ -81,6 +82,10 @@ pub enum Command {
     /// offline (signature, expiry, issuer suspension, proofs, header).
     #[command(subcommand)]
     Attestation(attestation::AttestationCommand),
+    /// The regulator's audit log in a store: verify it is intact (exit 0,
+    /// 1 tampered, 3 malformed) or export entries as CSV or JSON.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// A joint credit total across chains under homomorphic encryption:
     /// submit the requests, follow them, decrypt the total.
     #[command(subcommand)]
@@ -112,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::LightClient(cmd) => Ok(light_client::run(cmd)),
         Command::Attestation(cmd) => Ok(attestation::run(cmd)),
+        Command::Audit(cmd) => Ok(audit::run(cmd)),
         Command::Aggregate(cmd) => aggregate::run(cmd),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => bench::run(args),

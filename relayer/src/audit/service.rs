@@ -1,0 +1,183 @@
+//! The audit log kept in the relayer's store: what the supervision node
+//! appends to, checkpoints, and serves to the regulator.
+
+use std::sync::Mutex;
+
+use ed25519_dalek::SigningKey;
+use protocol::{PublicKey, Time};
+
+use super::AuditError;
+use super::entry::{AuditEntry, AuditRecord};
+use super::export::AuditFilter;
+use super::log::{AuditLog, SignedCheckpoint};
+use super::merkle::InclusionProof;
+use super::verify::{LogVerifier, VerifiedLog};
+use crate::registry::signing;
+use crate::store::{Store, StoreError};
+
+/// How many entries a walk over the store reads at a time.
+const BATCH: u64 = 10_000;
+
+/// Why the audit service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored log does not verify (the service refuses to append to a
+    /// log that was tampered with).
+    #[error("the stored audit log does not verify: {0}")]
+    Tampered(#[from] AuditError),
+    /// A checkpoint was to be signed by another key than the regulator's.
+    #[error("checkpoints are signed by the regulator's key {regulator}, not {signer}")]
+    NotRegulator {
+        /// The regulator's key.
+        regulator: PublicKey,
+        /// The key offered.
+        signer: PublicKey,
+    },
+}
+
+/// Checks the whole audit log stored in `store`: every entry, the recorded
+/// head, every checkpoint (against `regulator` if given). The outer error
+/// is the store failing; the inner one is the log not holding.
+pub fn verify_store(
+    store: &Store,
+    regulator: Option<&PublicKey>,
+) -> Result<Result<(VerifiedLog, AuditLog), AuditError>, StoreError> {
+    let mut verifier = LogVerifier::new();
+    let mut from = 0u64;
+    loop {
+        let batch = match store.audit_raw(from..from.saturating_add(BATCH)) {
+            Ok(batch) => batch,
+            Err(StoreError::Corrupt { key, reason }) => {
+                return Ok(Err(AuditError::Undecodable {
+                    sequence: from,
+                    reason: format!("{key}: {reason}"),
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        for (key, bytes) in &batch {
+            if let Err(e) = verifier.push_stored(*key, bytes) {
+                return Ok(Err(e));
+            }
+        }
+        from = last + 1;
+    }
+    let head = match store.audit_head() {
+        Ok(head) => head,
+        Err(StoreError::Corrupt { reason, .. }) => {
+            return Ok(Err(AuditError::HeadUndecodable { reason }));
+        }
+        Err(e) => return Err(e),
+    };
+    let checkpoints = match store.checkpoints() {
+        Ok(c) => c,
+        Err(StoreError::Corrupt { reason, .. }) => {
+            return Ok(Err(AuditError::CheckpointUndecodable { reason }));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(verifier.finish(head, &checkpoints, regulator))
+}
+
+/// The supervision node's audit log: appends persisted in the store (in
+/// log order, one at a time), checkpoints signed by the regulator, reads
+/// for the regulator's API. Holds no key that decrypts anything.
+pub struct AuditService {
+    store: Store,
+    regulator: PublicKey,
+    log: Mutex<AuditLog>,
+}
+
+impl AuditService {
+    /// The service over the log in `store`, which is verified first
+    /// (entries, head and checkpoints, against `regulator`): a tampered log
+    /// is refused rather than appended to.
+    pub fn open(store: Store, regulator: PublicKey) -> Result<AuditService, ServiceError> {
+        let (_, log) = verify_store(&store, Some(&regulator))??;
+        Ok(AuditService {
+            store,
+            regulator,
+            log: Mutex::new(log),
+        })
+    }
+
+    /// The regulator's key: the only one that may read the log and sign
+    /// its checkpoints.
+    pub fn regulator(&self) -> &PublicKey {
+        &self.regulator
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, AuditLog> {
+        // The log is only replaced whole after a successful write, so a
+        // poisoned lock still holds a consistent log.
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Appends `record` as the next entry, persisted (flushed) before it
+    /// is returned.
+    pub fn record(&self, record: AuditRecord) -> Result<AuditEntry, ServiceError> {
+        let mut log = self.log();
+        let entry = log.prepare(record);
+        self.store.append_audit(&entry)?;
+        log.commit(&entry)?;
+        Ok(entry)
+    }
+
+    /// How many entries, and the last one.
+    pub fn head(&self) -> (u64, Option<super::AuditHead>) {
+        let log = self.log();
+        (log.len(), log.head())
+    }
+
+    /// Checkpoints the whole log at `time` with the regulator's `key`, and
+    /// stores the checkpoint. The caller anchors its root on a chain.
+    pub fn checkpoint(
+        &self,
+        key: &SigningKey,
+        time: Time,
+    ) -> Result<SignedCheckpoint, ServiceError> {
+        let signer = signing::public_key(key);
+        if signer != self.regulator {
+            return Err(ServiceError::NotRegulator {
+                regulator: self.regulator,
+                signer,
+            });
+        }
+        let checkpoint = self.log().checkpoint(time, key)?;
+        self.store.save_checkpoint(&checkpoint)?;
+        Ok(checkpoint)
+    }
+
+    /// The stored checkpoints, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>, ServiceError> {
+        Ok(self.store.checkpoints()?)
+    }
+
+    /// The proof that entry `sequence` is under the checkpoint up to `upto`.
+    pub fn prove(&self, sequence: u64, upto: u64) -> Result<InclusionProof, ServiceError> {
+        Ok(self.log().prove(sequence, upto)?)
+    }
+
+    /// The entries passing `filter`, in order.
+    pub fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, ServiceError> {
+        let mut out = Vec::new();
+        let mut from = 0u64;
+        loop {
+            let batch = self.store.audit_entries(from..from.saturating_add(BATCH))?;
+            let Some(last) = batch.last().map(|e| e.sequence) else {
+                break;
+            };
+            out.extend(batch.into_iter().filter(|e| filter.matches(e)));
+            from = last + 1;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,238 @@
+//! `relayer audit verify|export`: the regulator's offline view of a relayer
+//! store's audit log — check that no entry was altered since it was
+//! appended (the hash chain, the recorded head, every checkpoint's Merkle
+//! root and signature), or export entries as CSV or JSON.
+//!
+//! The store is sled, which one process opens at a time: the daemon must
+//! not be running on it (or work on a copy of the directory).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use protocol::{ChainId, EnterpriseId, InstitutionId, PublicKey, Time};
+use relayer::audit::{AuditError, AuditFilter, VerifiedLog, to_csv, to_json, verify_store};
+use relayer::store::Store;
+use serde_json::json;
+
+/// Exit statuses of `audit verify`.
+pub mod exit {
+    /// The log holds.
+    pub const OK: u8 = 0;
+    /// The log was tampered with (the report names the entry).
+    pub const TAMPERED: u8 = 1;
+    /// An input could not be read or parsed (no store, a locked store, a
+    /// bad key).
+    pub const MALFORMED: u8 = super::super::EXIT_MALFORMED;
+}
+
+/// `relayer audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check a store's audit log: every entry's hash link and sequence, the
+    /// recorded head, every checkpoint's Merkle root and signature. Exit 0
+    /// intact, 1 tampered (naming the first altered entry), 3 malformed
+    /// input or an unreadable store.
+    Verify(VerifyArgs),
+    /// Export a store's audit log entries, filtered, as CSV or JSON on
+    /// stdout. Exit 0, or 3 on bad input or an unreadable store.
+    Export(ExportArgs),
+}
+
+/// Arguments of `audit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The relayer's store directory (the daemon must not be running).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// The regulator's ed25519 public key (hex): checkpoints must be signed
+    /// by it. Without it each checkpoint is only checked against the key it
+    /// names.
+    #[arg(long)]
+    pub regulator_key: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// RFC 4180, with a header row.
+    Csv,
+    /// An array of entries with their hashes.
+    Json,
+}
+
+/// Arguments of `audit export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The relayer's store directory (the daemon must not be running).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// The output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Only entries about this enterprise (unified social credit code).
+    #[arg(long)]
+    pub enterprise: Option<EnterpriseId>,
+    /// Only entries requested (or issued) by this institution.
+    #[arg(long)]
+    pub institution: Option<InstitutionId>,
+    /// Only entries from or to this chain.
+    #[arg(long)]
+    pub chain: Option<ChainId>,
+    /// Only entries at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<Time>,
+    /// Only entries before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<Time>,
+}
+
+/// Runs `relayer audit ...`.
+pub fn run(cmd: AuditCommand) -> ExitCode {
+    match cmd {
+        AuditCommand::Verify(args) => verify(&args),
+        AuditCommand::Export(args) => export(&args),
+    }
+}
+
+/// Opens an existing store, saying so when the daemon holds it.
+fn open_existing(dir: &Path) -> Result<Store, String> {
+    if !dir.join("db").is_file() || !dir.join("conf").is_file() {
+        return Err(format!(
+            "no relayer store at {} (expected sled's `db` and `conf` files there)",
+            dir.display()
+        ));
+    }
+    Store::open(dir).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("could not acquire lock") || text.contains("WouldBlock") {
+            format!(
+                "the store at {} is locked by another process: stop the relayer daemon using it \
+                 (or copy the directory and verify the copy), then try again",
+                dir.display()
+            )
+        } else {
+            format!("cannot open the store at {}: {text}", dir.display())
+        }
+    })
+}
+
+fn malformed(json_out: bool, message: &str) -> ExitCode {
+    if json_out {
+        println!("{}", json!({ "status": "malformed", "error": message }));
+    }
+    eprintln!("error: {message}");
+    ExitCode::from(exit::MALFORMED)
+}
+
+fn verify(args: &VerifyArgs) -> ExitCode {
+    let regulator = match args.regulator_key.as_deref().map(str::parse::<PublicKey>) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(e)) => return malformed(args.json, &format!("--regulator-key: {e}")),
+    };
+    let store = match open_existing(&args.store) {
+        Ok(store) => store,
+        Err(message) => return malformed(args.json, &message),
+    };
+    match verify_store(&store, regulator.as_ref()) {
+        Err(e) => malformed(args.json, &format!("reading the audit log: {e}")),
+        Ok(Ok((verified, _))) => {
+            report_ok(&verified, args.json);
+            ExitCode::from(exit::OK)
+        }
+        Ok(Err(e)) => {
+            report_tampered(&e, args.json);
+            ExitCode::from(exit::TAMPERED)
+        }
+    }
+}
+
+fn report_ok(v: &VerifiedLog, json_out: bool) {
+    let last = v.last_checkpoint.as_ref().map(|c| &c.checkpoint);
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "status": "ok",
+                "entries": v.entries,
+                "head": v.head,
+                "checkpoints": v.checkpoints,
+                "last_checkpoint": v.last_checkpoint,
+                "regulator_pinned": v.regulator_pinned,
+            })
+        );
+        return;
+    }
+    let head = v.head.map_or_else(
+        || "none (empty log)".to_owned(),
+        |h| format!("entry {} {}", h.sequence, h.hash),
+    );
+    println!("OK: {} entries, head {head}", v.entries);
+    match last {
+        Some(c) => println!(
+            "last checkpoint: up to entry {} at {}, root {} ({} checkpoints checked{})",
+            c.upto,
+            c.time,
+            c.merkle_root,
+            v.checkpoints,
+            if v.regulator_pinned {
+                " against the regulator's key"
+            } else {
+                "; pass --regulator-key to check who signed them"
+            }
+        ),
+        None => println!("no checkpoint yet"),
+    }
+}
+
+fn report_tampered(e: &AuditError, json_out: bool) {
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "status": "tampered",
+                "entry": e.tampered_entry(),
+                "error": e.to_string(),
+            })
+        );
+        return;
+    }
+    match e.tampered_entry() {
+        Some(entry) => println!("TAMPERED: entry {entry}: {e}"),
+        None => println!("TAMPERED: {e}"),
+    }
+}
+
+fn export(args: &ExportArgs) -> ExitCode {
+    let store = match open_existing(&args.store) {
+        Ok(store) => store,
+        Err(message) => return malformed(false, &message),
+    };
+    let filter = AuditFilter {
+        enterprise: args.enterprise.clone(),
+        institution: args.institution.clone(),
+        chain: args.chain.clone(),
+        since: args.since,
+        until: args.until,
+    };
+    let entries = match store.audit_entries(..) {
+        Ok(entries) => entries,
+        Err(e) => return malformed(false, &format!("reading the audit log: {e}")),
+    };
+    let kept: Vec<_> = filter.apply(entries).collect();
+    let text = match args.format {
+        ExportFormat::Csv => to_csv(&kept),
+        ExportFormat::Json => format!("{:#}\n", to_json(&kept)),
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        eprintln!("error: writing the export: {e}");
+        return ExitCode::from(exit::MALFORMED);
+    }
+    ExitCode::SUCCESS
+}
