@@ -32,7 +32,8 @@ use crate::engine::{ChainRuntime, wall_clock};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-/// Chain ids of the devnet's regions, in order.
+/// Chain ids of the devnet's regions, in order: the 34 provincial-level
+/// regions (lowercase pinyin), the first eight as the devnet always had them.
 pub const REGIONS: &[&str] = &[
     "shaanxi",
     "guangdong",
@@ -42,6 +43,32 @@ pub const REGIONS: &[&str] = &[
     "zhejiang",
     "hubei",
     "henan",
+    "tianjin",
+    "hebei",
+    "shanxi",
+    "neimenggu",
+    "liaoning",
+    "jilin",
+    "heilongjiang",
+    "jiangsu",
+    "anhui",
+    "fujian",
+    "jiangxi",
+    "shandong",
+    "hunan",
+    "guangxi",
+    "hainan",
+    "chongqing",
+    "guizhou",
+    "yunnan",
+    "xizang",
+    "gansu",
+    "qinghai",
+    "ningxia",
+    "xinjiang",
+    "taiwan",
+    "xianggang",
+    "aomen",
 ];
 
 /// The purpose of the devnet's consent and queries.

@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod attestation;
 pub mod audit;
 pub mod bench;
+pub mod bench_mesh;
 pub mod chains;
 pub mod clear;
 pub mod config;
@@ -70,6 +71,10 @@ pub enum Command {
     Devnet(devnet::DevnetArgs),
     /// Benchmark the relayer end to end on a two-chain devnet.
     Bench(bench::BenchArgs),
+    /// Benchmark the mesh of regional relayers: one chain and one relayer
+    /// process per region (34), memory, gossip per block, query latency.
+    #[command(name = "bench-mesh")]
+    BenchMesh(bench_mesh::BenchMeshArgs),
     /// Run the relayer daemon from a configuration file.
     Start(start::StartArgs),
     /// The reference credit chain node, embedded (as `credit-chain`).
@@ -121,6 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Aggregate(cmd) => aggregate::run(cmd),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchMesh(args) => bench_mesh::run(args),
         Command::Start(args) => start::run(args),
         Command::CreditChain(cmd) => credit_chain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     }
