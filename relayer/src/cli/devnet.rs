@@ -25,7 +25,7 @@ const MARKER: &str = ".relayer-devnet";
 /// Arguments of `relayer devnet`.
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
-    /// Number of regional chains (2 to 8).
+    /// Number of regional chains (2 to 34, one per provincial-level region).
     #[arg(long, default_value_t = 3)]
     pub chains: usize,
     /// Directory for the chains' homes and the relayer's store (recreated).
