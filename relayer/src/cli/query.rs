@@ -15,7 +15,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use protocol::ChainId;
@@ -34,9 +33,6 @@ pub mod exit {
     /// The API is unreachable.
     pub const UNREACHABLE: u8 = 4;
 }
-
-/// How long one API request may take (a submission waits for a block).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `relayer query ...`
 #[derive(Debug, Subcommand)]
@@ -102,23 +98,7 @@ pub struct ResultArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Why a command failed, with its exit status.
-struct Failure {
-    code: u8,
-    message: String,
-    /// The API's error body, when it answered one.
-    body: Option<Value>,
-}
-
-impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-            body: None,
-        }
-    }
-}
+pub(crate) use super::governance::Failure;
 
 /// Runs `query ...`.
 pub fn run(cmd: QueryCommand) -> ExitCode {
@@ -174,73 +154,14 @@ pub fn parse_query_id(raw: &str) -> Result<(ChainId, ChainId, u64), String> {
     ))
 }
 
-/// The API's base URL, checked.
-fn base(api: &ApiArgs) -> Result<String, Failure> {
-    let url = url::Url::parse(&api.api)
-        .map_err(|e| Failure::new(exit::MALFORMED, format!("API URL {:?}: {e}", api.api)))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Failure::new(
-            exit::MALFORMED,
-            format!("API URL {:?}: not an http(s) URL", api.api),
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// Sends a request and reads the JSON answer: `Ok` for 2xx, else a failure
-/// with the API's message and the exit status its HTTP status maps to.
+/// Sends a request and reads the JSON answer (see [`super::governance::call`]).
 fn call(
     api: &ApiArgs,
     method: reqwest::Method,
     path: &str,
     body: Option<&Value>,
 ) -> Result<Value, Failure> {
-    let url = format!("{}{path}", base(api)?);
-    let client = reqwest::blocking::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|e| Failure::new(exit::REFUSED, format!("HTTP client: {e}")))?;
-    let mut request = client.request(method, &url).bearer_auth(&api.token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().map_err(|e| {
-        Failure::new(
-            exit::UNREACHABLE,
-            format!("the relayer API at {} is unreachable: {e}", api.api),
-        )
-    })?;
-    let status = response.status();
-    let text = response.text().map_err(|e| {
-        Failure::new(
-            exit::UNREACHABLE,
-            format!("reading the answer of {url}: {e}"),
-        )
-    })?;
-    let value: Option<Value> = serde_json::from_str(&text).ok();
-    if status.is_success() {
-        return value.ok_or_else(|| {
-            Failure::new(
-                exit::REFUSED,
-                format!("{url} answered {status} with a body that is not JSON"),
-            )
-        });
-    }
-    let message = value
-        .as_ref()
-        .and_then(|v| v["error"].as_str())
-        .map(str::to_owned)
-        .unwrap_or_else(|| text.trim().chars().take(200).collect());
-    let code = match status.as_u16() {
-        404 => exit::NOT_FOUND,
-        400 => exit::MALFORMED,
-        _ => exit::REFUSED,
-    };
-    Err(Failure {
-        code,
-        message: format!("the API answered {status}: {message}"),
-        body: value,
-    })
+    super::governance::call(&api.api, &api.token, method, path, body)
 }
 
 fn read_json(path: &Path, what: &str) -> Result<Value, Failure> {
