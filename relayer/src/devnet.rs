@@ -183,6 +183,47 @@ pub fn start_chain(
     ))
 }
 
+/// The first chains of [`REGIONS`] as processes, with a relayer runtime of
+/// each over one store, once every chain answers.
+pub struct Regions {
+    /// The chains, in [`REGIONS`] order.
+    pub chains: Vec<DevChain>,
+    /// Their processes (killed when dropped).
+    pub processes: Vec<ChainProcess>,
+    /// A runtime per chain (signer: its `institutions/relayer` key).
+    pub runtimes: Vec<Arc<ChainRuntime>>,
+}
+
+/// Starts the first `count` regions (chain `i` on `port_of(i)`, blocks
+/// every `block_time`) under `dir` and waits until each answers; the
+/// runtimes share `store` and `metrics`.
+pub async fn start_regions(
+    exe: &Path,
+    dir: &Path,
+    count: usize,
+    block_time: Duration,
+    port_of: impl Fn(usize) -> u16,
+    store: &Store,
+    metrics: &Metrics,
+) -> anyhow::Result<Regions> {
+    let mut regions = Regions {
+        chains: Vec::new(),
+        processes: Vec::new(),
+        runtimes: Vec::new(),
+    };
+    for (i, name) in REGIONS.iter().take(count).enumerate() {
+        let (chain, process) = start_chain(exe, dir, name, block_time, port_of(i))?;
+        regions.chains.push(chain);
+        regions.processes.push(process);
+    }
+    for chain in &regions.chains {
+        let runtime = chain.runtime(store, metrics)?;
+        wait_for_chain(runtime.adapter().as_ref()).await?;
+        regions.runtimes.push(runtime);
+    }
+    Ok(regions)
+}
+
 /// Waits (at most 30 s) until the chain answers its status.
 pub async fn wait_for_chain(adapter: &dyn ChainAdapter) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use homomorphic::PublicKey as ElGamalKey;
 use protocol::tx::TxBody;
 use relayer::devnet::{
-    REGIONS, SEED_LOANS, create_clients, seed_query_scenario, start_chain, submit, wait_for_chain,
+    Regions, SEED_LOANS, create_clients, seed_query_scenario, start_regions, submit,
 };
 use relayer::engine::{Engine, EngineOptions};
 use relayer::metrics::Metrics;
@@ -37,28 +37,23 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
     let dir = std::env::temp_dir().join(format!("relayer-aggregation-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut chains = Vec::new();
-    let mut processes = Vec::new();
-    for name in REGIONS.iter().take(4) {
-        let (chain, process) = start_chain(
-            common::exe(),
-            &dir,
-            name,
-            Duration::from_millis(200),
-            common::free_port(),
-        )
-        .unwrap();
-        chains.push(chain);
-        processes.push(process);
-    }
     let store = Store::open(&dir.join("relayer-store")).unwrap();
     let metrics = Metrics::new();
-    let mut runtimes = Vec::new();
-    for c in &chains {
-        let runtime = c.runtime(&store, &metrics).unwrap();
-        wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
-        runtimes.push(runtime);
-    }
+    let Regions {
+        chains,
+        mut processes,
+        runtimes,
+    } = start_regions(
+        common::exe(),
+        &dir,
+        4,
+        Duration::from_millis(200),
+        |_| common::free_port(),
+        &store,
+        &metrics,
+    )
+    .await
+    .unwrap();
     create_clients(&runtimes).await.unwrap();
     let asker = &chains[0];
     // Every answering chain: two providers' loans of the enterprise and its

@@ -9,10 +9,7 @@ use std::time::Duration;
 
 use protocol::tx::Acknowledgement;
 use protocol::{Canonical, PacketPayload, QueryOutcome, state_keys};
-use relayer::devnet::{
-    ChainProcess, DevChain, REGIONS, create_clients, seed_query_scenario, send_query, start_chain,
-    wait_for_chain,
-};
+use relayer::devnet::{ChainProcess, DevChain, create_clients, seed_query_scenario, send_query};
 use relayer::engine::ChainRuntime;
 use relayer::mesh::devnet::{MeshOptions, start_relayers, wait_closed};
 use relayer::metrics::Metrics;
@@ -31,31 +28,20 @@ async fn start_regions_with(
     known: usize,
     base: u16,
 ) -> (Vec<DevChain>, Vec<ChainProcess>, Vec<Arc<ChainRuntime>>) {
-    let exe = common::exe();
-    let mut chains = Vec::new();
-    let mut processes = Vec::new();
-    for (i, name) in REGIONS.iter().take(count).enumerate() {
-        let (chain, process) = start_chain(
-            exe,
-            dir,
-            name,
-            Duration::from_millis(200),
-            base + 10 * i as u16,
-        )
-        .unwrap();
-        chains.push(chain);
-        processes.push(process);
-    }
     let store = Store::open(&dir.join("setup-store")).unwrap();
-    let metrics = Metrics::new();
-    let mut runtimes = Vec::new();
-    for c in &chains {
-        let runtime = c.runtime(&store, &metrics).unwrap();
-        wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
-        runtimes.push(runtime);
-    }
-    create_clients(&runtimes[..known]).await.unwrap();
-    (chains, processes, runtimes)
+    let regions = relayer::devnet::start_regions(
+        common::exe(),
+        dir,
+        count,
+        Duration::from_millis(200),
+        |i| base + 10 * i as u16,
+        &store,
+        &Metrics::new(),
+    )
+    .await
+    .unwrap();
+    create_clients(&regions.runtimes[..known]).await.unwrap();
+    (regions.chains, regions.processes, regions.runtimes)
 }
 
 async fn start_regions(

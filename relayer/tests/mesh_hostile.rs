@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use network::{Multiaddr, Network, NetworkConfig, NetworkHandle, PeerId, Topic};
 use protocol::{Canonical, Hash, Height, LightBlock, state_keys};
 use relayer::devnet::{
-    DevChain, REGIONS, create_clients, seed_query_scenario, send_query, start_chain, wait_for_chain,
+    DevChain, Regions, create_clients, seed_query_scenario, send_query, start_regions,
 };
 use relayer::mesh::devnet::{MeshOptions, start_relayers, wait_closed};
 use relayer::metrics::Metrics;
@@ -140,27 +140,22 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
     let exe = common::exe();
 
     // Two regions with clients of each other.
-    let mut chains = Vec::new();
-    let mut _processes = Vec::new();
-    for (i, name) in REGIONS.iter().take(2).enumerate() {
-        let (chain, process) = start_chain(
-            exe,
-            &dir,
-            name,
-            Duration::from_millis(200),
-            base + 10 * i as u16,
-        )
-        .unwrap();
-        chains.push(chain);
-        _processes.push(process);
-    }
     let store = Store::open(&dir.join("setup-store")).unwrap();
-    let mut runtimes = Vec::new();
-    for c in &chains {
-        let runtime = c.runtime(&store, &Metrics::new()).unwrap();
-        wait_for_chain(runtime.adapter().as_ref()).await.unwrap();
-        runtimes.push(runtime);
-    }
+    let Regions {
+        chains,
+        processes: _processes,
+        runtimes,
+    } = start_regions(
+        exe,
+        &dir,
+        2,
+        Duration::from_millis(200),
+        |i| base + 10 * i as u16,
+        &store,
+        &Metrics::new(),
+    )
+    .await
+    .unwrap();
     create_clients(&runtimes).await.unwrap();
     let (shaanxi, guangdong) = (&chains[0], &chains[1]);
     let grant = seed_query_scenario(

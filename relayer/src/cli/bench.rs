@@ -17,8 +17,8 @@ use credit_chain::app::auth::sign_transaction;
 use protocol::ChainId;
 use protocol::tx::{Account, SignedTransaction};
 use relayer::devnet::{
-    ChainProcess, DevChain, REGIONS, cny, create_clients, credit_query, next_nonce,
-    seed_query_scenario, start_chain, submit, wait_for_chain,
+    DevChain, Regions, cny, create_clients, credit_query, next_nonce, seed_query_scenario,
+    start_regions, submit,
 };
 use relayer::engine::{Engine, EngineOptions};
 use relayer::metrics::Metrics;
@@ -255,27 +255,22 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(args.dir.join(".relayer-bench"), "made by `relayer bench`\n")?;
     let dir = args.dir.canonicalize()?;
     let exe = std::env::current_exe()?;
-    let mut processes: Vec<ChainProcess> = Vec::new();
-    let mut chains = Vec::new();
-    for (i, name) in REGIONS.iter().take(2).enumerate() {
-        let (chain, process) = start_chain(
-            &exe,
-            &dir,
-            name,
-            args.block_time,
-            args.base_port + 10 * i as u16,
-        )?;
-        processes.push(process);
-        chains.push(chain);
-    }
     let store = Store::open(&dir.join("relayer-store"))?;
     let metrics = Metrics::new();
-    let mut runtimes = Vec::new();
-    for c in &chains {
-        let runtime = c.runtime(&store, &metrics)?;
-        wait_for_chain(runtime.adapter().as_ref()).await?;
-        runtimes.push(runtime);
-    }
+    let Regions {
+        chains,
+        processes,
+        runtimes,
+    } = start_regions(
+        &exe,
+        &dir,
+        2,
+        args.block_time,
+        |i| args.base_port + 10 * i as u16,
+        &store,
+        &metrics,
+    )
+    .await?;
     create_clients(&runtimes).await?;
     let (asker, answerer) = (&chains[0], &chains[1]);
     let total = (args.backlog + args.queries) as u64;

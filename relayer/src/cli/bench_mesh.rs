@@ -33,8 +33,8 @@ use credit_chain::keys::KeyFile;
 use protocol::tx::{Acknowledgement, ConsentGrant, LightClientParams, SignedTransaction, TxBody};
 use protocol::{Canonical, Height, PacketPayload, PublicKey, QueryOutcome, state_keys};
 use relayer::devnet::{
-    ChainProcess, DevChain, MeshMember, REGIONS, RelayerConfig, credit_query, next_nonce,
-    seed_query_scenario, sent_sequence, start_chain, wait_for_chain,
+    DevChain, MeshMember, REGIONS, Regions, RelayerConfig, credit_query, next_nonce,
+    seed_query_scenario, sent_sequence, start_regions,
 };
 use relayer::engine::ChainRuntime;
 use relayer::mesh::devnet::RelayerProcess;
@@ -615,27 +615,22 @@ async fn run_async(args: BenchMeshArgs) -> anyhow::Result<ExitCode> {
     let say = |s: String| eprintln!("[{:6.1} s] {s}", started.elapsed().as_secs_f64());
 
     // Chains.
-    let mut chain_processes: Vec<ChainProcess> = Vec::new();
-    let mut chains = Vec::new();
-    for (i, name) in REGIONS.iter().take(n).enumerate() {
-        let (chain, process) = start_chain(
-            &exe,
-            &dir,
-            name,
-            args.block_time,
-            args.base_port + 10 * i as u16,
-        )?;
-        chain_processes.push(process);
-        chains.push(chain);
-    }
     let store = Store::open(&dir.join("setup-store"))?;
     let metrics = Metrics::new();
-    let mut runtimes = Vec::new();
-    for c in &chains {
-        let runtime = c.runtime(&store, &metrics)?;
-        wait_for_chain(runtime.adapter().as_ref()).await?;
-        runtimes.push(runtime);
-    }
+    let Regions {
+        chains,
+        processes: chain_processes,
+        runtimes,
+    } = start_regions(
+        &exe,
+        &dir,
+        n,
+        args.block_time,
+        |i| args.base_port + 10 * i as u16,
+        &store,
+        &metrics,
+    )
+    .await?;
     say(format!(
         "{n} chains up ({} blocks, 4 validators each)",
         humantime::format_duration(args.block_time)

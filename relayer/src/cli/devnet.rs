@@ -11,8 +11,7 @@ use clap::Args;
 use protocol::tx::Acknowledgement;
 use protocol::{Canonical, PacketPayload, state_keys};
 use relayer::devnet::{
-    ChainProcess, REGIONS, create_clients, seed_query_scenario, send_query, start_chain,
-    wait_for_chain,
+    REGIONS, Regions, create_clients, seed_query_scenario, send_query, start_regions,
 };
 use relayer::engine::{Engine, EngineOptions};
 use relayer::metrics::Metrics;
@@ -85,25 +84,26 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     )?;
     let dir = args.dir.canonicalize()?;
     let exe = std::env::current_exe()?;
-    let mut regions = Vec::new();
-    let mut children: Vec<ChainProcess> = Vec::new();
-    for (i, name) in REGIONS.iter().take(args.chains).enumerate() {
-        let port = args.base_port + 10 * i as u16;
-        let (chain, process) = start_chain(&exe, &dir, name, args.block_time, port)?;
-        children.push(process);
-        regions.push(chain);
-    }
-    println!("devnet: {} chains in {}", regions.len(), dir.display());
-
     // The relayer: one runtime per chain, paths between every pair.
     let store = Store::open(&dir.join("relayer-store"))?;
     let metrics = Metrics::new();
-    let mut runtimes = Vec::new();
+    let Regions {
+        chains: regions,
+        processes: _children,
+        runtimes,
+    } = start_regions(
+        &exe,
+        &dir,
+        args.chains,
+        args.block_time,
+        |i| args.base_port + 10 * i as u16,
+        &store,
+        &metrics,
+    )
+    .await?;
+    println!("devnet: {} chains in {}", regions.len(), dir.display());
     for r in &regions {
-        let runtime = r.runtime(&store, &metrics)?;
-        wait_for_chain(runtime.adapter().as_ref()).await?;
         println!("  {} at {}", r.id, r.url());
-        runtimes.push(runtime);
     }
     let mut paths = Vec::new();
     for i in 0..regions.len() {

@@ -334,7 +334,7 @@ impl MeshService {
         let mut headers: HashMap<(ChainId, Height), Header> = HashMap::new();
         for (i, body) in bodies.iter().enumerate() {
             let fail = |reason: String| format!("message {i}: {reason}");
-            match body {
+            let claim = match body {
                 TxBody::UpdateClient { block } => {
                     let header = self
                         .trusted_header(&mut headers, &block.header().chain_id, block.height())
@@ -347,66 +347,55 @@ impl MeshService {
                             block.header().chain_id
                         )));
                     }
+                    continue;
                 }
                 TxBody::RecvPacket {
                     packet,
                     proof,
                     proof_height,
-                } => {
-                    let claim = Claim {
-                        expected_end: &packet.destination,
-                        counterparty: &packet.source,
-                        height: *proof_height,
-                        key: state_keys::packet_commitment(on.id(), packet.sequence),
-                        value: Some(packet.commitment().as_bytes().to_vec()),
-                        proof,
-                    };
-                    self.check_claim(on, &mut headers, claim)
-                        .await
-                        .map_err(fail)?;
-                }
+                } => Claim {
+                    expected_end: &packet.destination,
+                    counterparty: &packet.source,
+                    height: *proof_height,
+                    key: state_keys::packet_commitment(on.id(), packet.sequence),
+                    value: Some(packet.commitment().as_bytes().to_vec()),
+                    proof,
+                },
                 TxBody::AcknowledgePacket {
                     packet,
                     acknowledgement,
                     proof,
                     proof_height,
-                } => {
-                    let claim = Claim {
-                        expected_end: &packet.source,
-                        counterparty: &packet.destination,
-                        height: *proof_height,
-                        key: state_keys::packet_ack(on.id(), packet.sequence),
-                        value: Some(acknowledgement.hash().as_bytes().to_vec()),
-                        proof,
-                    };
-                    self.check_claim(on, &mut headers, claim)
-                        .await
-                        .map_err(fail)?;
-                }
+                } => Claim {
+                    expected_end: &packet.source,
+                    counterparty: &packet.destination,
+                    height: *proof_height,
+                    key: state_keys::packet_ack(on.id(), packet.sequence),
+                    value: Some(acknowledgement.hash().as_bytes().to_vec()),
+                    proof,
+                },
                 TxBody::TimeoutPacket {
                     packet,
                     proof,
                     proof_height,
-                } => {
-                    let claim = Claim {
-                        expected_end: &packet.source,
-                        counterparty: &packet.destination,
-                        height: *proof_height,
-                        key: state_keys::packet_receipt(on.id(), packet.sequence),
-                        value: None,
-                        proof,
-                    };
-                    self.check_claim(on, &mut headers, claim)
-                        .await
-                        .map_err(fail)?;
-                }
+                } => Claim {
+                    expected_end: &packet.source,
+                    counterparty: &packet.destination,
+                    height: *proof_height,
+                    key: state_keys::packet_receipt(on.id(), packet.sequence),
+                    value: None,
+                    proof,
+                },
                 other => {
                     return Err(fail(format!(
                         "{} is not relayed for peers (only client updates and packet messages are)",
                         other.name()
                     )));
                 }
-            }
+            };
+            self.check_claim(on, &mut headers, claim)
+                .await
+                .map_err(fail)?;
         }
         Ok(())
     }
