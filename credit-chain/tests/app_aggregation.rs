@@ -11,7 +11,7 @@ use app_support::*;
 use credit_chain::app::keys;
 use credit_chain::app::state::PendingAggregation;
 use homomorphic::{Ciphertext, DiscreteLogTable, KeyPair};
-use protocol::tx::{Acknowledgement, LightClientParams, Role, TxBody};
+use protocol::tx::{Acknowledgement, Role, TxBody};
 use protocol::{
     AggregationPartial, AggregationRequest, Hash, Height, Packet, PacketPayload, RecordKind, Time,
 };
@@ -43,25 +43,7 @@ fn net() -> Net {
         institution("provider-d", &[Role::DataProvider]),
         institution("relayer-b", &[Role::Relayer]),
     ]);
-    let mut a = Chain::new(A, &ga);
-    let mut b = Chain::new(B, &gb);
-    a.empty_blocks(1);
-    b.empty_blocks(1);
-    let (a_anchor, b_anchor) = (a.latest(), b.latest());
-    a.ok(
-        "relayer-a",
-        TxBody::CreateClient {
-            anchor: b_anchor,
-            params: LightClientParams::default(),
-        },
-    );
-    b.ok(
-        "relayer-b",
-        TxBody::CreateClient {
-            anchor: a_anchor,
-            params: LightClientParams::default(),
-        },
-    );
+    let (mut a, mut b) = linked((A, &ga), (B, &gb));
     let start = "2025-01-15T00:00:00Z".parse().unwrap();
     for (p, kind, units) in [
         ("provider-b", RecordKind::Loan, LOANS_B[0]),

@@ -8,7 +8,7 @@ mod app_support;
 use app_support::*;
 use credit_chain::app::keys;
 use credit_chain::app::state::{Escrow, PacketResult};
-use protocol::tx::{Acknowledgement, LightClientParams, Role, TxBody};
+use protocol::tx::{Acknowledgement, Role, TxBody};
 use protocol::{
     CreditQuery, CreditResponse, Hash, Height, LightBlock, Packet, PacketPayload, QueryOutcome,
     RecordKind, SignedHeader,
@@ -35,25 +35,7 @@ fn net() -> Net {
     ]);
     gb.balances = vec![balance("shaanxi/bank-a", 1_000)];
     gb.query_fees = vec![fee("provider-b", 300), fee("provider-c", 50)];
-    let mut a = Chain::new(A, &ga);
-    let mut b = Chain::new(B, &gb);
-    a.empty_blocks(1);
-    b.empty_blocks(1);
-    let (a_anchor, b_anchor) = (a.latest(), b.latest());
-    a.ok(
-        "relayer-a",
-        TxBody::CreateClient {
-            anchor: b_anchor,
-            params: LightClientParams::default(),
-        },
-    );
-    b.ok(
-        "relayer-b",
-        TxBody::CreateClient {
-            anchor: a_anchor,
-            params: LightClientParams::default(),
-        },
-    );
+    let (mut a, mut b) = linked((A, &ga), (B, &gb));
     // B holds records about the enterprise and its consent for bank-a.
     let start = "2025-01-15T00:00:00Z".parse().unwrap();
     for (p, kind, units) in [
@@ -573,25 +555,7 @@ fn attestation_net() -> (Chain, Chain) {
         institution("relayer-a", &[Role::Relayer]),
     ]);
     let gb = genesis(vec![institution("relayer-b", &[Role::Relayer])]);
-    let mut a = Chain::new(A, &ga);
-    let mut b = Chain::new(B, &gb);
-    a.empty_blocks(1);
-    b.empty_blocks(1);
-    let (a_anchor, b_anchor) = (a.latest(), b.latest());
-    a.ok(
-        "relayer-a",
-        TxBody::CreateClient {
-            anchor: b_anchor,
-            params: LightClientParams::default(),
-        },
-    );
-    b.ok(
-        "relayer-b",
-        TxBody::CreateClient {
-            anchor: a_anchor,
-            params: LightClientParams::default(),
-        },
-    );
+    let (a, b) = linked((A, &ga), (B, &gb));
     (a, b)
 }
 

@@ -101,6 +101,31 @@ pub fn fee(provider: &str, fee: u64) -> GenesisFee {
     }
 }
 
+/// Two chains named `a` and `b`, one block each, each with an on-chain
+/// client of the other created by its `relayer-a` / `relayer-b`.
+pub fn linked(a: (&str, &GenesisState), b: (&str, &GenesisState)) -> (Chain, Chain) {
+    let mut ca = Chain::new(a.0, a.1);
+    let mut cb = Chain::new(b.0, b.1);
+    ca.empty_blocks(1);
+    cb.empty_blocks(1);
+    let (a_anchor, b_anchor) = (ca.latest(), cb.latest());
+    ca.ok(
+        "relayer-a",
+        TxBody::CreateClient {
+            anchor: b_anchor,
+            params: protocol::tx::LightClientParams::default(),
+        },
+    );
+    cb.ok(
+        "relayer-b",
+        TxBody::CreateClient {
+            anchor: a_anchor,
+            params: protocol::tx::LightClientParams::default(),
+        },
+    );
+    (ca, cb)
+}
+
 pub struct Chain {
     pub id: ChainId,
     pub state: State,
