@@ -151,7 +151,7 @@ fn verify_names_the_entry_edited_in_sled_and_export_filters() {
         let tree = db.open_tree("audit").unwrap();
         let key = 42u64.to_be_bytes();
         let mut entry = AuditEntry::from_bytes(&tree.get(key).unwrap().unwrap()).unwrap();
-        entry.fee = Some(Money {
+        entry.record.fee = Some(Money {
             minor_units: 1,
             currency: Currency::CNY,
         });

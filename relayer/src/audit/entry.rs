@@ -228,28 +228,10 @@ impl AuditRecord {
 pub struct AuditEntry {
     /// Position in the log, from 0.
     pub sequence: u64,
-    /// When the message was seen (or its outcome became known).
-    pub time: Time,
-    /// The chain that committed the packet.
-    pub source: ChainId,
-    /// The chain it is for.
-    pub destination: ChainId,
-    /// The packet's sequence on its (source, destination) path.
-    pub packet_sequence: u64,
-    /// The kind of message.
-    pub kind: MessageKind,
-    /// The institution that asked (requester, issuer), if the kind has one.
-    pub requester: Option<InstitutionId>,
-    /// The enterprise the message is about, if any.
-    pub enterprise: Option<EnterpriseId>,
-    /// Why (see [`AuditRecord::purpose`]).
-    pub purpose: String,
-    /// The consent that authorises it, if any.
-    pub consent_id: Option<Hash>,
-    /// The fee offered or charged, if any.
-    pub fee: Option<Money>,
-    /// What became of it.
-    pub outcome: Outcome,
+    /// The metadata (borsh lays its fields out in place, so the encoding
+    /// is that of the fields side by side).
+    #[serde(flatten)]
+    pub record: AuditRecord,
     /// The hash of entry `sequence - 1`; [`Hash::ZERO`] for entry 0.
     pub prev_hash: Hash,
 }
@@ -257,32 +239,9 @@ pub struct AuditEntry {
 impl AuditEntry {
     /// `record` as entry `sequence`, linked to `prev_hash`.
     pub fn new(sequence: u64, prev_hash: Hash, record: AuditRecord) -> AuditEntry {
-        let AuditRecord {
-            time,
-            source,
-            destination,
-            packet_sequence,
-            kind,
-            requester,
-            enterprise,
-            purpose,
-            consent_id,
-            fee,
-            outcome,
-        } = record;
         AuditEntry {
             sequence,
-            time,
-            source,
-            destination,
-            packet_sequence,
-            kind,
-            requester,
-            enterprise,
-            purpose,
-            consent_id,
-            fee,
-            outcome,
+            record,
             prev_hash,
         }
     }

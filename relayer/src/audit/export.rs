@@ -26,17 +26,17 @@ impl AuditFilter {
     pub fn matches(&self, entry: &AuditEntry) -> bool {
         self.enterprise
             .as_ref()
-            .is_none_or(|e| entry.enterprise.as_ref() == Some(e))
+            .is_none_or(|e| entry.record.enterprise.as_ref() == Some(e))
             && self
                 .institution
                 .as_ref()
-                .is_none_or(|i| entry.requester.as_ref() == Some(i))
+                .is_none_or(|i| entry.record.requester.as_ref() == Some(i))
             && self
                 .chain
                 .as_ref()
-                .is_none_or(|c| entry.source == *c || entry.destination == *c)
-            && self.since.is_none_or(|t| entry.time >= t)
-            && self.until.is_none_or(|t| entry.time < t)
+                .is_none_or(|c| entry.record.source == *c || entry.record.destination == *c)
+            && self.since.is_none_or(|t| entry.record.time >= t)
+            && self.until.is_none_or(|t| entry.record.time < t)
     }
 
     /// The entries of `entries` that pass, in order.
@@ -83,19 +83,19 @@ pub fn to_csv<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> String {
             e.sequence.to_string(),
             e.hash().to_string(),
             e.prev_hash.to_string(),
-            e.time.to_string(),
-            e.source.to_string(),
-            e.destination.to_string(),
-            e.packet_sequence.to_string(),
-            e.kind.to_string(),
-            opt(e.requester.as_ref().map(ToString::to_string)),
-            opt(e.enterprise.as_ref().map(ToString::to_string)),
-            e.purpose.clone(),
-            opt(e.consent_id.map(|c| c.to_string())),
-            opt(e.fee.map(|f| f.minor_units.to_string())),
-            opt(e.fee.map(|f| f.currency.to_string())),
-            e.outcome.status().to_owned(),
-            opt(e.outcome.reason().map(str::to_owned)),
+            e.record.time.to_string(),
+            e.record.source.to_string(),
+            e.record.destination.to_string(),
+            e.record.packet_sequence.to_string(),
+            e.record.kind.to_string(),
+            opt(e.record.requester.as_ref().map(ToString::to_string)),
+            opt(e.record.enterprise.as_ref().map(ToString::to_string)),
+            e.record.purpose.clone(),
+            opt(e.record.consent_id.map(|c| c.to_string())),
+            opt(e.record.fee.map(|f| f.minor_units.to_string())),
+            opt(e.record.fee.map(|f| f.currency.to_string())),
+            e.record.outcome.status().to_owned(),
+            opt(e.record.outcome.reason().map(str::to_owned)),
         ];
         let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         out.push_str(&row.join(","));

@@ -79,34 +79,36 @@ fn alterations() -> Vec<Alteration> {
     vec![
         ("sequence", |e| e.sequence += 1),
         ("time", |e| {
-            e.time = Time::from_unix_nanos(e.time.unix_nanos() + 1)
+            e.record.time = Time::from_unix_nanos(e.record.time.unix_nanos() + 1)
         }),
-        ("source", |e| e.source = "hainan".parse().unwrap()),
-        ("destination", |e| e.destination = "hainan".parse().unwrap()),
-        ("packet_sequence", |e| e.packet_sequence += 1),
+        ("source", |e| e.record.source = "hainan".parse().unwrap()),
+        ("destination", |e| {
+            e.record.destination = "hainan".parse().unwrap()
+        }),
+        ("packet_sequence", |e| e.record.packet_sequence += 1),
         ("kind", |e| {
-            e.kind = if e.kind == MessageKind::Attestation {
+            e.record.kind = if e.record.kind == MessageKind::Attestation {
                 MessageKind::CreditQuery
             } else {
                 MessageKind::Attestation
             }
         }),
         ("requester", |e| {
-            e.requester = Some("someone-else".parse().unwrap())
+            e.record.requester = Some("someone-else".parse().unwrap())
         }),
-        ("enterprise", |e| e.enterprise = None),
-        ("purpose", |e| e.purpose.push('!')),
+        ("enterprise", |e| e.record.enterprise = None),
+        ("purpose", |e| e.record.purpose.push('!')),
         ("consent_id", |e| {
-            e.consent_id = Some(Hash::digest(b"forged consent"))
+            e.record.consent_id = Some(Hash::digest(b"forged consent"))
         }),
         ("fee", |e| {
-            e.fee = Some(Money {
+            e.record.fee = Some(Money {
                 minor_units: 1,
                 currency: Currency::CNY,
             })
         }),
         ("outcome", |e| {
-            e.outcome = Outcome::Refused("rewritten".into())
+            e.record.outcome = Outcome::Refused("rewritten".into())
         }),
         ("prev_hash", |e| e.prev_hash = Hash::digest(b"elsewhere")),
     ]
@@ -297,7 +299,7 @@ fn inclusion_proofs_verify_and_fail_when_tampered() {
             verify_inclusion(&entries[seq as usize], &proof, &checkpoint).unwrap();
             // The entry altered.
             let mut altered = entries[seq as usize].clone();
-            altered.purpose.push('x');
+            altered.record.purpose.push('x');
             assert_eq!(
                 verify_inclusion(&altered, &proof, &checkpoint).unwrap_err(),
                 AuditError::NotIncluded {
@@ -443,6 +445,10 @@ fn no_entry_carries_an_aggregation_ciphertext_or_key() {
     let (_, entries) = log_of(1);
     let AuditEntry {
         sequence: _,
+        record,
+        prev_hash: _,
+    } = entries[0].clone();
+    let AuditRecord {
         time: _,
         source: _,
         destination: _,
@@ -454,8 +460,7 @@ fn no_entry_carries_an_aggregation_ciphertext_or_key() {
         consent_id: _,
         fee: _,
         outcome: _,
-        prev_hash: _,
-    } = entries[0].clone();
+    } = record;
 
     let (request, partial, ciphertext, encryption_key) = aggregation_packets();
     let mut log = AuditLog::new();
@@ -471,7 +476,7 @@ fn no_entry_carries_an_aggregation_ciphertext_or_key() {
             assert!(
                 !contains(&bytes, secret),
                 "{:?} carries secret bytes",
-                entry.kind
+                entry.record.kind
             );
             for text in [&json, &csv] {
                 assert!(!text.contains(&hex::encode(secret)), "{text}");
@@ -629,7 +634,7 @@ fn the_stored_log_detects_edits_made_directly_in_sled() {
     // The last entry, which no later link covers: the recorded head does.
     let copy = temp_dir("stored-head");
     copy_dir(&dir, &copy);
-    tamper(&copy, n - 1, |e| e.purpose = "rewritten".into());
+    tamper(&copy, n - 1, |e| e.record.purpose = "rewritten".into());
     let err = verify_store(&reopen(&copy), None).unwrap().unwrap_err();
     assert!(
         matches!(err, AuditError::HeadMismatch { sequence: 999, .. }),
