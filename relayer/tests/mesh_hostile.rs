@@ -64,6 +64,11 @@ async fn get(url: &str, token: &str) -> (u16, Value) {
 
 /// The value of the sample `line_start` (a metric name with its labels) in
 /// a Prometheus text page; 0 when absent.
+/// The Prometheus text at `url`.
+async fn metrics_page(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 fn sample(page: &str, line_start: &str) -> f64 {
     page.lines()
         .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
@@ -241,12 +246,7 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         },
     )
     .await;
-    let page = reqwest::get(url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&url("/metrics")).await;
     assert!(
         sample(
             &page,
@@ -317,12 +317,7 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         },
     )
     .await;
-    let page = reqwest::get(url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&url("/metrics")).await;
     assert!(
         sample(
             &page,
@@ -428,12 +423,7 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         remote["latency"]["samples"].as_u64().unwrap() > 0,
         "{routes}"
     );
-    let page = reqwest::get(url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = metrics_page(&url("/metrics")).await;
     assert!(
         sample(
             &page,
