@@ -54,6 +54,15 @@ impl PacketState {
     }
 }
 
+/// The two states in which a packet waits for the relayer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// Committed: to be received on its destination (or timed out).
+    Delivery,
+    /// Received: its acknowledgement to be relayed back.
+    Acknowledgement,
+}
+
 /// A packet with its state.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
 pub struct PacketRecord {
@@ -102,7 +111,7 @@ const STORE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Marks a store whose `pending` index is complete (stores written before
 /// the index existed get it rebuilt once, at open).
-const PENDING_INDEX_MARK: &[u8] = b"pending-index-v1";
+const PENDING_INDEX_MARK: &[u8] = b"pending-index-v2";
 
 fn packet_key(source: &ChainId, destination: &ChainId, sequence: u64) -> Vec<u8> {
     format!("{source}/{destination}/{sequence:020}").into_bytes()
@@ -140,8 +149,9 @@ impl Store {
         if meta.get(PENDING_INDEX_MARK)?.is_none() {
             for item in store.packets.iter() {
                 let (k, v) = item?;
-                if !decode::<PacketRecord>(&k, &v)?.state.is_final() {
-                    store.pending.insert(k, &[])?;
+                let state = decode::<PacketRecord>(&k, &v)?.state;
+                if !state.is_final() {
+                    store.pending.insert(k, &[state.rank()])?;
                 }
             }
             meta.insert(PENDING_INDEX_MARK, &[])?;
@@ -186,7 +196,7 @@ impl Store {
             .compare_and_swap(&key, None as Option<&[u8]>, Some(encode(&record)))?
             .is_ok();
         if inserted {
-            self.pending.insert(key, &[])?;
+            self.pending.insert(key, &[PacketState::Committed.rank()])?;
         }
         Ok(inserted)
     }
@@ -232,6 +242,8 @@ impl Store {
             self.packets.insert(&key, encode(&record))?;
             if record.state.is_final() {
                 self.pending.remove(&key)?;
+            } else {
+                self.pending.insert(&key, &[record.state.rank()])?;
             }
             changed = true;
         }
@@ -287,27 +299,37 @@ impl Store {
     }
 
     /// The first `limit` packets from `source` to `destination`, by
-    /// sequence, not yet final and chosen by `wanted`: a relay pass takes
-    /// its work in bounded pieces, whatever the backlog.
+    /// sequence, in state `waiting` and chosen by `wanted`: a relay pass
+    /// takes its work in bounded pieces, whatever the backlog. The index
+    /// holds each packet's state, so packets in the other state are skipped
+    /// without being read.
     pub fn pending_where(
         &self,
         source: &ChainId,
         destination: &ChainId,
+        waiting: Waiting,
         limit: usize,
         wanted: impl Fn(&PacketRecord) -> bool,
     ) -> Result<Vec<PacketRecord>, StoreError> {
         let prefix = format!("{source}/{destination}/");
+        let rank = match waiting {
+            Waiting::Delivery => PacketState::Committed.rank(),
+            Waiting::Acknowledgement => PacketState::Received { height: None }.rank(),
+        };
         let mut out = Vec::new();
         for item in self.pending.scan_prefix(prefix.as_bytes()) {
             if out.len() >= limit {
                 break;
             }
-            let (k, _) = item?;
+            let (k, indexed) = item?;
+            if indexed.as_ref() != [rank] {
+                continue;
+            }
             let Some(v) = self.packets.get(&k)? else {
                 continue;
             };
             let record: PacketRecord = decode(&k, &v)?;
-            if !record.state.is_final() && wanted(&record) {
+            if record.state.rank() == rank && wanted(&record) {
                 out.push(record);
             }
         }

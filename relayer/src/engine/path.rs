@@ -13,7 +13,7 @@ use protocol::tx::{Acknowledgement, TxBody};
 use protocol::{Canonical, ChainId, Header, Height, LightBlock, Packet, state_keys};
 
 use crate::engine::{ChainRuntime, EngineError, wall_clock};
-use crate::store::{PacketRecord, PacketState, Store};
+use crate::store::{PacketRecord, PacketState, Store, Waiting};
 
 /// The sequences of the packets `bodies` carry, in order.
 fn packet_sequences(bodies: &[TxBody]) -> Vec<u64> {
@@ -185,15 +185,16 @@ impl PathWorker {
         // once when it moved something), so memory does not grow with the
         // backlog. Filtered-out packets stay in the store, untouched, until
         // the filter changes.
-        let wanted = |r: &PacketRecord| {
-            self.filter.as_ref().is_none_or(|allows| allows(&r.packet))
-                && match stage {
-                    Stage::Deliver => r.state == PacketState::Committed,
-                    Stage::Acknowledge => matches!(r.state, PacketState::Received { .. }),
-                }
+        let wanted = |r: &PacketRecord| self.filter.as_ref().is_none_or(|allows| allows(&r.packet));
+        let waiting = match stage {
+            Stage::Deliver => Waiting::Delivery,
+            Stage::Acknowledge => Waiting::Acknowledgement,
         };
         let limit = self.batch_size * BATCHES_PER_PASS;
-        let work = match self.store.pending_where(src.id(), dst.id(), limit, wanted) {
+        let work = match self
+            .store
+            .pending_where(src.id(), dst.id(), waiting, limit, wanted)
+        {
             Ok(w) => w,
             Err(e) => {
                 report.errors.push(e.to_string());
