@@ -64,8 +64,9 @@ pub use credit_chain::CreditChainAdapter;
 pub use error::{AdapterError, EndpointFailure, FailureKind};
 pub use options::RpcOptions;
 pub use types::{
-    ChainEvent, ChainStatus, EndpointStats, EventAttribute, PacketEvent, PacketEvents, ProvenEntry,
-    ProvenState, ProvenStates, SubmitOutcome,
+    ChainEvent, ChainStatus, EndpointStats, EventAttribute, FeeEvent, FeeEvents, Ledger,
+    LedgerBalance, LedgerEscrow, PacketEvent, PacketEvents, ProvenEntry, ProvenState, ProvenStates,
+    SubmitOutcome,
 };
 
 /// Most keys in one [`ChainAdapter::states`] request (the reference node's

@@ -173,3 +173,72 @@ pub struct EndpointStats {
     /// The last failure, with its reason.
     pub last_error: Option<String>,
 }
+
+/// One fee event (`escrow_locked`, `fee_paid`, `escrow_refunded`,
+/// `fee_charges_rejected`) found in a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeEvent {
+    /// The block.
+    pub height: Height,
+    /// The block's time.
+    pub time: Time,
+    /// The transaction that emitted it.
+    pub tx: Hash,
+    /// The event.
+    pub event: ChainEvent,
+}
+
+/// Fee events of a range of blocks, as an endpoint reports them: for
+/// accounting and reports, not proven.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeEvents {
+    /// The events, in block order.
+    pub events: Vec<FeeEvent>,
+    /// The last height scanned: ask again with `since = scanned_to`.
+    pub scanned_to: u64,
+    /// The endpoint's latest height.
+    pub latest_height: u64,
+}
+
+/// One account's balance in a [`Ledger`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerBalance {
+    /// The account (`<institution>` or `<chain>/<institution>`).
+    pub account: protocol::tx::Account,
+    /// Its balance in minor units.
+    pub amount: u64,
+}
+
+/// One escrow of a packet in flight in a [`Ledger`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEscrow {
+    /// The packet's destination.
+    pub destination: ChainId,
+    /// The packet's sequence.
+    pub sequence: u64,
+    /// Who paid it in.
+    pub account: protocol::tx::Account,
+    /// How much, in minor units.
+    pub amount: u64,
+}
+
+/// Every balance and escrow of a chain at one height, with their totals,
+/// as an endpoint reports them (`GET /accounts`): for accounting and
+/// reports, not proven.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// The height read.
+    pub height: Height,
+    /// The chain's currency.
+    pub currency: protocol::Currency,
+    /// Every non-zero balance.
+    pub balances: Vec<LedgerBalance>,
+    /// Every escrow of a packet in flight.
+    pub escrows: Vec<LedgerEscrow>,
+    /// The sum of the balances.
+    pub balances_total: u128,
+    /// The sum of the escrows.
+    pub escrowed_total: u128,
+    /// `balances_total + escrowed_total`.
+    pub total: u128,
+}

@@ -7,10 +7,12 @@
 //! | GET | `/header/{height}`, `/commit/{height}`, `/validators/{height}` | parts of it |
 //! | GET | `/state?key=HEX` | value at the latest height with its proof |
 //! | POST | `/tx` | submits a signed transaction; answers once committed |
-//! | POST | `/txs` | submits several (a JSON array) into the same block if they fit; answers each once committed |
-//! | POST | `/proofs` | `{"keys": [HEX, ...]}`: values and proofs of many keys at one height |
+//! | POST | `/txs` | submits several (a JSON array, or borsh `Vec<SignedTransaction>` with content type `application/octet-stream`) into the same block if they fit; answers each once committed |
+//! | POST | `/proofs` | `{"keys": [HEX, ...]}`: values and proofs of many keys at one height (with `Accept: application/octet-stream`, borsh `(Height, Vec<(key, Option<value>, StateProof)>)`) |
 //! | GET | `/packets?since=HEIGHT` | packet and acknowledgement events since a height |
 //! | GET | `/events` | server-sent events, one per new block |
+//! | GET | `/accounts` | every balance and escrow at the latest height, with totals |
+//! | GET | `/fee_events?since=HEIGHT` | fee events (escrow locked, fee paid, escrow refunded) since a height, with block times |
 //!
 //! Errors are `{"error": "..."}` with a 4xx status naming what was wrong.
 
@@ -153,6 +155,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/proofs", post(proofs))
         .route("/packets", get(packets))
         .route("/events", get(events))
+        .route("/accounts", get(accounts))
+        .route("/fee_events", get(fee_events))
         .fallback(|| async { ApiError::not_found("no such endpoint; see GET /status, /light_block/{height}, /state?key=HEX, POST /tx") })
         .with_state(node)
 }
@@ -307,6 +311,9 @@ async fn state(State(node): State<Arc<Node>>, Query(q): Query<StateQuery>) -> Ap
     })))
 }
 
+/// The content type of a borsh-encoded `POST /txs` body.
+pub const BINARY_BODY: &str = "application/octet-stream";
+
 /// Most keys in one `/proofs` request, and transactions in one `/txs`.
 const MAX_BATCH: usize = 5_000;
 
@@ -372,9 +379,25 @@ async fn submit_tx(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
 
 /// Each transaction of the array is admitted or refused on its own; the
 /// answer lists, in order, `{hash, height, result}` or `{hash, error}`.
-async fn submit_txs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
-    let txs: Vec<SignedTransaction> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed transaction array JSON: {e}")))?;
+async fn submit_txs(
+    State(node): State<Arc<Node>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    // A relayer's batch is sent as borsh (`application/octet-stream`): the
+    // same transactions as JSON are about three times the bytes, hex and all,
+    // and parsing them was a visible share of a busy chain's time.
+    let binary = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == BINARY_BODY.as_bytes());
+    let txs: Vec<SignedTransaction> = if binary {
+        borsh::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!("malformed transaction array (borsh): {e}"))
+        })?
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed transaction array JSON: {e}")))?
+    };
     if txs.len() > MAX_BATCH {
         return Err(ApiError::bad_request(format!(
             "{} transactions, at most {MAX_BATCH} per request",
@@ -404,7 +427,11 @@ struct ProofsRequest {
 
 /// Values and proofs of many keys, all at the same (latest) height, so a
 /// relayer can prove a batch of packets under one client update.
-async fn proofs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
+async fn proofs(
+    State(node): State<Arc<Node>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let request: ProofsRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "malformed proofs request JSON (expected {{\"keys\": [hex, ...]}}): {e}"
@@ -430,6 +457,23 @@ async fn proofs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
         .tip()
         .map(|b| b.light_block.height())
         .ok_or_else(|| ApiError::not_found("no block committed yet"))?;
+    // A relayer proving a batch asks for borsh: the JSON answer (hex in
+    // strings) is about three times the bytes, on both sides' heaps.
+    let binary = headers
+        .get(axum::http::header::ACCEPT)
+        .is_some_and(|v| v.as_bytes() == BINARY_BODY.as_bytes());
+    if binary {
+        let entries: Vec<_> = keys
+            .into_iter()
+            .map(|key| {
+                let (value, proof) = chain.prove(&key);
+                (key, value, proof)
+            })
+            .collect();
+        drop(chain);
+        let bytes = borsh::to_vec(&(height, entries)).map_err(ApiError::internal)?;
+        return Ok(([(axum::http::header::CONTENT_TYPE, BINARY_BODY)], bytes).into_response());
+    }
     let entries: Vec<_> = keys
         .iter()
         .map(|key| {
@@ -437,7 +481,7 @@ async fn proofs(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
             json!({ "key": hex::encode(key), "value": value.map(hex::encode), "proof": proof })
         })
         .collect();
-    Ok(Json(json!({ "height": height, "entries": entries })))
+    Ok(Json(json!({ "height": height, "entries": entries })).into_response())
 }
 
 /// Events in one `/packets` answer, at most (whole blocks: one block may
@@ -504,4 +548,57 @@ async fn events(
         .filter_map(|r| r.ok())
         .map(|v| Ok(Event::default().event("block").data(v.to_string())));
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Every balance and escrow at the latest height, with their totals
+/// ([`Ledger`](crate::app::fees::Ledger)).
+async fn accounts(State(node): State<Arc<Node>>) -> ApiResult {
+    let chain = node.chain.lock().await;
+    let height = chain
+        .tip()
+        .map(|b| b.light_block.height())
+        .ok_or_else(|| ApiError::not_found("no block committed yet"))?;
+    let ledger = crate::app::fees::ledger(chain.state()).map_err(ApiError::internal)?;
+    let mut body = serde_json::to_value(&ledger).map_err(ApiError::internal)?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("height".into(), json!(height));
+    }
+    Ok(Json(body))
+}
+
+/// Events of the kinds in [`Event::FEE_KINDS`](crate::app::Event::FEE_KINDS)
+/// from blocks after `since`, each with its block's height and time;
+/// bounded like `/packets` (continue from `scanned_to`).
+async fn fee_events(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -> ApiResult {
+    let since = match q.since {
+        Some(s) => s.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid since {s:?}: expected an integer"))
+        })?,
+        None => 0,
+    };
+    let chain = node.chain.lock().await;
+    let latest = chain.tip().map_or(0, |b| b.light_block.height().value());
+    let mut to = latest.min(since.saturating_add(10_000));
+    let mut out = Vec::new();
+    for h in since.saturating_add(1)..=to {
+        if out.len() >= MAX_EVENTS {
+            to = h - 1;
+            break;
+        }
+        let Some(block) = Height::new(h)
+            .ok()
+            .and_then(|h| chain.block(h).ok().flatten())
+        else {
+            continue;
+        };
+        let time = block.light_block.header().time;
+        for (tx, result) in block.transactions.iter().zip(block.results()) {
+            for event in result.events.iter().filter(|e| e.is_fee_event()) {
+                out.push(json!({ "height": h, "time": time, "tx": tx.hash(), "event": event }));
+            }
+        }
+    }
+    Ok(Json(
+        json!({ "events": out, "scanned_to": to, "latest_height": latest }),
+    ))
 }

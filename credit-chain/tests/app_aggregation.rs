@@ -8,9 +8,10 @@
 mod app_support;
 
 use app_support::*;
+use credit_chain::app::aggregation::contribution_context;
 use credit_chain::app::keys;
 use credit_chain::app::state::PendingAggregation;
-use homomorphic::{Ciphertext, DiscreteLogTable, KeyPair};
+use homomorphic::{DiscreteLogTable, FenCiphertext, KeyPair};
 use protocol::tx::{Acknowledgement, Role, TxBody};
 use protocol::{
     AggregationPartial, AggregationRequest, Hash, Height, Packet, PacketPayload, RecordKind, Time,
@@ -162,14 +163,19 @@ impl Net {
         self.a.ok("relayer-a", body)
     }
 
-    /// `provider` encrypts `amount` itself under A's key.
-    fn contribution(&self, packet: &Packet, amount: u64, seed: u64) -> TxBody {
-        let c = self
+    /// `provider` encrypts `amount` (in fen) itself under A's key and
+    /// proves it well formed.
+    fn contribution(&self, provider: &str, packet: &Packet, amount: u64, seed: u64) -> TxBody {
+        let (c, proof) = self
             .keys
             .public()
-            .encrypt(amount, &mut StdRng::seed_from_u64(seed))
+            .encrypt_contribution(
+                amount,
+                &context(packet, provider),
+                &mut StdRng::seed_from_u64(seed),
+            )
             .unwrap();
-        contribute(packet, c.to_bytes().to_vec())
+        contribute(packet, c.to_bytes().to_vec(), proof.to_bytes())
     }
 
     fn partial(&self, aggregation_id: &Hash) -> Option<AggregationPartial> {
@@ -178,12 +184,27 @@ impl Net {
     }
 }
 
-fn contribute(packet: &Packet, ciphertext: Vec<u8>) -> TxBody {
+/// What `provider`'s proof for `packet` on B is bound to.
+fn context(packet: &Packet, provider: &str) -> Vec<u8> {
+    let PacketPayload::AggregationRequest(request) = &packet.payload else {
+        panic!("not an aggregation request");
+    };
+    contribution_context(
+        &request.aggregation_id,
+        &chain(B),
+        &chain(A),
+        packet.sequence,
+        &id(provider),
+    )
+}
+
+fn contribute(packet: &Packet, ciphertext: Vec<u8>, proof: Vec<u8>) -> TxBody {
     TxBody::ContributeAggregation {
         source: chain(A),
         sequence: packet.sequence,
         ciphertext,
         records: 1,
+        proof,
     }
 }
 
@@ -264,43 +285,140 @@ fn providers_contribute_encrypted_amounts_and_the_requester_decrypts_the_sum() {
 
     // --- refusals, each leaving the state unchanged ---
     // provider-d holds no loan of the enterprise: not expected.
-    let r = n.b.fails("provider-d", n.contribution(&packet, 1, 1), 83);
+    let r = n.b.fails(
+        "provider-d",
+        n.contribution("provider-d", &packet, 1, 1),
+        83,
+    );
     assert!(
         r.message.contains("not an expected provider"),
         "{}",
         r.message
     );
     // Only data providers contribute.
-    n.b.fails("relayer-b", n.contribution(&packet, 1, 1), 8);
+    n.b.fails("relayer-b", n.contribution("relayer-b", &packet, 1, 1), 8);
     // Wrong length.
-    let r =
-        n.b.fails("provider-b", contribute(&packet, vec![0; 63]), 85);
-    assert!(r.message.contains("must be 64 bytes"), "{}", r.message);
-    // 64 bytes that are no curve points.
-    let r =
-        n.b.fails("provider-b", contribute(&packet, vec![0xff; 64]), 86);
+    let total_b: u64 = LOANS_B.iter().sum();
+    let proof = |n: &Net| match n.contribution("provider-b", &packet, total_b, 11) {
+        TxBody::ContributeAggregation { proof, .. } => proof,
+        _ => unreachable!(),
+    };
+    let r = n.b.fails(
+        "provider-b",
+        contribute(&packet, vec![0; 64], proof(&n)),
+        85,
+    );
+    assert!(r.message.contains("must be 128 bytes"), "{}", r.message);
+    // 128 bytes that are no curve points.
+    let r = n.b.fails(
+        "provider-b",
+        contribute(&packet, vec![0xff; 128], proof(&n)),
+        86,
+    );
     assert!(r.message.contains("not on the curve"), "{}", r.message);
-    let mut odd = vec![0; 64];
-    odd[0] = 1;
-    n.b.fails("provider-b", contribute(&packet, odd), 86);
+    let mut odd = vec![0; 128];
+    odd[64] = 1;
+    let r =
+        n.b.fails("provider-b", contribute(&packet, odd, proof(&n)), 86);
+    assert!(r.message.contains("fen limb c1"), "{}", r.message);
+    // --- contributions without a valid well-formedness proof ---
+    let TxBody::ContributeAggregation {
+        ciphertext: good_c,
+        proof: good_p,
+        ..
+    } = n.contribution("provider-b", &packet, total_b, 11)
+    else {
+        unreachable!()
+    };
+    // No proof at all.
+    let r = n.b.fails(
+        "provider-b",
+        contribute(&packet, good_c.clone(), vec![]),
+        89,
+    );
+    assert!(r.message.contains("no proof"), "{}", r.message);
+    // Truncated.
+    let r = n.b.fails(
+        "provider-b",
+        contribute(
+            &packet,
+            good_c.clone(),
+            good_p[..good_p.len() - 32].to_vec(),
+        ),
+        89,
+    );
+    assert!(r.message.contains("1056 bytes"), "{}", r.message);
+    // A valid proof, for another ciphertext.
+    let TxBody::ContributeAggregation {
+        ciphertext: other_c,
+        ..
+    } = n.contribution("provider-b", &packet, 1, 99)
+    else {
+        unreachable!()
+    };
+    let r = n.b.fails(
+        "provider-b",
+        contribute(&packet, other_c, good_p.clone()),
+        89,
+    );
+    assert!(r.message.contains("rejected"), "{}", r.message);
+    // provider-b's valid contribution replayed by provider-c: the proof is
+    // bound to the contributing provider.
+    let r = n.b.fails(
+        "provider-c",
+        contribute(&packet, good_c.clone(), good_p.clone()),
+        89,
+    );
+    assert!(r.message.contains("rejected"), "{}", r.message);
+    // A proof made under another key (the ciphertext too).
+    let other_keys = KeyPair::generate(&mut StdRng::seed_from_u64(43));
+    let (c, p) = other_keys
+        .public()
+        .encrypt_contribution(
+            5,
+            &context(&packet, "provider-b"),
+            &mut StdRng::seed_from_u64(5),
+        )
+        .unwrap();
+    n.b.fails(
+        "provider-b",
+        contribute(&packet, c.to_bytes().to_vec(), p.to_bytes()),
+        89,
+    );
+    // A valid proof with one byte of its range proof altered.
+    let mut forged = good_p.clone();
+    forged[300] ^= 0x40;
+    n.b.fails("provider-b", contribute(&packet, good_c, forged), 89);
     // An aggregation that is not pending.
     let mut unknown = packet.clone();
     unknown.sequence += 7;
-    n.b.fails("provider-b", n.contribution(&unknown, 1, 1), 82);
+    n.b.fails(
+        "provider-b",
+        n.contribution("provider-b", &unknown, 1, 1),
+        82,
+    );
 
     // --- contributions ---
-    let total_b: u64 = LOANS_B.iter().sum();
-    let r = n.b.ok("provider-b", n.contribution(&packet, total_b, 11));
+    let r = n.b.ok(
+        "provider-b",
+        n.contribution("provider-b", &packet, total_b, 11),
+    );
     let ev = r.events_of("aggregation_contributed").next().unwrap();
     assert_eq!(ev.get("contributed"), Some("1"));
     assert!(r.events_of("write_acknowledgement").next().is_none());
     assert!(n.ack(&packet).is_none());
     // Once each.
-    let r =
-        n.b.fails("provider-b", n.contribution(&packet, total_b, 12), 84);
+    let r = n.b.fails(
+        "provider-b",
+        n.contribution("provider-b", &packet, total_b, 12),
+        84,
+    );
     assert!(r.message.contains("already contributed"), "{}", r.message);
     // The last expected provider completes it: acknowledged in its tx.
-    let r = n.b.ok("provider-c", n.contribution(&packet, LOAN_C, 13));
+    let r = n.b.ok(
+        "provider-c",
+        n.contribution("provider-c", &packet, LOAN_C, 13),
+    );
     let ev = r.events_of("write_acknowledgement").next().unwrap();
     let ack = n.ack(&packet).unwrap();
     assert_eq!(ev.get("ack_hash"), Some(ack.hash().to_string().as_str()));
@@ -318,17 +436,21 @@ fn providers_contribute_encrypted_amounts_and_the_requester_decrypts_the_sum() {
             .is_none()
     );
     // Closed: a late contribution finds nothing pending.
-    n.b.fails("provider-c", n.contribution(&packet, 1, 14), 82);
+    n.b.fails(
+        "provider-c",
+        n.contribution("provider-c", &packet, 1, 14),
+        82,
+    );
 
     // --- A keeps the partial and decrypts the total ---
     let r = n.acknowledge(&packet);
     assert!(r.events_of("aggregation_partial_received").next().is_some());
     let stored = n.partial(&id).unwrap();
     assert_eq!(&stored, partial);
-    let sum = Ciphertext::from_bytes(&stored.ciphertext).unwrap();
+    let sum = FenCiphertext::from_bytes(&stored.ciphertext).unwrap();
     let expected_total = total_b + LOAN_C;
     assert_eq!(
-        n.keys.secret().decrypt(&sum, &table()).unwrap(),
+        n.keys.secret().decrypt_fen(&sum, &table()).unwrap(),
         expected_total
     );
     // The partials of one aggregation are under one prefix.
@@ -361,7 +483,10 @@ fn at_the_deadline_the_partial_says_who_is_missing() {
     let packet = n.send(request, 100);
     n.deliver(&packet);
     let total_b: u64 = LOANS_B.iter().sum();
-    n.b.ok("provider-b", n.contribution(&packet, total_b, 21));
+    n.b.ok(
+        "provider-b",
+        n.contribution("provider-b", &packet, total_b, 21),
+    );
 
     // Blocks before the deadline acknowledge nothing.
     let mut finalized_at = None;
@@ -391,7 +516,11 @@ fn at_the_deadline_the_partial_says_who_is_missing() {
     assert_eq!((partial.providers, partial.expected), (1, 2));
     assert_eq!(partial.missing, vec![id_("provider-c")]);
     // Too late for provider-c, and the index entry is gone.
-    n.b.fails("provider-c", n.contribution(&packet, LOAN_C, 22), 82);
+    n.b.fails(
+        "provider-c",
+        n.contribution("provider-c", &packet, LOAN_C, 22),
+        82,
+    );
     assert!(
         !n.b.state
             .keys()
@@ -402,8 +531,11 @@ fn at_the_deadline_the_partial_says_who_is_missing() {
 
     n.acknowledge(&packet);
     let stored = n.partial(&id).unwrap();
-    let sum = Ciphertext::from_bytes(&stored.ciphertext).unwrap();
-    assert_eq!(n.keys.secret().decrypt(&sum, &table()).unwrap(), total_b);
+    let sum = FenCiphertext::from_bytes(&stored.ciphertext).unwrap();
+    assert_eq!(
+        n.keys.secret().decrypt_fen(&sum, &table()).unwrap(),
+        total_b
+    );
 }
 
 #[test]
@@ -417,7 +549,10 @@ fn nobody_contributing_is_zero_of_two_not_a_missing_chain() {
     let ack = n.ack(&packet).unwrap();
     let partial = partial_of(&ack);
     assert_eq!((partial.providers, partial.expected), (0, 2));
-    assert_eq!(partial.ciphertext, Ciphertext::zero().to_bytes().to_vec());
+    assert_eq!(
+        partial.ciphertext,
+        FenCiphertext::zero().to_bytes().to_vec()
+    );
 }
 
 #[test]
@@ -441,7 +576,11 @@ fn without_consent_the_request_is_refused_like_a_credit_query() {
         n.b.read::<PendingAggregation>(&keys::pending_aggregation(&chain(A), packet.sequence))
             .is_none()
     );
-    n.b.fails("provider-b", n.contribution(&packet, 1, 1), 82);
+    n.b.fails(
+        "provider-b",
+        n.contribution("provider-b", &packet, 1, 1),
+        82,
+    );
     // A learns of the refusal and keeps no partial.
     let r = n.acknowledge(&packet);
     assert!(r.events_of("aggregation_refused").next().is_some());

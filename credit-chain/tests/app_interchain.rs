@@ -1,17 +1,19 @@
 //! Two in-memory chains with on-chain light clients of each other: a credit
 //! query sent on A (shaanxi) is received on B (guangdong) only with a valid
 //! proof, answered under consent and fee, acknowledged on A only with a
-//! valid proof; unanswered packets time out and refund.
+//! valid proof, which pays the providers' charges from the escrow there;
+//! refusals and unanswered packets (timed out) refund it all. Value never
+//! crosses chains: each chain's balances plus escrows are conserved.
 
 mod app_support;
 
 use app_support::*;
-use credit_chain::app::keys;
 use credit_chain::app::state::{Escrow, PacketResult};
+use credit_chain::app::{fees, keys};
 use protocol::tx::{Acknowledgement, Role, TxBody};
 use protocol::{
-    CreditQuery, CreditResponse, Hash, Height, LightBlock, Packet, PacketPayload, QueryOutcome,
-    RecordKind, SignedHeader,
+    CreditQuery, CreditResponse, FeeCharge, Hash, Height, LightBlock, Packet, PacketPayload,
+    QueryOutcome, RecordKind, SignedHeader,
 };
 
 struct Net {
@@ -33,7 +35,7 @@ fn net() -> Net {
         institution("provider-c", &[Role::DataProvider]),
         institution("relayer-b", &[Role::Relayer]),
     ]);
-    gb.balances = vec![balance("shaanxi/bank-a", 1_000)];
+    gb.balances = vec![balance("provider-c", 1_000)];
     gb.query_fees = vec![fee("provider-b", 300), fee("provider-c", 50)];
     let (mut a, mut b) = linked((A, &ga), (B, &gb));
     // B holds records about the enterprise and its consent for bank-a.
@@ -241,11 +243,20 @@ fn query_is_received_only_with_a_valid_proof_answered_and_acknowledged() {
     assert_eq!(resp.query_packet, packet.commitment());
     let kinds: Vec<RecordKind> = resp.records.iter().map(|r| r.kind).collect();
     assert_eq!(kinds, vec![RecordKind::Loan, RecordKind::Overdue]);
-    // Only provider-b's records are returned, so only its fee is charged.
+    // Only provider-b's records are returned, so only its fee is charged;
+    // nothing moves on B.
     assert_eq!(resp.fee_charged, cny(300));
-    assert_eq!(n.b.balance("shaanxi/bank-a"), 700);
-    assert_eq!(n.b.balance("provider-b"), 300);
-    assert_eq!(n.b.balance("provider-c"), 0);
+    assert_eq!(
+        resp.charges,
+        vec![FeeCharge {
+            provider: id("provider-b"),
+            fee: cny(300)
+        }]
+    );
+    assert!(r.events_of("fee_charged").next().is_some());
+    assert_eq!(n.b.balance("provider-b"), 0);
+    assert_eq!(n.b.balance("provider-c"), 1_000);
+    assert_eq!(fees::ledger(&n.b.state).unwrap().total, 1_000);
     assert_eq!(
         n.b.read::<Hash>(&keys::packet_receipt(&chain(A), packet.sequence)),
         Some(packet.commitment())
@@ -284,11 +295,42 @@ fn query_is_received_only_with_a_valid_proof_answered_and_acknowledged() {
         r.message
     );
 
+    // A forged acknowledgement claiming more charges fails the proof too.
+    let mut greedy = response(&ack).clone();
+    greedy.charges[0].fee = cny(500);
+    greedy.fee_charged = cny(500);
+    let body = TxBody::AcknowledgePacket {
+        packet: packet.clone(),
+        acknowledgement: Acknowledgement::Result(PacketPayload::CreditResponse(greedy)),
+        proof: n.b.prove(hb, &keys::packet_ack(&chain(A), packet.sequence)),
+        proof_height: hb,
+    };
+    n.a.fails("relayer-a", body, 75);
+
     let r = n.a.ok("relayer-a", n.ack_body(&packet, &ack, hb));
     let ev = r.events_of("acknowledge_packet").next().unwrap();
     assert_eq!(ev.get("outcome"), Some("answered"));
-    assert!(r.events_of("escrow_refunded").next().is_some());
-    assert_eq!(n.a.balance("bank-a"), 10_000);
+    // provider-b's charge is paid from the escrow to its account on A, the
+    // rest refunded.
+    let paid = r.events_of("fee_paid").next().unwrap();
+    assert_eq!(paid.get("payer"), Some("bank-a"));
+    assert_eq!(paid.get("payee"), Some("guangdong/provider-b"));
+    assert_eq!(paid.get("amount"), Some("300"));
+    assert_eq!(paid.get("currency"), Some("CNY"));
+    assert_eq!(paid.get("destination"), Some(B));
+    assert_eq!(
+        paid.get("sequence"),
+        Some(packet.sequence.to_string().as_str())
+    );
+    let refunded = r.events_of("escrow_refunded").next().unwrap();
+    assert_eq!(refunded.get("account"), Some("bank-a"));
+    assert_eq!(refunded.get("amount"), Some("200"));
+    assert_eq!(n.a.balance("bank-a"), 9_700);
+    assert_eq!(n.a.balance("guangdong/provider-b"), 300);
+    assert_eq!(n.a.balance("guangdong/provider-c"), 0);
+    let ledger = fees::ledger(&n.a.state).unwrap();
+    assert_eq!((ledger.total, ledger.escrowed_total), (10_000, 0));
+    assert_eq!(fees::ledger(&n.b.state).unwrap().total, 1_000);
     let seq = packet.sequence;
     assert!(
         !n.a.state
@@ -320,15 +362,25 @@ fn refusals_are_acknowledged_not_failed() {
     let short = n.grant(&[RecordKind::Loan], 3, 3);
 
     let outcome = |n: &mut Net, kinds: &[RecordKind], consent: Hash, max_fee: u64| {
+        let before = n.a.balance("bank-a");
         let packet = n.send(kinds, consent, max_fee, 100);
-        let before = n.b.balance("shaanxi/bank-a");
+        assert_eq!(n.a.balance("bank-a"), before - max_fee);
         let ack = n.deliver(&packet);
         let resp = response(&ack).clone();
         if !matches!(resp.outcome, QueryOutcome::Answered) {
             assert!(resp.records.is_empty());
+            assert!(resp.charges.is_empty());
             assert_eq!(resp.fee_charged.minor_units, 0);
-            assert_eq!(n.b.balance("shaanxi/bank-a"), before);
         }
+        // Acknowledged on A: the charges are paid, the rest refunded.
+        let hb = n.update_a();
+        let r = n.a.ok("relayer-a", n.ack_body(&packet, &ack, hb));
+        let charged: u64 = resp.charges.iter().map(|c| c.fee.minor_units).sum();
+        assert_eq!(charged, resp.fee_charged.minor_units);
+        assert_eq!(n.a.balance("bank-a"), before - charged);
+        assert_eq!(r.events_of("fee_paid").count(), resp.charges.len());
+        assert_eq!(fees::ledger(&n.a.state).unwrap().total, 10_000);
+        assert_eq!(fees::ledger(&n.b.state).unwrap().total, 1_000);
         resp.outcome
     };
     let refused = |o: QueryOutcome, needle: &str| match o {
@@ -355,21 +407,39 @@ fn refusals_are_acknowledged_not_failed() {
     let o = outcome(&mut n, &[RecordKind::Loan], narrow, 299);
     assert!(matches!(o, QueryOutcome::FeeRefused(_)));
     refused(o, "exceeds the max fee 299");
-    // Within the maximum: answered, 300 charged.
-    let o = outcome(&mut n, &[RecordKind::Loan], narrow, 300);
-    assert_eq!(o, QueryOutcome::Answered);
-    assert_eq!(n.b.balance("shaanxi/bank-a"), 700);
-    // Not enough prepaid balance left after three more.
-    for _ in 0..2 {
+    // Within the maximum: answered, 300 charged (of 1,000 escrowed).
+    for _ in 0..3 {
         assert_eq!(
-            outcome(&mut n, &[RecordKind::Loan], narrow, 300),
+            outcome(&mut n, &[RecordKind::Loan], narrow, 1_000),
             QueryOutcome::Answered
         );
     }
-    assert_eq!(n.b.balance("shaanxi/bank-a"), 100);
-    let o = outcome(&mut n, &[RecordKind::Loan], narrow, 300);
-    refused(o, "has 100 CNY, the fee is 300");
-    assert_eq!(n.b.balance("provider-b"), 900);
+    assert_eq!(n.a.balance("bank-a"), 9_100);
+    assert_eq!(n.a.balance("guangdong/provider-b"), 900);
+    // Nothing moved on B.
+    assert_eq!(n.b.balance("provider-b"), 0);
+    // A max fee above the requester's balance: the send fails on A,
+    // naming the account, its balance and the fee.
+    let body = TxBody::SendCreditQuery {
+        destination: chain(B),
+        query: CreditQuery {
+            requester: id("bank-a"),
+            enterprise: enterprise(),
+            kinds: vec![RecordKind::Loan],
+            purpose: "loan application".into(),
+            consent_id: narrow,
+            max_fee: cny(9_101),
+        },
+        timeout_height: None,
+        timeout_time: Some(secs(n.a.now(), 600)),
+    };
+    let r = n.a.fails("bank-a", body, 60);
+    assert!(
+        r.message.contains("bank-a has 9100 CNY, needs 9101"),
+        "{}",
+        r.message
+    );
+    assert_eq!(n.a.balance("bank-a"), 9_100);
 }
 
 #[test]
@@ -426,7 +496,11 @@ fn unreceived_packet_times_out_and_refunds() {
     };
     let r = n.a.ok("relayer-a", body.clone());
     assert!(r.events_of("timeout_packet").next().is_some());
+    assert!(r.events_of("fee_paid").next().is_none());
+    let refunded = r.events_of("escrow_refunded").next().unwrap();
+    assert_eq!(refunded.get("amount"), Some("400"));
     assert_eq!(n.a.balance("bank-a"), 10_000);
+    assert_eq!(fees::ledger(&n.a.state).unwrap().escrowed_total, 0);
     assert!(
         !n.a.state
             .contains_key(&keys::packet_commitment(&chain(B), packet.sequence))

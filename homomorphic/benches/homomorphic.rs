@@ -14,6 +14,12 @@
 //! holder can use. Key generation (two 1024-bit primes) is outside the
 //! timing.
 //!
+//! Contributions (amounts in fen as two limbs, with their well-formedness
+//! proof): encrypting both limbs, encrypting and proving (what a provider
+//! does), decoding and verifying a proof (what the chain does per
+//! contribution), adding two-limb ciphertexts, and decrypting a two-limb
+//! total of 10^12 yuan (10^14 fen) with the default table.
+//!
 //! Ciphertext sizes are printed at the start: 64 bytes against 512.
 //!
 //! `cargo bench -p credit-homomorphic` (slow groups use 10 samples).
@@ -22,7 +28,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use homomorphic::{CIPHERTEXT_LEN, Ciphertext, DiscreteLogTable, KeyPair, MAX_AMOUNT};
+use homomorphic::{
+    CIPHERTEXT_LEN, CONTRIBUTION_PROOF_LEN, Ciphertext, ContributionProof, DiscreteLogTable,
+    FenCiphertext, KeyPair, MAX_AMOUNT, MAX_FEN_AMOUNT,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -88,6 +97,74 @@ fn elgamal_decrypt(c: &mut Criterion) {
         + keys.public().encrypt(1, &mut rng).unwrap();
     group.bench_function("max_plus_1_refused", |bench| {
         bench.iter(|| keys.secret().decrypt(black_box(&past), table).unwrap_err())
+    });
+    group.finish();
+}
+
+fn contribution(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(4);
+    let keys = KeyPair::generate(&mut rng);
+    let public = *keys.public();
+    let context = b"aggregation / chain / provider";
+    let (ciphertext, proof) = public
+        .encrypt_contribution(123_456_789_012, context, &mut rng)
+        .unwrap();
+    let proof_bytes = proof.to_bytes();
+    assert_eq!(proof_bytes.len(), CONTRIBUTION_PROOF_LEN);
+    let other = public.encrypt_fen(42, &mut rng).unwrap();
+    eprintln!(
+        "contribution: ciphertext {} bytes, proof {} bytes",
+        ciphertext.to_bytes().len(),
+        proof_bytes.len()
+    );
+
+    let mut group = c.benchmark_group("contribution");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("encrypt_fen", |bench| {
+        bench.iter(|| {
+            public
+                .encrypt_fen(black_box(98_765_432_100), &mut rng)
+                .unwrap()
+        })
+    });
+    group.bench_function("encrypt_and_prove", |bench| {
+        bench.iter(|| {
+            public
+                .encrypt_contribution(black_box(MAX_FEN_AMOUNT), context, &mut rng)
+                .unwrap()
+        })
+    });
+    group.bench_function("decode_and_verify", |bench| {
+        bench.iter(|| {
+            ContributionProof::from_bytes(black_box(&proof_bytes))
+                .unwrap()
+                .verify(&public, &ciphertext, context)
+                .unwrap()
+        })
+    });
+    group.bench_function("add_fen", |bench| {
+        bench.iter(|| black_box(ciphertext) + black_box(other))
+    });
+    group.finish();
+
+    let table = DiscreteLogTable::shared();
+    let mut group = c.benchmark_group("fen_decrypt");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    // 10^12 yuan in fen, as three providers' contributions would add up.
+    let total_fen = 100_000_000_000_000u64;
+    let sum: FenCiphertext = [total_fen - 99, 50, 49]
+        .iter()
+        .map(|&a| public.encrypt_fen(a, &mut rng).unwrap())
+        .sum();
+    group.bench_function("1e12_yuan", |bench| {
+        bench.iter(|| {
+            assert_eq!(
+                keys.secret().decrypt_fen(black_box(&sum), table).unwrap(),
+                total_fen
+            )
+        })
     });
     group.finish();
 }
@@ -277,5 +354,12 @@ mod paillier {
     }
 }
 
-criterion_group!(benches, elgamal, elgamal_decrypt, paillier, elgamal_table);
+criterion_group!(
+    benches,
+    elgamal,
+    contribution,
+    elgamal_decrypt,
+    paillier,
+    elgamal_table
+);
 criterion_main!(benches);

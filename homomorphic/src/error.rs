@@ -92,6 +92,35 @@ pub enum Error {
         /// Largest accepted value.
         max: u32,
     },
+
+    /// A point or scalar inside a
+    /// [`ContributionProof`](crate::ContributionProof) encoding is not
+    /// canonical (or the range proof's layout is wrong).
+    #[error("contribution proof is malformed: its {part} is not a canonical encoding")]
+    ProofMalformed {
+        /// Which part: `"yuan sigma T1"` … `"fen sigma s_r"`, `"range proof"`.
+        part: &'static str,
+    },
+
+    /// A [`ContributionProof`](crate::ContributionProof) does not verify
+    /// for this ciphertext, key and context.
+    #[error(
+        "contribution proof rejected: the {check} check failed (amount out of range, or a proof for another ciphertext, key or context)"
+    )]
+    ProofRejected {
+        /// Which check failed: `"same randomness"` (c1 and c2 of a limb do
+        /// not share their randomness) or `"range"` (a limb is out of
+        /// range, or the proof is for another statement).
+        check: &'static str,
+    },
+
+    /// Making a range proof failed (cannot happen for amounts the prover
+    /// accepted; reported rather than panicking).
+    #[error("cannot make the range proof: {reason}")]
+    ProvingFailed {
+        /// The `bulletproofs` crate's error.
+        reason: String,
+    },
 }
 
 /// This crate's result type.

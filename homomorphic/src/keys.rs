@@ -134,6 +134,11 @@ impl PublicKey {
         }
     }
 
+    /// The point `Y`.
+    pub(crate) fn point(&self) -> RistrettoPoint {
+        self.point
+    }
+
     /// Decodes and validates a public key: exactly 32 bytes, the canonical
     /// encoding of a Ristretto255 point, not the identity. Never panics.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {

@@ -31,6 +31,31 @@
 //! # Ok::<(), homomorphic::Error>(())
 //! ```
 //!
+//! Amounts in fen travel as two limbs (yuan and fen, a [`FenCiphertext`])
+//! so that totals up to 10^12 yuan decrypt exactly to the fen
+//! ([`SecretKey::decrypt_fen`]); a data provider encrypts its amount with
+//! [`PublicKey::encrypt_contribution`], which also returns a
+//! [`ContributionProof`] — zero-knowledge, bound to a context — that each
+//! limb is in range and well formed, for whoever adds it to check
+//! ([`ContributionProof::verify`]) before adding:
+//!
+//! ```
+//! use homomorphic::{DiscreteLogTable, FenCiphertext, KeyPair};
+//!
+//! let mut rng = rand::rngs::OsRng;
+//! let a = KeyPair::generate(&mut rng);
+//! let mut sum = FenCiphertext::zero();
+//! for (provider, amount_fen) in [("p1", 1_234_567_890u64), ("p2", 99)] {
+//!     let context = format!("aggregation 1 / {provider}");
+//!     let (c, proof) = a.public().encrypt_contribution(amount_fen, context.as_bytes(), &mut rng)?;
+//!     proof.verify(a.public(), &c, context.as_bytes())?; // on the chain
+//!     sum += c;
+//! }
+//! let table = DiscreteLogTable::with_params(12, 1 << 24)?;
+//! assert_eq!(a.secret().decrypt_fen(&sum, &table)?, 1_234_567_890 + 99);
+//! # Ok::<(), homomorphic::Error>(())
+//! ```
+//!
 //! This crate never does I/O and never spawns threads; given the RNG, every
 //! function is deterministic, and decoding untrusted bytes never panics.
 //! It does not authenticate anything: a ciphertext says nothing about who
@@ -42,13 +67,17 @@
 mod ciphertext;
 mod dlog;
 mod error;
+mod fen;
 mod keys;
 mod point;
+mod proof;
 
 pub use ciphertext::{CIPHERTEXT_LEN, Ciphertext};
 pub use dlog::DiscreteLogTable;
 pub use error::{Error, Result};
+pub use fen::{FEN_CIPHERTEXT_LEN, FEN_PER_YUAN, FenCiphertext, MAX_FEN_AMOUNT};
 pub use keys::{KEY_LEN, KeyPair, PublicKey, SecretKey};
+pub use proof::{CONTRIBUTION_PROOF_LEN, ContributionProof};
 
 /// The largest amount [`PublicKey::encrypt`] accepts and the largest total
 /// the default [`DiscreteLogTable`] decrypts: 2^40 - 1 = 1,099,511,627,775,

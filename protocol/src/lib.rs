@@ -27,8 +27,8 @@ pub use header::{Commit, CommitSig, Header, LightBlock, SignedHeader, vote_sign_
 pub use ids::{ChainId, EnterpriseId, InstitutionId};
 pub use packet::{
     AggregationPartial, AggregationRequest, Attestation, ChainRegistration, ChainType, CreditQuery,
-    CreditRecord, CreditResponse, Currency, Money, Packet, PacketPayload, QueryOutcome, RecordKind,
-    RecordStatus, TrustAnchor,
+    CreditRecord, CreditResponse, Currency, FeeCharge, Money, Packet, PacketPayload, QueryOutcome,
+    RecordKind, RecordStatus, TrustAnchor,
 };
 pub use registry::{Approval, Proposal, ProposalId, SignedProposal};
 pub use time::{Height, Time};

@@ -181,8 +181,22 @@ pub struct CreditResponse {
     pub outcome: QueryOutcome,
     /// The records found (empty unless answered).
     pub records: Vec<CreditRecord>,
-    /// The fee charged.
+    /// The fee charged: the sum of `charges` (zero unless answered).
     pub fee_charged: Money,
+    /// What each provider whose records are returned charges, in the
+    /// destination's order. Nothing is paid on the destination: the source
+    /// pays each provider out of the requester's escrow when this
+    /// acknowledgement is proven to it.
+    pub charges: Vec<FeeCharge>,
+}
+
+/// One provider's fee for an answered [`CreditQuery`].
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct FeeCharge {
+    /// The data provider, an institution of the answering chain.
+    pub provider: InstitutionId,
+    /// Its fee.
+    pub fee: Money,
 }
 
 /// A signed claim by an issuer about an enterprise ("no overdue loan in 24
@@ -260,7 +274,9 @@ pub struct AggregationRequest {
 
 impl AggregationRequest {
     /// Exponential ElGamal over Ristretto255 (the `credit-homomorphic`
-    /// crate): 32-byte public keys, 64-byte ciphertexts.
+    /// crate): 32-byte public keys; amounts in fen as two limbs (yuan,
+    /// fen), 128-byte ciphertexts (`homomorphic::FenCiphertext`), each
+    /// contribution with a well-formedness proof.
     pub const SCHEME_ELGAMAL_RISTRETTO255: &'static str = "exp-elgamal-ristretto255";
 }
 
@@ -284,11 +300,15 @@ pub struct AggregationPartial {
     pub missing: Vec<InstitutionId>,
     /// How many records the contributors say they summed (self-reported).
     pub records: u32,
-    /// The ciphertext, in the scheme's encoding.
+    /// The ciphertext, in the scheme's encoding: the homomorphic sum of the
+    /// contributions, amounts in fen as two limbs (128 bytes).
     #[serde(with = "hex::serde")]
     pub ciphertext: Vec<u8>,
-    /// Proof that the ciphertext is well formed, in the scheme's encoding
-    /// (empty: no proof yet).
+    /// Empty. Each contribution's well-formedness proof was verified by the
+    /// chain before it was added, and the sum is the chain's own
+    /// (replicated, deterministic) computation, so the acknowledgement's
+    /// Merkle proof against the chain's verified header is the partial's
+    /// proof; nothing further to verify here.
     #[serde(with = "hex::serde")]
     pub proof: Vec<u8>,
 }

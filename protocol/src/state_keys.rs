@@ -282,6 +282,18 @@ pub fn aggregation_deadlines_due(now: Time) -> Vec<u8> {
     ])
 }
 
+/// `audit/anchors/<upto>`: an anchored checkpoint of the regulator's
+/// audit log ([`AuditAnchor`](crate::tx::AuditAnchor)), by its last entry.
+pub fn audit_anchor(upto: u64) -> Vec<u8> {
+    join(&["audit/anchors/", &seq(upto)])
+}
+
+/// `audit/latest_anchor`: the `upto` (`u64`) of the latest anchored audit
+/// checkpoint; the next must cover more entries.
+pub fn latest_audit_anchor() -> Vec<u8> {
+    b"audit/latest_anchor".to_vec()
+}
+
 /// A key shown for humans: UTF-8 when it is, hex otherwise.
 pub fn show(key: &[u8]) -> String {
     match std::str::from_utf8(key) {

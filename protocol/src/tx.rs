@@ -85,8 +85,9 @@ impl fmt::Display for Role {
 }
 
 /// A balance holder on a chain: a local institution, or an institution of
-/// another chain that keeps a prepaid account here to pay for the queries
-/// it sends to this chain.
+/// another chain, such as a data provider holding here the fees it earned
+/// answering this chain's credit queries (paid from the requester's escrow
+/// when the acknowledgement is proven).
 ///
 /// Shown as `bank-a` (local) or `guangdong/bank-a` (remote).
 ///
@@ -450,13 +451,72 @@ pub enum TxBody {
         source: ChainId,
         /// The request packet's sequence.
         sequence: u64,
-        /// The provider's ciphertext (64 bytes for
-        /// exponential ElGamal over Ristretto255).
+        /// The provider's amount in fen, encrypted as two limbs (yuan,
+        /// fen): 128 bytes for exponential ElGamal over Ristretto255
+        /// (`homomorphic::FenCiphertext`).
         #[serde(with = "hex::serde")]
         ciphertext: Vec<u8>,
         /// How many records the provider summed (self-reported).
         records: u32,
+        /// Zero-knowledge proof that the ciphertext is well formed (each
+        /// limb in range, c1 and c2 sharing their randomness), bound to
+        /// this contribution (`homomorphic::ContributionProof`, 1,056
+        /// bytes); the chain refuses a contribution without a valid one.
+        #[serde(with = "hex::serde")]
+        proof: Vec<u8>,
     },
+    // --- supervision ---
+    /// Anchors a signed checkpoint of the regulator's audit log (sender:
+    /// an institution with role regulator): the Merkle root of entries
+    /// `0..=upto` and the hash of entry `upto`, signed by the sender over
+    /// [`AUDIT_CHECKPOINT_TAG`] + borsh `(upto, merkle_root, head_hash,
+    /// time)`. Stored under `audit/anchors/<upto>`; `upto` must grow.
+    AnchorAuditCheckpoint {
+        /// The last audit entry covered.
+        upto: u64,
+        /// The Merkle root over the hashes of entries `0..=upto`.
+        merkle_root: Hash,
+        /// The hash of entry `upto`.
+        head_hash: Hash,
+        /// When the regulator made the checkpoint.
+        time: Time,
+        /// The regulator's ed25519 signature of the checkpoint.
+        signature: Signature,
+    },
+}
+
+/// Domain tag of the bytes a regulator signs for an audit checkpoint
+/// (the relayer's audit log signs with the same tag, so the chain checks
+/// the very signature the log keeps).
+pub const AUDIT_CHECKPOINT_TAG: &[u8] = b"credit-relayer/audit-checkpoint/v1";
+
+/// An anchored audit checkpoint, as stored by
+/// [`TxBody::AnchorAuditCheckpoint`] under
+/// [`state_keys::audit_anchor`](crate::state_keys::audit_anchor).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct AuditAnchor {
+    /// The last audit entry covered.
+    pub upto: u64,
+    /// The Merkle root over entries `0..=upto`.
+    pub merkle_root: Hash,
+    /// The hash of entry `upto`.
+    pub head_hash: Hash,
+    /// When the regulator made the checkpoint.
+    pub time: Time,
+    /// The regulator's key that signed it.
+    pub regulator: PublicKey,
+    /// The signature over [`AuditAnchor::sign_bytes`].
+    pub signature: Signature,
+}
+
+impl AuditAnchor {
+    /// The signed bytes of a checkpoint: [`AUDIT_CHECKPOINT_TAG`] then
+    /// borsh `(upto, merkle_root, head_hash, time)`.
+    pub fn sign_bytes(upto: u64, merkle_root: &Hash, head_hash: &Hash, time: &Time) -> Vec<u8> {
+        let mut out = AUDIT_CHECKPOINT_TAG.to_vec();
+        out.extend(borsh::to_vec(&(upto, merkle_root, head_hash, time)).unwrap_or_default());
+        out
+    }
 }
 
 impl TxBody {
@@ -485,6 +545,7 @@ impl TxBody {
             TxBody::SendAttestation { .. } => "send_attestation",
             TxBody::SendAggregationRequest { .. } => "send_aggregation_request",
             TxBody::ContributeAggregation { .. } => "contribute_aggregation",
+            TxBody::AnchorAuditCheckpoint { .. } => "anchor_audit_checkpoint",
         }
     }
 
@@ -512,6 +573,7 @@ impl TxBody {
             | TxBody::SendAttestation { .. }
             | TxBody::SendAggregationRequest { .. }
             | TxBody::ContributeAggregation { .. } => "interchain",
+            TxBody::AnchorAuditCheckpoint { .. } => "supervision",
         }
     }
 }

@@ -21,7 +21,7 @@ use credit_chain::genesis::{InitOptions, SAMPLE_ENTERPRISES, init};
 use credit_chain::keys::KeyFile;
 use ed25519_dalek::SigningKey;
 use light_clients::credit_chain::Options;
-use protocol::tx::{Account, ConsentGrant, LightClientParams, TxBody};
+use protocol::tx::{ConsentGrant, LightClientParams, TxBody};
 use protocol::{
     ChainId, CreditQuery, CreditRecord, Currency, EnterpriseId, Hash, Height, Money, RecordKind,
     RecordStatus, state_keys,
@@ -311,14 +311,14 @@ pub fn cny(minor_units: u64) -> Money {
 }
 
 /// Seeds the answering chain of the scenario: the [`SEED_LOANS`] of the
-/// first sample enterprise, its consent (a year, loans, [`PURPOSE`]) for
-/// `asker`/bank-a, and bank-a's prepaid account there with `prepaid` minor
-/// units. Returns the consent.
+/// first sample enterprise and its consent (a year, loans, [`PURPOSE`]) for
+/// `asker`/bank-a. Returns the consent. Nothing is prepaid on the answering
+/// chain: a query's fee is escrowed from bank-a's balance on the asking
+/// chain (its genesis funds it) and paid to the providers there.
 pub async fn seed_query_scenario(
     answerer: &DevChain,
     adapter: &dyn ChainAdapter,
     asker: &ChainId,
-    prepaid: u64,
 ) -> anyhow::Result<ConsentGrant> {
     let enterprise: EnterpriseId = SAMPLE_ENTERPRISES[0].parse()?;
     for (provider, amount) in SEED_LOANS {
@@ -361,18 +361,6 @@ pub async fn seed_query_scenario(
         },
     )
     .await?;
-    submit(
-        adapter,
-        &answerer.key("governance")?,
-        TxBody::Mint {
-            to: Account::Remote {
-                chain: asker.clone(),
-                institution: "bank-a".parse()?,
-            },
-            amount: cny(prepaid),
-        },
-    )
-    .await?;
     Ok(grant)
 }
 
@@ -404,6 +392,38 @@ pub fn sent_sequence(outcome: &SubmitOutcome) -> anyhow::Result<u64> {
         .and_then(|e| e.get("sequence"))
         .and_then(|s| s.parse().ok())
         .context("send_packet event without a sequence")
+}
+
+/// What data provider `provider` of chain `chain` sends to contribute
+/// `amount_fen` to the aggregation `aggregation_id` received from `source`
+/// as packet `sequence`: the amount encrypted under the requester's key
+/// `encryption_key` (two limbs) with its well-formedness proof, bound to
+/// this contribution.
+pub fn aggregation_contribution(
+    encryption_key: &homomorphic::PublicKey,
+    aggregation_id: &Hash,
+    chain: &ChainId,
+    source: &ChainId,
+    sequence: u64,
+    provider: &protocol::InstitutionId,
+    amount_fen: u64,
+) -> anyhow::Result<TxBody> {
+    let context = credit_chain::app::aggregation::contribution_context(
+        aggregation_id,
+        chain,
+        source,
+        sequence,
+        provider,
+    );
+    let (ciphertext, proof) =
+        encryption_key.encrypt_contribution(amount_fen, &context, &mut rand::rngs::OsRng)?;
+    Ok(TxBody::ContributeAggregation {
+        source: source.clone(),
+        sequence,
+        ciphertext: ciphertext.to_bytes().to_vec(),
+        records: 1,
+        proof: proof.to_bytes(),
+    })
 }
 
 /// bank-a of `asker` sends the consented [`credit_query`] of `grant` to
@@ -461,6 +481,8 @@ pub struct MeshMember {
     pub governance: Option<(Vec<String>, usize)>,
     /// Peer ids admitted besides the serving relayers (`admitted`).
     pub admitted: Vec<String>,
+    /// The regulator's public key (hex), admitted read-only (`regulator`).
+    pub regulator: Option<String>,
 }
 
 impl RelayerConfig {
@@ -554,6 +576,11 @@ impl RelayerConfig {
                 list(&mesh.bootstrap),
                 list(&mesh.admitted)
             );
+            if let Some(regulator) = &mesh.regulator {
+                // Still in [network]: the tables below follow it.
+                out.truncate(out.trim_end().len());
+                let _ = writeln!(out, "\nregulator = {}\n", quote(regulator));
+            }
             if let Some((keys, threshold)) = &mesh.governance {
                 let _ = writeln!(
                     out,

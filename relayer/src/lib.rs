@@ -15,3 +15,4 @@ pub mod mesh;
 pub mod metrics;
 pub mod registry;
 pub mod store;
+pub mod supervisor;

@@ -464,6 +464,26 @@ impl Store {
     const AUDIT_HEAD_KEY: &'static [u8] = b"head";
     /// The sled tree of the audit checkpoints, keyed by big-endian `upto`.
     const AUDIT_CHECKPOINTS_TREE: &'static str = "audit-checkpoints";
+    /// The sled tree of the events logged by the supervision node (marker
+    /// -> big-endian sequence of their entry).
+    const AUDIT_SEEN_TREE: &'static str = "audit-seen";
+    /// The sled tree of the supervision node's own state (the metadata of
+    /// packets it saw sent, its anchoring progress).
+    const SUPERVISOR_TREE: &'static str = "supervisor";
+
+    /// A value of the supervision node's own state.
+    pub fn supervisor_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tree = self.db.open_tree(Self::SUPERVISOR_TREE)?;
+        Ok(tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Sets a value of the supervision node's own state, flushed.
+    pub fn supervisor_put(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let tree = self.db.open_tree(Self::SUPERVISOR_TREE)?;
+        tree.insert(key, value)?;
+        tree.flush()?;
+        Ok(())
+    }
 
     fn audit_key_bounds(
         range: impl std::ops::RangeBounds<u64>,
@@ -490,11 +510,31 @@ impl Store {
     /// unless it is the next entry: its sequence follows the recorded head
     /// and its `prev_hash` is the head's hash (zero for entry 0).
     pub fn append_audit(&self, entry: &crate::audit::AuditEntry) -> Result<(), StoreError> {
+        self.append_audit_marked(entry, None)
+    }
+
+    /// Whether an event was logged under `marker` by
+    /// [`Store::append_audit_marked`].
+    pub fn audit_marked(&self, marker: &[u8]) -> Result<bool, StoreError> {
+        let seen = self.db.open_tree(Self::AUDIT_SEEN_TREE)?;
+        Ok(seen.contains_key(marker)?)
+    }
+
+    /// [`Store::append_audit`], and (when given) records `marker` — the
+    /// identity of the event the entry is about — in the same transaction,
+    /// so that a restarted supervision node neither loses nor duplicates
+    /// an entry. Refused if `marker` is already recorded.
+    pub fn append_audit_marked(
+        &self,
+        entry: &crate::audit::AuditEntry,
+        marker: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         use sled::Transactional;
         use sled::transaction::{ConflictableTransactionError, TransactionError};
 
         let entries = self.db.open_tree(Self::AUDIT_TREE)?;
         let meta = self.db.open_tree(Self::AUDIT_META_TREE)?;
+        let seen = self.db.open_tree(Self::AUDIT_SEEN_TREE)?;
         let key = entry.sequence.to_be_bytes();
         let head = encode(&crate::audit::AuditHead {
             sequence: entry.sequence,
@@ -505,7 +545,15 @@ impl Store {
             key: format!("audit/{}", entry.sequence),
             reason,
         };
-        let result = (&entries, &meta).transaction(|(entries, meta)| {
+        let result = (&entries, &meta, &seen).transaction(|(entries, meta, seen)| {
+            if let Some(marker) = marker
+                && seen.get(marker)?.is_some()
+            {
+                return Err(ConflictableTransactionError::Abort(format!(
+                    "append refused: event {} is already logged",
+                    String::from_utf8_lossy(marker)
+                )));
+            }
             let recorded = match meta.get(Self::AUDIT_HEAD_KEY)? {
                 Some(v) => Some(
                     borsh::from_slice::<crate::audit::AuditHead>(&v)
@@ -530,6 +578,9 @@ impl Store {
             }
             entries.insert(&key, bytes.as_slice())?;
             meta.insert(Self::AUDIT_HEAD_KEY, head.as_slice())?;
+            if let Some(marker) = marker {
+                seen.insert(marker, &key)?;
+            }
             Ok(())
         });
         match result {

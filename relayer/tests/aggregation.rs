@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use homomorphic::PublicKey as ElGamalKey;
-use protocol::tx::TxBody;
 use relayer::devnet::{
-    Regions, SEED_LOANS, create_clients, seed_query_scenario, start_regions, submit,
+    Regions, SEED_LOANS, aggregation_contribution, create_clients, seed_query_scenario,
+    start_regions, submit,
 };
 use relayer::engine::{Engine, EngineOptions};
 use relayer::metrics::Metrics;
@@ -60,7 +60,7 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
     // consent for shaanxi/bank-a (purpose and scope as the request's).
     let mut grants = Vec::new();
     for (answerer, runtime) in chains.iter().zip(&runtimes).skip(1) {
-        let grant = seed_query_scenario(answerer, runtime.adapter().as_ref(), &asker.id, 1_000)
+        let grant = seed_query_scenario(answerer, runtime.adapter().as_ref(), &asker.id)
             .await
             .unwrap();
         grants.push((answerer.id.clone(), grant));
@@ -144,17 +144,25 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let aggregation_id: protocol::Hash =
+            key["aggregation_id"].as_str().unwrap().parse().unwrap();
         for (provider, amount) in SEED_LOANS {
-            let ciphertext = public.encrypt(amount, &mut rand::rngs::OsRng).unwrap();
+            // Each provider encrypts its amount (in fen) and proves it in
+            // range; the chain verifies the proof before adding it.
+            let body = aggregation_contribution(
+                &public,
+                &aggregation_id,
+                &answerer.id,
+                &asker.id,
+                sequence,
+                &provider.parse().unwrap(),
+                amount,
+            )
+            .unwrap();
             submit(
                 runtime.adapter().as_ref(),
                 &answerer.key(&format!("institutions/{provider}")).unwrap(),
-                TxBody::ContributeAggregation {
-                    source: asker.id.clone(),
-                    sequence,
-                    ciphertext: ciphertext.to_bytes().to_vec(),
-                    records: 1,
-                },
+                body,
             )
             .await
             .unwrap();

@@ -193,13 +193,12 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
         .unwrap(),
     );
 
-    // On guangdong: two loans of an enterprise, its consent for
-    // shaanxi/bank-a, and bank-a's prepaid account there.
+    // On guangdong: two loans of an enterprise and its consent for
+    // shaanxi/bank-a.
     let grant = devnet::seed_query_scenario(
         &guangdong.chain,
         guangdong.runtime.adapter().as_ref(),
         &shaanxi.id,
-        100_000,
     )
     .await
     .unwrap();

@@ -3,8 +3,9 @@
 //! consented credit queries; once some but not all are delivered the relayer
 //! is killed with SIGKILL and restarted on the same store. All 500 end
 //! acknowledged, each received once: 500 receipts on the destination, the
-//! providers paid exactly 500 fees, bank-a charged exactly 500 fees, and on
-//! the source every packet has a result and none is pending.
+//! providers paid exactly 500 fees (into their accounts on the source, from
+//! the escrow), bank-a charged exactly 500 fees, and on the source every
+//! packet has a result and none is pending.
 //!
 //! `RELAYER_TEST_KEEP=1` keeps the directory (chain and relayer logs, the
 //! generated config) for a look afterwards.
@@ -55,7 +56,7 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
     devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
         .await
         .unwrap();
-    let grant = devnet::seed_query_scenario(b, b_chain.as_ref(), &a.id, 1_000_000)
+    let grant = devnet::seed_query_scenario(b, b_chain.as_ref(), &a.id)
         .await
         .unwrap();
     drop((a_rt, b_rt, setup_store));
@@ -73,15 +74,16 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
             .unwrap_or(0);
         assert!(fee > 0, "{provider} charges nothing");
         fee_per_query += fee;
-        let account = Account::Local(provider.parse().unwrap());
-        let before = balance(b_chain.as_ref(), &account).await;
+        // Fees are paid on the source, to the provider's account there.
+        let account = Account::Remote {
+            chain: b.id.clone(),
+            institution: provider.parse().unwrap(),
+        };
+        let before = balance(a_chain.as_ref(), &account).await;
         providers.push((account, fee, before));
     }
-    let payer = Account::Remote {
-        chain: a.id.clone(),
-        institution: "bank-a".parse().unwrap(),
-    };
-    let payer_before = balance(b_chain.as_ref(), &payer).await;
+    let payer = Account::Local("bank-a".parse().unwrap());
+    let payer_before = balance(a_chain.as_ref(), &payer).await;
     assert!(payer_before >= PACKETS * fee_per_query);
 
     // 500 queries with consecutive nonces, 250 per POST /txs.
@@ -178,7 +180,7 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
     let on_b = values(b_chain.as_ref(), &receipts).await;
     assert_eq!(count(&on_b) as u64, PACKETS, "receipts on {}", b.id);
     for (account, fee, before) in &providers {
-        let after = balance(b_chain.as_ref(), account).await;
+        let after = balance(a_chain.as_ref(), account).await;
         assert_eq!(
             after - before,
             PACKETS * fee,
@@ -186,7 +188,7 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
             (after - before) / fee
         );
     }
-    let payer_after = balance(b_chain.as_ref(), &payer).await;
+    let payer_after = balance(a_chain.as_ref(), &payer).await;
     assert_eq!(payer_before - payer_after, PACKETS * fee_per_query);
     let on_a = values(a_chain.as_ref(), &results).await;
     assert_eq!(count(&on_a) as u64, PACKETS);

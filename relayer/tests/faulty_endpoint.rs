@@ -71,8 +71,10 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
         .client
         .request(parts.method, format!("{}{path}", proxy.upstream))
         .body(body);
-    if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-        upstream = upstream.header(header::CONTENT_TYPE, ct);
+    for name in [header::CONTENT_TYPE, header::ACCEPT] {
+        if let Some(value) = parts.headers.get(&name) {
+            upstream = upstream.header(name, value);
+        }
     }
     let Ok(answer) = upstream.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
@@ -117,7 +119,7 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
     devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
         .await
         .unwrap();
-    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id, 100_000)
+    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id)
         .await
         .unwrap();
 

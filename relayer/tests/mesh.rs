@@ -72,7 +72,7 @@ async fn five_regions_query_each_other_through_the_mesh() {
             let mut grants = Vec::new();
             for (a, asker) in chains.iter().enumerate() {
                 if a != b {
-                    let grant = seed_query_scenario(answerer, adapter.as_ref(), &asker.id, 100_000)
+                    let grant = seed_query_scenario(answerer, adapter.as_ref(), &asker.id)
                         .await
                         .unwrap();
                     grants.push((a, b, grant));
@@ -215,22 +215,12 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
         assert!(o.unwrap().is_ok());
     }
     let (shaanxi, guangdong, beijing) = (&chains[0], &chains[1], &chains[2]);
-    let grant_a = seed_query_scenario(
-        beijing,
-        runtimes[2].adapter().as_ref(),
-        &shaanxi.id,
-        100_000,
-    )
-    .await
-    .unwrap();
-    let grant_b = seed_query_scenario(
-        beijing,
-        runtimes[2].adapter().as_ref(),
-        &guangdong.id,
-        100_000,
-    )
-    .await
-    .unwrap();
+    let grant_a = seed_query_scenario(beijing, runtimes[2].adapter().as_ref(), &shaanxi.id)
+        .await
+        .unwrap();
+    let grant_b = seed_query_scenario(beijing, runtimes[2].adapter().as_ref(), &guangdong.id)
+        .await
+        .unwrap();
 
     let governors: Vec<SigningKey> = (0..3)
         .map(|i| SigningKey::from_bytes(&[i + 7; 32]))
@@ -252,6 +242,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
             governance: Some((keys, 2)),
             unannounced: vec![beijing.id.clone()],
             admitted: Vec::new(),
+            regulator: None,
         },
     )
     .await
@@ -373,24 +364,17 @@ async fn two_relayers_serve_one_chain_and_one_is_killed_mid_load() {
     let base = base_port(200);
     let (chains, _processes) = start_regions(&dir, 2, base).await;
     let (asker, answerer) = (&chains[0], &chains[1]);
-    let grant = seed_query_scenario(
-        answerer,
-        answerer.adapter().unwrap().as_ref(),
-        &asker.id,
-        1_000_000,
-    )
-    .await
-    .unwrap();
-    let payer = protocol::tx::Account::Remote {
-        chain: asker.id.clone(),
-        institution: "bank-a".parse().unwrap(),
-    };
+    let grant = seed_query_scenario(answerer, answerer.adapter().unwrap().as_ref(), &asker.id)
+        .await
+        .unwrap();
+    // Fees are escrowed and paid on the asking chain.
+    let payer = protocol::tx::Account::Local("bank-a".parse().unwrap());
     let balance =
         |bytes: Option<Vec<u8>>| bytes.map_or(0, |b| borsh::from_slice::<u64>(&b).unwrap());
     let answers = answerer.adapter().unwrap();
+    let asks = asker.adapter().unwrap();
     let before = balance(
-        answers
-            .state(&state_keys::balance(&payer))
+        asks.state(&state_keys::balance(&payer))
             .await
             .unwrap()
             .value,
@@ -448,11 +432,10 @@ async fn two_relayers_serve_one_chain_and_one_is_killed_mid_load() {
             .unwrap();
         assert!(ack.value.is_some(), "#{sequence} answered");
     }
-    // Exactly once: bank-a's prepaid account on the answering chain paid
-    // one fee per query, however many relayers tried to deliver it.
+    // Exactly once: bank-a paid one fee per query on its chain, however
+    // many relayers tried to deliver or acknowledge it.
     let after = balance(
-        answers
-            .state(&state_keys::balance(&payer))
+        asks.state(&state_keys::balance(&payer))
             .await
             .unwrap()
             .value,

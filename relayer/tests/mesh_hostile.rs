@@ -167,7 +167,6 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         guangdong,
         guangdong.adapter().unwrap().as_ref(),
         &shaanxi.id,
-        100_000,
     )
     .await
     .unwrap();

@@ -1,5 +1,7 @@
-//! The destination chain refuses queries without a valid consent or
-//! without funds, and the integrator sees why in the acknowledgement.
+//! The destination chain refuses queries without a valid consent or whose
+//! fee exceeds the requester's maximum, and the integrator sees why in the
+//! acknowledgement; a requester without the funds to escrow its maximum
+//! fee is refused by its own chain when sending.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -7,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use credit_chain::app::auth::sign_consent;
+use credit_chain::genesis::SAMPLE_FEES;
 use protocol::tx::{Acknowledgement, ConsentGrant, TxBody};
 use protocol::{Canonical, ChainId, PacketPayload, QueryOutcome, state_keys};
 use relayer::devnet::{
-    DevChain, create_clients, credit_query, seed_query_scenario, sent_sequence, start_chain,
+    DevChain, cny, create_clients, credit_query, seed_query_scenario, sent_sequence, start_chain,
     submit, wait_for_chain,
 };
 use relayer::engine::{ChainRuntime, Engine, EngineOptions, wall_clock};
@@ -37,14 +40,17 @@ async fn ask(
     engine: &Engine,
     store: &Store,
     asker: &DevChain,
-    a: &Arc<ChainRuntime>,
-    b: &Arc<ChainRuntime>,
+    (a, b): (&Arc<ChainRuntime>, &Arc<ChainRuntime>),
     requester: &str,
     grant: &ConsentGrant,
+    max_fee: Option<u64>,
 ) -> QueryOutcome {
     let mut body = credit_query(&b.id().clone(), &grant.enterprise, grant.id());
     if let TxBody::SendCreditQuery { query, .. } = &mut body {
         query.requester = requester.parse().unwrap();
+        if let Some(units) = max_fee {
+            query.max_fee = cny(units);
+        }
     }
     let sent = submit(
         a.adapter().as_ref(),
@@ -89,6 +95,17 @@ async fn ask(
     }
 }
 
+/// The balance of local institution `who` on the adapter's chain.
+async fn balance(adapter: &dyn adapters::ChainAdapter, who: &str) -> u64 {
+    let account = protocol::tx::Account::Local(who.parse().unwrap());
+    adapter
+        .state(&state_keys::balance(&account))
+        .await
+        .unwrap()
+        .value
+        .map_or(0, |v| borsh::from_slice::<u64>(&v).unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_queries_say_why() {
     let dir = std::env::temp_dir().join(format!("relayer-refusals-{}", std::process::id()));
@@ -123,7 +140,7 @@ async fn refused_queries_say_why() {
         },
     )
     .unwrap();
-    let grant = seed_query_scenario(&answerer, b.adapter().as_ref(), &asker.id, 100_000)
+    let grant = seed_query_scenario(&answerer, b.adapter().as_ref(), &asker.id)
         .await
         .unwrap();
     let enterprise_key = answerer
@@ -148,24 +165,64 @@ async fn refused_queries_say_why() {
 
     // Answered under the consent.
     assert_eq!(
-        ask(&engine, &store, &asker, &a, &b, "bank-a", &grant).await,
+        ask(&engine, &store, &asker, (&a, &b), "bank-a", &grant, None).await,
         QueryOutcome::Answered
     );
 
-    // bureau-a has its own consent but no prepaid account on guangdong.
+    // The providers' fees exceed the maximum the requester will pay: the
+    // destination refuses, naming both.
+    let fees: u64 = SAMPLE_FEES.iter().map(|(_, f)| f).sum();
+    match ask(
+        &engine,
+        &store,
+        &asker,
+        (&a, &b),
+        "bank-a",
+        &grant,
+        Some(fees - 1),
+    )
+    .await
+    {
+        QueryOutcome::FeeRefused(why) => assert!(
+            why.contains(&format!("fee {fees} CNY exceeds the max fee {}", fees - 1)),
+            "{why}"
+        ),
+        other => panic!("expected a fee refusal, got {other:?}"),
+    }
+
+    // bureau-a cannot escrow a maximum fee above its balance on shaanxi:
+    // its own chain refuses the send, naming the account, its balance and
+    // the fee, and nothing is sent.
     let bureau = ConsentGrant {
         grantee: "bureau-a".parse().unwrap(),
         nonce: 2,
         ..grant.clone()
     };
     grant_on_b(bureau.clone()).await;
-    match ask(&engine, &store, &asker, &a, &b, "bureau-a", &bureau).await {
-        QueryOutcome::FeeRefused(why) => assert!(
-            why.contains("bureau-a") && why.contains("has 0 CNY"),
-            "{why}"
-        ),
-        other => panic!("expected a fee refusal, got {other:?}"),
+    let have = balance(a.adapter().as_ref(), "bureau-a").await;
+    let mut body = credit_query(b.id(), &bureau.enterprise, bureau.id());
+    if let TxBody::SendCreditQuery { query, .. } = &mut body {
+        query.requester = "bureau-a".parse().unwrap();
+        query.max_fee = cny(have + 1);
     }
+    let key = asker.key("institutions/bureau-a").unwrap();
+    let err = submit(a.adapter().as_ref(), &key, body)
+        .await
+        .expect_err("a send beyond the balance must fail")
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "insufficient balance: bureau-a has {have} CNY, needs {}",
+            have + 1
+        )),
+        "{err}"
+    );
+    assert_eq!(balance(a.adapter().as_ref(), "bureau-a").await, have);
+    // Within its balance, bureau-a's query is answered.
+    assert_eq!(
+        ask(&engine, &store, &asker, (&a, &b), "bureau-a", &bureau, None).await,
+        QueryOutcome::Answered
+    );
 
     // A consent that expires before the query arrives.
     let short = ConsentGrant {
@@ -175,7 +232,7 @@ async fn refused_queries_say_why() {
     };
     grant_on_b(short.clone()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    match ask(&engine, &store, &asker, &a, &b, "bank-a", &short).await {
+    match ask(&engine, &store, &asker, (&a, &b), "bank-a", &short, None).await {
         QueryOutcome::ConsentRefused(why) => assert!(why.contains("expired"), "{why}"),
         other => panic!("expected an expired-consent refusal, got {other:?}"),
     }
@@ -190,7 +247,7 @@ async fn refused_queries_say_why() {
     )
     .await
     .unwrap();
-    match ask(&engine, &store, &asker, &a, &b, "bank-a", &grant).await {
+    match ask(&engine, &store, &asker, (&a, &b), "bank-a", &grant, None).await {
         QueryOutcome::ConsentRefused(why) => assert!(why.contains("revoked"), "{why}"),
         other => panic!("expected a revoked-consent refusal, got {other:?}"),
     }

@@ -94,31 +94,48 @@ pub(crate) fn error_message(body: &[u8]) -> String {
     }
 }
 
-/// Decodes a successful answer; a client error (4xx) is
+/// Decodes a successful JSON answer; a client error (4xx) is
 /// [`FailureKind::Unavailable`], any other status [`FailureKind::HttpStatus`].
 pub(crate) fn decode<T: DeserializeOwned>(reply: &Reply) -> Result<T, Failure> {
-    let status = reply.status;
-    if status.is_success() {
-        serde_json::from_slice(&reply.body).map_err(|e| {
-            Failure::new(
-                FailureKind::Malformed,
-                format!(
-                    "invalid JSON answer: {e} (answer: {})",
-                    excerpt(&reply.body)
-                ),
-            )
-        })
-    } else if status.is_client_error() {
-        Err(Failure::new(
-            FailureKind::Unavailable,
-            format!("HTTP {status}: {}", error_message(&reply.body)),
-        ))
-    } else {
-        Err(Failure::new(
-            FailureKind::HttpStatus,
-            format!("HTTP {status}: {}", error_message(&reply.body)),
-        ))
+    if !reply.status.is_success() {
+        return Err(status_failure(reply));
     }
+    serde_json::from_slice(&reply.body).map_err(|e| {
+        Failure::new(
+            FailureKind::Malformed,
+            format!(
+                "invalid JSON answer: {e} (answer: {})",
+                excerpt(&reply.body)
+            ),
+        )
+    })
+}
+
+/// [`decode`] for a borsh answer (`application/octet-stream`).
+pub(crate) fn decode_borsh<T: borsh::BorshDeserialize>(reply: &Reply) -> Result<T, Failure> {
+    if !reply.status.is_success() {
+        return Err(status_failure(reply));
+    }
+    borsh::from_slice(&reply.body).map_err(|e| {
+        Failure::new(
+            FailureKind::Malformed,
+            format!("invalid borsh answer ({} bytes): {e}", reply.body.len()),
+        )
+    })
+}
+
+/// The failure an unsuccessful status means (the body's error message kept).
+fn status_failure(reply: &Reply) -> Failure {
+    let status = reply.status;
+    let kind = if status.is_client_error() {
+        FailureKind::Unavailable
+    } else {
+        FailureKind::HttpStatus
+    };
+    Failure::new(
+        kind,
+        format!("HTTP {status}: {}", error_message(&reply.body)),
+    )
 }
 
 #[cfg(test)]

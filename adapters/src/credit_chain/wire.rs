@@ -25,20 +25,9 @@ pub(crate) struct State {
     pub proof: StateProof,
 }
 
-/// One entry of `POST /proofs`.
-#[derive(Deserialize)]
-pub(crate) struct ProofEntry {
-    pub key: String,
-    pub value: Option<String>,
-    pub proof: StateProof,
-}
-
-/// `POST /proofs` (`{"keys": [HEX, ...]}`).
-#[derive(Deserialize)]
-pub(crate) struct Proofs {
-    pub height: Height,
-    pub entries: Vec<ProofEntry>,
-}
+/// `POST /proofs` answered in borsh (`Accept: application/octet-stream`):
+/// the height, then each key asked with its value (if any) and proof.
+pub(crate) type BinaryProofs = (Height, Vec<(Vec<u8>, Option<Vec<u8>>, StateProof)>);
 
 /// A transaction's result in `POST /tx`'s answer.
 #[derive(Deserialize)]
@@ -58,6 +47,18 @@ pub(crate) struct Committed {
     pub hash: Hash,
     pub height: Height,
     pub result: TxResult,
+}
+
+/// One answer of `POST /txs`: committed, or refused at admission. Decoded
+/// straight into these types: a batch's answers held as generic JSON
+/// values were the relayer's largest allocation while clearing a backlog.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum BatchAnswer {
+    /// Refused (it has an `error` field).
+    Refused(Refusal),
+    /// Committed.
+    Committed(Committed),
 }
 
 /// `POST /tx` refused at admission (400).

@@ -242,9 +242,11 @@ struct ProofsRequest {
     keys: Vec<String>,
 }
 
+/// `POST /proofs`, answered in borsh as the node does for a relayer (which
+/// asks with `Accept: application/octet-stream`).
 async fn proofs(State(s): State<Arc<ServerState>>, Json(q): Json<ProofsRequest>) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
-    let entries: Vec<Value> = q
+    let entries: Vec<_> = q
         .keys
         .iter()
         .enumerate()
@@ -254,10 +256,12 @@ async fn proofs(State(s): State<Arc<ServerState>>, Json(q): Json<ProofsRequest>)
             if s.behaviour == Behaviour::Liar && i == 1 {
                 value = None;
             }
-            json!({"key": k, "value": value.map(hex::encode), "proof": s.fixture.tree.prove(&key)})
+            let proof = s.fixture.tree.prove(&key);
+            (key, value, proof)
         })
         .collect();
-    Json(json!({"height": s.tip.load(Ordering::SeqCst), "entries": entries})).into_response()
+    let height = Height::new(s.tip.load(Ordering::SeqCst)).unwrap();
+    borsh::to_vec(&(height, entries)).unwrap().into_response()
 }
 
 #[derive(Deserialize)]

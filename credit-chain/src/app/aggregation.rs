@@ -39,10 +39,16 @@
 //!    skips packets whose acknowledgement is not written, so it simply picks
 //!    it up later.
 //! 3. Each expected provider (role data provider, once, before the
-//!    deadline) sends `contribute_aggregation` with its own amount encrypted
-//!    under A's key; the 64 bytes are validated
-//!    ([`TxError::MalformedCiphertext`], [`TxError::CiphertextNotOnCurve`])
-//!    and added homomorphically to the running sum.
+//!    deadline) sends `contribute_aggregation` with its own amount in fen
+//!    encrypted under A's key as two limbs (yuan = amount / 100 and
+//!    fen = amount % 100, a [`FenCiphertext`]: 128 bytes) and a
+//!    [`ContributionProof`] (1,056 bytes). The ciphertext is validated
+//!    ([`TxError::MalformedCiphertext`], [`TxError::CiphertextNotOnCurve`]),
+//!    the proof is verified against it, A's key and
+//!    [`contribution_context`] (which aggregation, on which chain, from
+//!    which provider) — a missing, malformed or failing proof is
+//!    [`TxError::InvalidContributionProof`] — and only then is it added
+//!    homomorphically to the running sum.
 //! 4. Finalization writes the acknowledgement
 //!    `Result(AggregationPartial { providers, expected, missing, ciphertext
 //!    = the sum, proof: empty })` and emits `write_acknowledgement` exactly
@@ -51,7 +57,7 @@
 //!    [`App::end_block`](super::App::end_block) of the first block whose
 //!    time is at or after the deadline (found by a range scan of the
 //!    deadline index, never a scan of every pending aggregation). With no
-//!    contribution the ciphertext is `Ciphertext::zero()` and
+//!    contribution the ciphertext is `FenCiphertext::zero()` and
 //!    `providers == 0` says so.
 //! 5. `acknowledge_packet` on A stores the partial under
 //!    [`keys::aggregation_partial`]`(aggregation id, B)` — all partials of
@@ -60,12 +66,27 @@
 //!    leaves it absent (and allows the request to be sent again): the
 //!    requester reports that chain as missing, never as zero.
 //!
-//! Limits, for later issues: nothing proves that a provider encrypted its
-//! true amount, or under A's key (the `proof` field is empty); a wrong key
-//! makes A's decryption fail (out of range) rather than give a number. The
-//! record counts are self-reported.
+//! # Well-formedness proofs
+//!
+//! The proof shows, in zero knowledge, that each limb `(c1, c2) = (r·G,
+//! m·G + r·Y)` under A's key `Y` has `m` in range (yuan limb in
+//! `0..=2^40−1`, fen limb in `0..=99`: an aggregated Bulletproof over `c2`
+//! and its complement) and that `c1` and `c2` share the same `r` (a Sigma
+//! proof). So no provider can subtract from the total (a "negative"
+//! amount) or push it out of the decryptable range; and because the proof
+//! is bound to A's key and to this contribution, it cannot be copied from
+//! another provider or aggregation. The partial sum then needs no proof of
+//! its own (its `proof` field stays empty): the sum is this chain's own
+//! deterministic computation over verified contributions, and the
+//! acknowledgement is proven to A's chain by its Merkle proof against this
+//! chain's header.
+//!
+//! Limits: nothing proves that a provider encrypted its *true* amount (only
+//! that it is a well-formed amount in range); the record counts are
+//! self-reported.
 
-use homomorphic::{Ciphertext, Error as HeError};
+use borsh::BorshSerialize;
+use homomorphic::{ContributionProof, Error as HeError, FenCiphertext};
 use protocol::tx::{Acknowledgement, Role};
 use protocol::{
     AggregationPartial, AggregationRequest, ChainId, Height, InstitutionId, Packet, PacketPayload,
@@ -95,6 +116,39 @@ fn names(ids: &[InstitutionId]) -> String {
         .map(InstitutionId::as_str)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The context every contribution's [`ContributionProof`] is bound to:
+/// the aggregation, the chain that sums it (the request's destination), the
+/// request packet (source chain and sequence) and the contributing
+/// provider. Providers prove against it; the chain verifies against it.
+///
+/// ```
+/// use credit_chain::app::aggregation::contribution_context;
+/// use protocol::{ChainId, Hash, InstitutionId};
+///
+/// let id = Hash::tagged(b"example", &[b"1"]);
+/// let chain: ChainId = "guangdong".parse().unwrap();
+/// let source: ChainId = "shaanxi".parse().unwrap();
+/// let a: InstitutionId = "provider-a".parse().unwrap();
+/// let b: InstitutionId = "provider-b".parse().unwrap();
+/// assert_ne!(
+///     contribution_context(&id, &chain, &source, 7, &a),
+///     contribution_context(&id, &chain, &source, 7, &b)
+/// );
+/// ```
+pub fn contribution_context(
+    aggregation_id: &protocol::Hash,
+    chain: &ChainId,
+    source: &ChainId,
+    sequence: u64,
+    provider: &InstitutionId,
+) -> Vec<u8> {
+    let mut context = b"credit-chain/contribute_aggregation/v1".to_vec();
+    (aggregation_id, chain, source, sequence, provider)
+        .serialize(&mut context)
+        .expect("writing to a Vec cannot fail");
+    context
 }
 
 /// Maps a decoding error of an untrusted ciphertext to its error code.
@@ -248,7 +302,7 @@ pub(crate) fn receive_request<S: KvStoreMut + ?Sized>(
         expected,
         contributed: Vec::new(),
         records: 0,
-        sum: Ciphertext::zero().to_bytes().to_vec(),
+        sum: FenCiphertext::zero().to_bytes().to_vec(),
     };
     events.push(
         Event::new("aggregation_requested")
@@ -337,18 +391,18 @@ fn finalize<S: KvStoreMut + ?Sized>(
 }
 
 /// `contribute_aggregation`: an expected data provider adds its encrypted
-/// amount, once, before the deadline.
+/// amount, with its well-formedness proof, once, before the deadline.
 pub(crate) fn contribute<S: KvStoreMut + ?Sized>(
     store: &mut S,
     ctx: &BlockContext,
     sender: &Sender,
-    source: &ChainId,
-    sequence: u64,
+    (source, sequence): (&ChainId, u64),
     ciphertext: &[u8],
+    proof: &[u8],
     records: u32,
 ) -> Result<Vec<Event>, TxError> {
     let provider = sender.require_role("contribute_aggregation", &[Role::DataProvider])?;
-    let contribution = Ciphertext::from_bytes(ciphertext).map_err(ciphertext_error)?;
+    let contribution = FenCiphertext::from_bytes(ciphertext).map_err(ciphertext_error)?;
     let key = keys::pending_aggregation(source, sequence);
     let mut pending: PendingAggregation =
         state::read(store, &key)?.ok_or_else(|| TxError::UnknownAggregation {
@@ -378,7 +432,35 @@ pub(crate) fn contribute<S: KvStoreMut + ?Sized>(
             sequence,
         });
     }
-    let sum = Ciphertext::from_bytes(&pending.sum).map_err(|e| TxError::CorruptState {
+    let refused = |reason: String| TxError::InvalidContributionProof {
+        provider: provider.id.clone(),
+        source_chain: source.clone(),
+        sequence,
+        reason,
+    };
+    if proof.is_empty() {
+        return Err(refused(
+            "no proof that the ciphertext is well formed (amount in range)".into(),
+        ));
+    }
+    let encryption_key =
+        homomorphic::PublicKey::from_bytes(&pending.encryption_key).map_err(|e| {
+            TxError::CorruptState {
+                key: keys::show(&key),
+                reason: format!("encryption key: {e}"),
+            }
+        })?;
+    let context = contribution_context(
+        &pending.aggregation_id,
+        &ctx.chain_id,
+        source,
+        sequence,
+        &provider.id,
+    );
+    ContributionProof::from_bytes(proof)
+        .and_then(|p| p.verify(&encryption_key, &contribution, &context))
+        .map_err(|e| refused(e.to_string()))?;
+    let sum = FenCiphertext::from_bytes(&pending.sum).map_err(|e| TxError::CorruptState {
         key: keys::show(&key),
         reason: format!("running sum: {e}"),
     })?;

@@ -393,6 +393,22 @@ pub enum TxError {
         /// What is in the way.
         reason: String,
     },
+    /// A contribution came without a proof that its ciphertext is well
+    /// formed, or with one that does not decode or verify (an amount out
+    /// of range, or a proof for another ciphertext, key or contribution).
+    #[error(
+        "contribution of {provider} to aggregation {sequence} from {source_chain} refused: {reason}"
+    )]
+    InvalidContributionProof {
+        /// The sender.
+        provider: InstitutionId,
+        /// The request's source.
+        source_chain: ChainId,
+        /// The request packet's sequence.
+        sequence: u64,
+        /// What is wrong with the proof.
+        reason: String,
+    },
 }
 
 impl TxError {
@@ -447,6 +463,7 @@ impl TxError {
             TxError::CiphertextNotOnCurve(_) => 86,
             TxError::AggregationClosed { .. } => 87,
             TxError::AggregationExists { .. } => 88,
+            TxError::InvalidContributionProof { .. } => 89,
         }
     }
 

@@ -2,17 +2,20 @@
 //!
 //! Balances are `u64` minor units of the chain's one currency
 //! ([`Params::currency`](super::state::Params)); a zero balance is not
-//! stored. An account is a local institution or a remote chain's
-//! institution that prepays here for its queries.
+//! stored. An account is a local institution, or a remote chain's
+//! institution: a data provider of another chain holds there the fees it
+//! earned answering this chain's queries (see
+//! [`interchain`](super::interchain)).
 
 use protocol::Money;
 use protocol::tx::{Account, Role};
+use serde::{Deserialize, Serialize};
 
 use super::Event;
 use super::auth::Sender;
 use super::error::TxError;
 use super::keys;
-use super::state::{self, Params};
+use super::state::{self, Escrow, Params};
 use super::store::{KvStore, KvStoreMut};
 
 /// Refuses an amount in another currency than the chain's.
@@ -153,4 +156,90 @@ pub(crate) fn transfer_event(from: &Account, to: &Account, amount: &Money) -> Ev
         .attr("to", to)
         .attr("amount", amount.minor_units)
         .attr("currency", amount.currency)
+}
+
+/// One account's balance in a [`Ledger`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerBalance {
+    /// The account.
+    pub account: Account,
+    /// Its balance in minor units.
+    pub amount: u64,
+}
+
+/// One escrow of a packet in flight in a [`Ledger`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEscrow {
+    /// The packet's destination.
+    pub destination: String,
+    /// The packet's sequence.
+    pub sequence: u64,
+    /// Who paid it in.
+    pub account: Account,
+    /// How much, in minor units.
+    pub amount: u64,
+}
+
+/// Every balance and escrow of a chain, and their totals: what fees may
+/// move but never create (`total` changes only by `mint`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// The chain's currency.
+    pub currency: protocol::Currency,
+    /// Every non-zero balance, sorted by key.
+    pub balances: Vec<LedgerBalance>,
+    /// Every escrow of a packet in flight, sorted by key.
+    pub escrows: Vec<LedgerEscrow>,
+    /// The sum of the balances.
+    pub balances_total: u128,
+    /// The sum of the escrows.
+    pub escrowed_total: u128,
+    /// `balances_total + escrowed_total`.
+    pub total: u128,
+}
+
+/// Reads the chain's [`Ledger`] from its state.
+pub fn ledger(store: &(impl KvStore + ?Sized)) -> Result<Ledger, TxError> {
+    let params = state::params(store)?;
+    let corrupt = |key: &[u8], reason: String| TxError::CorruptState {
+        key: keys::show(key),
+        reason,
+    };
+    let mut balances = Vec::new();
+    for (key, value) in store.scan_prefix(b"balances/") {
+        let name = std::str::from_utf8(&key[b"balances/".len()..])
+            .map_err(|e| corrupt(&key, e.to_string()))?;
+        let account: Account = name.parse().map_err(|e| corrupt(&key, format!("{e}")))?;
+        let amount: u64 = state::decode(&key, &value)?;
+        balances.push(LedgerBalance { account, amount });
+    }
+    let prefix = b"interchain/escrows/";
+    let mut escrows = Vec::new();
+    for (key, value) in store.scan_prefix(prefix) {
+        let rest =
+            std::str::from_utf8(&key[prefix.len()..]).map_err(|e| corrupt(&key, e.to_string()))?;
+        let (destination, seq) = rest
+            .rsplit_once('/')
+            .ok_or_else(|| corrupt(&key, "no sequence in the key".into()))?;
+        let sequence = seq
+            .parse()
+            .map_err(|e| corrupt(&key, format!("sequence {seq:?}: {e}")))?;
+        let escrow: Escrow = state::decode(&key, &value)?;
+        escrows.push(LedgerEscrow {
+            destination: destination.to_owned(),
+            sequence,
+            account: escrow.account,
+            amount: escrow.amount.minor_units,
+        });
+    }
+    let balances_total = balances.iter().map(|b| u128::from(b.amount)).sum::<u128>();
+    let escrowed_total = escrows.iter().map(|e| u128::from(e.amount)).sum::<u128>();
+    Ok(Ledger {
+        currency: params.currency,
+        balances,
+        escrows,
+        balances_total,
+        escrowed_total,
+        total: balances_total + escrowed_total,
+    })
 }

@@ -3,7 +3,8 @@
 //!
 //! The life of a credit query, with A the source and B the destination:
 //!
-//! 1. `send_credit_query` on A: the requester's maximum fee is escrowed; the
+//! 1. `send_credit_query` on A: the requester's maximum fee is escrowed
+//!    (the send fails when its balance is short); the
 //!    packet's commitment is written under
 //!    [`keys::packet_commitment`]`(B, seq)` and the packet under
 //!    [`keys::packet`]`(B, seq)`.
@@ -16,13 +17,21 @@
 //!    [`keys::packet_ack_data`]`(A, seq)`.
 //! 3. `acknowledge_packet` on A, with a membership proof of the
 //!    acknowledgement hash at a height of B that A's client of B trusts:
-//!    the commitment is deleted, the escrow refunded, and the
+//!    the commitment is deleted, each provider's charge (carried by the
+//!    acknowledgement) paid from the escrow to its account on A,
+//!    `balances/B/<provider>`, the rest refunded to the requester, and the
 //!    acknowledgement kept under [`keys::packet_result`]`(B, seq)` for the
 //!    requester to read.
 //! 4. Or `timeout_packet` on A, with a non-membership proof of the receipt
 //!    at a trusted height of B whose header is at or past the packet's
 //!    timeout height or time: the commitment is deleted and the escrow
 //!    refunded.
+//!
+//! Fees move only on A, so every chain's total (balances plus escrows) is
+//! conserved: B computes the charges and puts them in its acknowledgement,
+//! which A trusts because it is proven against B's state; A pays them from
+//! the escrow, never more than was escrowed. A provider's earnings are its
+//! balance on A, held in its name (`B/<provider>`).
 //!
 //! Timeouts are sound because B refuses a packet in any block at or past
 //! its timeout, and a header's state root commits to the state after its
@@ -36,8 +45,8 @@ use light_clients::credit_chain::{
 use light_clients::merkle::{MembershipProof, NonMembershipProof};
 use protocol::tx::{Account, Acknowledgement, LightClientParams, Role};
 use protocol::{
-    Attestation, ChainId, CreditQuery, CreditResponse, Hash, Height, LightBlock, Money, Packet,
-    PacketPayload, QueryOutcome, Time,
+    Attestation, ChainId, CreditQuery, CreditResponse, FeeCharge, Hash, Height, LightBlock, Money,
+    Packet, PacketPayload, QueryOutcome, Time,
 };
 
 use super::auth::{Sender, verify_signature};
@@ -332,7 +341,9 @@ pub(crate) fn send_credit_query<S: KvStoreMut + ?Sized>(
             Event::new("escrow_locked")
                 .attr("account", &account)
                 .attr("amount", query.max_fee.minor_units)
-                .attr("currency", query.max_fee.currency),
+                .attr("currency", query.max_fee.currency)
+                .attr("destination", destination)
+                .attr("sequence", sequence),
         );
     }
     let packet = Packet {
@@ -665,11 +676,13 @@ fn payload_name(p: &PacketPayload) -> &'static str {
 /// Answers a credit query from local records under consent and fee.
 ///
 /// Consent: see [`consent::refusal`]. Records: every record about the
-/// enterprise of a kind asked for. Fee: the sum of the query fees of the
-/// providers whose records are returned, at most the query's `max_fee`,
-/// moved from the requester's prepaid account on this chain
-/// (`<source>/<requester>`) to each provider. A refusal is an answer too
-/// (with no records and no fee), so the source learns of it.
+/// enterprise of a kind asked for. Fee: each provider whose records are
+/// returned charges its query fee; the total must be at most the query's
+/// `max_fee` (in this chain's currency), else the query is refused. Nothing
+/// is paid here: the charges travel in the acknowledgement, and the source
+/// pays them out of the requester's escrow when the acknowledgement is
+/// proven to it (see [`settle_escrow`]). A refusal is an answer too (with
+/// no records and no charges), so the source learns of it.
 fn answer_credit_query<S: KvStoreMut + ?Sized>(
     store: &mut S,
     ctx: &BlockContext,
@@ -688,6 +701,7 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
         outcome,
         records: Vec::new(),
         fee_charged: nothing,
+        charges: Vec::new(),
     };
     if let Some(reason) = consent::refusal(store, ctx, source, query)? {
         return Ok(refuse(QueryOutcome::ConsentRefused(reason)));
@@ -703,7 +717,7 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
         let fee = state::read::<Money>(store, &keys::query_fee(&provider))?.unwrap_or(nothing);
         if fee.minor_units > 0 {
             total = total.saturating_add(fee.minor_units);
-            charges.push((provider, fee));
+            charges.push(FeeCharge { provider, fee });
         }
     }
     if total > 0 && query.max_fee.currency != params.currency {
@@ -718,22 +732,15 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
             params.currency, query.max_fee.minor_units
         ))));
     }
-    let payer = Account::Remote {
-        chain: source.clone(),
-        institution: query.requester.clone(),
-    };
-    let available = fees::balance(store, &payer)?;
-    if available < total {
-        return Ok(refuse(QueryOutcome::FeeRefused(format!(
-            "account {payer} on {} has {available} {}, the fee is {total}",
-            ctx.chain_id, params.currency
-        ))));
-    }
-    for (provider, fee) in charges {
-        let to = Account::Local(provider);
-        fees::debit(store, &params, &payer, fee.minor_units)?;
-        fees::credit(store, &to, fee.minor_units)?;
-        events.push(fees::transfer_event(&payer, &to, &fee));
+    for charge in &charges {
+        events.push(
+            Event::new("fee_charged")
+                .attr("source", source)
+                .attr("requester", &query.requester)
+                .attr("provider", &charge.provider)
+                .attr("amount", charge.fee.minor_units)
+                .attr("currency", charge.fee.currency),
+        );
     }
     Ok(CreditResponse {
         query_packet,
@@ -743,6 +750,7 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
             minor_units: total,
             currency: params.currency,
         },
+        charges,
     })
 }
 
@@ -778,8 +786,8 @@ fn check_in_flight(
     Ok(())
 }
 
-/// Deletes the packet's commitment, refunds its escrow and records how it
-/// ended.
+/// Deletes the packet's commitment, settles its escrow (see
+/// [`settle_escrow`]) and records how it ended.
 fn close_packet<S: KvStoreMut + ?Sized>(
     store: &mut S,
     packet: &Packet,
@@ -792,15 +800,133 @@ fn close_packet<S: KvStoreMut + ?Sized>(
     let escrow_key = keys::escrow(destination, sequence);
     if let Some(escrow) = state::read::<Escrow>(store, &escrow_key)? {
         store.delete(&escrow_key);
-        fees::credit(store, &escrow.account, escrow.amount.minor_units)?;
+        let ack = match result {
+            PacketResult::Acknowledged(ack) => Some(ack.as_ref()),
+            PacketResult::TimedOut => None,
+        };
+        settle_escrow(store, packet, &escrow, ack, events)?;
+    }
+    state::write(store, keys::packet_result(destination, sequence), result);
+    Ok(())
+}
+
+/// The fee charges an acknowledgement of `packet` carries: those of an
+/// answered credit query, none for anything else (a refusal, an error, a
+/// packet of another kind).
+fn charges_of<'a>(packet: &Packet, ack: &'a Acknowledgement) -> &'a [FeeCharge] {
+    match (&packet.payload, ack) {
+        (
+            PacketPayload::CreditQuery(_),
+            Acknowledgement::Result(PacketPayload::CreditResponse(r)),
+        ) if r.outcome == QueryOutcome::Answered => &r.charges,
+        _ => &[],
+    }
+}
+
+/// Why `charges` cannot be paid out of `escrow`, if so: another currency,
+/// more than escrowed, or a total that differs from the response's
+/// `fee_charged`. The acknowledgement is proven, so only a faulty or lying
+/// destination chain sends such charges; paying them would create money.
+fn invalid_charges(
+    escrow: &Escrow,
+    charges: &[FeeCharge],
+    fee_charged: Option<&Money>,
+) -> Option<String> {
+    let mut total: u64 = 0;
+    for c in charges {
+        if c.fee.currency != escrow.amount.currency {
+            return Some(format!(
+                "provider {} charges in {}, the escrow is in {}",
+                c.provider, c.fee.currency, escrow.amount.currency
+            ));
+        }
+        total = match total.checked_add(c.fee.minor_units) {
+            Some(t) => t,
+            None => return Some("the charges overflow".to_owned()),
+        };
+    }
+    if total > escrow.amount.minor_units {
+        return Some(format!(
+            "the charges total {total} {}, more than the {} escrowed",
+            escrow.amount.currency, escrow.amount.minor_units
+        ));
+    }
+    if let Some(declared) = fee_charged
+        && !charges.is_empty()
+        && (declared.minor_units != total || declared.currency != escrow.amount.currency)
+    {
+        return Some(format!(
+            "the charges total {total} {} but the response declares {} {}",
+            escrow.amount.currency, declared.minor_units, declared.currency
+        ));
+    }
+    None
+}
+
+/// Settles the escrow of a closed packet on its source.
+///
+/// On an acknowledgement of an answered credit query, each provider's
+/// charge is paid from the escrow to its account on this chain,
+/// `balances/<destination>/<provider>` (an [`Account::Remote`]: the
+/// provider's earnings are kept on the requester's chain, as value never
+/// crosses chains), with a `fee_paid` event; the rest is refunded to the
+/// requester (`escrow_refunded`). A refusal, an error, a timeout: all is
+/// refunded. Charges that cannot be valid (see [`invalid_charges`]) are
+/// not paid: all is refunded and a `fee_charges_rejected` event says why,
+/// so a lying destination can neither create money nor keep the escrow
+/// locked. The escrow's amount is thus conserved exactly: paid + refunded.
+fn settle_escrow<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    packet: &Packet,
+    escrow: &Escrow,
+    ack: Option<&Acknowledgement>,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
+    let (destination, sequence) = (&packet.destination, packet.sequence);
+    let mut charges = ack.map_or(&[][..], |a| charges_of(packet, a));
+    let fee_charged = match ack {
+        Some(Acknowledgement::Result(PacketPayload::CreditResponse(r))) => Some(&r.fee_charged),
+        _ => None,
+    };
+    if let Some(reason) = invalid_charges(escrow, charges, fee_charged) {
+        events.push(
+            Event::new("fee_charges_rejected")
+                .attr("destination", destination)
+                .attr("sequence", sequence)
+                .attr("reason", reason),
+        );
+        charges = &[];
+    }
+    let mut rest = escrow.amount.minor_units;
+    for c in charges {
+        let payee = Account::Remote {
+            chain: destination.clone(),
+            institution: c.provider.clone(),
+        };
+        fees::credit(store, &payee, c.fee.minor_units)?;
+        // `invalid_charges` checked the sum is at most the escrow.
+        rest = rest.saturating_sub(c.fee.minor_units);
+        events.push(
+            Event::new("fee_paid")
+                .attr("payer", &escrow.account)
+                .attr("payee", &payee)
+                .attr("amount", c.fee.minor_units)
+                .attr("currency", c.fee.currency)
+                .attr("destination", destination)
+                .attr("sequence", sequence),
+        );
+    }
+    if rest > 0 {
+        fees::credit(store, &escrow.account, rest)?;
         events.push(
             Event::new("escrow_refunded")
                 .attr("account", &escrow.account)
-                .attr("amount", escrow.amount.minor_units)
-                .attr("currency", escrow.amount.currency),
+                .attr("amount", rest)
+                .attr("currency", escrow.amount.currency)
+                .attr("destination", destination)
+                .attr("sequence", sequence),
         );
     }
-    state::write(store, keys::packet_result(destination, sequence), result);
     Ok(())
 }
 
@@ -899,4 +1025,173 @@ pub(crate) fn timeout_packet<S: KvStoreMut + ?Sized>(
         aggregation::timed_out(store, packet, request, &mut events);
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use protocol::{Currency, EnterpriseId};
+
+    use super::*;
+
+    fn cny(minor_units: u64) -> Money {
+        Money {
+            minor_units,
+            currency: Currency::CNY,
+        }
+    }
+
+    fn query_packet(max_fee: u64) -> Packet {
+        Packet {
+            source: "shaanxi".parse().unwrap(),
+            destination: "guangdong".parse().unwrap(),
+            sequence: 7,
+            timeout_height: None,
+            timeout_time: None,
+            payload: PacketPayload::CreditQuery(CreditQuery {
+                requester: "bank-a".parse().unwrap(),
+                enterprise: "91350100M000100Y43".parse::<EnterpriseId>().unwrap(),
+                kinds: Vec::new(),
+                purpose: "loan".into(),
+                consent_id: Hash::ZERO,
+                max_fee: cny(max_fee),
+            }),
+        }
+    }
+
+    fn answered(charges: &[(&str, Money)]) -> Acknowledgement {
+        let total = charges
+            .iter()
+            .fold(0u64, |t, (_, m)| t.saturating_add(m.minor_units));
+        Acknowledgement::Result(PacketPayload::CreditResponse(CreditResponse {
+            query_packet: Hash::ZERO,
+            outcome: QueryOutcome::Answered,
+            records: Vec::new(),
+            fee_charged: cny(total),
+            charges: charges
+                .iter()
+                .map(|(p, fee)| FeeCharge {
+                    provider: p.parse().unwrap(),
+                    fee: *fee,
+                })
+                .collect(),
+        }))
+    }
+
+    /// Settles an escrow of `escrowed` against `ack`; returns the store and
+    /// the event kinds.
+    fn settle(
+        escrowed: u64,
+        ack: Option<&Acknowledgement>,
+    ) -> (BTreeMap<Vec<u8>, Vec<u8>>, Vec<Event>) {
+        let mut store = BTreeMap::new();
+        let escrow = Escrow {
+            account: Account::Local("bank-a".parse().unwrap()),
+            amount: cny(escrowed),
+        };
+        let mut events = Vec::new();
+        settle_escrow(
+            &mut store,
+            &query_packet(escrowed),
+            &escrow,
+            ack,
+            &mut events,
+        )
+        .unwrap();
+        (store, events)
+    }
+
+    fn balance(store: &BTreeMap<Vec<u8>, Vec<u8>>, account: &str) -> u64 {
+        fees::balance(store, &account.parse().unwrap()).unwrap()
+    }
+
+    fn total(store: &BTreeMap<Vec<u8>, Vec<u8>>) -> u64 {
+        store
+            .values()
+            .map(|v| borsh::from_slice::<u64>(v).unwrap())
+            .sum()
+    }
+
+    #[test]
+    fn fees_are_paid_from_the_escrow_and_the_rest_refunded() {
+        let ack = answered(&[("provider-a", cny(500)), ("provider-b", cny(300))]);
+        let (store, events) = settle(1_000, Some(&ack));
+        assert_eq!(balance(&store, "guangdong/provider-a"), 500);
+        assert_eq!(balance(&store, "guangdong/provider-b"), 300);
+        assert_eq!(balance(&store, "bank-a"), 200);
+        assert_eq!(total(&store), 1_000);
+        let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["fee_paid", "fee_paid", "escrow_refunded"]);
+        assert_eq!(events[0].get("payer"), Some("bank-a"));
+        assert_eq!(events[0].get("payee"), Some("guangdong/provider-a"));
+        assert_eq!(events[0].get("sequence"), Some("7"));
+        assert_eq!(events[2].get("amount"), Some("200"));
+    }
+
+    #[test]
+    fn fees_paid_exactly_the_escrow_leave_no_refund() {
+        let ack = answered(&[("provider-a", cny(1_000))]);
+        let (store, events) = settle(1_000, Some(&ack));
+        assert_eq!(balance(&store, "guangdong/provider-a"), 1_000);
+        assert_eq!(balance(&store, "bank-a"), 0);
+        assert!(events.iter().all(|e| e.kind != "escrow_refunded"));
+    }
+
+    #[test]
+    fn refusals_errors_and_timeouts_refund_everything() {
+        let refusal = Acknowledgement::Result(PacketPayload::CreditResponse(CreditResponse {
+            query_packet: Hash::ZERO,
+            outcome: QueryOutcome::ConsentRefused("no consent".into()),
+            records: Vec::new(),
+            fee_charged: cny(0),
+            // Charges on a refusal are ignored.
+            charges: vec![FeeCharge {
+                provider: "provider-a".parse().unwrap(),
+                fee: cny(100),
+            }],
+        }));
+        let error = Acknowledgement::Error("boom".into());
+        for ack in [Some(&refusal), Some(&error), None] {
+            let (store, events) = settle(800, ack);
+            assert_eq!(balance(&store, "bank-a"), 800, "{ack:?}");
+            assert_eq!(balance(&store, "guangdong/provider-a"), 0);
+            let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+            assert_eq!(kinds, ["escrow_refunded"]);
+        }
+    }
+
+    #[test]
+    fn charges_beyond_the_escrow_are_not_paid() {
+        // A lying destination: more than escrowed, another currency, or a
+        // declared total that is not the sum. Nothing is paid, all refunded.
+        let over = answered(&[("provider-a", cny(600)), ("provider-b", cny(600))]);
+        let usd = Money {
+            minor_units: 10,
+            currency: "USD".parse().unwrap(),
+        };
+        let foreign = answered(&[("provider-a", usd)]);
+        let mut understated = answered(&[("provider-a", cny(300))]);
+        if let Acknowledgement::Result(PacketPayload::CreditResponse(r)) = &mut understated {
+            r.fee_charged = cny(100);
+        }
+        let overflow = answered(&[("provider-a", cny(u64::MAX)), ("provider-b", cny(2))]);
+        for (ack, needle) in [
+            (&over, "more than the 1000 escrowed"),
+            (&foreign, "charges in USD"),
+            (&understated, "declares 100 CNY"),
+            (&overflow, "overflow"),
+        ] {
+            let (store, events) = settle(1_000, Some(ack));
+            assert_eq!(balance(&store, "bank-a"), 1_000);
+            assert_eq!(total(&store), 1_000);
+            let rejected = events
+                .iter()
+                .find(|e| e.kind == "fee_charges_rejected")
+                .expect("a rejection event");
+            let reason = rejected.get("reason").unwrap();
+            assert!(reason.contains(needle), "{reason}");
+            assert!(events.iter().all(|e| e.kind != "fee_paid"));
+        }
+    }
 }

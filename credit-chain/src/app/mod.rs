@@ -30,6 +30,7 @@
 //! | `create_client` | governance or relayer |
 //! | `update_client`, `recv_packet`, `acknowledge_packet`, `timeout_packet` | relayer |
 //! | `submit_misbehaviour` | governance or any institution |
+//! | `anchor_audit_checkpoint` | regulator (its own signed checkpoint) |
 //!
 //! Enterprise keys are bound to unified social credit codes by a registrar
 //! (or governance), never self-registered: a code is public, so anyone
@@ -67,6 +68,8 @@
 //! | `interchain/aggregation_deadlines/<deadline nanos>/<source>/<seq>` | `(ChainId, u64)`, index of the pending ones by deadline |
 //! | `interchain/aggregations_sent/<aggregation id hex>/<dest>` | [`AggregationSent`](state::AggregationSent) |
 //! | `aggregations/<aggregation id hex>/<dest>` | [`AggregationPartial`](protocol::AggregationPartial), verified |
+//! | `audit/anchors/<upto>` | [`AuditAnchor`](protocol::tx::AuditAnchor), see [`audit_anchor`] |
+//! | `audit/latest_anchor` | `u64`, the latest anchored `upto` |
 //!
 //! `<seq>` is 20 decimal digits. A relayer proves the commitment, ack and
 //! receipt keys, so the node must put in the header of block `H` the state
@@ -82,12 +85,14 @@
 //!
 //! # Simplifications
 //!
-//! - Fees of a cross-chain query are paid on the destination, from the
-//!   requester's prepaid account there (`balances/<source chain>/<requester>`,
-//!   funded by `mint` or `transfer`). The source escrows the query's maximum
-//!   fee while the packet is in flight as a deposit and refunds it on
-//!   acknowledgement or timeout; moving the fee itself across chains is a
-//!   later issue.
+//! - Fees of a cross-chain query move only on the source (value never
+//!   crosses chains): the query's maximum fee is escrowed there when it is
+//!   sent; the destination names each provider's charge in its proven
+//!   acknowledgement; the source then pays each charge from the escrow to
+//!   the provider's account on the source (`balances/<destination>/<provider>`)
+//!   and refunds the rest, or refunds all on a refusal or a timeout (see
+//!   [`interchain`]). Spending those earnings on the source needs a key
+//!   there: `transfer` only moves a local institution's own balance.
 //! - The fee of an answer is the sum of the query fees of the providers
 //!   whose records it returns.
 //! - On-chain clients keep their newest [`interchain::MAX_STORED_HEADERS`]
@@ -96,6 +101,7 @@
 
 pub mod aggregation;
 pub mod attestations;
+pub mod audit_anchor;
 pub mod auth;
 pub mod consent;
 mod error;
@@ -182,6 +188,22 @@ impl Event {
         "acknowledge_packet",
         "timeout_packet",
     ];
+
+    /// The kinds of event that move fees on a query's source, which
+    /// `relayer fees report` reads: `escrow_locked` (send),
+    /// `fee_paid` and `escrow_refunded` (acknowledgement or timeout), and
+    /// `fee_charges_rejected` (charges a destination had no right to).
+    pub const FEE_KINDS: [&'static str; 4] = [
+        "escrow_locked",
+        "fee_paid",
+        "escrow_refunded",
+        "fee_charges_rejected",
+    ];
+
+    /// Whether this event is one of [`Event::FEE_KINDS`].
+    pub fn is_fee_event(&self) -> bool {
+        Event::FEE_KINDS.contains(&self.kind.as_str())
+    }
 
     /// Whether this event is one of [`Event::PACKET_KINDS`].
     pub fn is_packet_event(&self) -> bool {
@@ -477,7 +499,35 @@ fn execute<S: KvStoreMut + ?Sized>(
             sequence,
             ciphertext,
             records,
-        } => aggregation::contribute(store, ctx, &sender, source, *sequence, ciphertext, *records),
+            proof,
+        } => aggregation::contribute(
+            store,
+            ctx,
+            &sender,
+            (source, *sequence),
+            ciphertext,
+            proof,
+            *records,
+        ),
+        TxBody::AnchorAuditCheckpoint {
+            upto,
+            merkle_root,
+            head_hash,
+            time,
+            signature,
+        } => audit_anchor::anchor_audit_checkpoint(
+            store,
+            ctx,
+            &sender,
+            protocol::tx::AuditAnchor {
+                upto: *upto,
+                merkle_root: *merkle_root,
+                head_hash: *head_hash,
+                time: *time,
+                regulator: sender.key,
+                signature: *signature,
+            },
+        ),
         TxBody::RecvPacket {
             packet,
             proof,

@@ -180,7 +180,9 @@ pub(crate) fn validate_body(body: &TxBody) -> Result<(), TxError> {
         | TxBody::UpdateClient { .. }
         | TxBody::SubmitMisbehaviour { .. }
         // The ciphertext is checked by the module, with its own codes.
-        | TxBody::ContributeAggregation { .. } => Ok(()),
+        | TxBody::ContributeAggregation { .. }
+        // Signature and order are checked by the module.
+        | TxBody::AnchorAuditCheckpoint { .. } => Ok(()),
     }
 }
 

@@ -221,7 +221,7 @@ fn schema_result() -> Value {
             "state": { "type": "string", "enum": ["received", "acknowledged"] },
             "acknowledgement": {
                 "type": "object",
-                "description": "`{kind: result, body: {kind: credit_response, body: {query_packet, outcome: {outcome: answered | consent_refused | fee_refused, detail}, records, fee_charged}}}` or `{kind: error, body: reason}`. Its hash is the value of the `interchain/acks/...` proof.",
+                "description": "`{kind: result, body: {kind: credit_response, body: {query_packet, outcome: {outcome: answered | consent_refused | fee_refused, detail}, records, fee_charged, charges: [{provider, fee}]}}}` or `{kind: error, body: reason}`. Its hash is the value of the `interchain/acks/...` proof.",
             },
             "bundle": { "$ref": "#/components/schemas/Bundle" },
         },

@@ -12,7 +12,9 @@ use super::merkle::{self, InclusionProof};
 use crate::registry::signing;
 
 /// Domain tag of the bytes a checkpoint's signer signs.
-pub const CHECKPOINT_TAG: &[u8] = b"credit-relayer/audit-checkpoint/v1";
+/// The same tag as the chain's `anchor_audit_checkpoint` checks, so that the
+/// signature kept with a checkpoint is the one the chain verifies.
+pub const CHECKPOINT_TAG: &[u8] = protocol::tx::AUDIT_CHECKPOINT_TAG;
 
 /// The last entry of a log: its sequence and hash.
 #[derive(

@@ -131,6 +131,34 @@ impl AuditService {
         Ok(entry)
     }
 
+    /// Appends `record` as the next entry unless the event `marker` names
+    /// was logged already (then `None`); entry and marker are stored in one
+    /// transaction, so a restart neither loses nor repeats an event.
+    pub fn record_once(
+        &self,
+        record: AuditRecord,
+        marker: &[u8],
+    ) -> Result<Option<AuditEntry>, ServiceError> {
+        let mut log = self.log();
+        if self.store.audit_marked(marker)? {
+            return Ok(None);
+        }
+        let entry = log.prepare(record);
+        self.store.append_audit_marked(&entry, Some(marker))?;
+        log.commit(&entry)?;
+        Ok(Some(entry))
+    }
+
+    /// Whether the event `marker` names was logged.
+    pub fn is_recorded(&self, marker: &[u8]) -> Result<bool, ServiceError> {
+        Ok(self.store.audit_marked(marker)?)
+    }
+
+    /// The Merkle root of entries `0..=upto` as the log holds them now.
+    pub fn root(&self, upto: u64) -> Result<protocol::Hash, ServiceError> {
+        Ok(self.log().root(upto)?)
+    }
+
     /// How many entries, and the last one.
     pub fn head(&self) -> (u64, Option<super::AuditHead>) {
         let log = self.log();

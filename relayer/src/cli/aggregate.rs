@@ -5,11 +5,21 @@
 //! sends one aggregation request per destination chain from the requester's
 //! chain, and keeps the secret key in a local file (mode 0600) — it never
 //! leaves the requester. Each destination's data providers encrypt their own
-//! amounts under the public key; the destination sums them and acknowledges
-//! with the encrypted partial sum. `result` reads the partials the
-//! requester's chain received (proven), adds them and decrypts the total
-//! alone. A chain without a partial is reported missing, never counted as
-//! zero.
+//! amounts (in fen, as two limbs: yuan and fen) under the public key, each
+//! with a zero-knowledge proof that its ciphertext is well formed (amount in
+//! range), which the destination verifies before adding it; the destination
+//! acknowledges with the encrypted partial sum. `result` reads the partials
+//! the requester's chain received (proven), adds them and decrypts the total
+//! alone, exactly to the fen up to 10^12 yuan. A chain without a partial is
+//! reported missing, never counted as zero.
+//!
+//! `result` verifies nothing beyond the Merkle proofs of the partials: each
+//! contribution's well-formedness proof was verified by the destination
+//! chain (by all its validators) before it was added, the partial sum is
+//! that chain's own deterministic computation, and the acknowledgement
+//! carrying it was accepted by the requester's chain only with a Merkle
+//! proof against the destination's verified header; `aggregate result`
+//! reads it back with a proof against the requester's chain.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,7 +30,7 @@ use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
 use anyhow::{Context, bail};
 use borsh::BorshDeserialize;
 use clap::{Args, Subcommand};
-use homomorphic::{Ciphertext, DiscreteLogTable, KeyPair};
+use homomorphic::{DiscreteLogTable, FenCiphertext, KeyPair};
 use protocol::tx::TxBody;
 use protocol::{
     AggregationPartial, AggregationRequest, ChainId, EnterpriseId, Hash, InstitutionId, RecordKind,
@@ -92,8 +102,8 @@ pub struct ResultArgs {
     /// The key file `aggregate submit` wrote.
     #[arg(long)]
     pub key_file: PathBuf,
-    /// Largest total to search for when decrypting (smaller is faster);
-    /// default: the scheme's maximum (2^40 − 1).
+    /// Largest total, in fen, to search for when decrypting (smaller is
+    /// faster); default: the scheme's maximum (2^40 − 1 yuan).
     #[arg(long)]
     pub max_total: Option<u64>,
     /// Print JSON.
@@ -274,12 +284,12 @@ async fn status(args: ResultArgs, decrypt: bool) -> anyhow::Result<ExitCode> {
         .filter(|(_, a)| matches!(a, Answer::Missing))
         .map(|(c, _)| c.to_string())
         .collect();
-    let mut total = Ciphertext::zero();
+    let mut total = FenCiphertext::zero();
     let (mut providers, mut expected, mut records) = (0u32, 0u32, 0u32);
     let mut per_chain = Vec::new();
     for (destination, answer) in &answers {
         if let Answer::Partial(p) = answer {
-            let c = match Ciphertext::from_bytes(&p.ciphertext) {
+            let c = match FenCiphertext::from_bytes(&p.ciphertext) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!(
@@ -319,15 +329,25 @@ async fn status(args: ResultArgs, decrypt: bool) -> anyhow::Result<ExitCode> {
         .context("secret_key")?;
         let table = match args.max_total {
             None => DiscreteLogTable::shared(),
-            Some(max) => {
-                let bits = (64 - max.max(1).leading_zeros())
+            Some(max_fen) => {
+                // Both limbs are solved with one table: the yuan limb is at
+                // most max / 100, the fen limb at most 99 per provider.
+                let max = (max_fen / homomorphic::FEN_PER_YUAN).max(1 << 20);
+                let bits = (64 - max.leading_zeros())
                     .div_ceil(2)
                     .clamp(DiscreteLogTable::MIN_BITS, DiscreteLogTable::MAX_BITS);
                 Box::leak(Box::new(DiscreteLogTable::with_params(bits, max)?))
             }
         };
-        match secret.decrypt(&total, table) {
-            Ok(value) => report["total"] = json!(value),
+        match secret.decrypt_fen(&total, table) {
+            Ok(value) => {
+                report["total"] = json!(value);
+                report["total_yuan"] = json!(format!(
+                    "{}.{:02}",
+                    value / homomorphic::FEN_PER_YUAN,
+                    value % homomorphic::FEN_PER_YUAN
+                ));
+            }
             Err(e) => {
                 eprintln!("error: the total does not decrypt: {e}");
                 return Ok(ExitCode::from(2));
@@ -343,7 +363,10 @@ async fn status(args: ResultArgs, decrypt: bool) -> anyhow::Result<ExitCode> {
             answers.len()
         );
         if let Some(total) = report.get("total") {
-            println!("  total: {total} (minor units, over the chains that answered)");
+            println!(
+                "  total: {total} fen = {} yuan (over the chains that answered)",
+                report["total_yuan"].as_str().unwrap_or_default()
+            );
         }
         if !missing.is_empty() {
             println!("  MISSING (not counted, not zero): {}", missing.join(", "));

@@ -10,10 +10,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use adapters::{CreditChainAdapter, RpcOptions};
 use clap::{Args, Subcommand, ValueEnum};
 use protocol::{ChainId, EnterpriseId, InstitutionId, PublicKey, Time};
-use relayer::audit::{AuditError, AuditFilter, VerifiedLog, to_csv, to_json, verify_store};
+use relayer::audit::{
+    AuditError, AuditFilter, AuditLog, VerifiedLog, to_csv, to_json, verify_store,
+};
 use relayer::store::Store;
+use relayer::supervisor::{anchored_checkpoint, check_anchor, latest_anchored};
 use serde_json::json;
 
 /// Exit statuses of `audit verify`.
@@ -51,6 +55,15 @@ pub struct VerifyArgs {
     /// names.
     #[arg(long)]
     pub regulator_key: Option<String>,
+    /// Also check the checkpoints anchored on a chain (the regulator's
+    /// `anchor_audit_checkpoint`s) through this RPC endpoint: the latest
+    /// anchored root must be the root of the log's entries up to it, and
+    /// each stored checkpoint must be the one anchored. Needs --chain.
+    #[arg(long, requires = "chain")]
+    pub chain_rpc: Option<url::Url>,
+    /// The id of the chain at --chain-rpc.
+    #[arg(long, requires = "chain_rpc")]
+    pub chain: Option<ChainId>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -141,7 +154,30 @@ fn verify(args: &VerifyArgs) -> ExitCode {
     };
     match verify_store(&store, regulator.as_ref()) {
         Err(e) => malformed(args.json, &format!("reading the audit log: {e}")),
-        Ok(Ok((verified, _))) => {
+        Ok(Ok((verified, log))) => {
+            if let (Some(rpc), Some(chain)) = (&args.chain_rpc, &args.chain) {
+                let checked = tokio::runtime::Runtime::new()
+                    .map_err(|e| e.to_string())
+                    .and_then(|rt| {
+                        rt.block_on(check_anchored(&store, &log, rpc, chain, regulator.as_ref()))
+                    });
+                match checked {
+                    Ok(Ok(note)) => {
+                        if !args.json {
+                            println!("{note}");
+                        }
+                    }
+                    Ok(Err(tampered)) => {
+                        if args.json {
+                            println!("{}", json!({ "status": "tampered", "error": tampered }));
+                        } else {
+                            println!("TAMPERED: {tampered}");
+                        }
+                        return ExitCode::from(exit::TAMPERED);
+                    }
+                    Err(e) => return malformed(args.json, &format!("--chain-rpc {rpc}: {e}")),
+                }
+            }
             report_ok(&verified, args.json);
             ExitCode::from(exit::OK)
         }
@@ -150,6 +186,69 @@ fn verify(args: &VerifyArgs) -> ExitCode {
             ExitCode::from(exit::TAMPERED)
         }
     }
+}
+
+/// Checks the checkpoints anchored on `chain` against the verified `log`:
+/// `Err` is a failure to read the chain, `Ok(Err)` tampering (named),
+/// `Ok(Ok)` what was checked.
+async fn check_anchored(
+    store: &Store,
+    log: &AuditLog,
+    rpc: &url::Url,
+    chain: &ChainId,
+    regulator: Option<&PublicKey>,
+) -> Result<Result<String, String>, String> {
+    let adapter = CreditChainAdapter::new(
+        chain.clone(),
+        vec![rpc.as_str().trim_end_matches('/').to_owned()],
+        RpcOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let Some(latest) = latest_anchored(&adapter).await.map_err(|e| e.to_string())? else {
+        return Ok(Ok(format!("no checkpoint anchored on {chain} yet")));
+    };
+    let mut checked = Vec::new();
+    let stored = store.checkpoints().map_err(|e| e.to_string())?;
+    let mut uptos: Vec<u64> = stored.iter().map(|c| c.checkpoint.upto).collect();
+    if !uptos.contains(&latest) {
+        uptos.push(latest);
+    }
+    for upto in uptos {
+        let Some(anchor) = anchored_checkpoint(&adapter, upto)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            continue;
+        };
+        if let Some(key) = regulator
+            && anchor.regulator != *key
+        {
+            return Ok(Err(format!(
+                "the checkpoint anchored on {chain} up to entry {upto} was anchored by {}, not the regulator {key}",
+                anchor.regulator
+            )));
+        }
+        let root = match log.root(upto) {
+            Ok(root) => root,
+            Err(e) => return Ok(Err(format!("anchored on {chain}: {e}"))),
+        };
+        if let Err(e) = check_anchor(&anchor, &root) {
+            return Ok(Err(format!("anchored on {chain}: {e}")));
+        }
+        if let Some(s) = stored.iter().find(|c| c.checkpoint.upto == upto)
+            && (s.checkpoint.merkle_root != anchor.merkle_root
+                || s.checkpoint.head_hash != anchor.head_hash)
+        {
+            return Ok(Err(format!(
+                "the stored checkpoint up to entry {upto} is not the one anchored on {chain}"
+            )));
+        }
+        checked.push(upto);
+    }
+    Ok(Ok(format!(
+        "anchored on {chain}: {} checkpoints match the log (latest up to entry {latest})",
+        checked.len()
+    )))
 }
 
 fn report_ok(v: &VerifiedLog, json_out: bool) {

@@ -387,6 +387,7 @@ fn start_mesh(
                 .filter(|(j, _)| *j != i)
                 .map(|(j, (_, _, peer, _))| (chains[j].id.clone(), vec![peer.clone()]))
                 .collect(),
+            regulator: None,
             governance: None,
             admitted: Vec::new(),
         });
@@ -653,7 +654,6 @@ async fn run_async(args: BenchMeshArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let prepaid = (args.queries_per_chain as u64 + 10) * 10_000;
     let seeds = (0..n).map(|b| {
         let chains = &chains;
         let askers: Vec<usize> = pairs
@@ -665,12 +665,9 @@ async fn run_async(args: BenchMeshArgs) -> anyhow::Result<ExitCode> {
             let adapter = chains[b].adapter()?;
             let mut grants = Vec::new();
             for a in askers {
-                let grant =
-                    seed_query_scenario(&chains[b], adapter.as_ref(), &chains[a].id, prepaid)
-                        .await
-                        .with_context(|| {
-                            format!("seeding {} for {}", chains[b].id, chains[a].id)
-                        })?;
+                let grant = seed_query_scenario(&chains[b], adapter.as_ref(), &chains[a].id)
+                    .await
+                    .with_context(|| format!("seeding {} for {}", chains[b].id, chains[a].id))?;
                 grants.push((a, b, grant));
             }
             Ok::<_, anyhow::Error>(grants)

@@ -43,10 +43,20 @@ pub struct DevnetArgs {
     /// only through the libp2p mesh, instead of one relayer for all chains.
     #[arg(long, default_value_t = 0)]
     pub relayers_per_chain: usize,
+    /// Also run the regulator's supervision node (`relayer supervise`):
+    /// the relayers run as a mesh (one per region unless
+    /// --relayers-per-chain says more), the node follows every chain,
+    /// keeps the audit log and anchors it on the first chain.
+    #[arg(long)]
+    pub supervise: bool,
 }
 
 /// Runs the devnet.
-pub fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    if args.supervise && args.relayers_per_chain == 0 {
+        // The supervision node follows chains through the mesh.
+        args.relayers_per_chain = 1;
+    }
     if args.relayers_per_chain > 4 {
         bail!(
             "--relayers-per-chain must be at most 4, got {}",
@@ -129,11 +139,10 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     let (asker, answerer) = (&regions[0], &regions[1]);
     let b_runtime = &runtimes[1];
     let a_runtime = &runtimes[0];
-    let grant =
-        seed_query_scenario(answerer, b_runtime.adapter().as_ref(), &asker.id, 100_000).await?;
+    let grant = seed_query_scenario(answerer, b_runtime.adapter().as_ref(), &asker.id).await?;
     let enterprise = &grant.enterprise;
     println!(
-        "  {}: 2 loan records of {enterprise}, its consent for {}/bank-a, bank-a's prepaid account",
+        "  {}: 2 loan records of {enterprise}, its consent for {}/bank-a",
         answerer.id, asker.id
     );
 
@@ -152,6 +161,11 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             governance: None,
             unannounced: Vec::new(),
             admitted: Vec::new(),
+            regulator: if args.supervise {
+                Some(relayer::mesh::devnet::regulator_public_key(&regions[0])?)
+            } else {
+                None
+            },
         };
         relayers = relayer::mesh::devnet::start_relayers(
             &exe,
@@ -170,6 +184,32 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             println!("    {} served by {}", r.chain, r.address);
         }
     }
+    let supervisor = if args.supervise {
+        let api = std::net::SocketAddr::from(([127, 0, 0, 1], args.base_port.saturating_add(1100)));
+        let node = relayer::mesh::devnet::start_supervisor(
+            &exe,
+            &dir,
+            &regions,
+            &relayers,
+            &relayer::mesh::devnet::SupervisorOptions {
+                api,
+                p2p_port: args.base_port.saturating_add(2900),
+                anchor_every_entries: 10,
+                anchor_every: Duration::from_secs(30),
+            },
+        )?;
+        println!(
+            "  supervision node {} (the regulator of {}): API at http://{api} (requests signed with {}), audit log anchored on {}; log in {}/supervisor",
+            node.peer_id,
+            regions[0].id,
+            relayer::mesh::devnet::regulator_key_file(&regions[0]).display(),
+            regions[0].id,
+            dir.display()
+        );
+        Some(node)
+    } else {
+        None
+    };
 
     let (sent, sequence) =
         send_query(asker, a_runtime.adapter().as_ref(), &answerer.id, &grant).await?;
@@ -239,15 +279,27 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                 header.hash()
             );
             println!(
-                "  fee charged: {}.{:02} {}",
+                "  fee charged: {}.{:02} {} (paid on {} from bank-a's escrow)",
                 response.fee_charged.minor_units / 100,
                 response.fee_charged.minor_units % 100,
-                response.fee_charged.currency
+                response.fee_charged.currency,
+                asker.id
             );
+            for c in &response.charges {
+                println!(
+                    "    {}/{}: {}.{:02} {}",
+                    answerer.id,
+                    c.provider,
+                    c.fee.minor_units / 100,
+                    c.fee.minor_units % 100,
+                    c.fee.currency
+                );
+            }
         }
         other => bail!("unexpected acknowledgement: {other:?}"),
     }
     if args.once {
+        drop(supervisor);
         return Ok(ExitCode::SUCCESS);
     }
     if !relayers.is_empty() {
@@ -260,6 +312,12 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             "integrator API of {}'s relayer at http://{api_listen} (token {token}; see GET /openapi.json). Ctrl-C to stop.",
             asker.id
         );
+        if let Some(node) = &supervisor {
+            println!(
+                "regulator's supervision API at http://{}/audit/entries (signed requests only; see README), /health, /metrics",
+                node.api
+            );
+        }
         let _ = tokio::signal::ctrl_c().await;
         return Ok(ExitCode::SUCCESS);
     }

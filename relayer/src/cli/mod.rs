@@ -4,12 +4,14 @@ pub mod aggregate;
 pub mod attestation;
 pub mod audit;
 pub mod bench;
+pub mod bench_aggregate;
 pub mod bench_mesh;
 pub mod chains;
 pub mod clear;
 pub mod config;
 pub mod conformance;
 pub mod devnet;
+pub mod fees;
 pub mod governance;
 pub mod health;
 pub mod light_client;
@@ -17,6 +19,7 @@ pub mod network;
 pub mod query;
 pub mod register;
 pub mod start;
+pub mod supervise;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +66,11 @@ pub enum Command {
     /// Check configuration files.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Cross-chain query fees: per institution earnings and spending per
+    /// period, read from every configured chain (exit 0, 3 malformed
+    /// input, 4 a chain could not be read).
+    #[command(subcommand)]
+    Fees(fees::FeesCommand),
     /// Run light-client conformance vectors.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
@@ -75,8 +83,16 @@ pub enum Command {
     /// process per region (34), memory, gossip per block, query latency.
     #[command(name = "bench-mesh")]
     BenchMesh(bench_mesh::BenchMeshArgs),
+    /// Benchmark joint credit totals under homomorphic encryption across N
+    /// chains: aggregations/s and latency, request to decrypted total.
+    #[command(name = "bench-aggregate")]
+    BenchAggregate(bench_aggregate::BenchAggregateArgs),
     /// Run the relayer daemon from a configuration file.
     Start(start::StartArgs),
+    /// Run the regulator's read-only supervision node: follow every chain
+    /// through the mesh, keep the hash-chained audit log, anchor its
+    /// checkpoints on a chain, serve the regulator's API.
+    Supervise(supervise::SuperviseArgs),
     /// The reference credit chain node, embedded (as `credit-chain`).
     #[command(subcommand, name = "credit-chain")]
     CreditChain(credit_chain::cli::Command),
@@ -117,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(cmd) => Ok(query::run(cmd)),
         Command::Network(cmd) => Ok(network::run(cmd)),
         Command::Config(cmd) => Ok(config::run(cmd)),
+        Command::Fees(cmd) => fees::run(cmd),
         Command::Conformance(ConformanceCommand::Cometbft { dir }) => {
             conformance::run_cometbft(&dir)
         }
@@ -127,7 +144,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchMesh(args) => bench_mesh::run(args),
+        Command::BenchAggregate(args) => bench_aggregate::run(args),
         Command::Start(args) => start::run(args),
+        Command::Supervise(args) => supervise::run(args),
         Command::CreditChain(cmd) => credit_chain::cli::run(cmd).map(|()| ExitCode::SUCCESS),
     }
 }

@@ -119,6 +119,15 @@ pub async fn build_mesh_engine(
     for chain in &settings.chains {
         allowed.extend(chain.relayers.iter().copied());
     }
+    // The regulator's supervision node: admitted, read-only.
+    let regulator = match &settings.regulator {
+        Some(key) => Some(
+            network::peer_id_of(key)
+                .context("the regulator's key (network.regulator) has no peer id")?,
+        ),
+        None => None,
+    };
+    allowed.extend(regulator);
     net.allowed = allowed.into_iter().collect();
     let (network, events) = Network::start(net)
         .await
@@ -147,6 +156,7 @@ pub async fn build_mesh_engine(
         )));
     }
     let service = MeshService::new(network.clone(), local.chains(), metrics.clone());
+    service.set_read_only(regulator.into_iter().collect());
     tokio::spawn(service.clone().run(events));
     service.announce().await;
     tokio::spawn(

@@ -75,6 +75,7 @@ pub(super) fn network(
         .get("admitted")
         .map(|n| list(n, report, peer_id))
         .unwrap_or_default();
+    let regulator = t.get("regulator").and_then(|n| n.parse(report, public_key));
     let governance = t.table(report, "governance").map(|mut g| {
         let keys = g
             .require(report, "keys")
@@ -146,6 +147,7 @@ pub(super) fn network(
         identity,
         bootstrap,
         admitted,
+        regulator,
         governance: governance.unwrap_or(GovernanceConfig {
             keys: Vec::new(),
             threshold: 1,

@@ -21,6 +21,7 @@ mod error;
 mod mesh;
 mod parse;
 mod reader;
+mod supervisor;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +38,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use supervisor::{AnchorConfig, DEFAULT_SUPERVISOR_STORE, SupervisorConfig};
 
 /// Default `store.path`, relative to the configuration file's directory.
 pub const DEFAULT_STORE_PATH: &str = "relayer-data";
@@ -317,6 +319,10 @@ pub struct NetworkSettings {
     /// `admitted`: peers admitted besides the serving relayers of registered
     /// chains (e.g. the regulator's node).
     pub admitted: Vec<network::PeerId>,
+    /// `regulator`: the regulator's public key; its supervision node (peer
+    /// id derived from the key) is admitted read-only: it may read every
+    /// chain this relayer serves, never hand over messages to submit.
+    pub regulator: Option<PublicKey>,
     /// `[network.governance]`: the keys approving registrations.
     pub governance: GovernanceConfig,
     /// `[[network.chains]]`: the genesis registry's chains served by others.

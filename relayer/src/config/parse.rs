@@ -134,7 +134,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
 
 /// Problems sorted by line (stable: same-line problems keep the order they
 /// were found in); problems with no line come last.
-fn in_file_order(mut problems: Vec<ConfigError>) -> Vec<ConfigError> {
+pub(super) fn in_file_order(mut problems: Vec<ConfigError>) -> Vec<ConfigError> {
     problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     problems
 }
@@ -423,7 +423,7 @@ pub(super) fn chain_type(s: &str) -> Result<ChainType, String> {
     }
 }
 
-fn rpc_endpoints(node: Node<'_, '_>, report: &mut Report<'_>) -> Option<Vec<Url>> {
+pub(super) fn rpc_endpoints(node: Node<'_, '_>, report: &mut Report<'_>) -> Option<Vec<Url>> {
     let loc = node.loc.clone();
     let span = node.span();
     let items = node.one_or_many(report)?;

@@ -97,6 +97,12 @@ impl ChainRuntime {
         self.remote.as_ref()
     }
 
+    /// The store this runtime records its trusted blocks in (the
+    /// relayer's).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The chain id.
     pub fn id(&self) -> &ChainId {
         &self.id

@@ -83,6 +83,9 @@ pub struct MeshOptions {
     /// Extra peer ids every relayer admits (`network.admitted`), e.g. a
     /// test's own node.
     pub admitted: Vec<String>,
+    /// The regulator's public key (hex): every relayer admits its
+    /// supervision node read-only (`network.regulator`).
+    pub regulator: Option<String>,
 }
 
 /// Writes the configurations of `per_chain` relayers for each chain and
@@ -163,6 +166,7 @@ pub async fn start_relayers(
                 .collect(),
             governance: options.governance.clone(),
             admitted: options.admitted.clone(),
+            regulator: options.regulator.clone(),
         });
         let mine = DevChain {
             id: chain.id.clone(),
@@ -226,4 +230,140 @@ pub async fn wait_closed(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The regulator's key file on the devnet: the `regulator` institution of
+/// the first chain (the chain its checkpoints are anchored on).
+pub fn regulator_key_file(anchor_chain: &DevChain) -> std::path::PathBuf {
+    anchor_chain.home.join("keys/institutions/regulator.json")
+}
+
+/// The regulator's public key (hex) on the devnet, for
+/// [`MeshOptions::regulator`].
+pub fn regulator_public_key(anchor_chain: &DevChain) -> anyhow::Result<String> {
+    let key = KeyFile::read(&regulator_key_file(anchor_chain))?.signing_key()?;
+    Ok(hex::encode(key.verifying_key().to_bytes()))
+}
+
+/// Settings of the devnet's supervision node.
+#[derive(Clone, Debug)]
+pub struct SupervisorOptions {
+    /// Where its API listens.
+    pub api: std::net::SocketAddr,
+    /// Its libp2p port.
+    pub p2p_port: u16,
+    /// Anchor every this many entries.
+    pub anchor_every_entries: u64,
+    /// Anchor at least this often.
+    pub anchor_every: Duration,
+}
+
+/// The devnet's `relayer supervise` process; killed (and reaped) when
+/// dropped.
+pub struct SupervisorProcess {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Its API.
+    pub api: std::net::SocketAddr,
+    /// Its configuration file.
+    pub config: std::path::PathBuf,
+    /// Its store.
+    pub store: std::path::PathBuf,
+    /// The process.
+    pub child: std::process::Child,
+}
+
+impl SupervisorProcess {
+    /// Stops the process (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SupervisorProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Writes `supervisor.toml` under `dir/supervisor` (the regulator's key of
+/// the first chain, every chain followed through its `relayers`,
+/// checkpoints anchored on the first chain) and starts `relayer supervise`.
+/// The relayers must have been started with [`MeshOptions::regulator`].
+pub fn start_supervisor(
+    exe: &Path,
+    dir: &Path,
+    chains: &[DevChain],
+    relayers: &[RelayerProcess],
+    options: &SupervisorOptions,
+) -> anyhow::Result<SupervisorProcess> {
+    use std::fmt::Write;
+    let anchor = chains.first().context("no chain to anchor on")?;
+    let home = dir.join("supervisor");
+    std::fs::create_dir_all(&home)?;
+    let key_file = regulator_key_file(anchor);
+    let key = KeyFile::read(&key_file)?.signing_key()?;
+    let peer_id = network::peer_id_of(&PublicKey(key.verifying_key().to_bytes()))
+        .context("regulator key without a peer id")?
+        .to_string();
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let store = home.join("store");
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "[store]\npath = {}\n\n[api]\nlisten = {}\n\n[follow]\npoll_interval = \"300ms\"\n",
+        quote(&store.to_string_lossy()),
+        quote(&options.api.to_string())
+    );
+    let _ = writeln!(
+        text,
+        "[anchor]\nchain = {}\nrpc = [{}]\nevery_entries = {}\nevery = {}\n",
+        quote(anchor.id.as_str()),
+        quote(anchor.url()),
+        options.anchor_every_entries,
+        quote(&humantime::format_duration(options.anchor_every).to_string())
+    );
+    let bootstrap: Vec<String> = relayers.iter().map(|r| quote(&r.address)).collect();
+    let _ = writeln!(
+        text,
+        "[network]\nidentity_key = {}\nlisten = [{}]\nbootstrap = [{}]\n",
+        quote(&key_file.to_string_lossy()),
+        quote(&format!("/ip4/127.0.0.1/tcp/{}", options.p2p_port)),
+        bootstrap.join(", ")
+    );
+    for chain in chains {
+        let serving: Vec<String> = relayers
+            .iter()
+            .filter(|r| r.chain == chain.id)
+            .map(|r| quote(&r.peer_id))
+            .collect();
+        let _ = writeln!(
+            text,
+            "[[network.chains]]\nid = {}\nrelayers = [{}]\n",
+            quote(chain.id.as_str()),
+            serving.join(", ")
+        );
+    }
+    let config = home.join("supervisor.toml");
+    std::fs::write(&config, text)?;
+    let log = std::fs::File::create(home.join("supervisor.log"))?;
+    let child = std::process::Command::new(exe)
+        .args(["supervise", "--config"])
+        .arg(&config)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("cannot start the supervision node")?;
+    Ok(SupervisorProcess {
+        peer_id,
+        api: options.api,
+        config,
+        store,
+        child,
+    })
 }

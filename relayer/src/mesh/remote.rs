@@ -240,6 +240,42 @@ impl MeshChainAdapter {
         .await
     }
 
+    /// The packet events of this chain after height `since`, as a serving
+    /// relayer's endpoint gives them (hints: the asker proves what it
+    /// uses), with the packets of its `send_packet` events the serving
+    /// relayer recorded.
+    pub async fn packet_events_with_packets(
+        &self,
+        since: u64,
+    ) -> Result<(PacketEvents, Vec<protocol::Packet>), AdapterError> {
+        let request = MeshRequest::PacketEvents {
+            chain: self.chain.clone(),
+            since,
+        };
+        self.ask(&request, |response| match response {
+            MeshResponse::PacketEvents { events, packets } => {
+                if events.scanned_to < since && !events.events.is_empty() {
+                    return Err((
+                        FailureKind::Inconsistent,
+                        format!(
+                            "events scanned to {} when asked since {since}",
+                            events.scanned_to
+                        ),
+                    ));
+                }
+                if let Some(e) = events.events.iter().find(|e| e.height.value() <= since) {
+                    return Err((
+                        FailureKind::Inconsistent,
+                        format!("an event at height {} when asked since {since}", e.height),
+                    ));
+                }
+                Ok((events, packets))
+            }
+            other => Err(unexpected(&other)),
+        })
+        .await
+    }
+
     /// Hands packet messages (and the client updates they need) to a relayer
     /// serving this chain, which checks them itself and submits them under
     /// its own key. Returns each message's outcome.
@@ -270,6 +306,7 @@ pub fn request_kind(request: &MeshRequest) -> &'static str {
         MeshRequest::Status { .. } => "status",
         MeshRequest::LightBlock { .. } => "light_block",
         MeshRequest::States { .. } => "states",
+        MeshRequest::PacketEvents { .. } => "packet_events",
         MeshRequest::Submit { .. } => "submit",
     }
 }
@@ -279,6 +316,7 @@ fn unexpected(response: &MeshResponse) -> (FailureKind, String) {
         MeshResponse::Status { .. } => "status",
         MeshResponse::LightBlock { .. } => "light_block",
         MeshResponse::States { .. } => "states",
+        MeshResponse::PacketEvents { .. } => "packet_events",
         MeshResponse::Submitted { .. } => "submitted",
         MeshResponse::Refused { .. } => "refused",
     };
@@ -356,13 +394,12 @@ impl ChainAdapter for MeshChainAdapter {
         Box::pin(async move { Err(not_forwarded(&self.chain)) })
     }
 
-    fn packet_events(&self, _since: u64) -> BoxFuture<'_, Result<PacketEvents, AdapterError>> {
-        Box::pin(async move {
-            Err(AdapterError::InvalidRequest(format!(
-                "packet events of {} are scanned by the relayers serving it",
-                self.chain
-            )))
-        })
+    /// The events as a serving relayer's endpoint gives them: hints only
+    /// (the relay engine scans chains it serves; the regulator's
+    /// supervision node follows every chain this way and proves what it
+    /// logs).
+    fn packet_events(&self, since: u64) -> BoxFuture<'_, Result<PacketEvents, AdapterError>> {
+        Box::pin(async move { Ok(self.packet_events_with_packets(since).await?.0) })
     }
 
     fn block_stream(&self) -> BlockStream {

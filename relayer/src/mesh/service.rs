@@ -34,6 +34,9 @@ pub struct MeshService {
     /// Gossip and served requests are counted here, and the network's
     /// counters copied (see [`crate::metrics`]).
     metrics: Metrics,
+    /// Peers admitted read-only (the regulator's supervision node): they
+    /// may read chains, never hand over messages to submit.
+    read_only: RwLock<Vec<network::PeerId>>,
 }
 
 impl MeshService {
@@ -49,6 +52,7 @@ impl MeshService {
             chains: RwLock::new(chains.into_iter().map(|c| (c.id().clone(), c)).collect()),
             registry: RwLock::new(None),
             metrics,
+            read_only: RwLock::new(Vec::new()),
         })
     }
 
@@ -57,6 +61,17 @@ impl MeshService {
         if let Ok(mut r) = self.registry.write() {
             *r = Some(registry);
         }
+    }
+
+    /// Admits `peers` read-only: their submissions are refused.
+    pub fn set_read_only(&self, peers: Vec<network::PeerId>) {
+        if let Ok(mut r) = self.read_only.write() {
+            *r = peers;
+        }
+    }
+
+    fn is_read_only(&self, peer: &network::PeerId) -> bool {
+        self.read_only.read().is_ok_and(|r| r.contains(peer))
     }
 
     fn registry(&self) -> Option<Arc<RegistryService>> {
@@ -265,7 +280,16 @@ impl MeshService {
             Ok(request) => {
                 let what = request.what();
                 let kind = request_kind(&request);
-                let response = match self.serve(request).await {
+                let served = if matches!(request, MeshRequest::Submit { .. })
+                    && self.is_read_only(&from)
+                {
+                    Err(format!(
+                        "peer {from} is the regulator's read-only node: it may not hand over messages to submit"
+                    ))
+                } else {
+                    self.serve(request).await
+                };
+                let response = match served {
                     Ok(response) => response,
                     Err(reason) => {
                         tracing::warn!(peer = %from, %what, %reason, "refused a mesh request");
@@ -310,6 +334,28 @@ impl MeshService {
                         })
                         .collect(),
                 }
+            }
+            MeshRequest::PacketEvents { since, .. } => {
+                let events = adapter
+                    .packet_events(since)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut packets = Vec::new();
+                for event in events
+                    .events
+                    .iter()
+                    .filter(|e| e.event.kind == "send_packet")
+                {
+                    let destination = event.event.get("destination").and_then(|d| d.parse().ok());
+                    let sequence = event.event.get("sequence").and_then(|s| s.parse().ok());
+                    if let (Some(destination), Some(sequence)) = (destination, sequence)
+                        && let Ok(Some(record)) =
+                            chain.store().packet(chain.id(), &destination, sequence)
+                    {
+                        packets.push(record.packet);
+                    }
+                }
+                MeshResponse::PacketEvents { events, packets }
             }
             MeshRequest::Submit { bodies, .. } => {
                 if bodies.len() > MAX_SUBMIT {

@@ -5,7 +5,7 @@
 //! an RPC endpoint's answer would be: light blocks by the asking relayer's
 //! own light client, values by their Merkle proofs. A peer is never trusted.
 
-use adapters::{ChainStatus, SubmitOutcome};
+use adapters::{ChainStatus, PacketEvents, SubmitOutcome};
 use light_clients::merkle::StateProof;
 use protocol::tx::TxBody;
 use protocol::{ChainId, Height, LightBlock};
@@ -39,6 +39,14 @@ pub enum MeshRequest {
         /// The keys.
         keys: Vec<HexBytes>,
     },
+    /// The chain's packet events after height `since` (hints of where to
+    /// look, as an RPC endpoint gives them: the asker proves what it reads).
+    PacketEvents {
+        /// The chain.
+        chain: ChainId,
+        /// The last height already scanned.
+        since: u64,
+    },
     /// Packet messages (with their proofs) and the client updates they need,
     /// to be checked by the serving relayer and submitted on its chain
     /// under its own key.
@@ -57,6 +65,7 @@ impl MeshRequest {
             MeshRequest::Status { chain }
             | MeshRequest::LightBlock { chain, .. }
             | MeshRequest::States { chain, .. }
+            | MeshRequest::PacketEvents { chain, .. }
             | MeshRequest::Submit { chain, .. } => chain,
         }
     }
@@ -67,6 +76,7 @@ impl MeshRequest {
             MeshRequest::Status { .. } => "status".into(),
             MeshRequest::LightBlock { height, .. } => format!("light block {height}"),
             MeshRequest::States { keys, .. } => format!("{} proven states", keys.len()),
+            MeshRequest::PacketEvents { since, .. } => format!("packet events since {since}"),
             MeshRequest::Submit { bodies, .. } => {
                 format!("submission of {} messages", bodies.len())
             }
@@ -105,6 +115,16 @@ pub enum MeshResponse {
         light_block: LightBlock,
         /// One entry per key, in order.
         entries: Vec<WireEntry>,
+    },
+    /// Answer to [`MeshRequest::PacketEvents`].
+    PacketEvents {
+        /// The events, as the chain's endpoint gave them.
+        events: PacketEvents,
+        /// The packets of the `send_packet` events that the serving
+        /// relayer recorded (a packet is pruned from its chain's state once
+        /// closed; the asker checks each against its commitment).
+        #[serde(default)]
+        packets: Vec<protocol::Packet>,
     },
     /// Answer to [`MeshRequest::Submit`]: per message, the chain's outcome
     /// or why it was not submitted.

@@ -1,0 +1,549 @@
+//! `relayer bench-aggregate`: joint credit totals under homomorphic
+//! encryption across N regional chains, end to end, as the requesting
+//! institution sees it.
+//!
+//! Setup (not timed): N chain processes (the devnet's first N regions), a
+//! star of on-chain light clients (the asker, chain 0, has one of every
+//! other chain; each of them one of the asker), on every other chain the
+//! seed scenario (two providers' loans of the enterprise and its consent
+//! for the asker's bank-a), one in-process relayer over the N − 1 paths,
+//! and the requester's discrete-log table.
+//!
+//! Load: `--aggregations` aggregations in waves of `--concurrency`. A wave
+//! commits its requests to every other chain in one batch on the asker;
+//! on each destination, as soon as the requests are received, its two data
+//! providers encrypt their amounts under each request's key, prove them
+//! well formed and contribute (one batch per destination); the relayer
+//! brings each partial sum back; the bench reads an aggregation's N − 1
+//! partials (proven) off the asker as soon as all are there, adds them,
+//! decrypts the total and checks it equals the plaintext sum.
+//!
+//! Latency of one aggregation: from submitting its requests to its
+//! decrypted total. Throughput: aggregations completed per second of load.
+//! The providers' proving runs on this machine too (in reality each
+//! provider proves on its own), and so do the N chains (4 validators
+//! each) and the relayer: figures on a 2-core machine are pessimistic.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use credit_chain::app::auth::sign_transaction;
+use futures::future::try_join_all;
+use homomorphic::{DiscreteLogTable, FenCiphertext, KeyPair};
+use protocol::tx::{ConsentGrant, LightClientParams, SignedTransaction, TxBody};
+use protocol::{AggregationPartial, AggregationRequest, ChainId, Hash, RecordKind, state_keys};
+use relayer::devnet::{
+    DevChain, PURPOSE, Regions, SEED_LOANS, aggregation_contribution, next_nonce,
+    seed_query_scenario, sent_sequence, start_regions,
+};
+use relayer::engine::{ChainRuntime, Engine, EngineOptions};
+use relayer::metrics::Metrics;
+use relayer::store::Store;
+use serde_json::json;
+
+/// File that marks a directory as this command's own.
+const MARKER: &str = ".relayer-bench-aggregate";
+
+/// Arguments of `relayer bench-aggregate`.
+#[derive(Debug, Args)]
+pub struct BenchAggregateArgs {
+    /// Regional chains (2 to 34): chain 0 asks the N − 1 others.
+    #[arg(long, default_value_t = 3)]
+    pub chains: usize,
+    /// Aggregations to run.
+    #[arg(long, default_value_t = 12)]
+    pub aggregations: usize,
+    /// Aggregations in flight at once (one wave).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Time between blocks on every chain.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub block_time: Duration,
+    /// Working directory (recreated).
+    #[arg(long, default_value = "bench-aggregate")]
+    pub dir: PathBuf,
+    /// Chain i's RPC is on P + 10 i.
+    #[arg(long, default_value_t = 29357)]
+    pub base_port: u16,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the benchmark.
+pub fn run(args: BenchAggregateArgs) -> anyhow::Result<ExitCode> {
+    if !(2..=relayer::devnet::REGIONS.len()).contains(&args.chains) {
+        bail!("--chains must be 2 to {}", relayer::devnet::REGIONS.len());
+    }
+    if args.aggregations == 0 || args.concurrency == 0 {
+        bail!("--aggregations and --concurrency must be at least 1");
+    }
+    tokio::runtime::Runtime::new()?.block_on(run_async(args))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The asker has a light client of every other chain, each of them one of
+/// the asker: all an aggregation needs.
+async fn create_star_clients(runtimes: &[Arc<ChainRuntime>]) -> anyhow::Result<()> {
+    let asker = &runtimes[0];
+    let mut on_asker = Vec::new();
+    for other in &runtimes[1..] {
+        on_asker.push(TxBody::CreateClient {
+            anchor: other.verified_block(protocol::Height::GENESIS).await?,
+            params: LightClientParams::default(),
+        });
+    }
+    let anchor = asker.verified_block(protocol::Height::GENESIS).await?;
+    let mut jobs = vec![(asker.clone(), on_asker)];
+    for other in &runtimes[1..] {
+        jobs.push((
+            other.clone(),
+            vec![TxBody::CreateClient {
+                anchor: anchor.clone(),
+                params: LightClientParams::default(),
+            }],
+        ));
+    }
+    try_join_all(jobs.into_iter().map(|(runtime, bodies)| async move {
+        for outcome in runtime.submit(bodies).await? {
+            let o = outcome.map_err(anyhow::Error::msg)?;
+            if !o.is_ok() {
+                bail!("creating light clients on {}: {}", runtime.id(), o.message);
+            }
+        }
+        anyhow::Ok(())
+    }))
+    .await?;
+    Ok(())
+}
+
+/// One aggregation in flight.
+struct InFlight {
+    id: Hash,
+    keys: KeyPair,
+    /// Its request's sequence on each destination, in destination order.
+    sequences: Vec<u64>,
+}
+
+/// Everything a wave needs.
+struct Bench<'a> {
+    chains: &'a [DevChain],
+    runtimes: &'a [Arc<ChainRuntime>],
+    grants: &'a [ConsentGrant],
+    table: &'static DiscreteLogTable,
+    /// The plaintext total every aggregation must decrypt to.
+    expected_total: u64,
+}
+
+/// Figures of one aggregation.
+struct Done {
+    latency: Duration,
+    decrypt: Duration,
+}
+
+impl Bench<'_> {
+    fn destinations(&self) -> impl Iterator<Item = (&DevChain, &Arc<ChainRuntime>)> {
+        self.chains.iter().zip(self.runtimes).skip(1)
+    }
+
+    /// Commits `count` aggregations' requests to every destination in one
+    /// batch on the asker.
+    async fn send(&self, count: usize) -> anyhow::Result<Vec<InFlight>> {
+        let asker = &self.chains[0];
+        let adapter = self.runtimes[0].adapter();
+        let key = asker.key("institutions/bank-a")?;
+        let nonce =
+            next_nonce(adapter.as_ref(), &credit_chain::app::auth::public_key(&key)).await?;
+        let deadline = adapter
+            .status()
+            .await?
+            .latest_time
+            .checked_add(Duration::from_secs(600))
+            .context("deadline")?;
+        let mut flights = Vec::new();
+        let mut txs: Vec<SignedTransaction> = Vec::new();
+        for _ in 0..count {
+            let keys = KeyPair::generate(&mut rand::rngs::OsRng);
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+            let id = Hash::tagged(b"credit-relayer/aggregation", &[&seed]);
+            for ((destination, _), grant) in self.destinations().zip(self.grants) {
+                let request = AggregationRequest {
+                    aggregation_id: id,
+                    requester: "bank-a".parse()?,
+                    enterprise: grant.enterprise.clone(),
+                    kinds: vec![RecordKind::Loan],
+                    purpose: PURPOSE.into(),
+                    consent_id: grant.id(),
+                    scheme: AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255.into(),
+                    encryption_key: keys.public().to_bytes().to_vec(),
+                    contribution_deadline: deadline,
+                };
+                txs.push(sign_transaction(
+                    &key,
+                    asker.id.clone(),
+                    nonce + txs.len() as u64,
+                    TxBody::SendAggregationRequest {
+                        destination: destination.id.clone(),
+                        request,
+                        timeout_height: None,
+                        timeout_time: deadline.checked_add(Duration::from_secs(600)),
+                    },
+                ));
+            }
+            flights.push(InFlight {
+                id,
+                keys,
+                sequences: Vec::new(),
+            });
+        }
+        let per = self.chains.len() - 1;
+        for (i, outcome) in adapter.submit_batch(&txs).await?.into_iter().enumerate() {
+            let o = outcome.map_err(anyhow::Error::msg)?;
+            if !o.is_ok() {
+                bail!(
+                    "aggregation request refused: code {}: {}",
+                    o.code,
+                    o.message
+                );
+            }
+            flights[i / per].sequences.push(sent_sequence(&o)?);
+        }
+        Ok(flights)
+    }
+
+    /// On destination `d` (index among the destinations): waits until all
+    /// of the wave's requests are received, then its providers encrypt,
+    /// prove and contribute (one batch). Returns the time spent proving,
+    /// when the requests were all seen received and when the
+    /// contributions were committed.
+    async fn contribute(
+        &self,
+        d: usize,
+        flights: &[InFlight],
+    ) -> anyhow::Result<(Duration, Instant, Instant)> {
+        let asker = &self.chains[0].id;
+        let chain = &self.chains[d + 1];
+        let adapter = self.runtimes[d + 1].adapter();
+        let receipts: Vec<Vec<u8>> = flights
+            .iter()
+            .map(|f| state_keys::packet_receipt(asker, f.sequences[d]))
+            .collect();
+        let limit = Instant::now() + Duration::from_secs(300);
+        loop {
+            let proven = adapter.states(&receipts).await?;
+            if proven.entries.iter().all(|e| e.value.is_some()) {
+                break;
+            }
+            if Instant::now() > limit {
+                bail!("requests not received on {} within 300 s", chain.id);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let received = Instant::now();
+        let mut txs = Vec::new();
+        let mut proving = Duration::ZERO;
+        for (provider, amount) in SEED_LOANS {
+            let key = chain.key(&format!("institutions/{provider}"))?;
+            let nonce =
+                next_nonce(adapter.as_ref(), &credit_chain::app::auth::public_key(&key)).await?;
+            for (i, flight) in flights.iter().enumerate() {
+                let (public, id, chain_id, sequence) = (
+                    *flight.keys.public(),
+                    flight.id,
+                    chain.id.clone(),
+                    flight.sequences[d],
+                );
+                let asker = asker.clone();
+                let provider_id = provider.parse()?;
+                let (body, took) = tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
+                    let body = aggregation_contribution(
+                        &public,
+                        &id,
+                        &chain_id,
+                        &asker,
+                        sequence,
+                        &provider_id,
+                        amount,
+                    );
+                    (body, started.elapsed())
+                })
+                .await?;
+                let body = body?;
+                proving += took;
+                txs.push(sign_transaction(
+                    &key,
+                    chain.id.clone(),
+                    nonce + i as u64,
+                    body,
+                ));
+            }
+        }
+        for outcome in adapter.submit_batch(&txs).await? {
+            let o = outcome.map_err(anyhow::Error::msg)?;
+            if !o.is_ok() {
+                bail!(
+                    "contribution refused on {}: code {}: {}",
+                    chain.id,
+                    o.code,
+                    o.message
+                );
+            }
+        }
+        Ok((proving, received, Instant::now()))
+    }
+
+    /// Waits until all partials of `flight` are on the asker, adds and
+    /// decrypts them.
+    async fn collect(&self, flight: &InFlight, started: Instant) -> anyhow::Result<Done> {
+        let adapter = self.runtimes[0].adapter();
+        let keys: Vec<Vec<u8>> = self
+            .destinations()
+            .map(|(c, _)| state_keys::aggregation_partial(&flight.id, &c.id))
+            .collect();
+        let limit = Instant::now() + Duration::from_secs(600);
+        let partials = loop {
+            let proven = adapter.states(&keys).await?;
+            if proven.entries.iter().all(|e| e.value.is_some()) {
+                break proven;
+            }
+            if Instant::now() > limit {
+                bail!("partials of {} not back within 600 s", flight.id);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let decrypting = Instant::now();
+        let mut total = FenCiphertext::zero();
+        for entry in &partials.entries {
+            let bytes = entry.value.as_deref().unwrap_or_default();
+            let partial: AggregationPartial = borsh::from_slice(bytes)?;
+            if partial.providers != partial.expected {
+                bail!("a partial of {} misses providers: {partial:?}", flight.id);
+            }
+            total += FenCiphertext::from_bytes(&partial.ciphertext)?;
+        }
+        let value = flight.keys.secret().decrypt_fen(&total, self.table)?;
+        let decrypt = decrypting.elapsed();
+        if value != self.expected_total {
+            bail!(
+                "aggregation {} decrypted to {value}, expected {}",
+                flight.id,
+                self.expected_total
+            );
+        }
+        Ok(Done {
+            latency: started.elapsed(),
+            decrypt,
+        })
+    }
+
+    /// One wave of `count` aggregations.
+    async fn wave(&self, count: usize) -> anyhow::Result<Wave> {
+        let started = Instant::now();
+        let flights = self.send(count).await?;
+        let sent = started.elapsed();
+        let destinations = self.chains.len() - 1;
+        let contributing = try_join_all((0..destinations).map(|d| self.contribute(d, &flights)));
+        let collecting = try_join_all(flights.iter().map(|f| self.collect(f, started)));
+        let (contributed, done) = tokio::try_join!(contributing, collecting)?;
+        let last = |pick: fn(&(Duration, Instant, Instant)) -> Instant| {
+            contributed
+                .iter()
+                .map(pick)
+                .max()
+                .map_or(Duration::ZERO, |t| t.saturating_duration_since(started))
+        };
+        Ok(Wave {
+            sent,
+            received: last(|c| c.1),
+            contributed: last(|c| c.2),
+            proving: contributed.iter().map(|c| c.0).sum(),
+            done,
+        })
+    }
+}
+
+/// Figures of one wave; times are since the wave started.
+struct Wave {
+    /// Requests committed on the asker.
+    sent: Duration,
+    /// The last destination saw all requests received.
+    received: Duration,
+    /// The last destination's contributions were committed.
+    contributed: Duration,
+    /// Time spent encrypting and proving, summed over contributions.
+    proving: Duration,
+    done: Vec<Done>,
+}
+
+async fn run_async(args: BenchAggregateArgs) -> anyhow::Result<ExitCode> {
+    if args.dir.exists() {
+        if !args.dir.join(MARKER).exists() {
+            bail!(
+                "{} exists and was not made by bench-aggregate; choose another --dir",
+                args.dir.display()
+            );
+        }
+        std::fs::remove_dir_all(&args.dir)?;
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    std::fs::write(args.dir.join(MARKER), "made by `relayer bench-aggregate`\n")?;
+    let dir = args.dir.canonicalize()?;
+    let exe = std::env::current_exe()?;
+    let store = Store::open(&dir.join("relayer-store"))?;
+    let metrics = Metrics::new();
+    let setup = Instant::now();
+    let Regions {
+        chains,
+        processes,
+        runtimes,
+    } = start_regions(
+        &exe,
+        &dir,
+        args.chains,
+        args.block_time,
+        |i| args.base_port + 10 * i as u16,
+        &store,
+        &metrics,
+    )
+    .await?;
+    create_star_clients(&runtimes).await?;
+    let asker = chains[0].id.clone();
+    let grants = try_join_all(chains.iter().zip(&runtimes).skip(1).map(|(c, r)| {
+        let asker = asker.clone();
+        async move { seed_query_scenario(c, r.adapter().as_ref(), &asker).await }
+    }))
+    .await?;
+    let paths: Vec<(ChainId, ChainId)> = chains
+        .iter()
+        .skip(1)
+        .map(|c| (asker.clone(), c.id.clone()))
+        .collect();
+    let engine = Arc::new(Engine::new(
+        runtimes.clone(),
+        &paths,
+        store.clone(),
+        EngineOptions {
+            batch_size: 1_000,
+            clear_interval: Duration::from_millis(500),
+        },
+    )?);
+    let relaying = tokio::spawn(engine.clone().run());
+    let table_started = Instant::now();
+    let table = tokio::task::spawn_blocking(DiscreteLogTable::shared).await?;
+    let table_build = table_started.elapsed();
+    let per_chain: u64 = SEED_LOANS.iter().map(|(_, a)| a).sum();
+    let bench = Bench {
+        chains: &chains,
+        runtimes: &runtimes,
+        grants: &grants,
+        table,
+        expected_total: per_chain * (args.chains as u64 - 1),
+    };
+    eprintln!(
+        "bench-aggregate: {} chains ({} blocks), set up in {:.1?} (table {:.1?}); {} aggregations, {} at a time",
+        args.chains,
+        humantime::format_duration(args.block_time),
+        setup.elapsed(),
+        table_build,
+        args.aggregations,
+        args.concurrency
+    );
+
+    let load = Instant::now();
+    let mut done = Vec::new();
+    let mut proving = Duration::ZERO;
+    let mut phases = Vec::new();
+    let mut left = args.aggregations;
+    while left > 0 {
+        let count = left.min(args.concurrency);
+        let wave = bench.wave(count).await?;
+        eprintln!(
+            "  wave of {count}: sent {:.1?}, all received {:.1?}, all contributed {:.1?}, latencies {:.1?}",
+            wave.sent,
+            wave.received,
+            wave.contributed,
+            wave.done.iter().map(|d| d.latency).collect::<Vec<_>>()
+        );
+        phases.push(json!({
+            "sent_ms": ms(wave.sent),
+            "all_received_ms": ms(wave.received),
+            "all_contributed_ms": ms(wave.contributed),
+        }));
+        done.extend(wave.done);
+        proving += wave.proving;
+        left -= count;
+    }
+    let elapsed = load.elapsed();
+    relaying.abort();
+    drop(processes);
+
+    let mut latencies: Vec<Duration> = done.iter().map(|d| d.latency).collect();
+    latencies.sort();
+    let mut decrypts: Vec<Duration> = done.iter().map(|d| d.decrypt).collect();
+    decrypts.sort();
+    let contributions = args.aggregations * (args.chains - 1) * SEED_LOANS.len();
+    let rate = args.aggregations as f64 / elapsed.as_secs_f64();
+    let report = json!({
+        "chains": args.chains,
+        "destinations_per_aggregation": args.chains - 1,
+        "providers_per_aggregation": (args.chains - 1) * SEED_LOANS.len(),
+        "aggregations": args.aggregations,
+        "concurrency": args.concurrency,
+        "block_time_ms": ms(args.block_time),
+        "load_seconds": elapsed.as_secs_f64(),
+        "aggregations_per_second": rate,
+        "latency_ms": {
+            "p50": ms(percentile(&latencies, 0.5)),
+            "p99": ms(percentile(&latencies, 0.99)),
+            "max": ms(percentile(&latencies, 1.0)),
+        },
+        "decrypt_ms_p50": ms(percentile(&decrypts, 0.5)),
+        "contributions": contributions,
+        "proof_ms_mean": ms(proving) / contributions as f64,
+        "table_build_seconds": table_build.as_secs_f64(),
+        "waves": phases,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{} chains: {} aggregations ({} at a time) over {} destinations, {} providers each, in {:.1?}",
+            args.chains,
+            args.aggregations,
+            args.concurrency,
+            args.chains - 1,
+            (args.chains - 1) * SEED_LOANS.len(),
+            elapsed
+        );
+        println!("  {rate:.2} aggregations/s");
+        println!(
+            "  latency p50 {:.0} ms, p99 {:.0} ms (request sent to total decrypted)",
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.99))
+        );
+        println!(
+            "  decryption p50 {:.1} ms; {} contributions, {:.1} ms to encrypt and prove each (wall, all provers sharing this machine)",
+            ms(percentile(&decrypts, 0.5)),
+            contributions,
+            ms(proving) / contributions as f64
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,150 @@
+//! `relayer supervise --config FILE`: the regulator's read-only supervision
+//! node (see [`relayer::supervisor`]): follows every chain through the
+//! mesh, keeps the audit log, anchors its checkpoints, serves the
+//! regulator's API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
+use anyhow::Context;
+use clap::Args;
+use light_clients::credit_chain::Options;
+use network::{Network, NetworkConfig};
+use relayer::audit::AuditService;
+use relayer::config::SupervisorConfig;
+use relayer::engine::ChainRuntime;
+use relayer::mesh::{MeshChainAdapter, MeshService};
+use relayer::metrics::Metrics;
+use relayer::registry::signing;
+use relayer::store::Store;
+use relayer::supervisor::{Anchorer, Supervisor, SupervisorState};
+
+use crate::cli::EXIT_MALFORMED;
+
+/// Arguments of `relayer supervise`.
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// The configuration file (see config/supervisor.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+/// Loads the configuration (all or nothing), then runs the node until
+/// interrupted.
+pub fn run(args: SuperviseArgs) -> anyhow::Result<ExitCode> {
+    let config = match SupervisorConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!(
+                "refusing to start: {} has problems:\n{errors}",
+                args.config.display()
+            );
+            return Ok(ExitCode::from(EXIT_MALFORMED));
+        }
+    };
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    tokio::runtime::Runtime::new()?.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
+    let settings = &config.network;
+    let key = settings.identity.clone();
+    let regulator = signing::public_key(&key);
+    let store = Store::open(&config.store)
+        .with_context(|| format!("cannot open the store at {}", config.store.display()))?;
+    let audit = Arc::new(
+        AuditService::open(store.clone(), regulator)
+            .context("the audit log in the store does not verify; refusing to append to it")?,
+    );
+    let metrics = Metrics::new();
+
+    let mut net = NetworkConfig::new(key.clone());
+    net.listen = settings.listen.clone();
+    net.bootstrap = settings.bootstrap.clone();
+    let mut allowed: Vec<network::PeerId> = settings.bootstrap.iter().map(|(p, _)| *p).collect();
+    for chain in &settings.chains {
+        allowed.extend(chain.relayers.iter().copied());
+    }
+    allowed.extend(settings.admitted.iter().copied());
+    allowed.sort();
+    allowed.dedup();
+    net.allowed = allowed;
+    let (network, events) = Network::start(net)
+        .await
+        .context("cannot start the mesh network")?;
+    tracing::info!(peer_id = %network.local_peer_id(), %regulator, "supervision node in the mesh");
+    // Serves nothing: every request about a chain is refused (it serves
+    // none), gossip is ignored; the service only keeps the connections.
+    let service = MeshService::new(network.clone(), Vec::new(), metrics.clone());
+    tokio::spawn(service.clone().run(events));
+    tokio::spawn(service.clone().keep_dialling(
+        settings.bootstrap.clone(),
+        std::time::Duration::from_secs(3),
+    ));
+
+    let mut chains = Vec::new();
+    for chain in &settings.chains {
+        let adapter = Arc::new(
+            MeshChainAdapter::new(
+                chain.id.clone(),
+                network.clone(),
+                chain.relayers.clone(),
+                config.poll_interval,
+            )
+            .with_metrics(metrics.clone()),
+        );
+        chains.push(Arc::new(ChainRuntime::remote(
+            chain.id.clone(),
+            adapter,
+            key.clone(),
+            Options::default(),
+            store.clone(),
+            metrics.clone(),
+        )));
+    }
+    let supervisor = Supervisor::new(audit, store, chains)?;
+    tokio::spawn(supervisor.clone().run(config.poll_interval));
+
+    if let Some(anchor) = &config.anchor {
+        let endpoints = anchor
+            .rpc
+            .iter()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .collect();
+        let chain: Arc<dyn ChainAdapter> = Arc::new(CreditChainAdapter::new(
+            anchor.chain.clone(),
+            endpoints,
+            RpcOptions::default(),
+        )?);
+        tokio::spawn(
+            Anchorer {
+                supervisor: supervisor.clone(),
+                chain,
+                key: key.clone(),
+                every_entries: anchor.every_entries,
+                every: anchor.every,
+            }
+            .run(),
+        );
+    } else {
+        tracing::warn!("no [anchor]: checkpoints are not anchored on any chain");
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the API", config.api_listen))?;
+    tracing::info!(api = %config.api_listen, "regulator API listening");
+    let app = relayer::supervisor::router(SupervisorState { supervisor });
+    tokio::select! {
+        r = axum::serve(listener, app) => r.context("API server"),
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; the store holds the log and the progress");
+            Ok(())
+        }
+    }
+}
