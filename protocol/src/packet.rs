@@ -276,8 +276,9 @@ impl AggregationRequest {
     /// Exponential ElGamal over Ristretto255 (the `credit-homomorphic`
     /// crate): 32-byte public keys; amounts in fen as two limbs (yuan,
     /// fen), 128-byte ciphertexts (`homomorphic::FenCiphertext`), each
-    /// contribution with a well-formedness proof.
-    pub const SCHEME_ELGAMAL_RISTRETTO255: &'static str = "exp-elgamal-ristretto255";
+    /// contribution with a well-formedness proof. Versioned: the first
+    /// format (one 64-byte ciphertext, no proof) is refused by name.
+    pub const SCHEME_ELGAMAL_RISTRETTO255: &'static str = "exp-elgamal-ristretto255-fen-v2";
 }
 
 /// One chain's encrypted partial sum for an aggregation.

@@ -57,13 +57,6 @@ async fn relay_until_done(
 ) -> Vec<PacketState> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        // The engine judges expiry by the newest header of the destination
-        // its light client trusts, which `step` advances only when it
-        // proves something from there: verify the latest one first, as the
-        // daemon's block stream would.
-        if let Ok(status) = b.adapter().status().await {
-            let _ = b.verified_block(status.latest_height).await;
-        }
         let report = engine.step().await;
         if !report.errors.is_empty() {
             eprintln!("relay errors: {:?}", report.errors);

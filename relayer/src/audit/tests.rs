@@ -426,7 +426,7 @@ fn aggregation_packets() -> (Packet, Packet, Vec<u8>, Vec<u8>) {
             "aggregation_id": Hash::digest(b"agg").to_string(),
             "requester": "bank-of-xian", "enterprise": ENTERPRISE_A, "kinds": ["loan"],
             "purpose": "total loans", "consent_id": Hash::digest(b"consent").to_string(),
-            "scheme": "exp-elgamal-ristretto255", "encryption_key": hex::encode(&encryption_key),
+            "scheme": "exp-elgamal-ristretto255-fen-v2", "encryption_key": hex::encode(&encryption_key),
             "contribution_deadline": "2027-01-01T00:00:00Z",
         }}
     }))

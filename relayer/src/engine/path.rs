@@ -274,15 +274,28 @@ impl PathWorker {
         // Only packets that may have expired need the destination's receipts
         // first (a timeout proves their absence). The others go straight to
         // delivery: a duplicate is refused by the destination's receipt.
-        let latest = match dst.latest_trusted_header().await {
-            Some(header) => header,
-            None => {
-                let status = dst.adapter().status().await?;
+        let mut latest = dst.latest_trusted_header().await;
+        // A packet past its timeout by the clock but not by the newest
+        // destination header verified so far (a quiet destination, no block
+        // stream): verify the destination's latest block, or it would be
+        // delivered, and refused as timed out, on every pass.
+        let now = wall_clock();
+        let stale = latest.as_ref().is_none_or(|header| {
+            batch.iter().any(|r| {
+                !is_expired(&r.packet, header) && r.packet.timeout_time.is_some_and(|t| t <= now)
+            })
+        });
+        if stale {
+            let status = dst.adapter().status().await?;
+            latest = Some(
                 dst.verified_block(status.latest_height)
                     .await?
                     .header()
-                    .clone()
-            }
+                    .clone(),
+            );
+        }
+        let Some(latest) = latest else {
+            return Ok(());
         };
         let (expired, mut to_receive): (Vec<&Packet>, Vec<&Packet>) = batch
             .iter()
