@@ -496,7 +496,20 @@ struct PacketsQuery {
 /// Events of kind send_packet / write_acknowledgement / acknowledge_packet /
 /// timeout_packet from blocks after `since`.
 async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -> ApiResult {
-    let since = match q.since {
+    scan_events(&node, q.since, crate::app::Event::is_packet_event).await
+}
+
+/// The events `wanted` from blocks after `since` (a query parameter), each
+/// with its block's height and time and its transaction's hash. Bounded:
+/// at most 10,000 blocks, and no block started once [`MAX_EVENTS`] events
+/// are collected (the caller continues from `scanned_to`), so a backlog is
+/// read in pieces.
+async fn scan_events(
+    node: &Node,
+    since: Option<String>,
+    wanted: impl Fn(&crate::app::Event) -> bool,
+) -> ApiResult {
+    let since = match since {
         Some(s) => s.parse::<u64>().map_err(|_| {
             ApiError::bad_request(format!("invalid since {s:?}: expected an integer"))
         })?,
@@ -504,9 +517,6 @@ async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -
     };
     let chain = node.chain.lock().await;
     let latest = chain.tip().map_or(0, |b| b.light_block.height().value());
-    // Bounded scan: at most 10,000 blocks, and no block started once
-    // MAX_EVENTS events are collected (the caller continues from
-    // `scanned_to`), so a backlog is read in pieces.
     let mut to = latest.min(since.saturating_add(10_000));
     let mut out = Vec::new();
     for h in since.saturating_add(1)..=to {
@@ -520,20 +530,17 @@ async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -
         else {
             continue;
         };
+        let time = block.light_block.header().time;
         for (tx, result) in block.transactions.iter().zip(block.results()) {
-            for event in result.events.iter().filter(|e| e.is_packet_event()) {
-                out.push(json!({ "height": h, "tx": tx.hash(), "event": event }));
+            for event in result.events.iter().filter(|e| wanted(e)) {
+                out.push(json!({ "height": h, "time": time, "tx": tx.hash(), "event": event }));
             }
         }
         // Asynchronous acknowledgements written by the block's end carry no
         // transaction: a tag of the height stands in for its hash.
         let end_block = Hash::tagged(b"credit-chain/end-block", &[&h.to_be_bytes()]);
-        for event in block
-            .end_block_events()
-            .iter()
-            .filter(|e| e.is_packet_event())
-        {
-            out.push(json!({ "height": h, "tx": end_block, "event": event }));
+        for event in block.end_block_events().iter().filter(|e| wanted(e)) {
+            out.push(json!({ "height": h, "time": time, "tx": end_block, "event": event }));
         }
     }
     Ok(Json(
@@ -570,35 +577,5 @@ async fn accounts(State(node): State<Arc<Node>>) -> ApiResult {
 /// from blocks after `since`, each with its block's height and time;
 /// bounded like `/packets` (continue from `scanned_to`).
 async fn fee_events(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -> ApiResult {
-    let since = match q.since {
-        Some(s) => s.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid since {s:?}: expected an integer"))
-        })?,
-        None => 0,
-    };
-    let chain = node.chain.lock().await;
-    let latest = chain.tip().map_or(0, |b| b.light_block.height().value());
-    let mut to = latest.min(since.saturating_add(10_000));
-    let mut out = Vec::new();
-    for h in since.saturating_add(1)..=to {
-        if out.len() >= MAX_EVENTS {
-            to = h - 1;
-            break;
-        }
-        let Some(block) = Height::new(h)
-            .ok()
-            .and_then(|h| chain.block(h).ok().flatten())
-        else {
-            continue;
-        };
-        let time = block.light_block.header().time;
-        for (tx, result) in block.transactions.iter().zip(block.results()) {
-            for event in result.events.iter().filter(|e| e.is_fee_event()) {
-                out.push(json!({ "height": h, "time": time, "tx": tx.hash(), "event": event }));
-            }
-        }
-    }
-    Ok(Json(
-        json!({ "events": out, "scanned_to": to, "latest_height": latest }),
-    ))
+    scan_events(&node, q.since, crate::app::Event::is_fee_event).await
 }

@@ -246,18 +246,7 @@ async fn watch_acknowledged(
 }
 
 async fn run_async(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if args.dir.exists() {
-        if !args.dir.join(".relayer-bench").exists() {
-            bail!(
-                "{} exists and was not made by `relayer bench`; pass another --dir",
-                args.dir.display()
-            );
-        }
-        std::fs::remove_dir_all(&args.dir)?;
-    }
-    std::fs::create_dir_all(&args.dir)?;
-    std::fs::write(args.dir.join(".relayer-bench"), "made by `relayer bench`\n")?;
-    let dir = args.dir.canonicalize()?;
+    let dir = super::fresh_run_dir(&args.dir, "bench")?;
     let exe = std::env::current_exe()?;
     let store = Store::open(&dir.join("relayer-store"))?;
     let metrics = Metrics::new();

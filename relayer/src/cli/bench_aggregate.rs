@@ -45,9 +45,6 @@ use relayer::metrics::Metrics;
 use relayer::store::Store;
 use serde_json::json;
 
-/// File that marks a directory as this command's own.
-const MARKER: &str = ".relayer-bench-aggregate";
-
 /// Arguments of `relayer bench-aggregate`.
 #[derive(Debug, Args)]
 pub struct BenchAggregateArgs {
@@ -393,18 +390,7 @@ struct Wave {
 }
 
 async fn run_async(args: BenchAggregateArgs) -> anyhow::Result<ExitCode> {
-    if args.dir.exists() {
-        if !args.dir.join(MARKER).exists() {
-            bail!(
-                "{} exists and was not made by bench-aggregate; choose another --dir",
-                args.dir.display()
-            );
-        }
-        std::fs::remove_dir_all(&args.dir)?;
-    }
-    std::fs::create_dir_all(&args.dir)?;
-    std::fs::write(args.dir.join(MARKER), "made by `relayer bench-aggregate`\n")?;
-    let dir = args.dir.canonicalize()?;
+    let dir = super::fresh_run_dir(&args.dir, "bench-aggregate")?;
     let exe = std::env::current_exe()?;
     let store = Store::open(&dir.join("relayer-store"))?;
     let metrics = Metrics::new();

@@ -41,9 +41,6 @@ use relayer::mesh::devnet::RelayerProcess;
 use relayer::metrics::Metrics;
 use relayer::store::Store;
 
-/// File that marks a directory as this command's own.
-const MARKER: &str = ".relayer-bench-mesh";
-
 /// Offsets offered to each asker: chain i asks chain (i + o) mod N.
 const ASK_OFFSETS: [usize; 2] = [1, 7];
 
@@ -598,19 +595,7 @@ fn ms(d: Duration) -> f64 {
 
 async fn run_async(args: BenchMeshArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    if args.dir.exists() {
-        let empty = std::fs::read_dir(&args.dir)?.next().is_none();
-        if !empty && !args.dir.join(MARKER).exists() {
-            bail!(
-                "{} exists and was not made by `relayer bench-mesh`; pass another --dir",
-                args.dir.display()
-            );
-        }
-        std::fs::remove_dir_all(&args.dir)?;
-    }
-    std::fs::create_dir_all(&args.dir)?;
-    std::fs::write(args.dir.join(MARKER), "made by `relayer bench-mesh`\n")?;
-    let dir = args.dir.canonicalize()?;
+    let dir = super::fresh_run_dir(&args.dir, "bench-mesh")?;
     let exe = std::env::current_exe()?;
     let n = args.chains;
     let say = |s: String| eprintln!("[{:6.1} s] {s}", started.elapsed().as_secs_f64());

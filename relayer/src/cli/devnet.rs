@@ -18,9 +18,6 @@ use relayer::metrics::Metrics;
 use relayer::store::{PacketState, Store};
 use sha2::Digest;
 
-/// File that marks a directory as the devnet's own.
-const MARKER: &str = ".relayer-devnet";
-
 /// Arguments of `relayer devnet`.
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
@@ -74,25 +71,7 @@ pub fn run(mut args: DevnetArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
-    // Only a directory this command made is ever cleared.
-    let marker = args.dir.join(MARKER);
-    if args.dir.exists() {
-        let empty = std::fs::read_dir(&args.dir)?.next().is_none();
-        if !empty && !marker.exists() {
-            bail!(
-                "{} exists and was not made by `relayer devnet`; pass another --dir",
-                args.dir.display()
-            );
-        }
-        std::fs::remove_dir_all(&args.dir)
-            .with_context(|| format!("cannot clear {}", args.dir.display()))?;
-    }
-    std::fs::create_dir_all(&args.dir)?;
-    std::fs::write(
-        &marker,
-        "made by `relayer devnet`; cleared at its next run\n",
-    )?;
-    let dir = args.dir.canonicalize()?;
+    let dir = super::fresh_run_dir(&args.dir, "devnet")?;
     let exe = std::env::current_exe()?;
     // The relayer: one runtime per chain, paths between every pair.
     let store = Store::open(&dir.join("relayer-store"))?;

@@ -124,6 +124,34 @@ pub enum ConformanceCommand {
 }
 
 /// Runs one parsed command line.
+/// Clears `dir` for a fresh run of `relayer {command}` and returns its
+/// canonical path. Only a directory that command made (it holds the marker
+/// `.relayer-{command}`), or an empty one, is ever cleared: a mistyped
+/// `--dir` never deletes anything else.
+pub(crate) fn fresh_run_dir(
+    dir: &std::path::Path,
+    command: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context;
+    let marker = dir.join(format!(".relayer-{command}"));
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !marker.exists() {
+            anyhow::bail!(
+                "{} exists and was not made by `relayer {command}`; pass another --dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        &marker,
+        format!("made by `relayer {command}`; cleared at its next run\n"),
+    )?;
+    Ok(dir.canonicalize()?)
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Chains(cmd) => chains::run(cmd),
