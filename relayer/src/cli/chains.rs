@@ -69,6 +69,15 @@ pub struct ChainSurvey {
 
 /// The adapter for one configured chain, built as `relayer start` does.
 pub fn adapter(config: &Config, chain: &ChainConfig) -> anyhow::Result<Arc<dyn ChainAdapter>> {
+    Ok(Arc::new(credit_chain_adapter(config, chain)?))
+}
+
+/// [`adapter`] as its concrete type, for the chain's unproven reports
+/// (ledger, fee events) that are not part of the [`ChainAdapter`] trait.
+pub fn credit_chain_adapter(
+    config: &Config,
+    chain: &ChainConfig,
+) -> anyhow::Result<CreditChainAdapter> {
     let options = RpcOptions {
         timeout: chain.rpc_timeout,
         poll_interval: config.relay.poll_interval,
@@ -79,11 +88,11 @@ pub fn adapter(config: &Config, chain: &ChainConfig) -> anyhow::Result<Arc<dyn C
         .iter()
         .map(|u| u.as_str().trim_end_matches('/').to_owned())
         .collect();
-    Ok(Arc::new(CreditChainAdapter::new(
+    Ok(CreditChainAdapter::new(
         chain.id.clone(),
         endpoints,
         options,
-    )?))
+    )?)
 }
 
 /// Asks every chain for its status at once; `store`, when given, supplies

@@ -20,11 +20,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use adapters::{CreditChainAdapter, FeeEvent, RpcOptions};
+use adapters::{CreditChainAdapter, FeeEvent};
 use clap::{Args, Subcommand, ValueEnum};
 use protocol::tx::Account;
 use protocol::{ChainId, ChainType, Currency, InstitutionId, Time};
-use relayer::config::{ChainConfig, Config};
 use serde::Serialize;
 use serde_json::json;
 
@@ -144,24 +143,6 @@ fn parse_time(flag: &str, raw: &str, now: Time) -> Result<Time, String> {
             "--{flag} {raw:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration ago (24h)"
         )),
     }
-}
-
-fn adapter(config: &Config, chain: &ChainConfig) -> anyhow::Result<CreditChainAdapter> {
-    let options = RpcOptions {
-        timeout: chain.rpc_timeout,
-        poll_interval: config.relay.poll_interval,
-        ..RpcOptions::default()
-    };
-    let endpoints = chain
-        .rpc
-        .iter()
-        .map(|u| u.as_str().trim_end_matches('/').to_owned())
-        .collect();
-    Ok(CreditChainAdapter::new(
-        chain.id.clone(),
-        endpoints,
-        options,
-    )?)
 }
 
 /// Every fee event of the chain, from its first block to its latest.
@@ -345,7 +326,7 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             chains.push(read);
             continue;
         }
-        let outcome = adapter(&config, chain).and_then(|a| {
+        let outcome = super::chains::credit_chain_adapter(&config, chain).and_then(|a| {
             runtime.block_on(async {
                 tokio::time::timeout(Duration::from_secs(120), read_chain(&a))
                     .await
