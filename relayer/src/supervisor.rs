@@ -3,6 +3,13 @@
 //! relayers serving it and keeps the audit log of every cross-chain
 //! message's metadata, anchored periodically on a chain.
 //!
+//! Which chains: those configured (`[[network.chains]]`), and, with
+//! `[network.governance]`, those the network registry accepts at runtime
+//! ([`crate::mesh::SupervisorSync`] calls [`Supervisor::follow`] once the
+//! node's light client is anchored at the registered trust anchor). A
+//! chain the registry freezes or removes is no longer followed
+//! ([`Supervisor::stop_following`]); its entries stay in the log.
+//!
 //! Why a node of its own rather than a relayer feature: the regulator must
 //! see every chain, not only those one relayer serves, and must not depend
 //! on any relayer telling the truth. So it follows each chain like a
@@ -33,7 +40,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use adapters::{AdapterError, ChainAdapter, PacketEvent};
@@ -105,13 +112,23 @@ pub struct Progress {
     pub latest: u64,
     /// The last error, if the last round failed.
     pub last_error: Option<String>,
+    /// Why the chain is no longer followed (the network registry froze or
+    /// removed it), if it is not; its entries stay in the log.
+    pub stopped: Option<String>,
 }
 
 /// The supervision node: the audit log and the chains it follows.
 pub struct Supervisor {
     audit: Arc<AuditService>,
     store: Store,
-    chains: BTreeMap<ChainId, Arc<ChainRuntime>>,
+    /// The chains followed now: those configured, plus those the network
+    /// registry accepted at runtime, minus those it froze or removed.
+    chains: RwLock<BTreeMap<ChainId, Arc<ChainRuntime>>>,
+    /// The follower task of each followed chain, once [`Supervisor::run`]
+    /// started them.
+    followers: Mutex<BTreeMap<ChainId, tokio::task::AbortHandle>>,
+    /// How often each chain is read; set by [`Supervisor::run`].
+    interval: Mutex<Option<Duration>>,
     progress: Mutex<BTreeMap<ChainId, Progress>>,
     anchored: AtomicU64,
     anchors: AtomicU64,
@@ -170,6 +187,151 @@ fn ack_outcome(ack: &Acknowledgement) -> (Outcome, Option<protocol::Money>, Opti
     }
 }
 
+/// The packet events the audit log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EventKind {
+    /// `send_packet`, on the source.
+    Sent,
+    /// `write_acknowledgement`, on the destination.
+    Received,
+    /// `acknowledge_packet`, on the source.
+    Acknowledged,
+    /// `timeout_packet`, on the source.
+    TimedOut,
+}
+
+impl EventKind {
+    fn of(kind: &str) -> Option<EventKind> {
+        Some(match kind {
+            "send_packet" => EventKind::Sent,
+            "write_acknowledgement" => EventKind::Received,
+            "acknowledge_packet" => EventKind::Acknowledged,
+            "timeout_packet" => EventKind::TimedOut,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Sent => "send_packet",
+            EventKind::Received => "write_acknowledgement",
+            EventKind::Acknowledged => "acknowledge_packet",
+            EventKind::TimedOut => "timeout_packet",
+        }
+    }
+}
+
+/// Which packet an event of a followed chain is about, and the marker its
+/// entry is stored with (so a replayed event is never logged twice).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct EventId {
+    kind: EventKind,
+    /// The packet's other chain: its source for a `write_acknowledgement`,
+    /// its destination otherwise.
+    other: ChainId,
+    sequence: u64,
+    marker: Vec<u8>,
+}
+
+/// The [`EventId`] of `event` emitted by `chain`; `None` for a kind the
+/// log does not record. The attributes are the chain's (untrusted) text:
+/// a missing or malformed one is an error, never a panic.
+fn event_id(chain: &ChainId, event: &PacketEvent) -> Result<Option<EventId>, SupervisorError> {
+    let Some(kind) = EventKind::of(&event.event.kind) else {
+        return Ok(None);
+    };
+    let sequence: u64 = parse_attr(chain, event, "sequence")?;
+    let other: ChainId = if kind == EventKind::Received {
+        parse_attr(chain, event, "source")?
+    } else {
+        parse_attr(chain, event, "destination")?
+    };
+    let marker = format!("{chain}/{}/{other}/{sequence:020}", kind.as_str()).into_bytes();
+    Ok(Some(EventId {
+        kind,
+        other,
+        sequence,
+        marker,
+    }))
+}
+
+/// The entry of a packet whose send the node did not see (it started
+/// after the packet was closed and pruned): the chains and sequence only.
+fn bare_record(
+    source: &ChainId,
+    destination: &ChainId,
+    sequence: u64,
+    now: protocol::Time,
+) -> AuditRecord {
+    AuditRecord {
+        time: now,
+        source: source.clone(),
+        destination: destination.clone(),
+        packet_sequence: sequence,
+        kind: MessageKind::CreditQuery,
+        requester: None,
+        enterprise: None,
+        purpose: "packet not seen sent by the supervision node".into(),
+        consent_id: None,
+        fee: None,
+        outcome: Outcome::Committed,
+    }
+}
+
+/// The entry of a `write_acknowledgement` on the destination: the sent
+/// packet's metadata (`sent`), with the acknowledgement's outcome, fee and
+/// response kind. An aggregation's partial sum shows its metadata only,
+/// never its ciphertext.
+fn received_record(
+    mut record: AuditRecord,
+    ack: &Acknowledgement,
+    now: protocol::Time,
+) -> AuditRecord {
+    let (outcome, fee, response_kind) = ack_outcome(ack);
+    record.time = now;
+    record.outcome = outcome;
+    if let Some(kind) = response_kind {
+        record.kind = kind;
+    }
+    if let Acknowledgement::Result(payload @ PacketPayload::AggregationPartial(_)) = ack {
+        let shown = Packet {
+            source: record.source.clone(),
+            destination: record.destination.clone(),
+            sequence: record.packet_sequence,
+            timeout_height: None,
+            timeout_time: None,
+            payload: payload.clone(),
+        };
+        record.purpose = AuditRecord::from_packet(&shown, Outcome::Acknowledged, now).purpose;
+    }
+    record.fee = fee;
+    record
+}
+
+/// The entry of an `acknowledge_packet` or `timeout_packet` on the
+/// source: the sent packet's metadata (`sent`) with how the packet ended,
+/// as its proven `result` says; `None` when the result does not match the
+/// event (the event is only a hint).
+fn closed_record(
+    mut record: AuditRecord,
+    kind: EventKind,
+    result: Option<&PacketResult>,
+    now: protocol::Time,
+) -> Option<AuditRecord> {
+    match (kind, result) {
+        (EventKind::Acknowledged, Some(PacketResult::Acknowledged(ack))) => {
+            record.outcome = Outcome::Acknowledged;
+            record.fee = ack_outcome(ack).1;
+        }
+        (EventKind::TimedOut, Some(PacketResult::TimedOut)) => {
+            record.outcome = Outcome::TimedOut;
+        }
+        _ => return None,
+    }
+    record.time = now;
+    Some(record)
+}
+
 impl Supervisor {
     /// A supervision node over `audit` (kept in `store`) following
     /// `chains` (remote runtimes over
@@ -202,7 +364,9 @@ impl Supervisor {
         Ok(Arc::new(Supervisor {
             audit,
             store,
-            chains: chains.into_iter().map(|c| (c.id().clone(), c)).collect(),
+            chains: RwLock::new(chains.into_iter().map(|c| (c.id().clone(), c)).collect()),
+            followers: Mutex::new(BTreeMap::new()),
+            interval: Mutex::new(None),
             progress: Mutex::new(progress),
             anchored: AtomicU64::new(anchored),
             anchors: AtomicU64::new(0),
@@ -232,34 +396,121 @@ impl Supervisor {
         }
     }
 
+    /// The chain `id`, when it is followed now.
+    fn chain(&self, id: &ChainId) -> Option<Arc<ChainRuntime>> {
+        self.chains.read().ok()?.get(id).cloned()
+    }
+
+    /// The chains followed now.
+    pub fn followed(&self) -> Vec<ChainId> {
+        self.chains
+            .read()
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Follows every chain until the process stops: each chain's new
-    /// events every `interval`.
+    /// events every `interval`. Chains added later with
+    /// [`Supervisor::follow`] get a follower of their own at once.
     pub async fn run(self: Arc<Self>, interval: Duration) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for chain in self.chains.values() {
-            let (this, chain) = (self.clone(), chain.clone());
-            tasks.spawn(async move {
-                loop {
-                    match this.follow_once(&chain).await {
-                        Ok(logged) => {
-                            if logged > 0 {
-                                tracing::info!(chain = %chain.id(), logged, "audit entries appended");
-                            }
-                            this.note(chain.id(), |p| p.last_error = None);
-                        }
-                        Err(e) => {
-                            tracing::warn!(chain = %chain.id(), error = %e, "following the chain failed; will retry");
-                            this.note(chain.id(), |p| p.last_error = Some(e.to_string()));
-                        }
-                    }
-                    tokio::time::sleep(interval).await;
+        if let Ok(mut i) = self.interval.lock() {
+            *i = Some(interval);
+        }
+        let chains: Vec<Arc<ChainRuntime>> = self
+            .chains
+            .read()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        for chain in chains {
+            self.spawn_follower(chain);
+        }
+        std::future::pending::<()>().await;
+    }
+
+    /// Starts following `chain` (accepted by the network registry at
+    /// runtime), from its stored scanned height, with no restart. Its light
+    /// client must already trust a block of it (the registered anchor).
+    /// A chain already followed is left as it is (`chain` is dropped).
+    pub fn follow(self: &Arc<Self>, chain: Arc<ChainRuntime>) -> Result<(), SupervisorError> {
+        let id = chain.id().clone();
+        let scanned = self.store.scanned(&id)?;
+        let added = match self.chains.write() {
+            Ok(mut chains) => {
+                if chains.contains_key(&id) {
+                    false
+                } else {
+                    chains.insert(id.clone(), chain.clone());
+                    true
                 }
-            });
+            }
+            Err(_) => false,
+        };
+        if !added {
+            return Ok(());
         }
-        while let Some(done) = tasks.join_next().await {
-            let Err(e) = done;
-            tracing::error!(error = %e, "a follower task ended");
+        self.note(&id, |p| {
+            p.scanned = p.scanned.max(scanned);
+            p.stopped = None;
+            p.last_error = None;
+        });
+        tracing::info!(chain = %id, from = scanned, "following a chain accepted by the network registry");
+        self.spawn_follower(chain);
+        Ok(())
+    }
+
+    /// Stops following chain `id` (the network registry froze or removed
+    /// it): its follower ends, nothing more is read from it, and no other
+    /// chain's event is checked against it. Its entries stay in the log and
+    /// its scanned height in the store. Returns whether it was followed.
+    pub fn stop_following(&self, id: &ChainId, reason: String) -> bool {
+        let removed = self.chains.write().ok().and_then(|mut c| c.remove(id));
+        if let Some(handle) = self.followers.lock().ok().and_then(|mut f| f.remove(id)) {
+            handle.abort();
         }
+        let Some(runtime) = removed else {
+            return false;
+        };
+        runtime.suspend(reason.clone());
+        tracing::warn!(chain = %id, %reason, "no longer following the chain; its entries stay in the log");
+        self.note(id, |p| {
+            p.stopped = Some(reason);
+            p.last_error = None;
+        });
+        true
+    }
+
+    /// Spawns `chain`'s follower, once [`Supervisor::run`] set the
+    /// interval (before that, `run` spawns it).
+    fn spawn_follower(self: &Arc<Self>, chain: Arc<ChainRuntime>) {
+        let Some(interval) = self.interval.lock().ok().and_then(|i| *i) else {
+            return;
+        };
+        let Ok(mut followers) = self.followers.lock() else {
+            return;
+        };
+        if followers.contains_key(chain.id()) {
+            return;
+        }
+        let this = self.clone();
+        let id = chain.id().clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match this.follow_once(&chain).await {
+                    Ok(logged) => {
+                        if logged > 0 {
+                            tracing::info!(chain = %chain.id(), logged, "audit entries appended");
+                        }
+                        this.note(chain.id(), |p| p.last_error = None);
+                    }
+                    Err(e) => {
+                        tracing::warn!(chain = %chain.id(), error = %e, "following the chain failed; will retry");
+                        this.note(chain.id(), |p| p.last_error = Some(e.to_string()));
+                    }
+                }
+                tokio::time::sleep(interval).await;
+            }
+        });
+        followers.insert(id, task.abort_handle());
     }
 
     /// Reads `chain`'s events since the last scanned height up to its
@@ -304,26 +555,21 @@ impl Supervisor {
         packets: &[Packet],
     ) -> Result<bool, SupervisorError> {
         let id = chain.id();
-        let kind = event.event.kind.as_str();
-        if !matches!(
+        let Some(EventId {
             kind,
-            "send_packet" | "write_acknowledgement" | "acknowledge_packet" | "timeout_packet"
-        ) {
+            other,
+            sequence,
+            marker,
+        }) = event_id(id, event)?
+        else {
             return Ok(false);
-        }
-        let sequence: u64 = parse_attr(id, event, "sequence")?;
-        let other: ChainId = if kind == "write_acknowledgement" {
-            parse_attr(id, event, "source")?
-        } else {
-            parse_attr(id, event, "destination")?
         };
-        let marker = format!("{id}/{kind}/{other}/{sequence:020}").into_bytes();
         if self.audit.is_recorded(&marker)? {
             return Ok(false);
         }
         let now = wall_clock();
         let record = match kind {
-            "send_packet" => {
+            EventKind::Sent => {
                 let commitment = attr(id, event, "commitment")?;
                 let packet = self
                     .sent_packet(chain, &other, sequence, commitment, packets)
@@ -335,7 +581,7 @@ impl Supervisor {
                 )?;
                 record
             }
-            "write_acknowledgement" => {
+            EventKind::Received => {
                 // On the destination: the acknowledgement itself, proven.
                 let states = chain
                     .verified_states(&[
@@ -361,8 +607,7 @@ impl Supervisor {
                         format!("acknowledgement of {other}/{sequence} does not match its hash"),
                     ));
                 }
-                let (outcome, fee, response_kind) = ack_outcome(&ack);
-                let mut record = match self.known_sent(&other, id, sequence)? {
+                let sent = match self.known_sent(&other, id, sequence)? {
                     Some(record) => record,
                     // The source's follower may not have reached the send
                     // yet: read the packet from the source while in flight.
@@ -371,60 +616,27 @@ impl Supervisor {
                         None => self.sent_record(&other, id, sequence, now)?,
                     },
                 };
-                record.time = now;
-                record.outcome = outcome;
-                if let Some(kind) = response_kind {
-                    record.kind = kind;
-                }
-                if let Acknowledgement::Result(payload @ PacketPayload::AggregationPartial(_)) =
-                    &ack
-                {
-                    // Its metadata only (chain, provider count), never the
-                    // ciphertext.
-                    let shown = Packet {
-                        source: other.clone(),
-                        destination: id.clone(),
-                        sequence,
-                        timeout_height: None,
-                        timeout_time: None,
-                        payload: payload.clone(),
-                    };
-                    record.purpose =
-                        AuditRecord::from_packet(&shown, Outcome::Acknowledged, now).purpose;
-                }
-                record.fee = fee;
-                record
+                received_record(sent, &ack, now)
             }
             // On the source: how the packet ended, proven (the event is
             // only a hint).
-            "acknowledge_packet" => {
-                let mut record = self.sent_record(id, &other, sequence, now)?;
-                let Some(PacketResult::Acknowledged(ack)) =
-                    self.packet_result(chain, &other, sequence).await?
-                else {
-                    return Err(self.inconsistent(
+            EventKind::Acknowledged | EventKind::TimedOut => {
+                let result = self.packet_result(chain, &other, sequence).await?;
+                let sent = self.sent_record(id, &other, sequence, now)?;
+                closed_record(sent, kind, result.as_ref(), now).ok_or_else(|| {
+                    self.inconsistent(
                         id,
-                        format!("packet {other}/{sequence} announced acknowledged but its result is not an acknowledgement"),
-                    ));
-                };
-                record.time = now;
-                record.outcome = Outcome::Acknowledged;
-                record.fee = ack_outcome(&ack).1;
-                record
-            }
-            _ => {
-                let Some(PacketResult::TimedOut) =
-                    self.packet_result(chain, &other, sequence).await?
-                else {
-                    return Err(self.inconsistent(
-                        id,
-                        format!("packet {other}/{sequence} announced timed out but its result is not a timeout"),
-                    ));
-                };
-                let mut record = self.sent_record(id, &other, sequence, now)?;
-                record.time = now;
-                record.outcome = Outcome::TimedOut;
-                record
+                        format!(
+                            "packet {other}/{sequence} announced {} but its proven result is {}",
+                            kind.as_str(),
+                            match &result {
+                                Some(PacketResult::Acknowledged(_)) => "an acknowledgement",
+                                Some(PacketResult::TimedOut) => "a timeout",
+                                None => "absent",
+                            }
+                        ),
+                    )
+                })?
             }
         };
         let appended = self.audit.record_once(record, &marker)?;
@@ -486,7 +698,7 @@ impl Supervisor {
                     ),
                 )
             })?;
-        if let Some(dest) = self.chains.get(destination) {
+        if let Some(dest) = self.chain(destination) {
             let receipt = dest
                 .verified_states(&[state_keys::packet_receipt(id, sequence)])
                 .await?;
@@ -555,7 +767,7 @@ impl Supervisor {
         sequence: u64,
         receipt: Option<Vec<u8>>,
     ) -> Result<Option<Packet>, SupervisorError> {
-        let (Some(chain), Some(receipt)) = (self.chains.get(source), receipt) else {
+        let (Some(chain), Some(receipt)) = (self.chain(source), receipt) else {
             return Ok(None);
         };
         let states = chain
@@ -579,22 +791,9 @@ impl Supervisor {
         sequence: u64,
         now: protocol::Time,
     ) -> Result<AuditRecord, SupervisorError> {
-        match self.known_sent(source, destination, sequence)? {
-            Some(record) => Ok(record),
-            None => Ok(AuditRecord {
-                time: now,
-                source: source.clone(),
-                destination: destination.clone(),
-                packet_sequence: sequence,
-                kind: MessageKind::CreditQuery,
-                requester: None,
-                enterprise: None,
-                purpose: "packet not seen sent by the supervision node".into(),
-                consent_id: None,
-                fee: None,
-                outcome: Outcome::Committed,
-            }),
-        }
+        Ok(self
+            .known_sent(source, destination, sequence)?
+            .unwrap_or_else(|| bare_record(source, destination, sequence, now)))
     }
 }
 
@@ -795,7 +994,7 @@ async fn health(State(state): State<SupervisorState>) -> Response {
     let progress = s.progress();
     let failing: Vec<String> = progress
         .iter()
-        .filter(|(_, p)| p.last_error.is_some())
+        .filter(|(_, p)| p.last_error.is_some() && p.stopped.is_none())
         .map(|(c, _)| c.to_string())
         .collect();
     let (entries, _) = s.audit.head();
@@ -907,5 +1106,279 @@ mod tests {
         assert!(check_anchor(&anchor, &anchor.merkle_root.clone()).is_ok());
         let err = check_anchor(&anchor, &Hash::tagged(b"a", &[b"2"])).unwrap_err();
         assert!(err.contains("up to entry 3"), "{err}");
+    }
+
+    fn packet() -> Packet {
+        serde_json::from_str(include_str!("../../protocol/tests/data/packet.json")).unwrap()
+    }
+
+    fn time(nanos: u64) -> protocol::Time {
+        protocol::Time::from_unix_nanos(nanos)
+    }
+
+    fn chain(id: &str) -> ChainId {
+        id.parse().unwrap()
+    }
+
+    fn event(kind: &str, attributes: &[(&str, &str)]) -> PacketEvent {
+        PacketEvent {
+            height: protocol::Height::GENESIS,
+            tx: Hash::ZERO,
+            event: adapters::ChainEvent {
+                kind: kind.into(),
+                attributes: attributes
+                    .iter()
+                    .map(|(key, value)| adapters::EventAttribute {
+                        key: (*key).into(),
+                        value: (*value).into(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn money(minor_units: u64) -> protocol::Money {
+        serde_json::from_value(serde_json::json!({"minor_units": minor_units, "currency": "CNY"}))
+            .unwrap()
+    }
+
+    fn response(outcome: protocol::QueryOutcome, fee: u64) -> Acknowledgement {
+        Acknowledgement::Result(PacketPayload::CreditResponse(protocol::CreditResponse {
+            query_packet: packet().commitment(),
+            outcome,
+            records: Vec::new(),
+            fee_charged: money(fee),
+            charges: Vec::new(),
+        }))
+    }
+
+    #[test]
+    fn events_name_their_packet_and_the_other_chain() {
+        let shaanxi = chain("shaanxi");
+        let sent = event(
+            "send_packet",
+            &[
+                ("destination", "guangdong"),
+                ("sequence", "7"),
+                ("commitment", "ab"),
+            ],
+        );
+        let id = event_id(&shaanxi, &sent).unwrap().unwrap();
+        assert_eq!(id.kind, EventKind::Sent);
+        assert_eq!(id.other, chain("guangdong"));
+        assert_eq!(id.sequence, 7);
+        assert_eq!(
+            id.marker,
+            format!("shaanxi/send_packet/guangdong/{:020}", 7).into_bytes()
+        );
+        // On the destination, the other chain is the packet's source.
+        let received = event(
+            "write_acknowledgement",
+            &[
+                ("source", "shaanxi"),
+                ("destination", "guangdong"),
+                ("sequence", "7"),
+            ],
+        );
+        let id = event_id(&chain("guangdong"), &received).unwrap().unwrap();
+        assert_eq!((id.kind, id.other), (EventKind::Received, shaanxi.clone()));
+        for (kind, expected) in [
+            ("acknowledge_packet", EventKind::Acknowledged),
+            ("timeout_packet", EventKind::TimedOut),
+        ] {
+            let e = event(kind, &[("destination", "guangdong"), ("sequence", "7")]);
+            let id = event_id(&shaanxi, &e).unwrap().unwrap();
+            assert_eq!(id.kind, expected);
+            // Each event of a packet has its own marker.
+            assert_ne!(
+                id.marker,
+                event_id(&shaanxi, &sent).unwrap().unwrap().marker
+            );
+        }
+        // Events the log does not record.
+        for kind in ["recv_packet", "create_client", ""] {
+            assert_eq!(event_id(&shaanxi, &event(kind, &[])).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn malformed_event_attributes_are_errors_not_panics() {
+        let shaanxi = chain("shaanxi");
+        for attributes in [
+            vec![("destination", "guangdong")],
+            vec![("sequence", "7")],
+            vec![("destination", "guangdong"), ("sequence", "-1")],
+            vec![
+                ("destination", "guangdong"),
+                ("sequence", "99999999999999999999999"),
+            ],
+            vec![("destination", "Not A Chain!"), ("sequence", "7")],
+            vec![("destination", "\u{0}\u{ffff}"), ("sequence", "\u{1F600}")],
+        ] {
+            let err = event_id(&shaanxi, &event("send_packet", &attributes)).unwrap_err();
+            assert!(
+                matches!(&err, SupervisorError::Inconsistent { chain, .. } if chain == &shaanxi),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sent_packet_becomes_a_committed_entry_with_its_metadata() {
+        let record = AuditRecord::from_packet(&packet(), Outcome::Committed, time(5));
+        assert_eq!(record.outcome, Outcome::Committed);
+        assert_eq!(record.kind, MessageKind::CreditQuery);
+        assert_eq!(
+            (record.source.as_str(), record.destination.as_str()),
+            ("shaanxi", "guangdong")
+        );
+        assert_eq!(record.packet_sequence, 7);
+        assert_eq!(record.requester.unwrap().as_str(), "bank-of-xian");
+        assert_eq!(record.enterprise.unwrap().as_str(), "91350100M000100Y43");
+        assert_eq!(record.purpose, "working capital loan application");
+        assert!(record.consent_id.is_some());
+        assert_eq!(record.fee, Some(money(500)));
+    }
+
+    #[test]
+    fn a_received_packet_takes_the_acknowledgement_outcome_and_fee() {
+        let sent = AuditRecord::from_packet(&packet(), Outcome::Committed, time(5));
+        let answered = received_record(
+            sent.clone(),
+            &response(protocol::QueryOutcome::Answered, 120),
+            time(9),
+        );
+        assert_eq!(answered.outcome, Outcome::Answered);
+        assert_eq!(answered.kind, MessageKind::CreditResponse);
+        assert_eq!(answered.fee, Some(money(120)));
+        assert_eq!(answered.time, time(9));
+        // The query's metadata stays.
+        assert_eq!(answered.requester, sent.requester);
+        assert_eq!(answered.enterprise, sent.enterprise);
+        assert_eq!(answered.consent_id, sent.consent_id);
+        assert_eq!(answered.purpose, sent.purpose);
+
+        let refused = received_record(
+            sent.clone(),
+            &response(protocol::QueryOutcome::ConsentRefused("expired".into()), 0),
+            time(9),
+        );
+        assert_eq!(refused.outcome, Outcome::Refused("consent: expired".into()));
+        let failed = received_record(
+            sent.clone(),
+            &Acknowledgement::Error("no handler".into()),
+            time(9),
+        );
+        assert_eq!(failed.outcome, Outcome::Refused("error: no handler".into()));
+        assert_eq!(failed.fee, None);
+        assert_eq!(failed.kind, sent.kind);
+        // Not seen sent: the chains and sequence only.
+        let bare = received_record(
+            bare_record(&chain("shaanxi"), &chain("guangdong"), 7, time(9)),
+            &response(protocol::QueryOutcome::Answered, 120),
+            time(9),
+        );
+        assert_eq!(bare.outcome, Outcome::Answered);
+        assert_eq!((bare.requester, bare.enterprise), (None, None));
+        assert_eq!(bare.packet_sequence, 7);
+    }
+
+    #[test]
+    fn a_closed_packet_takes_its_proven_result_only() {
+        let sent = AuditRecord::from_packet(&packet(), Outcome::Committed, time(5));
+        let ack =
+            PacketResult::Acknowledged(Box::new(response(protocol::QueryOutcome::Answered, 120)));
+        let acknowledged =
+            closed_record(sent.clone(), EventKind::Acknowledged, Some(&ack), time(11)).unwrap();
+        assert_eq!(acknowledged.outcome, Outcome::Acknowledged);
+        assert_eq!(acknowledged.fee, Some(money(120)));
+        assert_eq!(acknowledged.time, time(11));
+        assert_eq!(acknowledged.enterprise, sent.enterprise);
+
+        let timed_out = closed_record(
+            sent.clone(),
+            EventKind::TimedOut,
+            Some(&PacketResult::TimedOut),
+            time(11),
+        )
+        .unwrap();
+        assert_eq!(timed_out.outcome, Outcome::TimedOut);
+        // The max fee of the query, nothing charged on a timeout.
+        assert_eq!(timed_out.fee, sent.fee);
+
+        // An event the proven result contradicts is not logged.
+        for (kind, result) in [
+            (EventKind::Acknowledged, Some(&PacketResult::TimedOut)),
+            (EventKind::TimedOut, Some(&ack)),
+            (EventKind::Acknowledged, None),
+            (EventKind::TimedOut, None),
+        ] {
+            assert_eq!(closed_record(sent.clone(), kind, result, time(11)), None);
+        }
+    }
+
+    #[test]
+    fn a_replayed_event_is_appended_once_even_across_a_restart() {
+        let dir =
+            std::env::temp_dir().join(format!("relayer-supervisor-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let regulator = protocol::PublicKey(
+            SigningKey::from_bytes(&[9u8; 32])
+                .verifying_key()
+                .to_bytes(),
+        );
+        let sent = event(
+            "send_packet",
+            &[
+                ("destination", "guangdong"),
+                ("sequence", "7"),
+                ("commitment", "ab"),
+            ],
+        );
+        let shaanxi = chain("shaanxi");
+        let record = AuditRecord::from_packet(&packet(), Outcome::Committed, time(5));
+        {
+            let store = Store::open(&dir).unwrap();
+            let audit = AuditService::open(store, regulator).unwrap();
+            let id = event_id(&shaanxi, &sent).unwrap().unwrap();
+            assert!(!audit.is_recorded(&id.marker).unwrap());
+            assert!(
+                audit
+                    .record_once(record.clone(), &id.marker)
+                    .unwrap()
+                    .is_some()
+            );
+            // The same event read again (a poll overlapping the last one).
+            let again = event_id(&shaanxi, &sent).unwrap().unwrap();
+            assert!(audit.is_recorded(&again.marker).unwrap());
+            assert!(
+                audit
+                    .record_once(record.clone(), &again.marker)
+                    .unwrap()
+                    .is_none()
+            );
+            assert_eq!(audit.head().0, 1);
+        }
+        // After a restart (scanned height not yet saved): still once.
+        let store = Store::open(&dir).unwrap();
+        let audit = AuditService::open(store, regulator).unwrap();
+        let id = event_id(&shaanxi, &sent).unwrap().unwrap();
+        assert!(
+            audit
+                .record_once(record.clone(), &id.marker)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(audit.head().0, 1);
+        // Another event of the same packet is its own entry.
+        let closed = event(
+            "acknowledge_packet",
+            &[("destination", "guangdong"), ("sequence", "7")],
+        );
+        let id = event_id(&shaanxi, &closed).unwrap().unwrap();
+        assert!(audit.record_once(record, &id.marker).unwrap().is_some());
+        assert_eq!(audit.head().0, 2);
+        drop(audit);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -356,6 +356,7 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
         p2p_port: base + 2900,
         anchor_every_entries: 3,
         anchor_every: Duration::from_secs(2),
+        governance: None,
     };
     let mut node = start_supervisor(common::exe(), &dir, &chains, &relayers, &options).unwrap();
     let api = node.api.to_string();

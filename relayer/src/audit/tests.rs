@@ -282,6 +282,64 @@ fn reference_root(leaves: &[Hash]) -> Hash {
 }
 
 #[test]
+fn the_rs_merkle_tree_is_sound_for_every_size_up_to_70() {
+    let leaves: Vec<Hash> = (0..70u64)
+        .map(|i| Hash::tagged(super::entry::ENTRY_TAG, &[&i.to_be_bytes()]))
+        .collect();
+    assert_eq!(merkle::root(&[]), Hash::ZERO);
+    for count in 1..=leaves.len() {
+        let tree = &leaves[..count];
+        let root = merkle::root(tree);
+        assert_eq!(root, reference_root(tree), "{count} leaves");
+        if count == 1 {
+            // One leaf: the root is the entry hash itself, proven by no sibling.
+            assert_eq!(root, tree[0]);
+        }
+        for index in 0..count as u64 {
+            let proof = merkle::prove(tree, index).unwrap();
+            assert_eq!(proof.leaf_count, count as u64);
+            assert_eq!(
+                merkle::root_of(&tree[index as usize], &proof).unwrap(),
+                root
+            );
+            // Another leaf, or any sibling altered, leads elsewhere.
+            let other = &leaves[(index as usize + 1) % leaves.len()];
+            assert_ne!(merkle::root_of(other, &proof).ok(), Some(root));
+            for k in 0..proof.siblings.len() {
+                let mut bad = proof.clone();
+                bad.siblings[k].0[31] ^= 1;
+                assert_ne!(merkle::root_of(&tree[index as usize], &bad).unwrap(), root);
+            }
+            // A surplus or missing sibling is refused, not ignored.
+            let mut long = proof.clone();
+            long.siblings.push(root);
+            assert!(matches!(
+                merkle::root_of(&tree[index as usize], &long),
+                Err(AuditError::ProofShape { .. })
+            ));
+        }
+        assert!(matches!(
+            merkle::prove(tree, count as u64),
+            Err(AuditError::ProofOutOfRange { .. })
+        ));
+    }
+    // Untrusted proofs never panic: huge or inconsistent sizes are errors.
+    for (sequence, leaf_count) in [(u64::MAX - 1, u64::MAX), (5, 5), (0, 0), (1 << 40, 1 << 41)] {
+        let proof = merkle::InclusionProof {
+            sequence,
+            leaf_count,
+            siblings: vec![Hash::ZERO; 3],
+        };
+        assert!(merkle::root_of(&leaves[0], &proof).is_err());
+    }
+    // An interior node is never an entry: a 2-leaf proof over the nodes of
+    // a 4-leaf tree reaches its root only under another leaf count, which
+    // the checkpoint binds (see the next test).
+    let n01 = Hash::tagged(merkle::NODE_TAG, &[&leaves[0].0, &leaves[1].0]);
+    assert!(!leaves.contains(&n01));
+}
+
+#[test]
 fn inclusion_proofs_verify_and_fail_when_tampered() {
     let regulator = key(1);
     let (log, entries) = log_of(37);

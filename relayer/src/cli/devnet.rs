@@ -175,6 +175,7 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                 p2p_port: args.base_port.saturating_add(2900),
                 anchor_every_entries: 10,
                 anchor_every: Duration::from_secs(30),
+                governance: None,
             },
         )?;
         println!(

@@ -1,7 +1,8 @@
 //! `relayer supervise --config FILE`: the regulator's read-only supervision
 //! node (see [`relayer::supervisor`]): follows every chain through the
-//! mesh, keeps the audit log, anchors its checkpoints, serves the
-//! regulator's API.
+//! mesh (those configured, and, with `[network.governance]`, those the
+//! network registry accepts at runtime), keeps the audit log, anchors its
+//! checkpoints, serves the regulator's API.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,12 +12,14 @@ use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
 use anyhow::Context;
 use clap::Args;
 use light_clients::credit_chain::Options;
-use network::{Network, NetworkConfig};
+use network::{Network, NetworkConfig, Topic};
 use relayer::audit::AuditService;
 use relayer::config::SupervisorConfig;
 use relayer::engine::ChainRuntime;
-use relayer::mesh::{MeshChainAdapter, MeshService};
+use relayer::mesh::{MeshChainAdapter, MeshService, SupervisorSync};
 use relayer::metrics::Metrics;
+use relayer::registry::RegistryGenesis;
+use relayer::registry::service::RegistryService;
 use relayer::registry::signing;
 use relayer::store::Store;
 use relayer::supervisor::{Anchorer, Supervisor, SupervisorState};
@@ -73,6 +76,7 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
     allowed.extend(settings.admitted.iter().copied());
     allowed.sort();
     allowed.dedup();
+    let allowed_at_start = allowed.clone();
     net.allowed = allowed;
     let (network, events) = Network::start(net)
         .await
@@ -107,8 +111,44 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
             metrics.clone(),
         )));
     }
-    let supervisor = Supervisor::new(audit, store, chains)?;
+    let supervisor = Supervisor::new(audit, store.clone(), chains)?;
     tokio::spawn(supervisor.clone().run(config.poll_interval));
+
+    // The network registry, when governance keys are configured: chains
+    // accepted at runtime are followed without a restart, frozen or
+    // removed ones no longer are (their entries stay).
+    if settings.governance.keys.is_empty() {
+        tracing::info!("no [network.governance]: only the configured chains are followed");
+    } else {
+        let genesis = RegistryGenesis {
+            governors: settings.governance.keys.clone(),
+            threshold: settings.governance.threshold as u32,
+            chains: Vec::new(),
+            admitted_peers: Vec::new(),
+        };
+        let registry = RegistryService::open(store.clone(), &genesis)
+            .context("cannot open the network registry")?;
+        service.set_registry(registry.clone());
+        for topic in [Topic::Registrations, Topic::Governance] {
+            if let Err(e) = network.subscribe(&topic).await {
+                tracing::warn!(%topic, error = %e, "cannot subscribe");
+            }
+        }
+        tokio::spawn(
+            SupervisorSync {
+                registry,
+                supervisor: supervisor.clone(),
+                store: store.clone(),
+                network: network.clone(),
+                identity: key.clone(),
+                poll_interval: config.poll_interval,
+                configured_peers: allowed_at_start.clone(),
+                configured_chains: settings.chains.iter().map(|c| c.id.clone()).collect(),
+                metrics: metrics.clone(),
+            }
+            .run(),
+        );
+    }
 
     if let Some(anchor) = &config.anchor {
         let endpoints = anchor

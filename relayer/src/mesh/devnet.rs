@@ -256,6 +256,10 @@ pub struct SupervisorOptions {
     pub anchor_every_entries: u64,
     /// Anchor at least this often.
     pub anchor_every: Duration,
+    /// The network registry's governance keys (hex) and threshold, as the
+    /// relayers' (`[network.governance]`): chains accepted at runtime are
+    /// then followed too. `None`: only `chains` are followed.
+    pub governance: Option<(Vec<String>, usize)>,
 }
 
 /// The devnet's `relayer supervise` process; killed (and reaped) when
@@ -288,8 +292,9 @@ impl Drop for SupervisorProcess {
 }
 
 /// Writes `supervisor.toml` under `dir/supervisor` (the regulator's key of
-/// the first chain, every chain followed through its `relayers`,
-/// checkpoints anchored on the first chain) and starts `relayer supervise`.
+/// the first chain, every chain of `chains` followed through its
+/// `relayers`, every relayer dialled, checkpoints anchored on the first
+/// chain) and starts `relayer supervise`.
 /// The relayers must have been started with [`MeshOptions::regulator`].
 pub fn start_supervisor(
     exe: &Path,
@@ -332,6 +337,14 @@ pub fn start_supervisor(
         quote(&format!("/ip4/127.0.0.1/tcp/{}", options.p2p_port)),
         bootstrap.join(", ")
     );
+    if let Some((keys, threshold)) = &options.governance {
+        let keys: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+        let _ = writeln!(
+            text,
+            "[network.governance]\nkeys = [{}]\nthreshold = {threshold}\n",
+            keys.join(", ")
+        );
+    }
     for chain in chains {
         let serving: Vec<String> = relayers
             .iter()

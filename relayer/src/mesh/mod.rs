@@ -21,6 +21,6 @@ pub mod remote;
 pub mod service;
 pub mod wire;
 
-pub use registry_sync::RegistrySync;
+pub use registry_sync::{RegistrySync, SupervisorSync};
 pub use remote::MeshChainAdapter;
 pub use service::MeshService;

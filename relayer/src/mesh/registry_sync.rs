@@ -3,7 +3,9 @@
 //! accepted at runtime is tracked at once (its relayers admitted, its
 //! light client anchored at the registered trust anchor, on-chain clients
 //! of it created on the chains served here), a frozen or deregistered one
-//! stops being relayed. No restart.
+//! stops being relayed. No restart. [`SupervisorSync`] does the same for
+//! the regulator's supervision node: a chain accepted at runtime is
+//! followed into the audit log, a frozen or removed one no longer is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,8 @@ use super::{MeshChainAdapter, MeshService};
 use crate::engine::{ChainRuntime, Engine};
 use crate::metrics::Metrics;
 use crate::registry::{RegisteredChain, RegistryEvent, RegistryService, RegistryUpdate};
+use crate::store::Store;
+use crate::supervisor::Supervisor;
 
 /// What a relayer needs to track chains accepted at runtime.
 #[derive(Clone)]
@@ -195,32 +199,7 @@ impl RegistrySync {
     /// Starts the relayer's light client of `runtime` at the registered
     /// trust anchor (unless it already trusts a block of it).
     async fn anchor(&self, runtime: &ChainRuntime, chain: &RegisteredChain) -> Result<(), String> {
-        if runtime.is_local() {
-            return Ok(());
-        }
-        let store = self.engine.store();
-        if store
-            .trusted_block(runtime.id())
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
-            return Ok(());
-        }
-        let anchor = &chain.trust_anchor;
-        let block = runtime
-            .adapter()
-            .light_block(anchor.height)
-            .await
-            .map_err(|e| e.to_string())?;
-        if block.header().hash() != anchor.header_hash {
-            return Err(format!(
-                "block {} served for {} does not hash to the registered anchor {}",
-                anchor.height, chain.chain_id, anchor.header_hash
-            ));
-        }
-        store
-            .save_trusted_block(runtime.id(), &block)
-            .map_err(|e| e.to_string())
+        anchor_light_client(self.engine.store(), runtime, chain).await
     }
 
     /// Gives every chain served here that lacks one an on-chain light
@@ -259,6 +238,218 @@ impl RegistrySync {
                 }
             }
         }
+    }
+}
+
+/// Starts the light client of `runtime` kept in `store` at `chain`'s
+/// registered trust anchor, unless it already trusts a block of it: the
+/// block at the anchor's height, read through the chain's relayers, must
+/// hash to the registered header hash.
+pub async fn anchor_light_client(
+    store: &Store,
+    runtime: &ChainRuntime,
+    chain: &RegisteredChain,
+) -> Result<(), String> {
+    if runtime.is_local() {
+        return Ok(());
+    }
+    if store
+        .trusted_block(runtime.id())
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let anchor = &chain.trust_anchor;
+    let block = runtime
+        .adapter()
+        .light_block(anchor.height)
+        .await
+        .map_err(|e| e.to_string())?;
+    if block.header().hash() != anchor.header_hash {
+        return Err(format!(
+            "block {} served for {} does not hash to the registered anchor {}",
+            anchor.height, chain.chain_id, anchor.header_hash
+        ));
+    }
+    store
+        .save_trusted_block(runtime.id(), &block)
+        .map_err(|e| e.to_string())
+}
+
+/// Keeps the regulator's supervision node in step with the network
+/// registry, as [`RegistrySync`] keeps a relayer: a chain accepted at
+/// runtime is followed at once (its relayers admitted, the node's light
+/// client of it anchored at the registered trust anchor, then its events
+/// scanned into the audit log); a frozen or deregistered chain stops being
+/// followed (its entries stay in the log). The node is read-only: it
+/// applies the proposals and approvals gossiped to it (checked like any
+/// relayer checks them), never publishes any.
+#[derive(Clone)]
+pub struct SupervisorSync {
+    /// The registry (in the node's store).
+    pub registry: Arc<RegistryService>,
+    /// The supervision node.
+    pub supervisor: Arc<Supervisor>,
+    /// The node's store (its light clients' trusted blocks).
+    pub store: Store,
+    /// The network.
+    pub network: NetworkHandle,
+    /// The regulator's key (the node's identity; signs nothing here).
+    pub identity: ed25519_dalek::SigningKey,
+    /// How often followed chains are polled for new blocks.
+    pub poll_interval: Duration,
+    /// Peers admitted by the configuration (bootstrap, configured chains'
+    /// relayers, `admitted`): never dropped when a chain is deregistered.
+    pub configured_peers: Vec<PeerId>,
+    /// The chains the configuration names (`[[network.chains]]`).
+    pub configured_chains: Vec<ChainId>,
+    /// Metrics of new adapters.
+    pub metrics: Metrics,
+}
+
+impl SupervisorSync {
+    /// Follows the active chains the stored registry already holds, then
+    /// its updates, until the process stops.
+    pub async fn run(self) {
+        let mut updates = self.registry.subscribe();
+        self.track_all();
+        loop {
+            match updates.recv().await {
+                Ok(RegistryUpdate::Decided(event)) => self.apply(event).await,
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "registry updates missed; re-reading the registry");
+                    self.track_all();
+                    self.stop_all_inactive();
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn track_all(&self) {
+        let accepted: Vec<RegisteredChain> = self
+            .registry
+            .read(|r| r.chains().filter(|c| c.is_active()).cloned().collect());
+        for chain in accepted {
+            self.track(&chain);
+        }
+    }
+
+    /// After missed updates: stops following the chains the registry
+    /// holds frozen, and those it added that it no longer holds.
+    fn stop_all_inactive(&self) {
+        let (frozen, registered): (Vec<(ChainId, String)>, Vec<ChainId>) =
+            self.registry.read(|r| {
+                (
+                    r.chains()
+                        .filter(|c| !c.is_active())
+                        .map(|c| (c.chain_id.clone(), c.status.to_string()))
+                        .collect(),
+                    r.chains().map(|c| c.chain_id.clone()).collect(),
+                )
+            });
+        for (id, status) in frozen {
+            self.supervisor
+                .stop_following(&id, format!("network registry: {status}"));
+        }
+        for id in self.supervisor.followed() {
+            if !registered.contains(&id) && !self.configured_chains.contains(&id) {
+                self.supervisor
+                    .stop_following(&id, "no longer in the network registry".into());
+            }
+        }
+    }
+
+    async fn apply(&self, event: RegistryEvent) {
+        match event {
+            RegistryEvent::ChainAccepted(chain) => {
+                tracing::info!(chain = %chain.chain_id, relayers = chain.relayer_peer_ids.len(), "registry accepted a chain; following it");
+                self.track(&chain);
+            }
+            RegistryEvent::ChainFrozen {
+                chain_id, reason, ..
+            } => {
+                self.supervisor.stop_following(
+                    &chain_id,
+                    format!("frozen by the network registry: {reason}"),
+                );
+            }
+            RegistryEvent::ChainDeregistered {
+                chain_id,
+                reason,
+                former_peers,
+                ..
+            } => {
+                self.supervisor.stop_following(
+                    &chain_id,
+                    format!("deregistered from the network: {reason}"),
+                );
+                let allowed = self.registry.allowed_peers();
+                for peer in former_peers.iter().filter(|p| !allowed.contains(*p)) {
+                    if let Ok(peer) = peer.parse::<PeerId>()
+                        && !self.configured_peers.contains(&peer)
+                    {
+                        let _ = self.network.disallow(peer).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Admits the chain's relayers and, in the background (they may not be
+    /// connected yet), anchors the node's light client of the chain at the
+    /// registered trust anchor, then follows it.
+    fn track(&self, chain: &RegisteredChain) {
+        let id = chain.chain_id.clone();
+        let peers: Vec<PeerId> = chain
+            .relayer_peer_ids
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let (sync, chain) = (self.clone(), chain.clone());
+        tokio::spawn(async move {
+            for peer in &peers {
+                let _ = sync.network.allow(*peer).await;
+            }
+            if sync.supervisor.followed().contains(&id) {
+                return;
+            }
+            let adapter = Arc::new(
+                MeshChainAdapter::new(id.clone(), sync.network.clone(), peers, sync.poll_interval)
+                    .with_metrics(sync.metrics.clone()),
+            );
+            let runtime = Arc::new(ChainRuntime::remote(
+                id.clone(),
+                adapter,
+                sync.identity.clone(),
+                Options::default(),
+                sync.store.clone(),
+                sync.metrics.clone(),
+            ));
+            let mut wait = Duration::from_millis(500);
+            loop {
+                match anchor_light_client(&sync.store, &runtime, &chain).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::info!(chain = %id, error = %e, ?wait, "cannot anchor the registered chain yet; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+            // Frozen or removed while it was being anchored: not followed.
+            let still_active = sync
+                .registry
+                .read(|r| r.chains().any(|c| c.chain_id == id && c.is_active()));
+            if !still_active {
+                return;
+            }
+            if let Err(e) = sync.supervisor.follow(runtime) {
+                tracing::warn!(chain = %id, error = %e, "cannot follow the registered chain");
+            }
+        });
     }
 }
 
