@@ -104,7 +104,7 @@ fn replayed_and_skipped_nonces_are_refused() {
 }
 
 #[test]
-fn a_refused_transaction_does_not_consume_its_nonce() {
+fn a_failed_message_uses_its_nonce_and_the_next_transaction_applies() {
     let mut c = chain_with_everyone();
     let bad = c.tx(
         "bank-a",
@@ -121,10 +121,58 @@ fn a_refused_transaction_does_not_consume_its_nonce() {
             amount: cny(500),
         },
     );
-    assert_eq!(good.tx.nonce, bad.tx.nonce);
+    assert_eq!(good.tx.nonce, bad.tx.nonce + 1);
     assert!(c.block(&[good])[0].is_ok());
     assert_eq!(c.balance("provider-a"), 500);
     assert_eq!(c.balance("bank-a"), 500);
+}
+
+#[test]
+fn one_failed_transaction_in_a_block_does_not_fail_the_senders_later_ones() {
+    let mut c = chain_with_everyone();
+    let first = c.tx(
+        "bank-a",
+        TxBody::Transfer {
+            to: "provider-a".parse().unwrap(),
+            amount: cny(5_000),
+        },
+    );
+    // Signed for the nonce after the first, as a relayer's batch is.
+    let second = c.tx_n(
+        "bank-a",
+        1,
+        TxBody::Transfer {
+            to: "provider-a".parse().unwrap(),
+            amount: cny(300),
+        },
+    );
+    let results = c.block(&[first, second]);
+    assert_eq!(results[0].code, 60, "{}", results[0].message);
+    assert!(results[1].is_ok(), "{}", results[1].message);
+    assert_eq!(c.balance("provider-a"), 300);
+}
+
+#[test]
+fn an_unauthenticated_transaction_uses_no_nonce() {
+    let mut c = chain_with_everyone();
+    let mut forged = c.tx(
+        "bank-a",
+        TxBody::Transfer {
+            to: "provider-a".parse().unwrap(),
+            amount: cny(100),
+        },
+    );
+    forged.signature.0[0] ^= 1;
+    c.fails_tx(&forged, 3);
+    let good = c.tx(
+        "bank-a",
+        TxBody::Transfer {
+            to: "provider-a".parse().unwrap(),
+            amount: cny(100),
+        },
+    );
+    assert_eq!(good.tx.nonce, forged.tx.nonce);
+    assert!(c.block(&[good])[0].is_ok());
 }
 
 #[test]

@@ -391,6 +391,7 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
     let mut expired = grant.clone();
     expired.nonce = 2;
     expired.expires_at = "2020-01-01T00:00:00Z".parse::<Time>().unwrap();
+    let expired_id = expired.id();
     let stale = sign(
         &chain,
         &enterprise_key,
@@ -408,17 +409,34 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
 
     let h = node.height();
     node.wait_for_height(h + 2);
-    assert_eq!(
-        node.status()["state_root"],
-        root_before,
-        "refused transactions changed the state"
+    // Refused before their message ran, the malformed, forged, replayed and
+    // foreign transactions moved nothing; the wrong role and the expired
+    // consent, if they reached a block, used only their senders' nonces.
+    let untouched = verified_values(
+        &node,
+        &[
+            keys::record(&ENTERPRISE.parse().unwrap(), &"bank-a".parse().unwrap(), 1),
+            keys::consent(&expired_id),
+        ],
     );
+    assert_eq!(untouched, vec![None, None], "a refused message was written");
+    if node.status()["state_root"] == root_before {
+        eprintln!("both refused at admission: the state did not move at all");
+    }
+    let enterprise_nonce = verified_values(
+        &node,
+        &[keys::nonce(&PublicKey(
+            enterprise_key.verifying_key().to_bytes(),
+        ))],
+    )
+    .remove(0)
+    .map_or(0, |v| borsh::from_slice::<u64>(&v).unwrap());
 
     // The enterprise revokes; a second revocation is refused.
     let revoke = sign(
         &chain,
         &enterprise_key,
-        2,
+        enterprise_nonce + 1,
         TxBody::RevokeConsent {
             consent_id: grant.id(),
         },
@@ -428,7 +446,7 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
     let again = sign(
         &chain,
         &enterprise_key,
-        3,
+        enterprise_nonce + 2,
         TxBody::RevokeConsent {
             consent_id: grant.id(),
         },

@@ -10,9 +10,11 @@
 //! enterprise key), not suspended, the nonce (exactly the last used + 1 in
 //! [`App::deliver_tx`]; any unused one in [`App::check_tx`]), the message's
 //! fields, then the module. [`App::deliver_tx`] is atomic: it runs over an
-//! [`Overlay`] and writes nothing unless everything succeeds; the nonce is
-//! consumed only on success, so a refused transaction can be fixed and sent
-//! again with the same nonce.
+//! [`Overlay`] and writes nothing of its message unless it succeeds. A
+//! transaction refused before its message runs (chain id, signature,
+//! sender, nonce) uses nothing; once authenticated it uses its nonce even if
+//! its message fails, so one refused transaction never makes the sender's
+//! later ones in the block fail.
 //!
 //! # Who may send what
 //!
@@ -126,8 +128,8 @@ pub use genesis::{
 };
 pub use store::{KvStore, KvStoreMut, Overlay, Writes};
 
-use auth::NonceRule;
 pub use auth::SignatureCheck;
+use auth::{NonceRule, Sender};
 
 /// Largest accepted encoded transaction, in bytes.
 pub const MAX_TX_BYTES: usize = 4 * 1024 * 1024;
@@ -324,7 +326,8 @@ impl App {
     }
 
     /// Executes a transaction atomically: on success its writes and the
-    /// nonce are applied; on any error nothing is written.
+    /// nonce are applied; when its message fails only the nonce is (an
+    /// unauthenticated transaction writes nothing).
     pub fn deliver_tx(
         store: &mut impl KvStoreMut,
         ctx: &BlockContext,
@@ -342,13 +345,26 @@ impl App {
         tx: &SignedTransaction,
         check: SignatureCheck,
     ) -> TxResult {
+        let sender = match auth::authenticate(&*store, ctx, tx, NonceRule::Next, check) {
+            Ok(sender) => sender,
+            Err(e) => return TxResult::from(&e),
+        };
         let mut overlay = Overlay::new(&*store);
-        match execute(&mut overlay, ctx, tx, check) {
+        match execute(&mut overlay, ctx, tx, sender) {
             Ok(events) => {
                 overlay.into_writes().apply(store);
                 TxResult::ok(events)
             }
-            Err(e) => TxResult::from(&e),
+            Err(e) => {
+                drop(overlay);
+                // An authenticated transaction uses its nonce even when its
+                // message fails (as a Cosmos SDK ante handler does): in a
+                // relayer's batch, one refused packet (a duplicate delivery,
+                // an expired one) no longer leaves a gap that every later
+                // transaction of the batch falls into.
+                state::write(store, keys::nonce(&tx.tx.sender), &tx.tx.nonce);
+                TxResult::from(&e)
+            }
         }
     }
 
@@ -403,13 +419,14 @@ impl App {
     }
 }
 
+/// Runs an authenticated transaction's message; the nonce is written on
+/// success, with the message's writes.
 fn execute<S: KvStoreMut + ?Sized>(
     store: &mut S,
     ctx: &BlockContext,
     signed: &SignedTransaction,
-    check: SignatureCheck,
+    sender: Sender,
 ) -> Result<Vec<Event>, TxError> {
-    let sender = auth::authenticate(store, ctx, signed, NonceRule::Next, check)?;
     let body = &signed.tx.body;
     validate::validate_body(body)?;
     let events = match body {

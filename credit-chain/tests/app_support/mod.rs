@@ -227,9 +227,12 @@ impl Chain {
         self.fails_tx(&tx, code)
     }
 
-    /// Delivers `tx` expecting `code`, with the whole state unchanged.
+    /// Delivers `tx` expecting `code`, with the whole state unchanged but
+    /// for the sender's nonce, which an authenticated transaction uses even
+    /// when its message fails.
     pub fn fails_tx(&mut self, tx: &SignedTransaction, code: u32) -> TxResult {
-        let before = self.state.clone();
+        let mut before = self.state.clone();
+        let nonce_key = protocol::state_keys::nonce(&tx.tx.sender);
         let ctx = self.ctx();
         let r = App::deliver_tx(&mut self.state, &ctx, tx);
         assert_eq!(
@@ -239,9 +242,15 @@ impl Chain {
         );
         assert!(r.events.is_empty());
         assert!(!r.message.is_empty());
+        let after = self.state.get(&nonce_key);
+        if after != before.get(&nonce_key) {
+            let used = after.cloned().unwrap_or_default();
+            assert_eq!(used, borsh::to_vec(&tx.tx.nonce).unwrap(), "nonce");
+            before.insert(nonce_key, used);
+        }
         assert_eq!(
             self.state, before,
-            "a refused transaction changed the state"
+            "a refused transaction changed the state beyond its nonce"
         );
         r
     }

@@ -404,11 +404,14 @@ impl Submissions<'_> {
                 return Err(e.into());
             }
         };
-        // A nonce is consumed only by a successful transaction, and a failed
-        // one leaves a gap the following ones fall into: unless all went
-        // through, re-read the nonce before the next batch.
-        let all_ok = outcomes.iter().all(|o| matches!(o, Ok(s) if s.is_ok()));
-        *self.nonce = if all_ok {
+        // A transaction that reached a block used its nonce, even if its
+        // message failed; one refused at admission did not, and leaves a
+        // gap: unless every one reached a block, re-read the nonce before
+        // the next batch.
+        let all_committed = outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(s) if s.height.is_some()));
+        *self.nonce = if all_committed {
             Some(first + txs.len() as u64)
         } else {
             None
