@@ -234,6 +234,10 @@ pub(crate) enum Command {
         peer: PeerId,
         reply: oneshot::Sender<()>,
     },
+    Penalise {
+        peer: PeerId,
+        reply: oneshot::Sender<()>,
+    },
     Report {
         message_id: MessageId,
         propagation_source: PeerId,
@@ -417,6 +421,13 @@ impl NetworkHandle {
             reply,
         })
         .await
+    }
+
+    /// Gives `peer` a strike for something invalid it sent outside gossip
+    /// (e.g. a forged item in an answer to a request), as a rejected gossip
+    /// message does: it is banned after `ban_after_rejections` strikes.
+    pub async fn penalise(&self, peer: PeerId) -> Result<()> {
+        self.call(|reply| Command::Penalise { peer, reply }).await
     }
 
     /// The connected peers.

@@ -328,6 +328,10 @@ impl Task {
                 self.strikes.remove(&peer);
                 let _ = reply.send(());
             }
+            Command::Penalise { peer, reply } => {
+                self.strike(peer);
+                let _ = reply.send(());
+            }
             Command::Report {
                 message_id,
                 propagation_source,

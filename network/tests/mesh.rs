@@ -248,3 +248,43 @@ async fn rejected_gossip_gets_its_author_banned() {
         Err(Error::Banned { .. })
     ));
 }
+
+/// Strikes given by the application for something bad a peer sent outside
+/// gossip (an answer to a request) count like rejected gossip: at
+/// `ban_after_rejections` the peer is banned and disconnected.
+#[tokio::test]
+async fn penalised_peers_are_banned_at_the_threshold() {
+    let a = start(config(1, &[2]), Verdict::Accept).await;
+    let b = start(config(2, &[1]), Verdict::Accept).await;
+    connect(&b, &a).await;
+    for _ in 0..2 {
+        a.handle.penalise(peer(2)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        a.handle
+            .peers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.peer == peer(2)),
+        "two strikes of three: still connected"
+    );
+    assert_eq!(a.handle.stats().await.unwrap().bans, 0);
+    a.handle.penalise(peer(2)).await.unwrap();
+    eventually("A bans B", async || {
+        a.seen()
+            .contains(&Seen::Banned {
+                peer: peer(2),
+                strikes: 3,
+            })
+            .then_some(())
+    })
+    .await;
+    eventually("B is disconnected from A", async || {
+        let peers = a.handle.peers().await.ok()?;
+        peers.iter().all(|p| p.peer != peer(2)).then_some(())
+    })
+    .await;
+    assert_eq!(a.handle.stats().await.unwrap().bans, 1);
+}

@@ -129,6 +129,8 @@ struct MeshMetrics {
     gossip_ignored: Family<TopicLabels, Counter>,
     requests_sent: Family<RequestLabels, Counter>,
     requests_served: Family<RequestLabels, Counter>,
+    registry_items_merged: Counter,
+    registry_items_rejected: Counter,
     route_latency: Family<ChainLabels, Histogram>,
     /// The latest round trips per chain, for percentiles.
     latency_samples: std::sync::Mutex<BTreeMap<String, VecDeque<f64>>>,
@@ -151,6 +153,8 @@ impl MeshMetrics {
             gossip_ignored: Family::default(),
             requests_sent: Family::default(),
             requests_served: Family::default(),
+            registry_items_merged: Counter::default(),
+            registry_items_rejected: Counter::default(),
             route_latency: Family::<ChainLabels, Histogram>::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.001, 2.0, 16))
             }),
@@ -217,6 +221,16 @@ impl MeshMetrics {
             "requests_served",
             "Requests of other relayers answered (or refused) here, by kind",
             m.requests_served.clone(),
+        );
+        r.register(
+            "registry_items_merged",
+            "Proposals and approvals from peers' registry snapshots (catch-up) that changed the registry here",
+            m.registry_items_merged.clone(),
+        );
+        r.register(
+            "registry_items_rejected",
+            "Forged or malformed proposals and approvals in peers' registry snapshots (peer penalised)",
+            m.registry_items_rejected.clone(),
         );
         r.register(
             "route_latency_seconds",
@@ -410,6 +424,13 @@ impl Metrics {
                 outcome: if answered { "answered" } else { "refused" }.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts the items of a peer's registry snapshot merged here
+    /// (`merged`: they changed the registry) and refused (`rejected`).
+    pub fn registry_catch_up(&self, merged: u64, rejected: u64) {
+        self.inner.mesh.registry_items_merged.inc_by(merged);
+        self.inner.mesh.registry_items_rejected.inc_by(rejected);
     }
 
     /// Records one round trip to a relayer serving `chain`.

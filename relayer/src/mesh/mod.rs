@@ -5,6 +5,8 @@
 //! - [`wire`]: what relayers ask each other;
 //! - [`remote`]: a chain served elsewhere, as a [`adapters::ChainAdapter`];
 //! - [`devnet`]: relayer processes of a local mesh (devnet, tests);
+//! - [`catch_up`]: asking peers for the registry items gossip did not
+//!   bring (this relayer was down or not yet connected);
 //! - [`registry_sync`]: acting on the network registry's decisions;
 //! - [`service`]: answering peers, checking what they hand over before
 //!   submitting it, gossiping and judging light blocks.
@@ -15,6 +17,7 @@
 //! and submitted on B under its key; the acknowledgement comes back the
 //! same way. Exactly-once still rests on the chains' receipts.
 
+pub mod catch_up;
 pub mod devnet;
 pub mod registry_sync;
 pub mod remote;

@@ -308,6 +308,7 @@ pub fn request_kind(request: &MeshRequest) -> &'static str {
         MeshRequest::States { .. } => "states",
         MeshRequest::PacketEvents { .. } => "packet_events",
         MeshRequest::Submit { .. } => "submit",
+        MeshRequest::RegistrySnapshot { .. } => "registry_snapshot",
     }
 }
 
@@ -318,6 +319,7 @@ fn unexpected(response: &MeshResponse) -> (FailureKind, String) {
         MeshResponse::States { .. } => "states",
         MeshResponse::PacketEvents { .. } => "packet_events",
         MeshResponse::Submitted { .. } => "submitted",
+        MeshResponse::RegistrySnapshot { .. } => "registry_snapshot",
         MeshResponse::Refused { .. } => "refused",
     };
     (

@@ -12,12 +12,12 @@ use protocol::tx::TxBody;
 use protocol::{Canonical, ChainId, Header, Height, LightBlock, state_keys};
 use tokio::sync::mpsc;
 
+use super::catch_up::{CATCH_UP_INTERVAL, catch_up};
 use super::remote::request_kind;
-use super::wire::{self, HexBytes, MeshRequest, MeshResponse, WireEntry};
+use super::wire::{self, HexBytes, MeshRequest, MeshResponse, WireEntry, WireProposal};
 use crate::engine::{ChainRuntime, EngineError};
 use crate::metrics::{Metrics, NETWORK_SNAPSHOT_INTERVAL};
-use crate::registry::RegistryError;
-use crate::registry::service::{RegistryService, ServiceError};
+use crate::registry::service::RegistryService;
 
 /// Most messages in one handed-over submission.
 const MAX_SUBMIT: usize = 10_000;
@@ -56,10 +56,55 @@ impl MeshService {
         })
     }
 
-    /// Routes gossiped proposals and approvals to `registry`.
-    pub fn set_registry(&self, registry: Arc<RegistryService>) {
-        if let Ok(mut r) = self.registry.write() {
-            *r = Some(registry);
+    /// Routes gossiped proposals and approvals to `registry`, serves its
+    /// snapshot to peers, and keeps it caught up: with every peer
+    /// connected now, with each peer that connects later, and with one
+    /// random connected peer every [`CATCH_UP_INTERVAL`] (see
+    /// [`super::catch_up`]).
+    pub fn set_registry(self: &Arc<Self>, registry: Arc<RegistryService>) {
+        let first = match self.registry.write() {
+            Ok(mut r) => r.replace(registry).is_none(),
+            Err(_) => return,
+        };
+        if first {
+            let service = self.clone();
+            tokio::spawn(async move {
+                let connected = service.network.peers().await.unwrap_or_default();
+                for info in connected {
+                    service.clone().catch_up_with(info.peer).await;
+                }
+                service.keep_catching_up(CATCH_UP_INTERVAL).await;
+            });
+        }
+    }
+
+    /// Merges `peer`'s registry snapshot (when a registry is set); logs
+    /// what changed or why it failed.
+    async fn catch_up_with(self: Arc<Self>, peer: network::PeerId) {
+        let Some(registry) = self.registry() else {
+            return;
+        };
+        match catch_up(&self.network, &registry, &self.metrics, peer).await {
+            Ok(report) if report.changed() || !report.rejected.is_empty() => {
+                tracing::info!(%peer, proposals = report.proposals, approvals = report.approvals, decided = report.decided, rejected = report.rejected.len(), "caught up on the network registry");
+            }
+            Ok(_) => tracing::debug!(%peer, "registry already up to date with the peer's"),
+            Err(e) => tracing::info!(%peer, error = %e, "registry catch-up failed"),
+        }
+    }
+
+    /// Every `interval`, catches up with one random connected peer.
+    async fn keep_catching_up(self: Arc<Self>, interval: std::time::Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Ok(connected) = self.network.peers().await else {
+                return;
+            };
+            if connected.is_empty() {
+                continue;
+            }
+            let pick = rand::Rng::gen_range(&mut rand::thread_rng(), 0..connected.len());
+            self.clone().catch_up_with(connected[pick].peer).await;
         }
     }
 
@@ -213,6 +258,11 @@ impl MeshService {
                             .await;
                     });
                 }
+                // Only admitted peers connect. Gossip published while
+                // either side was away is never repeated: ask.
+                NetworkEvent::PeerConnected { peer, .. } if self.registry().is_some() => {
+                    tokio::spawn(self.clone().catch_up_with(peer));
+                }
                 NetworkEvent::PeerBanned { peer, strikes } => {
                     tracing::warn!(%peer, strikes, "peer banned");
                 }
@@ -244,7 +294,7 @@ impl MeshService {
                 };
                 return match outcome {
                     Ok(()) => Verdict::Accept,
-                    Err(e) if forged(&e) => {
+                    Err(e) if e.is_forged() => {
                         tracing::warn!(%topic, error = %e, "refused a forged registry message");
                         Verdict::Reject
                     }
@@ -307,7 +357,12 @@ impl MeshService {
     }
 
     async fn serve(&self, request: MeshRequest) -> Result<MeshResponse, String> {
-        let chain = self.local(request.chain())?;
+        let chain_id = match (&request, request.chain()) {
+            (MeshRequest::RegistrySnapshot { from }, _) => return self.snapshot(*from),
+            (_, Some(chain)) => chain,
+            (_, None) => return Err(format!("{} names no chain", request.what())),
+        };
+        let chain = self.local(chain_id)?;
         let adapter = chain.adapter();
         Ok(match request {
             MeshRequest::Status { .. } => MeshResponse::Status {
@@ -357,6 +412,9 @@ impl MeshService {
                 }
                 MeshResponse::PacketEvents { events, packets }
             }
+            MeshRequest::RegistrySnapshot { .. } => {
+                return Err("registry snapshots are not about a chain".into());
+            }
             MeshRequest::Submit { bodies, .. } => {
                 if bodies.len() > MAX_SUBMIT {
                     return Err(format!(
@@ -369,6 +427,26 @@ impl MeshService {
                     outcomes: chain.submit(bodies).await.map_err(|e| e.to_string())?,
                 }
             }
+        })
+    }
+
+    /// A page of the registry's snapshot.
+    fn snapshot(&self, from: u64) -> Result<MeshResponse, String> {
+        let registry = self
+            .registry()
+            .ok_or("no network registry here (no governance configured)")?;
+        let page = registry.snapshot_page(from);
+        Ok(MeshResponse::RegistrySnapshot {
+            genesis: page.genesis,
+            proposals: page
+                .entries
+                .into_iter()
+                .map(|e| WireProposal {
+                    proposal: HexBytes(e.proposal),
+                    approvals: e.approvals.into_iter().map(HexBytes).collect(),
+                })
+                .collect(),
+            next: page.next,
         })
     }
 
@@ -486,24 +564,6 @@ impl MeshService {
         let header = block.header().clone();
         cache.insert((chain.clone(), height), header.clone());
         Ok(header)
-    }
-}
-
-/// Whether a registry refusal means the message is forged or malformed
-/// (its sender is penalised) rather than late or redundant.
-fn forged(error: &ServiceError) -> bool {
-    match error {
-        ServiceError::Registry(e) => matches!(
-            e,
-            RegistryError::BadOperatorSignature { .. }
-                | RegistryError::BadProposalSignature { .. }
-                | RegistryError::BadApprovalSignature { .. }
-                | RegistryError::NotAGovernor { .. }
-                | RegistryError::ProposerNotOperator { .. }
-                | RegistryError::InvalidRegistration { .. }
-        ),
-        ServiceError::Decode(_) | ServiceError::TooLarge { .. } => true,
-        _ => false,
     }
 }
 

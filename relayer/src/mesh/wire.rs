@@ -8,7 +8,7 @@
 use adapters::{ChainStatus, PacketEvents, SubmitOutcome};
 use light_clients::merkle::StateProof;
 use protocol::tx::TxBody;
-use protocol::{ChainId, Height, LightBlock};
+use protocol::{ChainId, Hash, Height, LightBlock};
 use serde::{Deserialize, Serialize};
 
 /// Bytes as hex in JSON.
@@ -56,17 +56,25 @@ pub enum MeshRequest {
         /// The messages, in order.
         bodies: Vec<TxBody>,
     },
+    /// A page of the network registry as the peer holds it (decided
+    /// proposals in decision order, then pending ones, with their
+    /// approvals), for a relayer catching up on what it missed.
+    RegistrySnapshot {
+        /// Where the page starts (0, then the previous page's `next`).
+        from: u64,
+    },
 }
 
 impl MeshRequest {
-    /// The chain the request is about.
-    pub fn chain(&self) -> &ChainId {
+    /// The chain the request is about; `None` for the registry snapshot.
+    pub fn chain(&self) -> Option<&ChainId> {
         match self {
             MeshRequest::Status { chain }
             | MeshRequest::LightBlock { chain, .. }
             | MeshRequest::States { chain, .. }
             | MeshRequest::PacketEvents { chain, .. }
-            | MeshRequest::Submit { chain, .. } => chain,
+            | MeshRequest::Submit { chain, .. } => Some(chain),
+            MeshRequest::RegistrySnapshot { .. } => None,
         }
     }
 
@@ -80,6 +88,7 @@ impl MeshRequest {
             MeshRequest::Submit { bodies, .. } => {
                 format!("submission of {} messages", bodies.len())
             }
+            MeshRequest::RegistrySnapshot { from } => format!("registry snapshot from {from}"),
         }
     }
 }
@@ -93,6 +102,16 @@ pub struct WireEntry {
     pub value: Option<HexBytes>,
     /// Its proof against the light block's state root.
     pub proof: StateProof,
+}
+
+/// One proposal of [`MeshResponse::RegistrySnapshot`]: canonical bytes, as
+/// gossip carries them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireProposal {
+    /// The signed proposal.
+    pub proposal: HexBytes,
+    /// Its approvals.
+    pub approvals: Vec<HexBytes>,
 }
 
 /// The serving relayer's answer.
@@ -131,6 +150,15 @@ pub enum MeshResponse {
     Submitted {
         /// The outcomes, in order.
         outcomes: Vec<Result<SubmitOutcome, String>>,
+    },
+    /// Answer to [`MeshRequest::RegistrySnapshot`].
+    RegistrySnapshot {
+        /// The genesis the peer's registry grew from.
+        genesis: Hash,
+        /// The page's proposals.
+        proposals: Vec<WireProposal>,
+        /// Where the next page starts; `None` on the last.
+        next: Option<u64>,
     },
     /// The request was refused (not served here, failed checks, malformed).
     Refused {

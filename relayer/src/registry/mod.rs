@@ -58,7 +58,9 @@ use protocol::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use service::{RegistryService, RegistryUpdate, ServiceError};
+pub use service::{
+    MergeReport, RegistryService, RegistryUpdate, ServiceError, SnapshotEntry, SnapshotPage,
+};
 
 /// Most approvals of unknown proposals kept at once.
 pub const MAX_ORPHAN_APPROVALS: usize = 1024;
@@ -81,8 +83,12 @@ pub const MAX_GOVERNORS: usize = 256;
 /// Domain tag of [`RegistryGenesis::hash`].
 const GENESIS_TAG: &[u8] = b"credit-chain/registry/genesis/v1";
 
-/// Version byte in front of [`Registry::to_bytes`].
-const STATE_VERSION: u8 = 1;
+/// Version byte in front of [`Registry::to_bytes`] (version 1, read
+/// still, lacked the decided proposals).
+const STATE_VERSION: u8 = 2;
+
+/// The version of states written before decided proposals were kept.
+const STATE_VERSION_1: u8 = 1;
 
 /// What is wrong with a genesis, a proposal or an approval.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -308,7 +314,8 @@ impl RegisteredChain {
     }
 }
 
-/// A proposal waiting for approvals.
+/// A proposal with its approvals: waiting for more ([`Registry::proposals`])
+/// or as it was decided ([`Registry::decided`]).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct PendingProposal {
     /// Its id.
@@ -462,6 +469,39 @@ pub struct Registry {
     pending: BTreeMap<ProposalId, PendingProposal>,
     orphans: VecDeque<Approval>,
     closed: BTreeMap<ProposalId, Closure>,
+    /// The decided proposals with the approvals that decided them, in
+    /// decision order: what a relayer that missed them replays
+    /// ([`Registry::decided`]).
+    decided: Vec<PendingProposal>,
+}
+
+/// [`Registry`] as version 1 stored it (no decided proposals).
+#[derive(BorshDeserialize)]
+struct RegistryV1 {
+    genesis_hash: Hash,
+    governors: BTreeSet<PublicKey>,
+    threshold: u32,
+    admitted_peers: BTreeSet<String>,
+    chains: BTreeMap<ChainId, RegisteredChain>,
+    pending: BTreeMap<ProposalId, PendingProposal>,
+    orphans: VecDeque<Approval>,
+    closed: BTreeMap<ProposalId, Closure>,
+}
+
+impl From<RegistryV1> for Registry {
+    fn from(v1: RegistryV1) -> Registry {
+        Registry {
+            genesis_hash: v1.genesis_hash,
+            governors: v1.governors,
+            threshold: v1.threshold,
+            admitted_peers: v1.admitted_peers,
+            chains: v1.chains,
+            pending: v1.pending,
+            orphans: v1.orphans,
+            closed: v1.closed,
+            decided: Vec::new(),
+        }
+    }
 }
 
 // --- predicates: one rule each -------------------------------------------
@@ -588,6 +628,7 @@ impl Registry {
             pending: BTreeMap::new(),
             orphans: VecDeque::new(),
             closed: BTreeMap::new(),
+            decided: Vec::new(),
         })
     }
 
@@ -629,6 +670,13 @@ impl Registry {
     /// How a proposal was closed, if it was.
     pub fn closure(&self, id: &ProposalId) -> Option<Closure> {
         self.closed.get(id).copied()
+    }
+
+    /// The decided proposals, each with the approvals that decided it, in
+    /// the order they were decided (a registry that missed them reaches
+    /// the same state by replaying them in this order).
+    pub fn decided(&self) -> &[PendingProposal] {
+        &self.decided
     }
 
     /// How many approvals of unknown proposals are kept.
@@ -871,6 +919,7 @@ impl Registry {
             return None;
         }
         self.closed.insert(id, Closure::Decided);
+        self.decided.push(pending.clone());
         let event = match pending.signed.proposal {
             Proposal::Register(r) => {
                 let chain = RegisteredChain::from_registration(&r, id);
@@ -930,6 +979,9 @@ impl Registry {
             Some((&STATE_VERSION, rest)) => {
                 borsh::from_slice(rest).map_err(|e| RegistryError::CorruptState(e.to_string()))
             }
+            Some((&STATE_VERSION_1, rest)) => borsh::from_slice::<RegistryV1>(rest)
+                .map(Registry::from)
+                .map_err(|e| RegistryError::CorruptState(e.to_string())),
             Some((v, _)) => Err(RegistryError::CorruptState(format!(
                 "unknown state version {v} (this relayer writes {STATE_VERSION})"
             ))),

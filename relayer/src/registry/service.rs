@@ -20,6 +20,14 @@ use crate::store::{Store, StoreError};
 /// registration carries a validator set: 10 000 validators fit).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// Most bytes of proposals and approvals in one page of a registry
+/// snapshot (hex-encoded in JSON it stays well under the network's 16 MiB
+/// frames). A page holds at least one proposal whatever its size.
+pub const MAX_SNAPSHOT_PAGE_BYTES: usize = 4 << 20;
+
+/// Most proposals in one page of a registry snapshot.
+pub const MAX_SNAPSHOT_ENTRIES: usize = 512;
+
 /// Updates kept for a slow subscriber before it lags (and is told so).
 const UPDATES_CAPACITY: usize = 1024;
 
@@ -54,6 +62,69 @@ pub enum ServiceError {
         /// The configured genesis' hash.
         configured: Hash,
     },
+}
+
+impl ServiceError {
+    /// Whether the refusal means the message is forged or malformed (its
+    /// sender is penalised) rather than late, redundant or not applicable
+    /// yet.
+    pub fn is_forged(&self) -> bool {
+        match self {
+            ServiceError::Registry(e) => matches!(
+                e,
+                RegistryError::BadOperatorSignature { .. }
+                    | RegistryError::BadProposalSignature { .. }
+                    | RegistryError::BadApprovalSignature { .. }
+                    | RegistryError::NotAGovernor { .. }
+                    | RegistryError::ProposerNotOperator { .. }
+                    | RegistryError::InvalidRegistration { .. }
+            ),
+            ServiceError::Decode(_) | ServiceError::TooLarge { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// One proposal of a registry snapshot and its approvals, as the canonical
+/// bytes that gossip carries (untrusted: each is checked as gossip is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotEntry {
+    /// The [`SignedProposal`].
+    pub proposal: Vec<u8>,
+    /// Its [`Approval`]s.
+    pub approvals: Vec<Vec<u8>>,
+}
+
+/// A page of a registry's snapshot ([`RegistryService::snapshot_page`]):
+/// the decided proposals in decision order, then the pending ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotPage {
+    /// The genesis the registry grew from.
+    pub genesis: Hash,
+    /// The proposals of this page.
+    pub entries: Vec<SnapshotEntry>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<u64>,
+}
+
+/// What [`RegistryService::merge`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// Proposals new here (now pending or decided).
+    pub proposals: usize,
+    /// Approvals that changed the registry (counted, deciding or kept).
+    pub approvals: usize,
+    /// Decisions reached.
+    pub decided: usize,
+    /// Forged or malformed items, refused: why, one per item.
+    pub rejected: Vec<String>,
+}
+
+impl MergeReport {
+    /// Whether the merge changed the registry.
+    pub fn changed(&self) -> bool {
+        self.proposals + self.approvals + self.decided > 0
+    }
 }
 
 /// A change the service accepted, as published to subscribers.
@@ -207,6 +278,102 @@ impl RegistryService {
     pub fn approve_bytes(&self, bytes: &[u8]) -> Result<ApprovalOutcome, ServiceError> {
         check_len("approval", bytes)?;
         self.approve(Approval::from_canonical_bytes(bytes)?)
+    }
+
+    /// A page of this registry's snapshot starting at position `from` of
+    /// the decided proposals (in decision order) followed by the pending
+    /// ones: at most [`MAX_SNAPSHOT_ENTRIES`] proposals and, beyond the
+    /// first, [`MAX_SNAPSHOT_PAGE_BYTES`].
+    pub fn snapshot_page(&self, from: u64) -> SnapshotPage {
+        let registry = self.lock();
+        let all = registry.decided().iter().chain(registry.proposals());
+        let start = usize::try_from(from).unwrap_or(usize::MAX);
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = None;
+        for (i, p) in all.enumerate().skip(start) {
+            let entry = SnapshotEntry {
+                proposal: p.signed.to_canonical_bytes(),
+                approvals: p
+                    .approval_messages()
+                    .iter()
+                    .map(Canonical::to_canonical_bytes)
+                    .collect(),
+            };
+            let size = entry.proposal.len() + entry.approvals.iter().map(Vec::len).sum::<usize>();
+            if !entries.is_empty()
+                && (entries.len() >= MAX_SNAPSHOT_ENTRIES || bytes + size > MAX_SNAPSHOT_PAGE_BYTES)
+            {
+                next = Some(i as u64);
+                break;
+            }
+            bytes += size;
+            entries.push(entry);
+        }
+        SnapshotPage {
+            genesis: registry.genesis_hash(),
+            entries,
+            next,
+        }
+    }
+
+    /// Merges a peer's snapshot entries: every proposal and approval goes
+    /// through [`RegistryService::submit_bytes`] and
+    /// [`RegistryService::approve_bytes`], the checks gossip gets
+    /// (signatures, roles, governance keys, threshold), and what they
+    /// accept is persisted and published like gossip (decisions included,
+    /// so subscribers act on them the same way). Forged or malformed items
+    /// are refused and reported; so are the approvals of a forged
+    /// proposal, unread. A proposal that does not apply yet (e.g. a
+    /// registration of a chain whose removal comes later in the snapshot)
+    /// is retried after the others while that makes progress. Idempotent:
+    /// merging what is already known changes nothing.
+    pub fn merge(&self, entries: &[SnapshotEntry]) -> MergeReport {
+        let mut report = MergeReport::default();
+        let mut remaining: Vec<&SnapshotEntry> = entries.iter().collect();
+        loop {
+            let before = report.clone();
+            let mut retry = Vec::new();
+            for entry in remaining {
+                match self.submit_bytes(&entry.proposal) {
+                    Ok(submission) => {
+                        if !submission.already_pending {
+                            report.proposals += 1;
+                        }
+                        if submission.decided.is_some() {
+                            report.decided += 1;
+                        }
+                    }
+                    Err(ServiceError::Registry(RegistryError::ProposalClosed { .. })) => {}
+                    Err(e) if e.is_forged() => {
+                        report.rejected.push(format!("proposal: {e}"));
+                        continue;
+                    }
+                    Err(_) => {
+                        retry.push(entry);
+                        continue;
+                    }
+                }
+                for approval in &entry.approvals {
+                    match self.approve_bytes(approval) {
+                        Ok(outcome) => {
+                            if outcome.changed() {
+                                report.approvals += 1;
+                            }
+                            if matches!(outcome, ApprovalOutcome::Decided { .. }) {
+                                report.decided += 1;
+                            }
+                        }
+                        Err(e) if e.is_forged() => report.rejected.push(format!("approval: {e}")),
+                        Err(_) => {}
+                    }
+                }
+            }
+            if retry.is_empty() || report == before {
+                return report;
+            }
+            remaining = retry;
+        }
     }
 
     fn log(&self, event: &RegistryEvent) {

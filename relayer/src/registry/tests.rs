@@ -10,6 +10,7 @@ use super::service::MAX_MESSAGE_BYTES;
 use super::signing::{public_key, sign_approval, sign_proposal, sign_registration};
 use super::*;
 use crate::store::Store;
+use std::sync::Arc;
 
 const PEER_A: &str = "12D3KooWAbcdefghijkmnopqrstuvwxyz123456789ABCDEFGH";
 const PEER_B: &str = "12D3KooWBbcdefghijkmnopqrstuvwxyz123456789ABCDEFGH";
@@ -544,5 +545,185 @@ fn untrusted_bytes_never_panic_the_service() {
         let _ = service.submit_bytes(&bytes);
         let _ = service.approve_bytes(&bytes);
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A registry that decided sichuan's registration (governors 1 and 2) and
+/// holds a freeze of shaanxi pending with governor 1's approval.
+fn busy_service(dir: &std::path::Path) -> Arc<RegistryService> {
+    let service = RegistryService::open(Store::open(dir).unwrap(), &genesis(3, 2)).unwrap();
+    let id = service
+        .submit(registration("sichuan", &key(50)))
+        .unwrap()
+        .id;
+    service.approve(sign_approval(id, &key(1))).unwrap();
+    service.approve(sign_approval(id, &key(2))).unwrap();
+    let freeze = service.submit(freeze("shaanxi", &key(1))).unwrap().id;
+    service.approve(sign_approval(freeze, &key(1))).unwrap();
+    service
+}
+
+#[test]
+fn a_snapshot_replays_missed_decisions_once_in_any_order() {
+    let dirs = [temp_dir("snap-a"), temp_dir("snap-b"), temp_dir("snap-c")];
+    let source = busy_service(&dirs[0]);
+    let page = source.snapshot_page(0);
+    assert_eq!(page.next, None);
+    assert_eq!(page.entries.len(), 2, "one decided, one pending");
+    assert_eq!(page.entries[0].approvals.len(), 2);
+
+    let late = RegistryService::open(Store::open(&dirs[1]).unwrap(), &genesis(3, 2)).unwrap();
+    let mut updates = late.subscribe();
+    let report = late.merge(&page.entries);
+    assert_eq!(report.proposals, 2);
+    assert_eq!(report.approvals, 3);
+    assert_eq!(report.decided, 1);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    // The same state as the source's, and the decision published as a
+    // gossiped one is (subscribers track the chain on it).
+    assert_eq!(late.snapshot(), source.snapshot());
+    let mut seen = Vec::new();
+    while let Ok(update) = updates.try_recv() {
+        seen.push(update);
+    }
+    assert!(
+        seen.iter().any(|u| matches!(
+            u,
+            RegistryUpdate::Decided(RegistryEvent::ChainAccepted(c)) if c.chain_id == chain("sichuan")
+        )),
+        "{seen:?}"
+    );
+
+    // The same snapshot twice changes nothing and publishes nothing.
+    let before = late.snapshot();
+    let again = late.merge(&page.entries);
+    assert_eq!(again, MergeReport::default());
+    assert!(!again.changed());
+    assert_eq!(late.snapshot(), before);
+    assert!(updates.try_recv().is_err());
+
+    // Reversed (the freeze of shaanxi is fine either way; a proposal that
+    // does not apply yet is retried after the others): the same state.
+    let reversed: Vec<SnapshotEntry> = page.entries.iter().rev().cloned().collect();
+    let other = RegistryService::open(Store::open(&dirs[2]).unwrap(), &genesis(3, 2)).unwrap();
+    other.merge(&reversed);
+    assert_eq!(other.snapshot(), source.snapshot());
+    // The merged state survives a restart (it is persisted).
+    drop(other);
+    let other = RegistryService::open(reopen(&dirs[2]), &genesis(3, 2)).unwrap();
+    assert!(other.read(|r| r.chain(&chain("sichuan")).is_some()));
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_snapshot_that_only_applies_in_order_is_retried_until_it_does() {
+    // Deregistered, then registered again with a new anchor: the second
+    // registration cannot apply before the removal.
+    let dirs = [temp_dir("order-a"), temp_dir("order-b")];
+    let source = RegistryService::open(Store::open(&dirs[0]).unwrap(), &genesis(3, 1)).unwrap();
+    let gone = source.submit(deregister("shaanxi", &key(1))).unwrap().id;
+    source.approve(sign_approval(gone, &key(1))).unwrap();
+    let mut again = registration("shaanxi", &key(100));
+    if let Proposal::Register(r) = &mut again.proposal {
+        r.trust_anchor = anchor(9);
+        sign_registration(r, &key(100));
+    }
+    let again = sign_proposal(again.proposal, &key(100));
+    let back = source.submit(again).unwrap().id;
+    source.approve(sign_approval(back, &key(2))).unwrap();
+    let entries: Vec<SnapshotEntry> = source.snapshot_page(0).entries.into_iter().rev().collect();
+    let late = RegistryService::open(Store::open(&dirs[1]).unwrap(), &genesis(3, 1)).unwrap();
+    let report = late.merge(&entries);
+    assert_eq!(report.decided, 2, "{report:?}");
+    assert_eq!(
+        late.read(|r| r.chain(&chain("shaanxi")).map(|c| c.trust_anchor.clone())),
+        Some(anchor(9))
+    );
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn forged_items_of_a_snapshot_are_refused_and_counted() {
+    let dirs = [temp_dir("forged-a"), temp_dir("forged-b")];
+    let source = busy_service(&dirs[0]);
+    let mut entries = source.snapshot_page(0).entries;
+    let id = registration("sichuan", &key(50)).id();
+    // sichuan's second approval forged (signature flipped), a third from a
+    // key that is not a governance key, and a forged proposal with an
+    // approval that must not be kept for it.
+    let mut flipped = sign_approval(id, &key(2));
+    flipped.signature.0[0] ^= 1;
+    entries[0].approvals[1] = protocol::Canonical::to_canonical_bytes(&flipped);
+    entries[0]
+        .approvals
+        .push(protocol::Canonical::to_canonical_bytes(&sign_approval(
+            id,
+            &key(77),
+        )));
+    let mut forged = registration("beijing", &key(51));
+    forged.signature = Signature([3; 64]);
+    entries.push(SnapshotEntry {
+        proposal: protocol::Canonical::to_canonical_bytes(&forged),
+        approvals: vec![protocol::Canonical::to_canonical_bytes(&sign_approval(
+            forged.id(),
+            &key(1),
+        ))],
+    });
+    entries.push(SnapshotEntry {
+        proposal: vec![0xff; 7],
+        approvals: Vec::new(),
+    });
+
+    let late = RegistryService::open(Store::open(&dirs[1]).unwrap(), &genesis(3, 2)).unwrap();
+    let report = late.merge(&entries);
+    assert_eq!(report.rejected.len(), 4, "{:?}", report.rejected);
+    assert_eq!(report.decided, 0);
+    // One valid approval of the two needed: sichuan is not registered.
+    assert!(late.read(|r| r.chain(&chain("sichuan")).is_none()));
+    assert_eq!(
+        late.read(|r| r.proposal(&id).map(PendingProposal::approval_count)),
+        Some(1)
+    );
+    assert!(late.read(|r| r.proposal(&forged.id()).is_none()));
+    assert_eq!(late.read(Registry::orphan_approvals), 0);
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn version_1_states_still_open() {
+    let mut r = Registry::new(&genesis(3, 2)).unwrap();
+    r.submit(registration("sichuan", &key(50))).unwrap();
+    let mut v1 = r.to_bytes();
+    // Version 1 had no decided proposals: drop the empty list's length.
+    v1.truncate(v1.len() - 4);
+    v1[0] = 1;
+    assert_eq!(Registry::from_bytes(&v1).unwrap(), r);
+}
+
+#[test]
+fn snapshot_pages_follow_each_other() {
+    let dir = temp_dir("pages");
+    let service = RegistryService::open(Store::open(&dir).unwrap(), &genesis(3, 2)).unwrap();
+    for i in 0..(service::MAX_SNAPSHOT_ENTRIES + 3) {
+        let name = format!("chain-{i}");
+        let id = service.submit(registration(&name, &key(50))).map(|s| s.id);
+        if let Ok(id) = id {
+            service.approve(sign_approval(id, &key(1))).unwrap();
+            service.approve(sign_approval(id, &key(2))).unwrap();
+        }
+    }
+    let first = service.snapshot_page(0);
+    assert_eq!(first.entries.len(), service::MAX_SNAPSHOT_ENTRIES);
+    let next = first.next.unwrap();
+    let second = service.snapshot_page(next);
+    assert_eq!(second.entries.len(), 3);
+    assert_eq!(second.next, None);
+    assert!(service.snapshot_page(u64::MAX).entries.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
