@@ -192,9 +192,9 @@ async fn get(url: &str, token: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     use ed25519_dalek::SigningKey;
+    use protocol::Height;
     use protocol::registry::Proposal;
-    use protocol::{ChainRegistration, ChainType, Height, TrustAnchor};
-    use relayer::registry::signing::{sign_approval, sign_proposal, sign_registration};
+    use relayer::registry::signing::{sign_approval, sign_proposal};
 
     let dir = std::env::temp_dir().join(format!("relayer-mesh-register-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -257,21 +257,9 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     }
 
     // beijing's operator proposes it, anchored at its block 1.
-    let anchor_block = runtimes[2].verified_block(Height::GENESIS).await.unwrap();
     let operator = SigningKey::from_bytes(&[42; 32]);
-    let mut registration = ChainRegistration {
-        chain_id: beijing.id.clone(),
-        chain_type: ChainType::CreditChain,
-        trust_anchor: TrustAnchor {
-            height: anchor_block.height(),
-            header_hash: anchor_block.header().hash(),
-            next_validators: anchor_block.next_validators.clone(),
-        },
-        operator_key: protocol::PublicKey(operator.verifying_key().to_bytes()),
-        relayer_peer_ids: vec![relayers[2].peer_id.clone()],
-        operator_signature: protocol::Signature([0; 64]),
-    };
-    sign_registration(&mut registration, &operator);
+    let registration =
+        common::signed_registration(&runtimes[2], relayers[2].peer_id.clone(), &operator).await;
     let proposal = sign_proposal(Proposal::Register(registration.clone()), &operator);
     let id = proposal.id();
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use protocol::registry::Proposal;
-use protocol::{ChainRegistration, ChainType, Height, TrustAnchor, state_keys};
+use protocol::{Height, state_keys};
 use relayer::audit::http::{SIGNATURE_HEADER, TIME_HEADER, sign_read};
 use relayer::devnet::{create_clients, seed_query_scenario, send_query};
 use relayer::engine::wall_clock;
@@ -23,7 +23,7 @@ use relayer::mesh::devnet::{
     start_supervisor, wait_closed,
 };
 use relayer::metrics::Metrics;
-use relayer::registry::signing::{sign_approval, sign_proposal, sign_registration};
+use relayer::registry::signing::{sign_approval, sign_proposal};
 use relayer::store::Store;
 
 fn base_port() -> u16 {
@@ -183,21 +183,9 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
 
     // beijing's operator proposes it, anchored at its block 1; two
     // governors approve.
-    let anchor_block = runtimes[2].verified_block(Height::GENESIS).await.unwrap();
     let operator = SigningKey::from_bytes(&[42; 32]);
-    let mut registration = ChainRegistration {
-        chain_id: beijing.id.clone(),
-        chain_type: ChainType::CreditChain,
-        trust_anchor: TrustAnchor {
-            height: anchor_block.height(),
-            header_hash: anchor_block.header().hash(),
-            next_validators: anchor_block.next_validators.clone(),
-        },
-        operator_key: protocol::PublicKey(operator.verifying_key().to_bytes()),
-        relayer_peer_ids: vec![relayers[2].peer_id.clone()],
-        operator_signature: protocol::Signature([0; 64]),
-    };
-    sign_registration(&mut registration, &operator);
+    let registration =
+        common::signed_registration(&runtimes[2], relayers[2].peer_id.clone(), &operator).await;
     let proposal = sign_proposal(Proposal::Register(registration), &operator);
     let id = proposal.id();
     let (status, body) = post(

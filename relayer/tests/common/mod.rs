@@ -81,3 +81,31 @@ impl TwoChains {
         }
     }
 }
+
+/// A registration of the chain `runtime` follows, anchored at its first
+/// block (verified by `runtime`'s light client), served by the relayer
+/// `serving_peer`, signed by its operator.
+pub async fn signed_registration(
+    runtime: &relayer::engine::ChainRuntime,
+    serving_peer: String,
+    operator: &ed25519_dalek::SigningKey,
+) -> protocol::ChainRegistration {
+    let anchor_block = runtime
+        .verified_block(protocol::Height::GENESIS)
+        .await
+        .unwrap();
+    let mut registration = protocol::ChainRegistration {
+        chain_id: runtime.id().clone(),
+        chain_type: protocol::ChainType::CreditChain,
+        trust_anchor: protocol::TrustAnchor {
+            height: anchor_block.height(),
+            header_hash: anchor_block.header().hash(),
+            next_validators: anchor_block.next_validators.clone(),
+        },
+        operator_key: protocol::PublicKey(operator.verifying_key().to_bytes()),
+        relayer_peer_ids: vec![serving_peer],
+        operator_signature: protocol::Signature([0; 64]),
+    };
+    relayer::registry::signing::sign_registration(&mut registration, operator);
+    registration
+}
