@@ -165,18 +165,6 @@ async fn five_regions_query_each_other_through_the_mesh() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn post(url: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
-}
-
 async fn get(url: &str, token: &str) -> serde_json::Value {
     reqwest::Client::new()
         .get(url)
@@ -266,7 +254,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     // A forged registration (signed by someone else) is refused.
     let mut forged = proposal.clone();
     forged.signature = protocol::Signature([1; 64]);
-    let (status, body) = post(
+    let (status, body) = common::post(
         &url("/registry/proposals"),
         &token,
         &serde_json::to_value(&forged).unwrap(),
@@ -274,7 +262,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     .await;
     assert_eq!(status, 403, "{body}");
 
-    let (status, body) = post(
+    let (status, body) = common::post(
         &url("/registry/proposals"),
         &token,
         &serde_json::to_value(&proposal).unwrap(),
@@ -282,7 +270,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     .await;
     assert!(status == 201 || status == 200, "{status} {body}");
     // One approval of the two needed: still pending, beijing not tracked.
-    let (status, body) = post(
+    let (status, body) = common::post(
         &url("/registry/approvals"),
         &token,
         &serde_json::to_value(sign_approval(id, &governors[0])).unwrap(),
@@ -293,7 +281,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     let view = get(&url("/registry"), &token).await;
     assert_eq!(view["chains"].as_array().map(Vec::len), Some(0), "{view}");
     // A governor's approval from a non-governor key is refused.
-    let (status, _) = post(
+    let (status, _) = common::post(
         &url("/registry/approvals"),
         &token,
         &serde_json::to_value(sign_approval(id, &operator)).unwrap(),
@@ -302,7 +290,7 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     assert_eq!(status, 403);
 
     // The second approval decides it, network-wide.
-    let (status, body) = post(
+    let (status, body) = common::post(
         &url("/registry/approvals"),
         &token,
         &serde_json::to_value(sign_approval(id, &governors[1])).unwrap(),

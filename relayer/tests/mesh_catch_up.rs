@@ -18,25 +18,13 @@ use relayer::mesh::devnet::{
     wait_closed,
 };
 use relayer::metrics::Metrics;
-use relayer::registry::signing::{sign_approval, sign_proposal};
+use relayer::registry::signing::sign_proposal;
 use relayer::store::Store;
 
 /// Chains on `base + 10 i`, relayers' P2P ports at `base + 2000 + ...`,
 /// the API at `base + 1000`.
 fn base_port() -> u16 {
     20_000 + (std::process::id() % 500) as u16 * 10 + 400
-}
-
-async fn post(url: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
 }
 
 async fn health(api: &str) -> serde_json::Value {
@@ -127,23 +115,7 @@ async fn a_relayer_down_during_a_registration_catches_up_when_it_returns() {
     let registration =
         common::signed_registration(&runtimes[2], relayers[2].peer_id.clone(), &operator).await;
     let proposal = sign_proposal(Proposal::Register(registration), &operator);
-    let id = proposal.id();
-    let (status, body) = post(
-        &url("/registry/proposals"),
-        &token,
-        &serde_json::to_value(&proposal).unwrap(),
-    )
-    .await;
-    assert!(status == 201 || status == 200, "{status} {body}");
-    for governor in &governors[..2] {
-        let (status, body) = post(
-            &url("/registry/approvals"),
-            &token,
-            &serde_json::to_value(sign_approval(id, governor)).unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-    }
+    common::propose_and_approve(&url(""), &token, &proposal, &governors[..2]).await;
 
     // guangdong's relayer comes back with its old configuration and store:
     // nothing gossips the registration again, it has to ask.

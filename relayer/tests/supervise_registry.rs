@@ -23,7 +23,7 @@ use relayer::mesh::devnet::{
     start_supervisor, wait_closed,
 };
 use relayer::metrics::Metrics;
-use relayer::registry::signing::{sign_approval, sign_proposal};
+use relayer::registry::signing::sign_proposal;
 use relayer::store::Store;
 
 fn base_port() -> u16 {
@@ -55,18 +55,6 @@ async fn health(api: &str) -> serde_json::Value {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(_) => serde_json::Value::Null,
     }
-}
-
-async fn post(url: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
 }
 
 /// Waits up to `secs` for `check` to hold, panicking with `what`.
@@ -187,23 +175,7 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
     let registration =
         common::signed_registration(&runtimes[2], relayers[2].peer_id.clone(), &operator).await;
     let proposal = sign_proposal(Proposal::Register(registration), &operator);
-    let id = proposal.id();
-    let (status, body) = post(
-        &url("/registry/proposals"),
-        &token,
-        &serde_json::to_value(&proposal).unwrap(),
-    )
-    .await;
-    assert!(status == 201 || status == 200, "{status} {body}");
-    for governor in &governors[..2] {
-        let (status, body) = post(
-            &url("/registry/approvals"),
-            &token,
-            &serde_json::to_value(sign_approval(id, governor)).unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-    }
+    common::propose_and_approve(&url(""), &token, &proposal, &governors[..2]).await;
 
     // The node follows beijing, with no restart.
     wait_until(60, "the node follows beijing", || async {
@@ -279,23 +251,7 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
         },
         &governors[0],
     );
-    let id = proposal.id();
-    let (status, body) = post(
-        &url("/registry/proposals"),
-        &token,
-        &serde_json::to_value(&proposal).unwrap(),
-    )
-    .await;
-    assert!(status == 201 || status == 200, "{status} {body}");
-    for governor in &governors[..2] {
-        let (status, body) = post(
-            &url("/registry/approvals"),
-            &token,
-            &serde_json::to_value(sign_approval(id, governor)).unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-    }
+    common::propose_and_approve(&url(""), &token, &proposal, &governors[..2]).await;
     wait_until(60, "the node stops following beijing", || async {
         health(&api).await["chains"][beijing.id.as_str()]["stopped"]
             .as_str()

@@ -109,3 +109,44 @@ pub async fn signed_registration(
     relayer::registry::signing::sign_registration(&mut registration, operator);
     registration
 }
+
+/// POSTs `body` as JSON with an integrator's bearer `token`; the status and
+/// the JSON answer (null if none).
+pub async fn post(url: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// Submits `proposal` to the relayer API at `api` (`http://host:port`) and
+/// approves it with each of `governors`, asserting every step is accepted.
+pub async fn propose_and_approve(
+    api: &str,
+    token: &str,
+    proposal: &protocol::registry::SignedProposal,
+    governors: &[ed25519_dalek::SigningKey],
+) {
+    let (status, body) = post(
+        &format!("{api}/registry/proposals"),
+        token,
+        &serde_json::to_value(proposal).unwrap(),
+    )
+    .await;
+    assert!(status == 201 || status == 200, "{status} {body}");
+    for governor in governors {
+        let approval = relayer::registry::signing::sign_approval(proposal.id(), governor);
+        let (status, body) = post(
+            &format!("{api}/registry/approvals"),
+            token,
+            &serde_json::to_value(approval).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
