@@ -390,18 +390,9 @@ fn start_mesh(
         });
         let path = home.join("relayer.toml");
         config.write(&path, std::slice::from_ref(&chains[i]))?;
-        let log = std::fs::File::create(home.join("relayer.log"))?;
-        let child = std::process::Command::new(exe)
-            .args(["start", "--config"])
-            .arg(&path)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("cannot start a relayer process")?;
+        let child =
+            relayer::mesh::devnet::spawn_logged(exe, "start", &path, &home.join("relayer.log"))
+                .context("cannot start a relayer process")?;
         relayers.push(Relayer {
             process: RelayerProcess {
                 chain: chains[i].id.clone(),

@@ -183,17 +183,7 @@ pub async fn start_relayers(
         );
         let path = home.join("relayer.toml");
         std::fs::write(&path, text)?;
-        let log = std::fs::File::create(home.join("relayer.log"))?;
-        let child = std::process::Command::new(exe)
-            .args(["start", "--config"])
-            .arg(&path)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
+        let child = spawn_logged(exe, "start", &path, &home.join("relayer.log"))
             .context("cannot start a relayer process")?;
         processes.push(RelayerProcess {
             chain: chain.id.clone(),
@@ -360,17 +350,7 @@ pub fn start_supervisor(
     }
     let config = home.join("supervisor.toml");
     std::fs::write(&config, text)?;
-    let log = std::fs::File::create(home.join("supervisor.log"))?;
-    let child = std::process::Command::new(exe)
-        .args(["supervise", "--config"])
-        .arg(&config)
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
+    let child = spawn_logged(exe, "supervise", &config, &home.join("supervisor.log"))
         .context("cannot start the supervision node")?;
     Ok(SupervisorProcess {
         peer_id,
@@ -379,4 +359,25 @@ pub fn start_supervisor(
         store,
         child,
     })
+}
+
+/// Starts `relayer SUBCOMMAND --config CONFIG` as a child process, its log
+/// (stderr, `RUST_LOG` or info) written to `log`.
+pub fn spawn_logged(
+    exe: &Path,
+    subcommand: &str,
+    config: &Path,
+    log: &Path,
+) -> std::io::Result<std::process::Child> {
+    let log = std::fs::File::create(log)?;
+    std::process::Command::new(exe)
+        .args([subcommand, "--config"])
+        .arg(config)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
 }
