@@ -188,6 +188,10 @@ pub struct NetworkStats {
     pub bans: u64,
     /// Events dropped because the daemon's channel was full.
     pub events_dropped: u64,
+    /// Kademlia lookups of admitted peers we had no connection to.
+    pub discovery_lookups: u64,
+    /// Dials to addresses those lookups found.
+    pub discovery_dials: u64,
 }
 
 /// What the handle asks of the network task.

@@ -55,6 +55,13 @@ pub struct NetworkConfig {
     /// How often provider records are re-announced; they expire after three
     /// intervals, so a relayer that went away drops out of lookups.
     pub provider_republish_interval: Duration,
+    /// How often the node looks up, through kademlia, the admitted peers it
+    /// has no connection to and dials them: a relayer admitted at runtime
+    /// (its chain accepted by the registry) is reached from its peer id
+    /// alone, without anyone configuring its address. A peer is also looked
+    /// up as soon as it is admitted. `None`: only bootstrap peers and
+    /// explicit dials.
+    pub discovery_interval: Option<Duration>,
     /// Connections kept to one peer at most.
     pub max_connections_per_peer: u32,
     /// Established connections at most, in total.
@@ -83,6 +90,7 @@ impl NetworkConfig {
             idle_connection_timeout: Duration::from_secs(120),
             kad_query_timeout: Duration::from_secs(30),
             provider_republish_interval: Duration::from_secs(600),
+            discovery_interval: Some(Duration::from_secs(5)),
             max_connections_per_peer: 2,
             max_connections: 256,
             event_buffer: 1024,
@@ -120,6 +128,9 @@ impl NetworkConfig {
                 return bad(format!("{name} must be positive"));
             }
         }
+        if self.discovery_interval.is_some_and(|d| d.is_zero()) {
+            return bad("discovery_interval must be positive (or off)".into());
+        }
         if self.max_connections_per_peer == 0 || self.max_connections == 0 {
             return bad("connection limits must be at least 1".into());
         }
@@ -152,6 +163,7 @@ impl fmt::Debug for NetworkConfig {
                 "provider_republish_interval",
                 &self.provider_republish_interval,
             )
+            .field("discovery_interval", &self.discovery_interval)
             .field("max_connections_per_peer", &self.max_connections_per_peer)
             .field("max_connections", &self.max_connections)
             .field("event_buffer", &self.event_buffer)

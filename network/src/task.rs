@@ -11,7 +11,9 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
-use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult, RecordKey};
+use libp2p::kad::{
+    self, GetClosestPeersError, GetClosestPeersOk, GetProvidersOk, QueryId, QueryResult, RecordKey,
+};
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionDenied, ConnectionId, DialError, SwarmEvent};
@@ -117,6 +119,8 @@ impl Network {
             dials: HashMap::new(),
             provides: HashMap::new(),
             lookups: HashMap::new(),
+            discovery_interval: config.discovery_interval,
+            finding: HashMap::new(),
             peers: HashMap::new(),
             responses: FuturesUnordered::new(),
         };
@@ -227,6 +231,10 @@ struct Task {
     dials: HashMap<ConnectionId, (PeerId, oneshot::Sender<Result<()>>)>,
     provides: HashMap<QueryId, (ChainId, oneshot::Sender<Result<()>>)>,
     lookups: HashMap<QueryId, ProviderLookup>,
+    /// How often admitted peers without a connection are looked up.
+    discovery_interval: Option<Duration>,
+    /// Kademlia lookups of admitted peers under way, by the peer sought.
+    finding: HashMap<QueryId, PeerId>,
     peers: HashMap<PeerId, PeerState>,
     /// Inbound requests handed to the daemon, waiting for its answer.
     responses: FuturesUnordered<PendingResponse>,
@@ -235,6 +243,10 @@ struct Task {
 impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
+        // Off: an interval that never matters (the branch is disabled).
+        let mut discover =
+            tokio::time::interval(self.discovery_interval.unwrap_or(Duration::from_secs(3600)));
+        discover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -251,6 +263,7 @@ impl Task {
                     self.on_answer(peer, answer, channel);
                 }
                 _ = tick.tick() => self.forget_old_verdicts(),
+                _ = discover.tick(), if self.discovery_interval.is_some() => self.discover_admitted(),
             }
         }
         tracing::info!("network task stopped");
@@ -312,7 +325,10 @@ impl Task {
                 self.lookups.insert(id, lookup);
             }
             Command::Allow { peer, reply } => {
-                self.swarm.behaviour_mut().admission.allow(peer);
+                let added = self.swarm.behaviour_mut().admission.allow(peer);
+                if added && self.discovery_interval.is_some() {
+                    self.find(peer);
+                }
                 let _ = reply.send(());
             }
             Command::Disallow { peer, reply } => {
@@ -461,6 +477,65 @@ impl Task {
             self.strike(author);
         }
         found
+    }
+
+    // ---- discovery -----------------------------------------------------
+
+    /// Looks up every admitted peer we have no connection to (and no
+    /// lookup under way for).
+    fn discover_admitted(&mut self) {
+        let local = *self.swarm.local_peer_id();
+        let missing: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .admission
+            .allowed()
+            .iter()
+            .filter(|p| **p != local && !self.swarm.is_connected(p))
+            .copied()
+            .collect();
+        for peer in missing {
+            self.find(peer);
+        }
+    }
+
+    /// Starts a kademlia lookup of `peer`'s id: the peers closest to it
+    /// answer with the addresses they know for it (identify gave them its
+    /// listen addresses), which [`Task::on_found`] dials.
+    fn find(&mut self, peer: PeerId) {
+        if self.finding.values().any(|p| *p == peer)
+            || self.swarm.behaviour().admission.check(&peer).is_err()
+        {
+            return;
+        }
+        let id = self.swarm.behaviour_mut().kademlia.get_closest_peers(peer);
+        self.finding.insert(id, peer);
+        self.stats.discovery_lookups += 1;
+    }
+
+    /// A lookup of `sought` ended with `found`: dials it if it was found
+    /// with addresses and is still admitted and unconnected.
+    fn on_found(&mut self, sought: PeerId, found: Vec<kad::PeerInfo>) {
+        let Some(info) = found.into_iter().find(|p| p.peer_id == sought) else {
+            tracing::debug!(peer = %sought, "lookup did not find the peer");
+            return;
+        };
+        if info.addrs.is_empty()
+            || self.swarm.is_connected(&sought)
+            || self.swarm.behaviour().admission.check(&sought).is_err()
+        {
+            return;
+        }
+        tracing::info!(peer = %sought, addrs = ?info.addrs, "found through kademlia; dialling");
+        let opts = DialOpts::peer_id(sought)
+            .addresses(info.addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        match self.swarm.dial(opts) {
+            Ok(()) => self.stats.discovery_dials += 1,
+            Err(DialError::DialPeerConditionFalse(_)) => {}
+            Err(error) => tracing::debug!(peer = %sought, %error, "cannot dial a found peer"),
+        }
     }
 
     fn peer_infos(&self) -> Vec<PeerInfo> {
@@ -644,6 +719,17 @@ impl Task {
                         reason: e.to_string(),
                     }));
                 }
+            }
+            QueryResult::GetClosestPeers(result) => {
+                let Some(sought) = self.finding.remove(&id) else {
+                    return;
+                };
+                let peers = match result {
+                    Ok(GetClosestPeersOk { peers, .. }) => peers,
+                    // What a timed-out lookup found still counts.
+                    Err(GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                self.on_found(sought, peers);
             }
             QueryResult::GetProviders(result) => {
                 let local = *self.swarm.local_peer_id();

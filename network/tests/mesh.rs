@@ -138,6 +138,46 @@ async fn kademlia_finds_the_relayer_of_a_chain() {
     assert_eq!(c.handle.providers(&shaanxi).await.unwrap(), vec![]);
 }
 
+/// A peer admitted at runtime is reached from its peer id alone: A never
+/// learns C's address from configuration, yet once A admits C it finds C
+/// through kademlia (B, which both know, has C's listen address from
+/// identify) and connects.
+#[tokio::test]
+async fn an_admitted_peer_is_found_through_kademlia_and_connected() {
+    let mut ca = config(1, &[2]);
+    ca.discovery_interval = Some(Duration::from_millis(300));
+    let a = start(ca, Verdict::Accept).await;
+    let b = start(config(2, &[1, 3]), Verdict::Accept).await;
+    let mut cc = config(3, &[1, 2]);
+    cc.discovery_interval = None;
+    let c = start(cc, Verdict::Accept).await;
+    connect(&a, &b).await;
+    connect(&c, &b).await;
+    eventually("B knows C's listen address", async || {
+        let peers = b.handle.peers().await.ok()?;
+        peers
+            .iter()
+            .any(|p| p.peer == peer(3) && !p.listen_addrs.is_empty())
+            .then_some(())
+    })
+    .await;
+    // Not admitted yet: A keeps away from C.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let peers = a.handle.peers().await.unwrap();
+    assert!(!peers.iter().any(|p| p.peer == peer(3)), "{peers:?}");
+
+    a.handle.allow(peer(3)).await.unwrap();
+    eventually("A finds and connects to C", async || {
+        let peers = a.handle.peers().await.ok()?;
+        peers.iter().any(|p| p.peer == peer(3)).then_some(())
+    })
+    .await;
+    // C does no discovery of its own: A's lookup made the connection (kademlia contacts the peer it finds, or A dials
+    // the addresses returned).
+    let stats = a.handle.stats().await.unwrap();
+    assert!(stats.discovery_lookups >= 1, "{stats:?}");
+}
+
 /// (d) A peer not in the allow-list cannot connect, in either direction;
 /// refusals are counted; admitting it at runtime lets it in and
 /// disallowing it throws it out.

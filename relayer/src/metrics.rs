@@ -122,6 +122,8 @@ struct MeshMetrics {
     envelopes_rejected: Family<EnvelopeLabels, Counter>,
     peers_banned: Counter,
     events_dropped: Counter,
+    discovery_lookups: Counter,
+    discovery_dials: Counter,
     gossip_received: Family<TopicLabels, Counter>,
     gossip_published: Family<TopicLabels, Counter>,
     gossip_accepted: Family<TopicLabels, Counter>,
@@ -146,6 +148,8 @@ impl MeshMetrics {
             envelopes_rejected: Family::default(),
             peers_banned: Counter::default(),
             events_dropped: Counter::default(),
+            discovery_lookups: Counter::default(),
+            discovery_dials: Counter::default(),
             gossip_received: Family::default(),
             gossip_published: Family::default(),
             gossip_accepted: Family::default(),
@@ -186,6 +190,16 @@ impl MeshMetrics {
             "events_dropped",
             "Network events dropped because the relayer was too slow to take them",
             m.events_dropped.clone(),
+        );
+        r.register(
+            "discovery_lookups",
+            "Kademlia lookups of admitted peers this relayer had no connection to",
+            m.discovery_lookups.clone(),
+        );
+        r.register(
+            "discovery_dials",
+            "Dials to the addresses those lookups found",
+            m.discovery_dials.clone(),
         );
         r.register(
             "gossip_received",
@@ -507,6 +521,8 @@ impl Metrics {
         }
         raise(&mesh.peers_banned, stats.bans);
         raise(&mesh.events_dropped, stats.events_dropped);
+        raise(&mesh.discovery_lookups, stats.discovery_lookups);
+        raise(&mesh.discovery_dials, stats.discovery_dials);
     }
 
     /// The metrics in the Prometheus text format.

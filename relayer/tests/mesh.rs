@@ -177,8 +177,31 @@ async fn get(url: &str, token: &str) -> serde_json::Value {
         .unwrap()
 }
 
+/// Waits until `check` holds on the JSON of `GET url`, failing after
+/// `limit` with the last answer.
+async fn wait_for(
+    what: &str,
+    url: &str,
+    token: &str,
+    limit: Duration,
+    check: impl Fn(&serde_json::Value) -> bool,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        let answer = get(url, token).await;
+        if check(&answer) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what} after {limit:?}: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
+async fn a_sixth_chain_registered_at_runtime_becomes_reachable_from_all_without_restarts() {
     use ed25519_dalek::SigningKey;
     use protocol::Height;
     use protocol::registry::Proposal;
@@ -189,24 +212,32 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     std::fs::create_dir_all(&dir).unwrap();
     let base = base_port(100);
     let exe = common::exe();
-    // shaanxi and guangdong know each other; beijing is new to the network.
-    let (chains, _processes, runtimes) = start_regions_with(&dir, 3, 2, base).await;
-    // beijing's own operator gives it clients of the chains it will talk to.
+    // Five regions know each other; the sixth is new to the network.
+    let (chains, _processes, runtimes) = start_regions_with(&dir, 6, 5, base).await;
+    let (older, newcomer) = (&chains[..5], &chains[5]);
+    let new_runtime = &runtimes[5];
+    // The newcomer's own operator gives it clients of the chains it will
+    // talk to, and its answerer holds consent for every older region.
     let mut bodies = Vec::new();
-    for other in &runtimes[..2] {
+    for other in &runtimes[..5] {
         bodies.push(protocol::tx::TxBody::CreateClient {
             anchor: other.verified_block(Height::GENESIS).await.unwrap(),
             params: Default::default(),
         });
     }
-    for o in runtimes[2].submit(bodies).await.unwrap() {
+    for o in new_runtime.submit(bodies).await.unwrap() {
         assert!(o.unwrap().is_ok());
     }
-    let (shaanxi, guangdong, beijing) = (&chains[0], &chains[1], &chains[2]);
-    let grant_a = seed_query_scenario(beijing, runtimes[2].adapter().as_ref(), &shaanxi.id)
-        .await
-        .unwrap();
-    let grant_b = seed_query_scenario(beijing, runtimes[2].adapter().as_ref(), &guangdong.id)
+    let mut grants = Vec::new();
+    for asker in older {
+        grants.push(
+            seed_query_scenario(newcomer, new_runtime.adapter().as_ref(), &asker.id)
+                .await
+                .unwrap(),
+        );
+    }
+    // And the newcomer asks the first region too, once it is in.
+    let back_grant = seed_query_scenario(&older[0], runtimes[0].adapter().as_ref(), &newcomer.id)
         .await
         .unwrap();
 
@@ -219,6 +250,9 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
         .collect();
     let api = std::net::SocketAddr::from(([127, 0, 0, 1], base + 1000));
     let token = "registry-test-token".to_owned();
+    // Every relayer serves its API; the newcomer's relayer bootstraps from
+    // the first relayer only, so the other four must find it through
+    // kademlia once the registry admits it.
     let relayers = start_relayers(
         exe,
         &dir,
@@ -228,70 +262,97 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
         &MeshOptions {
             api: Some((api, token.clone())),
             governance: Some((keys, 2)),
-            unannounced: vec![beijing.id.clone()],
+            unannounced: vec![newcomer.id.clone()],
             admitted: Vec::new(),
             regulator: None,
         },
     )
     .await
     .unwrap();
-    let url = |path: &str| format!("http://{api}{path}");
-    // Wait for shaanxi's relayer API.
-    for _ in 0..100 {
-        if reqwest::get(url("/health")).await.is_ok() {
-            break;
+    let apis: Vec<String> = relayers
+        .iter()
+        .map(|r| format!("http://{}", r.api.unwrap()))
+        .collect();
+    for api in &apis {
+        for _ in 0..100 {
+            if reqwest::get(format!("{api}/health")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // beijing's operator proposes it, anchored at its block 1.
+    // The newcomer's operator proposes it, anchored at its block 1.
     let operator = SigningKey::from_bytes(&[42; 32]);
     let registration =
-        common::signed_registration(&runtimes[2], relayers[2].peer_id.clone(), &operator).await;
+        common::signed_registration(new_runtime, relayers[5].peer_id.clone(), &operator).await;
     let proposal = sign_proposal(Proposal::Register(registration.clone()), &operator);
     let id = proposal.id();
 
-    // A forged registration (signed by someone else) is refused.
+    // A forged registration (signed by someone else) is refused by every
+    // relayer.
     let mut forged = proposal.clone();
     forged.signature = protocol::Signature([1; 64]);
-    let (status, body) = common::post(
-        &url("/registry/proposals"),
-        &token,
-        &serde_json::to_value(&forged).unwrap(),
-    )
-    .await;
-    assert_eq!(status, 403, "{body}");
+    for api in &apis {
+        let (status, body) = common::post(
+            &format!("{api}/registry/proposals"),
+            &token,
+            &serde_json::to_value(&forged).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 403, "{api}: {body}");
+    }
 
     let (status, body) = common::post(
-        &url("/registry/proposals"),
+        &format!("{}/registry/proposals", apis[0]),
         &token,
         &serde_json::to_value(&proposal).unwrap(),
     )
     .await;
     assert!(status == 201 || status == 200, "{status} {body}");
-    // One approval of the two needed: still pending, beijing not tracked.
+    // One approval of the two needed: every relayer has the proposal
+    // pending with one approval, and none tracks the newcomer.
     let (status, body) = common::post(
-        &url("/registry/approvals"),
+        &format!("{}/registry/approvals", apis[0]),
         &token,
         &serde_json::to_value(sign_approval(id, &governors[0])).unwrap(),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["outcome"], "counted", "{body}");
-    let view = get(&url("/registry"), &token).await;
-    assert_eq!(view["chains"].as_array().map(Vec::len), Some(0), "{view}");
+    for api in &apis[..5] {
+        wait_for(
+            "the proposal pending with one approval",
+            &format!("{api}/registry"),
+            &token,
+            Duration::from_secs(60),
+            |view| {
+                view["proposals"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|p| p["approval_count"] == 1))
+            },
+        )
+        .await;
+        let view = get(&format!("{api}/registry"), &token).await;
+        assert_eq!(
+            view["chains"].as_array().map(Vec::len),
+            Some(0),
+            "{api}: {view}"
+        );
+    }
     // A governor's approval from a non-governor key is refused.
     let (status, _) = common::post(
-        &url("/registry/approvals"),
+        &format!("{}/registry/approvals", apis[1]),
         &token,
         &serde_json::to_value(sign_approval(id, &operator)).unwrap(),
     )
     .await;
     assert_eq!(status, 403);
 
-    // The second approval decides it, network-wide.
+    // The second approval, given at another relayer, decides it
+    // network-wide.
     let (status, body) = common::post(
-        &url("/registry/approvals"),
+        &format!("{}/registry/approvals", apis[2]),
         &token,
         &serde_json::to_value(sign_approval(id, &governors[1])).unwrap(),
     )
@@ -299,34 +360,72 @@ async fn a_chain_registered_at_runtime_becomes_reachable_without_restarts() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["outcome"], "decided", "{body}");
 
-    // Both older regions now reach beijing: their relayers gave their
-    // chains a client of it from the registered anchor, and queries from
-    // each succeed.
-    for (asker, grant) in [(shaanxi, &grant_a), (guangdong, &grant_b)] {
+    // Every older region now reaches the newcomer: its relayer gave its
+    // chain a client of it from the registered anchor, found the
+    // newcomer's relayer and the queries are answered.
+    let mut sent = Vec::new();
+    for (asker, grant) in older.iter().zip(&grants) {
         let adapter = asker.adapter().unwrap();
-        let client_key = state_keys::client(&beijing.id);
+        let client_key = state_keys::client(&newcomer.id);
         let mut waited = 0;
         while adapter.state(&client_key).await.unwrap().value.is_none() {
             assert!(
                 waited < 600,
-                "no client of beijing on {} after 60 s",
+                "no client of {} on {} after 60 s",
+                newcomer.id,
                 asker.id
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
             waited += 1;
         }
-        let (_, sequence) = send_query(asker, adapter.as_ref(), &beijing.id, grant)
+        let (_, sequence) = send_query(asker, adapter.as_ref(), &newcomer.id, grant)
             .await
             .unwrap();
-        wait_closed(asker, &beijing.id, sequence, Duration::from_secs(120))
+        sent.push((asker, sequence));
+    }
+    // And the newcomer asks the first region.
+    let (_, back) = send_query(
+        newcomer,
+        new_runtime.adapter().as_ref(),
+        &older[0].id,
+        &back_grant,
+    )
+    .await
+    .unwrap();
+    for (asker, sequence) in sent {
+        wait_closed(asker, &newcomer.id, sequence, Duration::from_secs(120))
             .await
-            .unwrap_or_else(|e| panic!("{} → beijing: {e}", asker.id));
-        let ack = runtimes[2]
+            .unwrap_or_else(|e| panic!("{} → {}: {e}", asker.id, newcomer.id));
+        let ack = new_runtime
             .adapter()
             .state(&state_keys::packet_ack_data(&asker.id, sequence))
             .await
             .unwrap();
-        assert!(ack.value.is_some(), "beijing answered {}", asker.id);
+        assert!(ack.value.is_some(), "{} answered {}", newcomer.id, asker.id);
+    }
+    wait_closed(newcomer, &older[0].id, back, Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|e| panic!("{} → {}: {e}", newcomer.id, older[0].id));
+    let ack = runtimes[0]
+        .adapter()
+        .state(&state_keys::packet_ack_data(&newcomer.id, back))
+        .await
+        .unwrap();
+    assert!(
+        ack.value.is_some(),
+        "{} answered {}",
+        older[0].id,
+        newcomer.id
+    );
+
+    // The four relayers that never had the newcomer's address are connected
+    // to its relayer: they found it through kademlia.
+    for api in &apis[1..5] {
+        let peers = get(&format!("{api}/network/peers"), &token).await;
+        let connected = peers["peers"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["peer_id"] == relayers[5].peer_id));
+        assert!(connected, "{api}: {peers}");
     }
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);

@@ -138,8 +138,9 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
     )
     .await
     .unwrap();
-    // The node is configured with shaanxi and guangdong only (it dials
-    // every relayer, beijing's too, but does not follow beijing).
+    // The node is configured with shaanxi and guangdong and their relayers
+    // only: it knows neither beijing nor its relayer's address, and finds
+    // that relayer through kademlia once the registry admits it.
     let options = SupervisorOptions {
         api: std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port())),
         p2p_port: base + 2900,
@@ -147,7 +148,8 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
         anchor_every: Duration::from_secs(3600),
         governance: Some((keys, 2)),
     };
-    let node = start_supervisor(common::exe(), &dir, &chains[..2], &relayers, &options).unwrap();
+    let node =
+        start_supervisor(common::exe(), &dir, &chains[..2], &relayers[..2], &options).unwrap();
     let api = node.api.to_string();
     let url = |path: &str| format!("http://{relayer_api}{path}");
     wait_until(60, "shaanxi's relayer API answers", || async {

@@ -40,6 +40,8 @@ fn stats_json(stats: &NetworkStats) -> Value {
         "responses_sent": stats.responses_sent,
         "bans": stats.bans,
         "events_dropped": stats.events_dropped,
+        "discovery_lookups": stats.discovery_lookups,
+        "discovery_dials": stats.discovery_dials,
     })
 }
 
@@ -181,7 +183,8 @@ pub(super) fn schema_peers() -> Value {
                 "connections_refused_outbound": count, "gossip_published": count,
                 "gossip_received": count, "gossip_invalid": count, "gossip_rejected": count,
                 "requests_sent": count, "requests_received": count, "requests_invalid": count,
-                "responses_sent": count, "bans": count, "events_dropped": count } },
+                "responses_sent": count, "bans": count, "events_dropped": count,
+                "discovery_lookups": count, "discovery_dials": count } },
         },
     })
 }

@@ -398,6 +398,7 @@ fn start_mesh(
                 chain: chains[i].id.clone(),
                 peer_id: peer_id.clone(),
                 address: format!("/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id}"),
+                api: None,
                 child,
             },
             telemetry,

@@ -107,6 +107,10 @@ fn describe_peers(answer: &Value) -> String {
         s["responses_sent"],
         s["events_dropped"]
     ));
+    out.push_str(&format!(
+        "discovery: {} lookups of admitted peers, {} dials to found addresses\n",
+        s["discovery_lookups"], s["discovery_dials"]
+    ));
     out
 }
 
@@ -210,11 +214,16 @@ mod tests {
                        "connections_refused_outbound": 0, "gossip_published": 5,
                        "gossip_received": 4, "gossip_invalid": 0, "gossip_rejected": 3,
                        "requests_sent": 9, "requests_received": 8, "requests_invalid": 0,
-                       "responses_sent": 8, "bans": 1, "events_dropped": 0 },
+                       "responses_sent": 8, "bans": 1, "events_dropped": 0,
+                       "discovery_lookups": 3, "discovery_dials": 1 },
         });
         let text = describe_peers(&answer);
         assert!(text.contains("this relayer: 12D3KooWL"), "{text}");
         assert!(text.contains("1 peer(s) connected"), "{text}");
+        assert!(
+            text.contains("3 lookups of admitted peers, 1 dials"),
+            "{text}"
+        );
         assert!(text.contains("/ip4/127.0.0.1/tcp/4001"), "{text}");
         assert!(
             text.contains("2 inbound, 0 outbound; peers banned: 1"),

@@ -20,6 +20,8 @@ pub struct RelayerProcess {
     pub peer_id: String,
     /// Its listen multiaddr (with `/p2p/<peer id>`).
     pub address: String,
+    /// Where it serves the integrator API ([`MeshOptions::api`]).
+    pub api: Option<std::net::SocketAddr>,
     /// The process.
     pub child: std::process::Child,
 }
@@ -71,14 +73,17 @@ async fn relayer_signer(chain: &DevChain, k: usize) -> anyhow::Result<std::path:
 /// The network-wide settings of a mesh devnet.
 #[derive(Clone, Debug, Default)]
 pub struct MeshOptions {
-    /// The first relayer of the first chain serves the integrator API here,
-    /// with this bearer token.
+    /// Every relayer serves the integrator API with this bearer token: the
+    /// first relayer of the first chain at this address, the `n`th started
+    /// (chain by chain) at its port + `n`.
     pub api: Option<(std::net::SocketAddr, String)>,
     /// Governance keys (hex) and how many must approve a registration;
     /// none: no runtime registration.
     pub governance: Option<(Vec<String>, usize)>,
     /// Chains whose relayers start, but which the others' configurations do
-    /// not name: they join when the registry accepts them at runtime.
+    /// not name: they join when the registry accepts them at runtime. Their
+    /// relayers bootstrap from the first relayer only; the others find them
+    /// through kademlia once admitted.
     pub unannounced: Vec<ChainId>,
     /// Extra peer ids every relayer admits (`network.admitted`), e.g. a
     /// test's own node.
@@ -123,7 +128,8 @@ pub async fn start_relayers(
     }
     let is_unannounced = |c: &DevChain| options.unannounced.contains(&c.id);
     let mut processes = Vec::new();
-    for p in &planned {
+    let first = planned.first().map(|p| p.peer_id.clone());
+    for (n, p) in planned.iter().enumerate() {
         let chain = &chains[p.chain];
         let home = dir
             .join("relayers")
@@ -131,11 +137,12 @@ pub async fn start_relayers(
         let mut config = RelayerConfig::new(home.join("store"));
         config.batch_size = 500;
         config.clear_interval = Duration::from_secs(2);
-        if p.chain == 0
-            && p.index == 0
-            && let Some((addr, token)) = &options.api
-        {
-            config.api = Some(*addr);
+        if let Some((addr, token)) = &options.api {
+            let port = u16::try_from(n)
+                .ok()
+                .and_then(|n| addr.port().checked_add(n))
+                .context("API port out of range")?;
+            config.api = Some(std::net::SocketAddr::new(addr.ip(), port));
             config.api_token = token.clone();
         }
         config.mesh = Some(MeshMember {
@@ -147,7 +154,13 @@ pub async fn start_relayers(
             bootstrap: planned
                 .iter()
                 .filter(|o| o.peer_id != p.peer_id)
-                .filter(|o| is_unannounced(&chains[p.chain]) || !is_unannounced(&chains[o.chain]))
+                .filter(|o| {
+                    if is_unannounced(&chains[p.chain]) {
+                        first.as_ref() == Some(&o.peer_id)
+                    } else {
+                        !is_unannounced(&chains[o.chain])
+                    }
+                })
                 .map(|o| o.address.clone())
                 .collect(),
             chains: chains
@@ -189,6 +202,7 @@ pub async fn start_relayers(
             chain: chain.id.clone(),
             peer_id: p.peer_id.clone(),
             address: p.address.clone(),
+            api: config.api,
             child,
         });
     }
