@@ -37,6 +37,9 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
     /// Peer ids admitted to connect (the relayers of the network registry).
     pub allowed: Vec<PeerId>,
+    /// Peers banned from the start (the bans the daemon kept from an
+    /// earlier run): refused even if allowed, until unbanned.
+    pub banned: Vec<PeerId>,
     /// Strikes (application rejections and invalid envelopes authored by a
     /// peer) after which the peer is banned.
     pub ban_after_rejections: u32,
@@ -82,6 +85,7 @@ impl NetworkConfig {
             listen: Vec::new(),
             bootstrap: Vec::new(),
             allowed: Vec::new(),
+            banned: Vec::new(),
             ban_after_rejections: 3,
             request_timeout: Duration::from_secs(30),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -152,6 +156,7 @@ impl fmt::Debug for NetworkConfig {
             .field("listen", &self.listen)
             .field("bootstrap", &self.bootstrap)
             .field("allowed", &self.allowed)
+            .field("banned", &self.banned)
             .field("ban_after_rejections", &self.ban_after_rejections)
             .field("request_timeout", &self.request_timeout)
             .field("max_message_size", &self.max_message_size)

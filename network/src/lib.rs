@@ -8,7 +8,7 @@
 //! - **kademlia** (`/credit/kad/1.0.0`, our own DHT): which relayers serve
 //!   which chain, as provider records keyed by the chain id string
 //!   ([`NetworkHandle::provide`], [`NetworkHandle::providers`]);
-//! - **gossipsub** (`/credit/meshsub`): light blocks, attestations,
+//! - **gossipsub** (`/meshsub/1.2.0`, with IDONTWANT): light blocks, attestations,
 //!   registrations and governance approvals (see [`Topic`] for the topic
 //!   names), with peer scoring and application validation;
 //! - **request-response** (`/credit/packet/1.0.0`): packet handover to the
@@ -83,7 +83,7 @@ mod tests;
 
 pub use admission::{Direction, Refusal};
 pub use api::{NetworkEvent, NetworkHandle, NetworkStats, PeerInfo, Responder, Verdict};
-pub use behaviour::{GOSSIP_PROTOCOL_PREFIX, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+pub use behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use codec::PACKET_PROTOCOL;
 pub use config::{DEFAULT_MAX_GOSSIP_SIZE, DEFAULT_MAX_MESSAGE_SIZE, NetworkConfig};
 pub use envelope::{Envelope, Kind};

@@ -80,6 +80,11 @@ impl Network {
             .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
             .build();
 
+        for peer in &config.banned {
+            let behaviour = swarm.behaviour_mut();
+            behaviour.admission.ban(*peer);
+            behaviour.gossipsub.blacklist_peer(peer);
+        }
         listen(&mut swarm, &config.listen).await?;
         for (peer, addr) in &config.bootstrap {
             swarm

@@ -451,6 +451,51 @@ impl Store {
     }
 }
 
+/// A peer of the mesh banned for misbehaviour, as the store keeps it so the
+/// ban outlives a restart (until an operator lifts it).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
+pub struct PeerBan {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The strikes that got it banned.
+    pub strikes: u32,
+    /// When, in seconds since the Unix epoch.
+    pub banned_at: u64,
+}
+
+/// Peers banned from the mesh, by peer id.
+impl Store {
+    /// The sled tree of the bans.
+    const BANS_TREE: &'static str = "mesh-bans";
+
+    /// Records a ban (replacing an earlier one of the same peer), flushed.
+    pub fn record_ban(&self, ban: &PeerBan) -> Result<(), StoreError> {
+        let tree = self.db.open_tree(Self::BANS_TREE)?;
+        tree.insert(ban.peer_id.as_bytes(), encode(ban))?;
+        tree.flush()?;
+        Ok(())
+    }
+
+    /// Lifts the ban of `peer_id`; true if it was banned.
+    pub fn remove_ban(&self, peer_id: &str) -> Result<bool, StoreError> {
+        let tree = self.db.open_tree(Self::BANS_TREE)?;
+        let removed = tree.remove(peer_id.as_bytes())?.is_some();
+        tree.flush()?;
+        Ok(removed)
+    }
+
+    /// Every ban, by peer id.
+    pub fn bans(&self) -> Result<Vec<PeerBan>, StoreError> {
+        let tree = self.db.open_tree(Self::BANS_TREE)?;
+        tree.iter()
+            .map(|item| {
+                let (key, value) = item?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+}
+
 /// The audit log (see `crate::audit`): its entries under their big-endian
 /// sequence (so iteration is in order), its head and its checkpoints.
 /// Appends are append-only (an entry is written once, as the next after the

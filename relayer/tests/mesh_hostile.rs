@@ -123,11 +123,17 @@ async fn trusted_on_guangdong(
         .collect()
 }
 
-/// Runs `relayer network VERB --api URL --token T`; its exit code and
-/// stdout.
+/// Runs `relayer network VERB [ARGS] --api URL --token T`; its exit code
+/// and stdout.
 fn cli(verb: &str, api: &str, token: &str) -> (i32, String) {
+    cli_with(verb, &[], api, token)
+}
+
+fn cli_with(verb: &str, args: &[&str], api: &str, token: &str) -> (i32, String) {
     let out = std::process::Command::new(common::exe())
-        .args(["network", verb, "--api", api, "--token", token])
+        .args(["network", verb])
+        .args(args)
+        .args(["--api", api, "--token", token])
         .output()
         .unwrap();
     (
@@ -257,7 +263,7 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
 
     // (b) An admitted node gossips forged light blocks of shaanxi: real
     // blocks with another state root, so their commits do not sign them.
-    let hostile = start_node(hostile_key, relayer_peer, relayer_addr).await;
+    let hostile = start_node(hostile_key, relayer_peer, relayer_addr.clone()).await;
     let topic = Topic::LightBlocks(shaanxi.id.clone());
     hostile.subscribe(&topic).await.unwrap();
     eventually(
@@ -456,6 +462,83 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         .await
         .unwrap();
     assert_eq!(code, 2, "an unknown token is refused");
+
+    // (c) The ban is kept in the store: listed, still in force after the
+    // relayer restarts, and lifted only by the operator.
+    let hostile_id = hostile_peer.to_string();
+    let (status, bans) = get(&url("/network/bans"), &token).await;
+    assert_eq!(status, 200, "{bans}");
+    assert_eq!(bans["bans"][0]["peer_id"], hostile_id.as_str(), "{bans}");
+    assert!(bans["bans"][0]["strikes"].as_u64() >= Some(3), "{bans}");
+    let mut relayers = relayers;
+    let _ = relayers[0].child.kill();
+    let _ = relayers[0].child.wait();
+    let home = dir.join("relayers").join(format!("{}-1", shaanxi.id));
+    relayers[0].child = relayer::mesh::devnet::spawn_logged(
+        exe,
+        "start",
+        &home.join("relayer.toml"),
+        &home.join("relayer-restarted.log"),
+    )
+    .unwrap();
+    eventually(
+        "the restarted relayer refuses the banned node",
+        Duration::from_secs(30),
+        || async {
+            let _ = hostile.dial(relayer_peer, relayer_addr.clone()).await;
+            let (status, peers) = get(&url("/network/peers"), &token).await;
+            let refused = peers["stats"]["connections_refused_inbound"]
+                .as_u64()
+                .unwrap_or(0);
+            if status == 200 && refused >= 1 && !peer_ids(&peers).contains(&hostile_id) {
+                Ok(())
+            } else {
+                Err(format!("{status} {peers}"))
+            }
+        },
+    )
+    .await;
+    let api_url = base_url.clone();
+    let token_cli = token.clone();
+    let (code, out) = tokio::task::spawn_blocking(move || cli("bans", &api_url, &token_cli))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("1 peer(s) banned") && out.contains(&hostile_id),
+        "{out}"
+    );
+    for expected in [0, 1] {
+        // Lifted once; the second time it is no longer banned (exit 1).
+        let api_url = base_url.clone();
+        let token_cli = token.clone();
+        let id = hostile_id.clone();
+        let (code, out) = tokio::task::spawn_blocking(move || {
+            cli_with("unban", &[id.as_str()], &api_url, &token_cli)
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, expected, "{out}");
+    }
+    let (status, body) = get(&url("/network/bans"), &token).await;
+    assert_eq!(
+        (status, body["bans"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    eventually(
+        "the unbanned node connects again",
+        Duration::from_secs(30),
+        || async {
+            let _ = hostile.dial(relayer_peer, relayer_addr.clone()).await;
+            let (_, peers) = get(&url("/network/peers"), &token).await;
+            if peer_ids(&peers).contains(&hostile_id) {
+                Ok(())
+            } else {
+                Err(peers.to_string())
+            }
+        },
+    )
+    .await;
 
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);

@@ -12,6 +12,8 @@
 //! | GET | `/chains` | bearer | heights, light clients, endpoints |
 //! | GET | `/network/peers` | bearer | the mesh node, its connected peers, its counters (404 when not in a mesh) |
 //! | GET | `/network/routes` | bearer | per chain: local or remote, endpoints or serving relayers, latency |
+//! | GET | `/network/bans` | bearer | peers banned for misbehaviour, kept across restarts |
+//! | DELETE | `/network/bans/{peer_id}` | bearer | lifts a ban |
 //! | GET | `/health` | none | 200, or 503 naming unreachable chains |
 //! | GET | `/metrics` | none | Prometheus text format |
 //! | GET | `/openapi.json` | none | this API described |
@@ -36,7 +38,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use protocol::ChainId;
 
 pub use error::ApiError;
@@ -130,7 +132,9 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/chains", get(chains::list))
         .route("/network/peers", get(network::peers))
-        .route("/network/routes", get(network::routes));
+        .route("/network/routes", get(network::routes))
+        .route("/network/bans", get(network::bans))
+        .route("/network/bans/{peer_id}", delete(network::unban));
     let protected = match state.registry.clone() {
         Some(service) => protected.merge(registry::routes().with_state(service)),
         None => protected,

@@ -3,6 +3,8 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | GET | `/network/peers` | this node (peer id, operator key, listen addresses), the connected peers (peer id, operator key, addresses, agent) and the network's counters |
+//! | GET | `/network/bans` | the peers banned for misbehaviour (peer id, strikes, when), kept across restarts |
+//! | DELETE | `/network/bans/{peer_id}` | lifts a ban: the peer may connect again (if admitted) with its strikes cleared |
 //! | GET | `/network/routes` | per chain: served here (`local`: its RPC endpoints) or through the mesh (`remote`: its serving relayers in the order tried), each endpoint's requests / errors / faults / last error, and the round-trip percentiles of the latest requests |
 //!
 //! A stand-alone relayer (no `[network]`) answers `/network/peers` with 404
@@ -14,7 +16,7 @@
 
 use ::network::{NetworkStats, PeerInfo};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -67,11 +69,7 @@ fn network_failed(e: ::network::Error) -> ApiError {
 
 /// `GET /network/peers`.
 pub(super) async fn peers(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let Some(network) = &state.network else {
-        return Err(ApiError::not_found(
-            "this relayer is not in a mesh (its configuration has no [network] table)",
-        ));
-    };
+    let network = mesh_node(&state)?;
     let peers = network.peers().await.map_err(network_failed)?;
     let stats = network.stats().await.map_err(network_failed)?;
     let listen = network.listen_addrs().await.map_err(network_failed)?;
@@ -85,6 +83,53 @@ pub(super) async fn peers(State(state): State<ApiState>) -> Result<Json<Value>, 
         "peers": peers.iter().map(peer_json).collect::<Vec<_>>(),
         "stats": stats_json(&stats),
     })))
+}
+
+/// The mesh node, or 404 for a stand-alone relayer.
+fn mesh_node(state: &ApiState) -> Result<&::network::NetworkHandle, ApiError> {
+    state.network.as_ref().ok_or_else(|| {
+        ApiError::not_found(
+            "this relayer is not in a mesh (its configuration has no [network] table)",
+        )
+    })
+}
+
+fn store_failed(e: crate::store::StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the store failed: {e}"),
+    )
+}
+
+/// `GET /network/bans`.
+pub(super) async fn bans(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    mesh_node(&state)?;
+    let bans = state.engine.store().bans().map_err(store_failed)?;
+    Ok(Json(json!({ "bans": bans })))
+}
+
+/// `DELETE /network/bans/{peer_id}`.
+pub(super) async fn unban(
+    State(state): State<ApiState>,
+    Path(peer_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let network = mesh_node(&state)?;
+    let peer: ::network::PeerId = peer_id
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("{peer_id:?} is not a libp2p peer id: {e}")))?;
+    if !state
+        .engine
+        .store()
+        .remove_ban(&peer.to_string())
+        .map_err(store_failed)?
+    {
+        return Err(ApiError::not_found(format!("peer {peer} is not banned")));
+    }
+    network.unban(peer).await.map_err(network_failed)?;
+    tracing::info!(%peer, "ban lifted by an operator");
+    Ok(Json(
+        json!({ "peer_id": peer.to_string(), "unbanned": true }),
+    ))
 }
 
 /// `GET /network/routes`.
@@ -138,6 +183,48 @@ pub(super) fn path_peers() -> Value {
                 },
                 "401": super::openapi::unauthorized(),
                 "404": super::openapi::error_response("This relayer is not in a mesh (no `[network]` in its configuration)."),
+                "503": super::openapi::error_response("The mesh network task stopped."),
+            },
+        },
+    })
+}
+
+/// Path item `/network/bans` of the OpenAPI document.
+pub(super) fn path_bans() -> Value {
+    json!({
+        "get": {
+            "summary": "The peers banned for misbehaviour, kept across restarts",
+            "responses": {
+                "200": {
+                    "description": "`bans`: `peer_id`, `strikes`, `banned_at` (Unix seconds).",
+                    "content": { "application/json": { "schema": {
+                        "type": "object", "required": ["bans"],
+                        "properties": { "bans": { "type": "array", "items": {
+                            "type": "object", "required": ["peer_id", "strikes", "banned_at"],
+                            "properties": {
+                                "peer_id": { "type": "string" },
+                                "strikes": { "type": "integer", "minimum": 1 },
+                                "banned_at": { "type": "integer", "minimum": 0 } } } } } } } },
+                },
+                "401": super::openapi::unauthorized(),
+                "404": super::openapi::error_response("This relayer is not in a mesh."),
+            },
+        },
+    })
+}
+
+/// Path item `/network/bans/{peer_id}` of the OpenAPI document.
+pub(super) fn path_ban() -> Value {
+    json!({
+        "delete": {
+            "summary": "Lifts a ban: the peer may connect again (if admitted), its strikes cleared",
+            "parameters": [{ "name": "peer_id", "in": "path", "required": true,
+                "schema": { "type": "string" } }],
+            "responses": {
+                "200": { "description": "`{\"peer_id\": ..., \"unbanned\": true}`." },
+                "400": super::openapi::error_response("Not a libp2p peer id."),
+                "401": super::openapi::unauthorized(),
+                "404": super::openapi::error_response("The peer is not banned, or this relayer is not in a mesh."),
                 "503": super::openapi::error_response("The mesh network task stopped."),
             },
         },

@@ -66,6 +66,8 @@ pub fn document() -> Value {
             "/chains": path_chains(),
             "/network/peers": super::network::path_peers(),
             "/network/routes": super::network::path_routes(),
+            "/network/bans": super::network::path_bans(),
+            "/network/bans/{peer_id}": super::network::path_ban(),
             "/health": path_health(),
             "/metrics": path_metrics(),
             "/openapi.json": path_openapi_json(),

@@ -1,5 +1,6 @@
-//! `relayer network peers|routes`: a relayer's place in the mesh, through
-//! its API (`/network/peers`, `/network/routes`).
+//! `relayer network peers|routes|bans|unban`: a relayer's place in the
+//! mesh, through its API (`/network/peers`, `/network/routes`,
+//! `/network/bans`).
 //!
 //! Exit statuses, as for `relayer query`: 0 shown, 1 not found (`peers` of
 //! a relayer that is not in a mesh), 2 refused (an unknown token, the
@@ -25,6 +26,21 @@ pub enum NetworkCommand {
     /// serving it in the order tried (remote), with their requests, errors,
     /// faults and last error, and the round-trip percentiles.
     Routes(ApiArgs),
+    /// The peers banned for misbehaviour (strikes, when); bans are kept in
+    /// the store and outlive a restart.
+    Bans(ApiArgs),
+    /// Lifts the ban of a peer (its strikes cleared): it may connect again
+    /// if it is admitted. Exit 1 if the peer is not banned.
+    Unban(UnbanArgs),
+}
+
+/// Arguments of `network unban`.
+#[derive(Debug, clap::Args)]
+pub struct UnbanArgs {
+    /// The banned peer's id (as `network bans` shows it).
+    pub peer_id: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// Runs `network ...`.
@@ -32,6 +48,8 @@ pub fn run(cmd: NetworkCommand) -> ExitCode {
     match &cmd {
         NetworkCommand::Peers(api) => finish(api.json, peers(api)),
         NetworkCommand::Routes(api) => finish(api.json, routes(api)),
+        NetworkCommand::Bans(api) => finish(api.json, bans(api)),
+        NetworkCommand::Unban(args) => finish(args.api.json, unban(args)),
     }
 }
 
@@ -112,6 +130,60 @@ fn describe_peers(answer: &Value) -> String {
         s["discovery_lookups"], s["discovery_dials"]
     ));
     out
+}
+
+fn bans(api: &ApiArgs) -> Result<u8, Failure> {
+    let answer = get(api, "/network/bans")?;
+    if api.json {
+        println!("{}", pretty(&answer));
+    } else {
+        print!("{}", describe_bans(&answer));
+    }
+    Ok(exit::OK)
+}
+
+/// The human view of a `/network/bans` answer.
+fn describe_bans(answer: &Value) -> String {
+    let empty = Vec::new();
+    let bans = answer["bans"].as_array().unwrap_or(&empty);
+    let mut out = format!("{} peer(s) banned\n", bans.len());
+    if !bans.is_empty() {
+        out.push_str(&format!("{:<54} {:>7} BANNED AT\n", "PEER ID", "STRIKES"));
+    }
+    for ban in bans {
+        let at = ban["banned_at"]
+            .as_u64()
+            .map(|s| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(s),
+                )
+                .to_string()
+            })
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<54} {:>7} {at}\n",
+            text(&ban["peer_id"]),
+            ban["strikes"]
+        ));
+    }
+    out
+}
+
+fn unban(args: &UnbanArgs) -> Result<u8, Failure> {
+    let path = format!("/network/bans/{}", args.peer_id.trim());
+    let answer = call(
+        &args.api.api,
+        &args.api.token,
+        reqwest::Method::DELETE,
+        &path,
+        None,
+    )?;
+    if args.api.json {
+        println!("{}", pretty(&answer));
+    } else {
+        println!("ban of {} lifted", text(&answer["peer_id"]));
+    }
+    Ok(exit::OK)
 }
 
 fn routes(api: &ApiArgs) -> Result<u8, Failure> {
@@ -201,6 +273,18 @@ mod tests {
         assert!(text.contains("invalid_light_block: forged"), "{text}");
         assert!(text.contains("shaanxi              local"), "{text}");
         assert!(text.contains("http://127.0.0.1:26657"), "{text}");
+    }
+
+    #[test]
+    fn bans_are_tabulated_with_their_time() {
+        let answer = json!({ "bans": [
+            { "peer_id": "12D3KooWP", "strikes": 3, "banned_at": 1_795_000_000u64 },
+        ] });
+        let text = describe_bans(&answer);
+        assert!(text.starts_with("1 peer(s) banned\n"), "{text}");
+        assert!(text.contains("12D3KooWP"), "{text}");
+        assert!(text.contains("2026-11-18T11:06:40Z"), "{text}");
+        assert_eq!(describe_bans(&json!({ "bans": [] })), "0 peer(s) banned\n");
     }
 
     #[test]

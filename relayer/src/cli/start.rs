@@ -102,6 +102,30 @@ pub fn build_engine(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<En
     Ok(Arc::new(engine))
 }
 
+/// The peers banned in an earlier run, still banned (lifted only by
+/// `relayer network unban`).
+pub fn kept_bans(store: &Store) -> anyhow::Result<Vec<PeerId>> {
+    let mut banned = Vec::new();
+    for ban in store
+        .bans()
+        .context("cannot read the bans kept in the store")?
+    {
+        match ban.peer_id.parse() {
+            Ok(peer) => banned.push(peer),
+            Err(e) => {
+                tracing::warn!(peer = %ban.peer_id, error = %e, "a kept ban names no peer id; ignored")
+            }
+        }
+    }
+    if !banned.is_empty() {
+        tracing::info!(
+            count = banned.len(),
+            "peers banned in an earlier run stay banned"
+        );
+    }
+    Ok(banned)
+}
+
 /// The engine of a relayer in the mesh: its own chains over RPC, the
 /// others through the relayers serving them; and the mesh service that
 /// answers peers and gossips light blocks.
@@ -129,6 +153,7 @@ pub async fn build_mesh_engine(
     };
     allowed.extend(regulator);
     net.allowed = allowed.into_iter().collect();
+    net.banned = kept_bans(local.store())?;
     let (network, events) = Network::start(net)
         .await
         .context("cannot start the mesh network")?;
@@ -155,7 +180,12 @@ pub async fn build_mesh_engine(
             metrics.clone(),
         )));
     }
-    let service = MeshService::new(network.clone(), local.chains(), metrics.clone());
+    let service = MeshService::new(
+        network.clone(),
+        local.chains(),
+        metrics.clone(),
+        local.store().clone(),
+    );
     service.set_read_only(regulator.into_iter().collect());
     tokio::spawn(service.clone().run(events));
     service.announce().await;

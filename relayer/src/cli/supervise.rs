@@ -78,13 +78,14 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
     allowed.dedup();
     let allowed_at_start = allowed.clone();
     net.allowed = allowed;
+    net.banned = super::start::kept_bans(&store)?;
     let (network, events) = Network::start(net)
         .await
         .context("cannot start the mesh network")?;
     tracing::info!(peer_id = %network.local_peer_id(), %regulator, "supervision node in the mesh");
     // Serves nothing: every request about a chain is refused (it serves
     // none), gossip is ignored; the service only keeps the connections.
-    let service = MeshService::new(network.clone(), Vec::new(), metrics.clone());
+    let service = MeshService::new(network.clone(), Vec::new(), metrics.clone(), store.clone());
     tokio::spawn(service.clone().run(events));
     tokio::spawn(service.clone().keep_dialling(
         settings.bootstrap.clone(),

@@ -18,6 +18,7 @@ use super::wire::{self, HexBytes, MeshRequest, MeshResponse, WireEntry, WireProp
 use crate::engine::{ChainRuntime, EngineError};
 use crate::metrics::{Metrics, NETWORK_SNAPSHOT_INTERVAL};
 use crate::registry::service::RegistryService;
+use crate::store::{PeerBan, Store};
 
 /// Most messages in one handed-over submission.
 const MAX_SUBMIT: usize = 10_000;
@@ -37,15 +38,20 @@ pub struct MeshService {
     /// Peers admitted read-only (the regulator's supervision node): they
     /// may read chains, never hand over messages to submit.
     read_only: RwLock<Vec<network::PeerId>>,
+    /// Where bans are kept, so they outlive a restart.
+    store: Store,
 }
 
 impl MeshService {
     /// A service over `chains` (those with `is_local()` are served here),
-    /// counting what it does in `metrics`.
+    /// counting what it does in `metrics` and keeping the peers the network
+    /// bans in `store` (start the network with [`Store::bans`] as
+    /// `NetworkConfig::banned`).
     pub fn new(
         network: NetworkHandle,
         chains: Vec<Arc<ChainRuntime>>,
         metrics: Metrics,
+        store: Store,
     ) -> Arc<MeshService> {
         Arc::new(MeshService {
             network,
@@ -53,6 +59,7 @@ impl MeshService {
             registry: RwLock::new(None),
             metrics,
             read_only: RwLock::new(Vec::new()),
+            store,
         })
     }
 
@@ -265,6 +272,16 @@ impl MeshService {
                 }
                 NetworkEvent::PeerBanned { peer, strikes } => {
                     tracing::warn!(%peer, strikes, "peer banned");
+                    let ban = PeerBan {
+                        peer_id: peer.to_string(),
+                        strikes,
+                        banned_at: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs()),
+                    };
+                    if let Err(e) = self.store.record_ban(&ban) {
+                        tracing::error!(%peer, error = %e, "cannot keep the ban in the store: it ends with this run");
+                    }
                 }
                 NetworkEvent::ConnectionRefused { peer, refusal, .. } => {
                     tracing::info!(%peer, ?refusal, "connection refused");
