@@ -10,7 +10,7 @@ use light_clients::credit_chain::{LightClient, Options, UpdateOutcome};
 use light_clients::merkle::StateProof;
 use protocol::tx::{SignedTransaction, Transaction, TxBody};
 use protocol::{ChainId, Header, Height, LightBlock, PublicKey, Signature, state_keys};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, oneshot};
 
 use crate::engine::EngineError;
 use crate::mesh::MeshChainAdapter;
@@ -25,9 +25,12 @@ pub struct ChainRuntime {
     options: Options,
     store: Store,
     metrics: Metrics,
-    /// The next nonce to use, once learnt from the chain; held for a whole
-    /// submission (see [`ChainRuntime::submissions`]).
+    /// The next nonce to use, once learnt from the chain; held by the
+    /// submission in flight (see [`ChainRuntime::submit`]).
     nonce: Mutex<Option<u64>>,
+    /// Submissions waiting for the one in flight to finish; the next
+    /// holder of `nonce` sends them all as one batch.
+    queued: std::sync::Mutex<Vec<Queued>>,
     /// The relayer's own light client; `None` until first anchored.
     client: Mutex<Option<LightClient>>,
     /// Set for a chain served by other relayers: submissions are handed to
@@ -65,6 +68,7 @@ impl ChainRuntime {
             store,
             metrics,
             nonce: Mutex::new(None),
+            queued: std::sync::Mutex::new(Vec::new()),
             client: Mutex::new(None),
             remote: None,
             suspended: std::sync::Mutex::new(None),
@@ -317,107 +321,170 @@ impl ChainRuntime {
         })
     }
 
-    /// Exclusive use of this chain's signer until the returned guard is
-    /// dropped: submissions are serialized, so nonces never collide, and
-    /// whatever is planned from the chain's state under the guard (client
-    /// updates) stays valid until submitted.
-    pub async fn submissions(&self) -> Submissions<'_> {
-        Submissions {
-            chain: self,
-            nonce: self.nonce.lock().await,
-        }
-    }
-
-    /// Signs `bodies` with consecutive nonces and submits them as one batch
-    /// (one block where they fit); waits for its turn behind other
-    /// submissions to this chain.
+    /// Signs `bodies` with consecutive nonces and submits them, returning
+    /// each one's outcome in order.
+    ///
+    /// Group commit: one batch is in flight per chain (nonces are assigned
+    /// from the committed state, so the next batch waits for it). The
+    /// submissions of every path and handover that arrive meanwhile are
+    /// queued and go out together as the next batch, one block for all of
+    /// them, instead of one block each in turn. A caller's messages stay
+    /// together and in order; they never wait for a timer.
+    ///
+    /// A chain served by other relayers is not signed for here: the
+    /// messages are handed to a serving relayer, which submits them under
+    /// its own key (and groups them with its own).
     pub async fn submit(
         &self,
-        bodies: Vec<TxBody>,
-    ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
-        self.submissions().await.submit(bodies).await
-    }
-}
-
-/// A turn at submitting to one chain (see [`ChainRuntime::submissions`]).
-pub struct Submissions<'a> {
-    chain: &'a ChainRuntime,
-    /// The next nonce to use, once learnt from the chain.
-    nonce: MutexGuard<'a, Option<u64>>,
-}
-
-impl Submissions<'_> {
-    async fn next_nonce(&mut self) -> Result<u64, EngineError> {
-        if let Some(n) = *self.nonce {
-            return Ok(n);
-        }
-        let chain = self.chain;
-        let proven = chain
-            .adapter
-            .state(&state_keys::nonce(&chain.signer_key()))
-            .await?;
-        let last = match proven.value {
-            Some(bytes) => {
-                borsh::from_slice::<u64>(&bytes).map_err(|e| EngineError::Verification {
-                    chain: chain.id.clone(),
-                    reason: format!("nonce value: {e}"),
-                })?
-            }
-            None => 0,
-        };
-        *self.nonce = Some(last + 1);
-        Ok(last + 1)
-    }
-
-    /// Signs `bodies` with consecutive nonces and submits them as one batch.
-    /// A nonce refusal makes the next batch re-read the nonce from the chain.
-    pub async fn submit(
-        &mut self,
         bodies: Vec<TxBody>,
     ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
-        let chain = self.chain;
-        if let Some(remote) = &chain.remote {
+        if let Some(remote) = &self.remote {
             return Ok(remote.submit_bodies(bodies).await?);
         }
-        let first = self.next_nonce().await?;
+        let (reply, mut answer) = oneshot::channel();
+        self.queued
+            .lock()
+            .map_err(|_| self.poisoned())?
+            .push(Queued { bodies, reply });
+        let mut nonce = self.nonce.lock().await;
+        // Whoever held the turn before may have sent ours with its batch.
+        loop {
+            match answer.try_recv() {
+                Ok(outcome) => return outcome,
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    return Err(EngineError::Adapter(format!(
+                        "the batch carrying this submission to {} was abandoned (its sender was cancelled); nothing of it is known to be committed",
+                        self.id
+                    )));
+                }
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let group = self.take_group()?;
+            self.send_group(&mut nonce, group).await;
+        }
+    }
+
+    /// The queued submissions of the next batch, oldest first: as many as
+    /// fit in [`MAX_GROUP_MESSAGES`], and always at least one.
+    fn take_group(&self) -> Result<Vec<Queued>, EngineError> {
+        let mut queued = self.queued.lock().map_err(|_| self.poisoned())?;
+        let mut messages = 0;
+        let take = queued
+            .iter()
+            .position(|q| {
+                messages += q.bodies.len();
+                messages > MAX_GROUP_MESSAGES
+            })
+            .unwrap_or(queued.len())
+            .max(1)
+            .min(queued.len());
+        Ok(queued.drain(..take).collect())
+    }
+
+    /// Sends `group` as one batch and answers each of its submissions with
+    /// its share of the outcomes (or the batch's error).
+    async fn send_group(&self, nonce: &mut Option<u64>, group: Vec<Queued>) {
+        if group.len() > 1 {
+            tracing::debug!(chain = %self.id, submissions = group.len(), "group commit");
+        }
+        let (sizes, bodies): (Vec<usize>, Vec<Vec<TxBody>>) = group
+            .iter()
+            .map(|q| (q.bodies.len(), q.bodies.clone()))
+            .unzip();
+        let mut outcomes = self
+            .sign_and_send(nonce, bodies.into_iter().flatten().collect())
+            .await
+            .map(Vec::into_iter);
+        for (queued, size) in group.into_iter().zip(sizes) {
+            let share = match &mut outcomes {
+                Ok(all) => Ok(all.by_ref().take(size).collect()),
+                Err(e) => Err(e.duplicate()),
+            };
+            // A caller that gave up (its task was cancelled) needs no answer.
+            let _ = queued.reply.send(share);
+        }
+    }
+
+    /// Signs `bodies` with consecutive nonces from `nonce` and submits them
+    /// as one batch. Unless every transaction reached a block, the next
+    /// batch re-reads the nonce from the chain.
+    async fn sign_and_send(
+        &self,
+        nonce: &mut Option<u64>,
+        bodies: Vec<TxBody>,
+    ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
+        let first = match *nonce {
+            Some(n) => n,
+            None => self.chain_nonce().await?,
+        };
         let txs: Vec<SignedTransaction> = bodies
             .into_iter()
             .enumerate()
             .map(|(i, body)| {
                 let tx = Transaction {
-                    chain_id: chain.id.clone(),
-                    sender: chain.signer_key(),
+                    chain_id: self.id.clone(),
+                    sender: self.signer_key(),
                     nonce: first + i as u64,
                     body,
                 };
-                let signature = Signature(chain.signer.sign(&tx.sign_bytes()).to_bytes());
+                let signature = Signature(self.signer.sign(&tx.sign_bytes()).to_bytes());
                 SignedTransaction { tx, signature }
             })
             .collect();
-        let outcomes = match chain.adapter.submit_batch(&txs).await {
+        let outcomes = match self.adapter.submit_batch(&txs).await {
             Ok(o) => o,
             Err(e) => {
-                *self.nonce = None;
+                *nonce = None;
                 return Err(e.into());
             }
         };
         // A transaction that reached a block used its nonce, even if its
         // message failed; one refused at admission did not, and leaves a
-        // gap: unless every one reached a block, re-read the nonce before
-        // the next batch.
+        // gap.
         let all_committed = outcomes
             .iter()
             .all(|o| matches!(o, Ok(s) if s.height.is_some()));
-        *self.nonce = if all_committed {
-            Some(first + txs.len() as u64)
-        } else {
-            None
-        };
+        *nonce = all_committed.then_some(first + txs.len() as u64);
         Ok(outcomes)
     }
+
+    /// The next nonce of this relayer's key, read (proven) from the chain.
+    async fn chain_nonce(&self) -> Result<u64, EngineError> {
+        let proven = self
+            .adapter
+            .state(&state_keys::nonce(&self.signer_key()))
+            .await?;
+        let last = match proven.value {
+            Some(bytes) => {
+                borsh::from_slice::<u64>(&bytes).map_err(|e| EngineError::Verification {
+                    chain: self.id.clone(),
+                    reason: format!("nonce value: {e}"),
+                })?
+            }
+            None => 0,
+        };
+        Ok(last + 1)
+    }
+
+    fn poisoned(&self) -> EngineError {
+        EngineError::Unexpected {
+            chain: self.id.clone(),
+            reason: "a submission task panicked".into(),
+        }
+    }
+}
+
+/// Most messages one grouped batch carries (the chain takes 5,000 per
+/// request); a single submission larger than this still goes alone.
+pub const MAX_GROUP_MESSAGES: usize = 4_000;
+
+/// A submission waiting in [`ChainRuntime::submit`]'s queue.
+struct Queued {
+    bodies: Vec<TxBody>,
+    reply: oneshot::Sender<Result<Vec<Result<SubmitOutcome, String>>, EngineError>>,
 }
 
 impl From<AdapterError> for EngineError {

@@ -21,7 +21,7 @@ use protocol::ChainId;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 
-pub use chain::{ChainRuntime, Submissions, VerifiedStates};
+pub use chain::{ChainRuntime, MAX_GROUP_MESSAGES, VerifiedStates};
 pub use path::{Direction, PacketFilterFn, PathWorker, RelayReport, Stage};
 pub use scanner::scan_chain;
 
@@ -61,6 +61,29 @@ pub enum EngineError {
         /// What was wrong.
         reason: String,
     },
+}
+
+impl EngineError {
+    /// The same error for another waiter of a failed grouped batch (a
+    /// store error, which cannot be copied, as its message).
+    pub fn duplicate(&self) -> EngineError {
+        match self {
+            EngineError::Adapter(m) => EngineError::Adapter(m.clone()),
+            EngineError::Verification { chain, reason } => EngineError::Verification {
+                chain: chain.clone(),
+                reason: reason.clone(),
+            },
+            EngineError::Misbehaviour { chain, evidence } => EngineError::Misbehaviour {
+                chain: chain.clone(),
+                evidence: evidence.clone(),
+            },
+            EngineError::Store(e) => EngineError::Adapter(format!("store: {e}")),
+            EngineError::Unexpected { chain, reason } => EngineError::Unexpected {
+                chain: chain.clone(),
+                reason: reason.clone(),
+            },
+        }
+    }
 }
 
 /// The system clock as a protocol time (for store timestamps only;

@@ -516,20 +516,19 @@ async fn submit_proven(
     block: &LightBlock,
     bodies: Vec<TxBody>,
 ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
-    // The turn is taken before planning: the plan reads the on-chain client,
-    // which no other submission may move until this one is committed.
-    let waited = std::time::Instant::now();
-    let mut turn = on.submissions().await;
+    // Other submissions may move the on-chain client between this plan and
+    // the commit (they are grouped into the same batch or go before it):
+    // an update is then already trusted, or verifies from a newer header;
+    // the chain checks each one regardless.
     let planned = std::time::Instant::now();
     let mut all = client_updates(on, of, block).await?;
     let updates = all.len();
     all.extend(bodies);
     let submitted = std::time::Instant::now();
-    let outcomes = turn.submit(all).await?;
+    let outcomes = on.submit(all).await?;
     tracing::debug!(
         chain = %on.id(),
         messages = outcomes.len(),
-        turn_ms = (planned - waited).as_millis() as u64,
         plan_ms = (submitted - planned).as_millis() as u64,
         commit_ms = submitted.elapsed().as_millis() as u64,
         "submitted a proven batch"
