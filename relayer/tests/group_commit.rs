@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use protocol::Height;
 use protocol::tx::TxBody;
-use relayer::devnet::{Regions, create_clients, start_regions};
-use relayer::metrics::Metrics;
-use relayer::store::Store;
+use relayer::devnet::{Regions, create_clients};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_submissions_to_one_chain_share_blocks() {
@@ -20,22 +18,11 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let base = common::free_port();
-    let store = Store::open(&dir.join("store")).unwrap();
     let Regions {
         chains: _chains,
         processes: _processes,
         runtimes,
-    } = start_regions(
-        common::exe(),
-        &dir,
-        2,
-        Duration::from_millis(300),
-        |i| base + 10 * i as u16,
-        &store,
-        &Metrics::new(),
-    )
-    .await
-    .unwrap();
+    } = common::start_regions(&dir, 2, Duration::from_millis(300), base).await;
     create_clients(&runtimes).await.unwrap();
     let (shaanxi, guangdong) = (runtimes[0].clone(), runtimes[1].clone());
     // Wait for a few blocks of guangdong to update shaanxi's client with.

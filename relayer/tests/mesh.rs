@@ -12,8 +12,6 @@ use protocol::{Canonical, PacketPayload, QueryOutcome, state_keys};
 use relayer::devnet::{ChainProcess, DevChain, create_clients, seed_query_scenario, send_query};
 use relayer::engine::ChainRuntime;
 use relayer::mesh::devnet::{MeshOptions, start_relayers, wait_closed};
-use relayer::metrics::Metrics;
-use relayer::store::Store;
 
 /// Chains on `base + 10 i`, relayers' P2P ports at `base + 2000 + ...`.
 fn base_port(offset: u16) -> u16 {
@@ -28,18 +26,7 @@ async fn start_regions_with(
     known: usize,
     base: u16,
 ) -> (Vec<DevChain>, Vec<ChainProcess>, Vec<Arc<ChainRuntime>>) {
-    let store = Store::open(&dir.join("setup-store")).unwrap();
-    let regions = relayer::devnet::start_regions(
-        common::exe(),
-        dir,
-        count,
-        Duration::from_millis(200),
-        |i| base + 10 * i as u16,
-        &store,
-        &Metrics::new(),
-    )
-    .await
-    .unwrap();
+    let regions = common::start_regions(dir, count, Duration::from_millis(200), base).await;
     create_clients(&regions.runtimes[..known]).await.unwrap();
     (regions.chains, regions.processes, regions.runtimes)
 }

@@ -17,9 +17,7 @@ use relayer::mesh::devnet::{
     MeshOptions, SupervisorOptions, regulator_public_key, start_relayers, start_supervisor,
     wait_closed,
 };
-use relayer::metrics::Metrics;
 use relayer::registry::signing::sign_proposal;
-use relayer::store::Store;
 
 /// Chains on `base + 10 i`, relayers' P2P ports at `base + 2000 + ...`,
 /// the API at `base + 1000`.
@@ -43,18 +41,7 @@ async fn a_relayer_down_during_a_registration_catches_up_when_it_returns() {
     let base = base_port();
     let exe = common::exe();
     // shaanxi and guangdong know each other; beijing is new to the network.
-    let store = Store::open(&dir.join("setup-store")).unwrap();
-    let regions = relayer::devnet::start_regions(
-        exe,
-        &dir,
-        3,
-        Duration::from_millis(200),
-        |i| base + 10 * i as u16,
-        &store,
-        &Metrics::new(),
-    )
-    .await
-    .unwrap();
+    let regions = common::start_regions(&dir, 3, Duration::from_millis(200), base).await;
     let (chains, runtimes): (_, Vec<Arc<ChainRuntime>>) = (regions.chains, regions.runtimes);
     let _processes = regions.processes;
     create_clients(&runtimes[..2]).await.unwrap();

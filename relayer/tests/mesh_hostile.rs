@@ -12,12 +12,8 @@ use credit_chain::app::state::StoredClient;
 use ed25519_dalek::SigningKey;
 use network::{Multiaddr, Network, NetworkConfig, NetworkHandle, PeerId, Topic};
 use protocol::{Canonical, Hash, Height, LightBlock, state_keys};
-use relayer::devnet::{
-    DevChain, Regions, create_clients, seed_query_scenario, send_query, start_regions,
-};
+use relayer::devnet::{DevChain, Regions, create_clients, seed_query_scenario, send_query};
 use relayer::mesh::devnet::{MeshOptions, start_relayers, wait_closed};
-use relayer::metrics::Metrics;
-use relayer::store::Store;
 use serde_json::Value;
 
 /// Chains on `base + 10 i`, relayers' P2P ports at `base + 2000 + ...`,
@@ -123,18 +119,17 @@ async fn trusted_on_guangdong(
         .collect()
 }
 
-/// Runs `relayer network VERB [ARGS] --api URL --token T`; its exit code
-/// and stdout.
-fn cli(verb: &str, api: &str, token: &str) -> (i32, String) {
-    cli_with(verb, &[], api, token)
-}
-
-fn cli_with(verb: &str, args: &[&str], api: &str, token: &str) -> (i32, String) {
-    let out = std::process::Command::new(common::exe())
+/// Runs `relayer network VERB [ARGS] --api URL --token T` (off the async
+/// runtime: the CLI blocks); its exit code and stdout.
+async fn cli(verb: &str, args: &[&str], api: &str, token: &str) -> (i32, String) {
+    let mut command = std::process::Command::new(common::exe());
+    command
         .args(["network", verb])
         .args(args)
-        .args(["--api", api, "--token", token])
-        .output()
+        .args(["--api", api, "--token", token]);
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -151,22 +146,11 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
     let exe = common::exe();
 
     // Two regions with clients of each other.
-    let store = Store::open(&dir.join("setup-store")).unwrap();
     let Regions {
         chains,
         processes: _processes,
         runtimes,
-    } = start_regions(
-        exe,
-        &dir,
-        2,
-        Duration::from_millis(200),
-        |i| base + 10 * i as u16,
-        &store,
-        &Metrics::new(),
-    )
-    .await
-    .unwrap();
+    } = common::start_regions(&dir, 2, Duration::from_millis(200), base).await;
     create_clients(&runtimes).await.unwrap();
     let (shaanxi, guangdong) = (&chains[0], &chains[1]);
     let grant = seed_query_scenario(
@@ -438,29 +422,18 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
     );
 
     // The operator's view of the same.
-    let api_url = base_url.clone();
-    let token_cli = token.clone();
-    let (code, out) = tokio::task::spawn_blocking(move || cli("routes", &api_url, &token_cli))
-        .await
-        .unwrap();
+    let (code, out) = cli("routes", &[], &base_url, &token).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("guangdong") && out.contains("remote"), "{out}");
     assert!(
         out.contains(&format!("p2p:{}", relayers[1].peer_id)),
         "{out}"
     );
-    let api_url = base_url.clone();
-    let token_cli = token.clone();
-    let (code, out) = tokio::task::spawn_blocking(move || cli("peers", &api_url, &token_cli))
-        .await
-        .unwrap();
+    let (code, out) = cli("peers", &[], &base_url, &token).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&relayers[1].peer_id), "{out}");
     assert!(out.contains("peers banned: 1"), "{out}");
-    let api_url = base_url.clone();
-    let (code, _) = tokio::task::spawn_blocking(move || cli("peers", &api_url, "wrong"))
-        .await
-        .unwrap();
+    let (code, _) = cli("peers", &[], &base_url, "wrong").await;
     assert_eq!(code, 2, "an unknown token is refused");
 
     // (c) The ban is kept in the store: listed, still in force after the
@@ -498,11 +471,7 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         },
     )
     .await;
-    let api_url = base_url.clone();
-    let token_cli = token.clone();
-    let (code, out) = tokio::task::spawn_blocking(move || cli("bans", &api_url, &token_cli))
-        .await
-        .unwrap();
+    let (code, out) = cli("bans", &[], &base_url, &token).await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("1 peer(s) banned") && out.contains(&hostile_id),
@@ -510,14 +479,7 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
     );
     for expected in [0, 1] {
         // Lifted once; the second time it is no longer banned (exit 1).
-        let api_url = base_url.clone();
-        let token_cli = token.clone();
-        let id = hostile_id.clone();
-        let (code, out) = tokio::task::spawn_blocking(move || {
-            cli_with("unban", &[id.as_str()], &api_url, &token_cli)
-        })
-        .await
-        .unwrap();
+        let (code, out) = cli("unban", &[hostile_id.as_str()], &base_url, &token).await;
         assert_eq!(code, expected, "{out}");
     }
     let (status, body) = get(&url("/network/bans"), &token).await;

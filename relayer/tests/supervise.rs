@@ -28,8 +28,6 @@ use relayer::mesh::devnet::{
     MeshOptions, SupervisorOptions, regulator_key_file, regulator_public_key, start_relayers,
     start_supervisor, wait_closed,
 };
-use relayer::metrics::Metrics;
-use relayer::store::Store;
 
 fn base_port() -> u16 {
     24_000 + (std::process::id() % 300) as u16 * 10
@@ -296,18 +294,7 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let base = base_port();
-    let setup = Store::open(&dir.join("setup-store")).unwrap();
-    let regions = relayer::devnet::start_regions(
-        common::exe(),
-        &dir,
-        3,
-        Duration::from_millis(200),
-        |i| base + 10 * i as u16,
-        &setup,
-        &Metrics::new(),
-    )
-    .await
-    .unwrap();
+    let regions = common::start_regions(&dir, 3, Duration::from_millis(200), base).await;
     create_clients(&regions.runtimes).await.unwrap();
     let chains = Arc::new(regions.chains.clone());
     let (asker, answerer, stranger) = (&chains[0], &chains[1], &chains[2]);

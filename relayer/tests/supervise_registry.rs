@@ -22,9 +22,7 @@ use relayer::mesh::devnet::{
     MeshOptions, SupervisorOptions, regulator_key_file, regulator_public_key, start_relayers,
     start_supervisor, wait_closed,
 };
-use relayer::metrics::Metrics;
 use relayer::registry::signing::sign_proposal;
-use relayer::store::Store;
 
 fn base_port() -> u16 {
     30_000 + (std::process::id() % 300) as u16 * 10
@@ -80,18 +78,7 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let base = base_port();
-    let setup = Store::open(&dir.join("setup-store")).unwrap();
-    let regions = relayer::devnet::start_regions(
-        common::exe(),
-        &dir,
-        3,
-        Duration::from_millis(200),
-        |i| base + 10 * i as u16,
-        &setup,
-        &Metrics::new(),
-    )
-    .await
-    .unwrap();
+    let regions = common::start_regions(&dir, 3, Duration::from_millis(200), base).await;
     let (chains, runtimes) = (&regions.chains, &regions.runtimes);
     // shaanxi and guangdong know each other; beijing's operator gives it
     // a client of shaanxi.

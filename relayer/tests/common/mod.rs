@@ -150,3 +150,26 @@ pub async fn propose_and_approve(
         assert_eq!(status, 200, "{body}");
     }
 }
+
+/// Starts `count` regional chains (a block every `block_time`, RPC on
+/// `base + 10 i`) and a runtime of each over a setup store in
+/// `dir/setup-store`.
+pub async fn start_regions(
+    dir: &Path,
+    count: usize,
+    block_time: std::time::Duration,
+    base: u16,
+) -> relayer::devnet::Regions {
+    let store = relayer::store::Store::open(&dir.join("setup-store")).unwrap();
+    relayer::devnet::start_regions(
+        exe(),
+        dir,
+        count,
+        block_time,
+        |i| base + 10 * i as u16,
+        &store,
+        &relayer::metrics::Metrics::new(),
+    )
+    .await
+    .unwrap()
+}
