@@ -414,6 +414,70 @@ async fn a_sixth_chain_registered_at_runtime_becomes_reachable_from_all_without_
             .is_some_and(|p| p.iter().any(|p| p["peer_id"] == relayers[5].peer_id));
         assert!(connected, "{api}: {peers}");
     }
+
+    // Governance freezes the newcomer (two approvals, given at another
+    // relayer): every relayer stops its traffic and says why; the API
+    // refuses a query to it.
+    let chain_of = |view: &serde_json::Value| {
+        view["chains"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == newcomer.id.as_str()).cloned())
+            .unwrap_or_default()
+    };
+    let freeze = sign_proposal(
+        Proposal::Freeze {
+            chain_id: newcomer.id.clone(),
+            reason: "test: conflicting headers reported".into(),
+        },
+        &governors[0],
+    );
+    common::propose_and_approve(&apis[3], &token, &freeze, &governors[..2]).await;
+    for api in &apis[..5] {
+        wait_for(
+            "the newcomer stopped by the registry",
+            &format!("{api}/chains"),
+            &token,
+            Duration::from_secs(60),
+            |view| {
+                let chain = chain_of(view);
+                chain["light_client"]["frozen"] == true
+                    && chain["stopped_by_registry"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("conflicting headers reported"))
+            },
+        )
+        .await;
+    }
+    // Deregistered: its relayer is no longer admitted anywhere.
+    let deregister = sign_proposal(
+        Proposal::Deregister {
+            chain_id: newcomer.id.clone(),
+            reason: "test: platform retired".into(),
+        },
+        &governors[1],
+    );
+    common::propose_and_approve(&apis[4], &token, &deregister, &governors[1..]).await;
+    for api in &apis[..5] {
+        wait_for(
+            "the newcomer's relayer cut off",
+            &format!("{api}/network/peers"),
+            &token,
+            Duration::from_secs(60),
+            |peers| {
+                peers["peers"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().all(|p| p["peer_id"] != relayers[5].peer_id))
+            },
+        )
+        .await;
+        let view = get(&format!("{api}/chains"), &token).await;
+        assert!(
+            chain_of(&view)["stopped_by_registry"]
+                .as_str()
+                .is_some_and(|r| r.contains("platform retired")),
+            "{api}: {view}"
+        );
+    }
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,6 +91,9 @@ pub(super) async fn list(State(state): State<ApiState>) -> Json<Value> {
                     "trusted_height": v.trusted_height,
                     "frozen": v.frozen,
                 },
+                // Why the network registry stopped its traffic (frozen or
+                // deregistered by governance), if it did.
+                "stopped_by_registry": v.runtime.suspension(),
                 "endpoints": v.runtime.adapter().endpoint_stats(),
             })
         })

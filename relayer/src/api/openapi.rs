@@ -286,6 +286,8 @@ fn schema_chains() -> Value {
                 "light_client": { "type": "object", "properties": {
                     "trusted_height": { "type": "integer", "nullable": true },
                     "frozen": { "type": "boolean" } } },
+                "stopped_by_registry": { "type": "string", "nullable": true,
+                    "description": "Why the network registry stopped the chain's traffic (frozen or deregistered by governance)." },
                 "endpoints": { "type": "array", "items": { "type": "object", "properties": {
                     "url": { "type": "string" }, "requests": { "type": "integer" },
                     "errors": { "type": "integer" }, "faults": { "type": "integer" },

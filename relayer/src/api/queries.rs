@@ -227,11 +227,12 @@ async fn check(state: &ApiState, tx: &SignedTransaction, at: &str) -> Result<(),
                 )));
             }
             Some(runtime) if runtime.is_frozen().await => {
+                let why = runtime.suspension().unwrap_or_else(|| {
+                    "the relayer's light client of it is frozen on misbehaviour".into()
+                });
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "{at}traffic of {chain} is stopped: the relayer's light client of it is frozen on misbehaviour"
-                    ),
+                    format!("{at}traffic of {chain} is stopped: {why}"),
                 ));
             }
             Some(_) => {}

@@ -386,18 +386,17 @@ impl ChainRuntime {
 
     /// Sends `group` as one batch and answers each of its submissions with
     /// its share of the outcomes (or the batch's error).
-    async fn send_group(&self, nonce: &mut Option<u64>, group: Vec<Queued>) {
+    async fn send_group(&self, nonce: &mut Option<u64>, mut group: Vec<Queued>) {
         if group.len() > 1 {
             tracing::debug!(chain = %self.id, submissions = group.len(), "group commit");
         }
-        let (sizes, bodies): (Vec<usize>, Vec<Vec<TxBody>>) = group
-            .iter()
-            .map(|q| (q.bodies.len(), q.bodies.clone()))
-            .unzip();
-        let mut outcomes = self
-            .sign_and_send(nonce, bodies.into_iter().flatten().collect())
-            .await
-            .map(Vec::into_iter);
+        let sizes: Vec<usize> = group.iter().map(|q| q.bodies.len()).collect();
+        // Moved, not copied: a batch's bodies carry its proofs.
+        let bodies: Vec<TxBody> = group
+            .iter_mut()
+            .flat_map(|q| std::mem::take(&mut q.bodies))
+            .collect();
+        let mut outcomes = self.sign_and_send(nonce, bodies).await.map(Vec::into_iter);
         for (queued, size) in group.into_iter().zip(sizes) {
             let share = match &mut outcomes {
                 Ok(all) => Ok(all.by_ref().take(size).collect()),
