@@ -40,7 +40,10 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
 
     // Eight callers at once, two messages each: a client update of
     // guangdong on shaanxi, then a second one; caller 3's second message
-    // is a block of shaanxi itself, which shaanxi has no client of.
+    // is a block of shaanxi itself, which shaanxi has no client of (refused
+    // in the block); caller 5's first message fails the chain's stateless
+    // checks (refused before the batch, or its nonce gap would fail every
+    // later transaction of the group).
     let own_block = shaanxi
         .verified_block(Height::new(2).unwrap())
         .await
@@ -55,11 +58,16 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
                 block.clone()
             },
         };
+        let first = if i == 5 {
+            TxBody::SuspendInstitution {
+                institution: "bank-a".parse().unwrap(),
+                reason: "x".repeat(10_000),
+            }
+        } else {
+            TxBody::UpdateClient { block }
+        };
         callers.spawn(async move {
-            let outcomes = shaanxi
-                .submit(vec![TxBody::UpdateClient { block }, second])
-                .await
-                .unwrap();
+            let outcomes = shaanxi.submit(vec![first, second]).await.unwrap();
             (i, outcomes)
         });
     }
@@ -68,6 +76,15 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
     while let Some(done) = callers.join_next().await {
         let (i, outcomes) = done.unwrap();
         assert_eq!(outcomes.len(), 2, "caller {i} gets its own two outcomes");
+        if i == 5 {
+            let refused = outcomes[0].as_ref().unwrap_err();
+            assert!(refused.contains("reason"), "{refused}");
+            let second = outcomes[1].as_ref().unwrap();
+            assert!(second.is_ok(), "caller {i}: {second:?}");
+            heights.insert(second.height.unwrap());
+            answered += 1;
+            continue;
+        }
         let first = outcomes[0].as_ref().unwrap();
         assert!(first.is_ok(), "caller {i}: {first:?}");
         let second = outcomes[1].as_ref().unwrap();

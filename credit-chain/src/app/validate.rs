@@ -103,7 +103,7 @@ fn aggregation_request(message: &'static str, r: &AggregationRequest) -> Result<
 }
 
 /// Checks every field that can be checked without state.
-pub(crate) fn validate_body(body: &TxBody) -> Result<(), TxError> {
+pub fn validate_body(body: &TxBody) -> Result<(), TxError> {
     let m = body.name();
     match body {
         TxBody::RegisterInstitution { name, roles, .. } => {

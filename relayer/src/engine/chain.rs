@@ -344,6 +344,52 @@ impl ChainRuntime {
         if let Some(remote) = &self.remote {
             return Ok(remote.submit_bodies(bodies).await?);
         }
+        // A message the chain would refuse at admission leaves a nonce gap
+        // that fails every later transaction of the batch, other callers'
+        // too: it is refused here, alone.
+        let refusals: Vec<Option<String>> = bodies
+            .iter()
+            .map(|body| {
+                credit_chain::app::validate::validate_body(body)
+                    .err()
+                    .map(|e| {
+                        format!(
+                            "not submitted: the chain would refuse it (code {} {}): {e}",
+                            e.code(),
+                            e.codespace()
+                        )
+                    })
+            })
+            .collect();
+        let bodies: Vec<TxBody> = bodies
+            .into_iter()
+            .zip(&refusals)
+            .filter(|(_, refused)| refused.is_none())
+            .map(|(body, _)| body)
+            .collect();
+        let outcomes = if bodies.is_empty() {
+            Vec::new()
+        } else {
+            self.submit_checked(bodies).await?
+        };
+        let mut outcomes = outcomes.into_iter();
+        Ok(refusals
+            .into_iter()
+            .map(|refused| match refused {
+                Some(reason) => Err(reason),
+                None => outcomes
+                    .next()
+                    .unwrap_or_else(|| Err("the chain gave no outcome for this message".into())),
+            })
+            .collect())
+    }
+
+    /// [`ChainRuntime::submit`] of messages that pass the chain's
+    /// stateless checks: queued, then sent by whoever holds the turn.
+    async fn submit_checked(
+        &self,
+        bodies: Vec<TxBody>,
+    ) -> Result<Vec<Result<SubmitOutcome, String>>, EngineError> {
         let (reply, mut answer) = oneshot::channel();
         self.queued
             .lock()
