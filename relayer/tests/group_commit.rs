@@ -101,9 +101,10 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
     }
     assert_eq!(answered, 8);
     // One batch for the first caller (alone or with whoever had queued by
-    // then), one for everyone who queued while it was in flight; taking
-    // turns instead would use eight blocks.
-    assert!(heights.len() <= 2, "blocks used: {heights:?}");
+    // then), one for everyone who queued while it was in flight (a third
+    // allowed for a caller the scheduler started late); taking turns
+    // instead would use eight blocks.
+    assert!(heights.len() <= 3, "blocks used: {heights:?}");
 
     // The nonce stayed right across the grouped batches, and after the
     // refused message: the next submission goes through.
