@@ -310,6 +310,43 @@ async fn a_hanging_endpoint_times_out_and_the_next_answers() {
     assert_eq!(only_kind(&chain.endpoint_stats()[0]), FailureKind::Timeout);
 }
 
+/// A batch larger than the node takes in one request goes as several, in
+/// order, with every outcome in its place.
+#[tokio::test]
+async fn a_batch_above_the_node_limit_is_sent_in_requests_it_takes() {
+    let fixture = Fixture::new();
+    let honest = serve(fixture.clone(), Behaviour::Honest).await;
+    let chain = common::adapter_with(
+        &[&honest.url],
+        adapters::RpcOptions {
+            max_response_bytes: 16 * 1024 * 1024,
+            ..common::options()
+        },
+    );
+    let count = adapters::MAX_BATCH_KEYS * 2 + 3;
+    // Nonce 0 (refused) at a chunk boundary, the rest committed.
+    let txs: Vec<_> = (0..count)
+        .map(|i| {
+            transaction(if i == adapters::MAX_BATCH_KEYS {
+                0
+            } else {
+                i as u64 + 1
+            })
+        })
+        .collect();
+    let outcomes = chain.submit_batch(&txs).await.unwrap();
+    assert_eq!(outcomes.len(), count);
+    assert_eq!(
+        *honest.state.batches.lock().unwrap(),
+        vec![adapters::MAX_BATCH_KEYS, adapters::MAX_BATCH_KEYS, 3]
+    );
+    for (i, (tx, outcome)) in txs.iter().zip(&outcomes).enumerate() {
+        let outcome = outcome.as_ref().unwrap();
+        assert_eq!(outcome.hash, tx.hash(), "{i}");
+        assert_eq!(outcome.is_ok(), i != adapters::MAX_BATCH_KEYS, "{i}");
+    }
+}
+
 #[tokio::test]
 async fn submit_reports_commits_and_refusals_and_never_resends_blindly() {
     let fixture = Fixture::new();

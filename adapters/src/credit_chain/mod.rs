@@ -61,6 +61,10 @@ const BINARY: &str = "application/octet-stream";
 /// How many self-verified light blocks the adapter keeps.
 pub const BLOCK_CACHE: usize = 32;
 
+/// Most transactions in one `POST /txs`: the node's limit, the same as
+/// for keys in one `POST /proofs`.
+pub const MAX_TXS_PER_REQUEST: usize = MAX_BATCH_KEYS;
+
 /// The kinds of event `GET /packets` reports.
 pub const PACKET_EVENT_KINDS: [&str; 5] = [
     "send_packet",
@@ -600,18 +604,33 @@ impl Inner {
         })
     }
 
+    /// Submits `txs` in requests of at most [`MAX_TXS_PER_REQUEST`] (the
+    /// node's limit), one after the other. A request that fails after the
+    /// first leaves the rest unsent: their outcomes are errors, and what
+    /// came before stands.
     async fn submit_batch(
         &self,
         txs: &[SignedTransaction],
     ) -> Result<Vec<Result<SubmitOutcome, String>>, AdapterError> {
-        if txs.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::with_capacity(txs.len());
+        for chunk in txs.chunks(MAX_TXS_PER_REQUEST) {
+            let first = chunk[0].hash();
+            let answered = self
+                .failover(format!("submit_batch({} from {first})", chunk.len()), |i| {
+                    self.submit_batch_at(i, chunk, first)
+                })
+                .await;
+            match answered {
+                Ok(outcomes) => out.extend(outcomes),
+                Err(e) if out.is_empty() => return Err(e),
+                Err(e) => {
+                    let reason = format!("no outcome: a request of the batch failed: {e}");
+                    out.extend(std::iter::repeat_n(Err(reason), txs.len() - out.len()));
+                    break;
+                }
+            }
         }
-        let first = txs[0].hash();
-        self.failover(format!("submit_batch({} from {first})", txs.len()), |i| {
-            self.submit_batch_at(i, txs, first)
-        })
-        .await
+        Ok(out)
     }
 
     async fn submit_batch_at(

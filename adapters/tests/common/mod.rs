@@ -109,6 +109,8 @@ pub struct ServerState {
     pub tip: AtomicU64,
     pub events: broadcast::Sender<u64>,
     pub requests: AtomicU64,
+    /// The size of each `POST /txs` batch received, in order.
+    pub batches: std::sync::Mutex<Vec<usize>>,
 }
 
 /// A running test server.
@@ -319,6 +321,44 @@ async fn submit(State(s): State<Arc<ServerState>>, body: Bytes) -> Response {
     .into_response()
 }
 
+/// `POST /txs` (borsh): every transaction committed at the tip, except
+/// nonce 0, refused.
+async fn submit_batch(State(s): State<Arc<ServerState>>, body: Bytes) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    let txs: Vec<SignedTransaction> = match borsh::from_slice(&body) {
+        Ok(txs) => txs,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("malformed: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    if txs.len() > 5_000 {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("{} transactions, at most 5000 per request", txs.len())})),
+        )
+            .into_response();
+    }
+    s.batches.lock().unwrap().push(txs.len());
+    let tip = s.tip.load(Ordering::SeqCst);
+    let answers: Vec<Value> = txs
+        .iter()
+        .map(|tx| {
+            if tx.tx.nonce == 0 {
+                json!({"hash": tx.hash(), "error": "transaction rejected: replayed nonce 0",
+                    "detail": {"code": 6, "hash": tx.hash()}})
+            } else {
+                json!({"hash": tx.hash(), "height": tip, "result": {
+                    "code": 0, "codespace": "", "message": "", "events": []}})
+            }
+        })
+        .collect();
+    Json(json!(answers)).into_response()
+}
+
 type EventStream =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<Event, Infallible>> + Send>>;
 
@@ -355,6 +395,7 @@ pub async fn serve(fixture: Arc<Fixture>, behaviour: Behaviour) -> Server {
         tip: AtomicU64::new(3),
         events: sender,
         requests: AtomicU64::new(0),
+        batches: std::sync::Mutex::new(Vec::new()),
     });
     let app = axum::Router::new()
         .route("/status", get(status))
@@ -363,6 +404,7 @@ pub async fn serve(fixture: Arc<Fixture>, behaviour: Behaviour) -> Server {
         .route("/packets", get(packets))
         .route("/proofs", post(proofs))
         .route("/tx", post(submit))
+        .route("/txs", post(submit_batch))
         .route("/events", get(events))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -50,8 +50,9 @@ pub const DEFAULT_TELEMETRY_LISTEN: &str = "127.0.0.1:3001";
 pub const DEFAULT_CLEAR_INTERVAL: Duration = Duration::from_secs(30);
 /// Default `relay.batch_size`.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
-/// Largest accepted `relay.batch_size`.
-pub const MAX_BATCH_SIZE: usize = 10_000;
+/// Largest accepted `relay.batch_size`: a batch's proofs are read from the
+/// chain in one request, which takes at most this many keys.
+pub const MAX_BATCH_SIZE: usize = adapters::MAX_BATCH_KEYS;
 /// Default `relay.poll_interval`.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default `chains[].trusting_period`: 14 days.
