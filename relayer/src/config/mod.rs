@@ -256,7 +256,7 @@ pub struct TelemetryConfig {
 pub struct RelayConfig {
     /// `clear_interval`: how often pending packets are cleared (default 30s, > 0).
     pub clear_interval: Duration,
-    /// `batch_size`: packets proven per client update (default 100, 1..=10000).
+    /// `batch_size`: packets proven per client update (default 100, 1..=5000).
     pub batch_size: usize,
     /// `poll_interval`: polling period when a chain's event stream is
     /// silent (default 1s, > 0).

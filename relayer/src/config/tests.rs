@@ -585,10 +585,10 @@ fn relay_pacing_is_positive_and_bounded() {
     assert_only(
         dir.load_with_keys(&with("[relay]\nbatch_size = 0")),
         "relay.batch_size",
-        "0 is out of range 1..=10000",
+        "0 is out of range 1..=5000",
     );
     assert_only(
-        dir.load_with_keys(&with("[relay]\nbatch_size = 10001")),
+        dir.load_with_keys(&with("[relay]\nbatch_size = 5001")),
         "relay.batch_size",
         "out of range",
     );
@@ -598,7 +598,7 @@ fn relay_pacing_is_positive_and_bounded() {
         "out of range",
     );
     let config = dir
-        .load_with_keys(&with("[relay]\nbatch_size = 10000"))
+        .load_with_keys(&with("[relay]\nbatch_size = 5000"))
         .unwrap();
     assert_eq!(config.relay.batch_size, MAX_BATCH_SIZE);
 }
