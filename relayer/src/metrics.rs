@@ -266,6 +266,8 @@ struct Inner {
     relayed: Family<PathLabels, Counter>,
     failed: Family<PathLabels, Counter>,
     header_verification: Family<ChainLabels, Histogram>,
+    batch_submissions: Family<ChainLabels, Histogram>,
+    batch_messages: Family<ChainLabels, Histogram>,
     rpc_errors: Family<EndpointLabels, Gauge>,
     backlog: Gauge,
     store_bytes: Gauge,
@@ -287,6 +289,12 @@ impl Metrics {
         let header_verification = Family::<ChainLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
+        let batch_submissions = Family::<ChainLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1.0, 2.0, 8))
+        });
+        let batch_messages = Family::<ChainLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1.0, 2.0, 14))
+        });
         let rpc_errors = Family::<EndpointLabels, Gauge>::default();
         let backlog = Gauge::default();
         let store_bytes = Gauge::default();
@@ -304,6 +312,16 @@ impl Metrics {
             "header_verification_seconds",
             "Time to verify a light block with the relayer's light client",
             header_verification.clone(),
+        );
+        registry.register(
+            "batch_submissions",
+            "Submissions (of stages, paths and handed-over deliveries) sent together in one batch to a chain: group commit",
+            batch_submissions.clone(),
+        );
+        registry.register(
+            "batch_messages",
+            "Messages in one batch sent to a chain",
+            batch_messages.clone(),
         );
         registry.register(
             "rpc_errors",
@@ -327,6 +345,8 @@ impl Metrics {
                 relayed,
                 failed,
                 header_verification,
+                batch_submissions,
+                batch_messages,
                 rpc_errors,
                 backlog,
                 store_bytes,
@@ -359,6 +379,22 @@ impl Metrics {
                 chain: chain.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Records one batch sent to `chain`: how many submissions it grouped
+    /// and how many messages it carried.
+    pub fn observe_batch(&self, chain: &ChainId, submissions: usize, messages: usize) {
+        let labels = ChainLabels {
+            chain: chain.to_string(),
+        };
+        self.inner
+            .batch_submissions
+            .get_or_create(&labels)
+            .observe(submissions as f64);
+        self.inner
+            .batch_messages
+            .get_or_create(&labels)
+            .observe(messages as f64);
     }
 
     /// Sets an endpoint's error count.

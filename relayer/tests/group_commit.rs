@@ -48,6 +48,7 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
         .verified_block(Height::new(2).unwrap())
         .await
         .unwrap();
+    let (batches_before, grouped_before) = batch_counts(&shaanxi);
     let mut callers = tokio::task::JoinSet::new();
     for (i, block) in blocks.into_iter().enumerate() {
         let shaanxi = shaanxi.clone();
@@ -105,6 +106,10 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
     // allowed for a caller the scheduler started late); taking turns
     // instead would use eight blocks.
     assert!(heights.len() <= 3, "blocks used: {heights:?}");
+    // The metrics tell the same: 8 submissions in as many batches as blocks.
+    let (batches, grouped) = batch_counts(&shaanxi);
+    assert_eq!(grouped - grouped_before, 8.0);
+    assert_eq!(batches - batches_before, heights.len() as f64);
 
     // The nonce stayed right across the grouped batches, and after the
     // refused message: the next submission goes through.
@@ -118,4 +123,19 @@ async fn concurrent_submissions_to_one_chain_share_blocks() {
         .unwrap();
     assert!(outcomes[0].as_ref().unwrap().is_ok(), "{outcomes:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `relayer_batch_submissions` of shaanxi: batches sent, and submissions
+/// they carried.
+fn batch_counts(runtime: &relayer::engine::ChainRuntime) -> (f64, f64) {
+    let page = runtime.metrics().encode();
+    let sample = |name: &str| {
+        page.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{{chain=\"shaanxi\"}} ")))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    };
+    (
+        sample("relayer_batch_submissions_count"),
+        sample("relayer_batch_submissions_sum"),
+    )
 }

@@ -437,6 +437,8 @@ impl ChainRuntime {
             tracing::debug!(chain = %self.id, submissions = group.len(), "group commit");
         }
         let sizes: Vec<usize> = group.iter().map(|q| q.bodies.len()).collect();
+        self.metrics
+            .observe_batch(&self.id, group.len(), sizes.iter().sum());
         // Moved, not copied: a batch's bodies carry its proofs.
         let bodies: Vec<TxBody> = group
             .iter_mut()
