@@ -138,6 +138,7 @@ pub async fn build_mesh_engine(
     let mut net = NetworkConfig::new(settings.identity.clone());
     net.listen = settings.listen.clone();
     net.bootstrap = settings.bootstrap.clone();
+    net.discovery_interval = settings.discovery_interval;
     let mut allowed: BTreeSet<PeerId> = settings.admitted.iter().copied().collect();
     allowed.extend(settings.bootstrap.iter().map(|(p, _)| *p));
     for chain in &settings.chains {

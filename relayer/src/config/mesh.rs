@@ -8,7 +8,7 @@ use protocol::{ChainId, ChainType, PublicKey};
 
 use super::parse::{chain_type, key_file};
 use super::reader::{Node, Report, Table};
-use super::{GovernanceConfig, NetworkChain, NetworkSettings};
+use super::{DEFAULT_DISCOVERY_INTERVAL, GovernanceConfig, NetworkChain, NetworkSettings};
 
 fn multiaddr(s: &str) -> Result<Multiaddr, String> {
     s.parse::<Multiaddr>()
@@ -76,6 +76,15 @@ pub(super) fn network(
         .map(|n| list(n, report, peer_id))
         .unwrap_or_default();
     let regulator = t.get("regulator").and_then(|n| n.parse(report, public_key));
+    let discovery_interval = match t.get("discovery_interval") {
+        None => Some(Some(DEFAULT_DISCOVERY_INTERVAL)),
+        Some(n) => n.parse(report, |s| match s {
+            "off" => Ok(None),
+            s => super::parse::positive_duration(s)
+                .map(Some)
+                .map_err(|e| format!("{e} (or \"off\")")),
+        }),
+    };
     let governance = t.table(report, "governance").map(|mut g| {
         let keys = g
             .require(report, "keys")
@@ -148,6 +157,7 @@ pub(super) fn network(
         bootstrap,
         admitted,
         regulator,
+        discovery_interval: discovery_interval.unwrap_or(Some(DEFAULT_DISCOVERY_INTERVAL)),
         governance: governance.unwrap_or(GovernanceConfig {
             keys: Vec::new(),
             threshold: 1,

@@ -53,6 +53,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// Largest accepted `relay.batch_size`: a batch's proofs are read from the
 /// chain in one request, which takes at most this many keys.
 pub const MAX_BATCH_SIZE: usize = adapters::MAX_BATCH_KEYS;
+/// Default `network.discovery_interval`.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 /// Default `relay.poll_interval`.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default `chains[].trusting_period`: 14 days.
@@ -324,6 +326,10 @@ pub struct NetworkSettings {
     /// id derived from the key) is admitted read-only: it may read every
     /// chain this relayer serves, never hand over messages to submit.
     pub regulator: Option<PublicKey>,
+    /// `discovery_interval`: how often admitted peers without a connection
+    /// are looked up in kademlia and dialled (default 5 s; `"off"`: only
+    /// bootstrap peers are dialled).
+    pub discovery_interval: Option<Duration>,
     /// `[network.governance]`: the keys approving registrations.
     pub governance: GovernanceConfig,
     /// `[[network.chains]]`: the genesis registry's chains served by others.

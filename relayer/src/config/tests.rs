@@ -1017,6 +1017,29 @@ fn a_network_section_is_read_with_its_peers_and_governance() {
     assert_eq!(network.governance.threshold, 1);
     assert_eq!(network.chains[0].id, id("beijing"));
     assert_eq!(network.chains[0].chain_type, ChainType::CreditChain);
+    assert_eq!(
+        network.discovery_interval,
+        Some(super::DEFAULT_DISCOVERY_INTERVAL)
+    );
+    let with_discovery = |value: &str| {
+        let text = NETWORK.replace(
+            "identity_key = ",
+            &format!("discovery_interval = {value}\nidentity_key = "),
+        );
+        s.load_with_keys(&format!("{BASE}{text}"))
+    };
+    let off = with_discovery("\"off\"").unwrap().network.unwrap();
+    assert_eq!(off.discovery_interval, None);
+    let two = with_discovery("\"2s\"").unwrap().network.unwrap();
+    assert_eq!(
+        two.discovery_interval,
+        Some(std::time::Duration::from_secs(2))
+    );
+    assert_only(
+        with_discovery("\"0s\""),
+        "network.discovery_interval",
+        "(or \"off\")",
+    );
 }
 
 #[test]
