@@ -409,6 +409,15 @@ impl ChainRuntime {
                 Err(oneshot::error::TryRecvError::Empty) => {}
             }
             let group = self.take_group()?;
+            if group.is_empty() {
+                // Ours was queued before the turn was taken and nobody else
+                // sends while we hold it: this cannot happen, but must not
+                // spin.
+                return Err(EngineError::Unexpected {
+                    chain: self.id.clone(),
+                    reason: "a queued submission went missing".into(),
+                });
+            }
             self.send_group(&mut nonce, group).await;
         }
     }
