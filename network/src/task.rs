@@ -519,7 +519,10 @@ impl Task {
     }
 
     /// A lookup of `sought` ended with `found`: dials it if it was found
-    /// with addresses and is still admitted and unconnected.
+    /// with addresses and is still admitted and unconnected. The addresses
+    /// come from other peers and are not trusted: the noise handshake
+    /// proves the peer id, so a wrong address fails to connect, never
+    /// connects to someone else.
     fn on_found(&mut self, sought: PeerId, found: Vec<kad::PeerInfo>) {
         let Some(info) = found.into_iter().find(|p| p.peer_id == sought) else {
             tracing::debug!(peer = %sought, "lookup did not find the peer");
