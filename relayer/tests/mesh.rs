@@ -190,7 +190,6 @@ async fn wait_for(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sixth_chain_registered_at_runtime_becomes_reachable_from_all_without_restarts() {
     use ed25519_dalek::SigningKey;
-    use protocol::Height;
     use protocol::registry::Proposal;
     use relayer::registry::signing::{sign_approval, sign_proposal};
 
@@ -205,16 +204,7 @@ async fn a_sixth_chain_registered_at_runtime_becomes_reachable_from_all_without_
     let new_runtime = &runtimes[5];
     // The newcomer's own operator gives it clients of the chains it will
     // talk to, and its answerer holds consent for every older region.
-    let mut bodies = Vec::new();
-    for other in &runtimes[..5] {
-        bodies.push(protocol::tx::TxBody::CreateClient {
-            anchor: other.verified_block(Height::GENESIS).await.unwrap(),
-            params: Default::default(),
-        });
-    }
-    for o in new_runtime.submit(bodies).await.unwrap() {
-        assert!(o.unwrap().is_ok());
-    }
+    common::clients_on_newcomer(new_runtime, &runtimes[..5]).await;
     let mut grants = Vec::new();
     for asker in older {
         grants.push(
@@ -228,13 +218,7 @@ async fn a_sixth_chain_registered_at_runtime_becomes_reachable_from_all_without_
         .await
         .unwrap();
 
-    let governors: Vec<SigningKey> = (0..3)
-        .map(|i| SigningKey::from_bytes(&[i + 7; 32]))
-        .collect();
-    let keys: Vec<String> = governors
-        .iter()
-        .map(|k| hex::encode(k.verifying_key().to_bytes()))
-        .collect();
+    let (governors, keys) = common::governors();
     let api = std::net::SocketAddr::from(([127, 0, 0, 1], base + 1000));
     let token = "registry-test-token".to_owned();
     // Every relayer serves its API; the newcomer's relayer bootstraps from

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use protocol::registry::Proposal;
-use protocol::{Height, state_keys};
+use protocol::state_keys;
 use relayer::devnet::{create_clients, seed_query_scenario, send_query};
 use relayer::engine::ChainRuntime;
 use relayer::mesh::devnet::{
@@ -48,24 +48,12 @@ async fn a_relayer_down_during_a_registration_catches_up_when_it_returns() {
     let (guangdong, beijing) = (&chains[1], &chains[2]);
     // beijing's operator gives it a client of guangdong and a query
     // scenario for guangdong's banks.
-    let body = protocol::tx::TxBody::CreateClient {
-        anchor: runtimes[1].verified_block(Height::GENESIS).await.unwrap(),
-        params: Default::default(),
-    };
-    for o in runtimes[2].submit(vec![body]).await.unwrap() {
-        assert!(o.unwrap().is_ok());
-    }
+    common::clients_on_newcomer(&runtimes[2], &runtimes[1..2]).await;
     let grant = seed_query_scenario(beijing, runtimes[2].adapter().as_ref(), &guangdong.id)
         .await
         .unwrap();
 
-    let governors: Vec<SigningKey> = (0..3)
-        .map(|i| SigningKey::from_bytes(&[i + 7; 32]))
-        .collect();
-    let keys: Vec<String> = governors
-        .iter()
-        .map(|k| hex::encode(k.verifying_key().to_bytes()))
-        .collect();
+    let (governors, keys) = common::governors();
     let api = std::net::SocketAddr::from(([127, 0, 0, 1], base + 1000));
     let token = "catch-up-test-token".to_owned();
     let mut relayers = start_relayers(

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use protocol::registry::Proposal;
-use protocol::{Height, state_keys};
+use protocol::state_keys;
 use relayer::audit::http::{SIGNATURE_HEADER, TIME_HEADER, sign_read};
 use relayer::devnet::{create_clients, seed_query_scenario, send_query};
 use relayer::engine::wall_clock;
@@ -86,25 +86,13 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
     // shaanxi and guangdong know each other; beijing's operator gives it
     // a client of shaanxi.
     create_clients(&runtimes[..2]).await.unwrap();
-    let body = protocol::tx::TxBody::CreateClient {
-        anchor: runtimes[0].verified_block(Height::GENESIS).await.unwrap(),
-        params: Default::default(),
-    };
-    for o in runtimes[2].submit(vec![body]).await.unwrap() {
-        assert!(o.unwrap().is_ok());
-    }
+    common::clients_on_newcomer(&runtimes[2], &runtimes[..1]).await;
     let (shaanxi, beijing) = (&chains[0], &chains[2]);
     let grant = seed_query_scenario(beijing, runtimes[2].adapter().as_ref(), &shaanxi.id)
         .await
         .unwrap();
 
-    let governors: Vec<SigningKey> = (0..3)
-        .map(|i| SigningKey::from_bytes(&[i + 7; 32]))
-        .collect();
-    let keys: Vec<String> = governors
-        .iter()
-        .map(|k| hex::encode(k.verifying_key().to_bytes()))
-        .collect();
+    let (governors, keys) = common::governors();
     let regulator_hex = regulator_public_key(shaanxi).unwrap();
     let regulator = credit_chain::keys::KeyFile::read(&regulator_key_file(shaanxi))
         .unwrap()

@@ -173,3 +173,38 @@ pub async fn start_regions(
     .await
     .unwrap()
 }
+
+/// The network's three governance keys in these tests, and their public
+/// keys in hex (for `[network.governance]`).
+pub fn governors() -> (Vec<ed25519_dalek::SigningKey>, Vec<String>) {
+    let keys: Vec<ed25519_dalek::SigningKey> = (0..3)
+        .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i + 7; 32]))
+        .collect();
+    let hex = keys
+        .iter()
+        .map(|k| hex::encode(k.verifying_key().to_bytes()))
+        .collect();
+    (keys, hex)
+}
+
+/// A chain new to the network gets, from its own operator, on-chain
+/// clients of the chains it will talk to (anchored at their first block).
+pub async fn clients_on_newcomer(
+    newcomer: &relayer::engine::ChainRuntime,
+    of: &[std::sync::Arc<relayer::engine::ChainRuntime>],
+) {
+    let mut bodies = Vec::new();
+    for other in of {
+        bodies.push(protocol::tx::TxBody::CreateClient {
+            anchor: other
+                .verified_block(protocol::Height::GENESIS)
+                .await
+                .unwrap(),
+            params: Default::default(),
+        });
+    }
+    for outcome in newcomer.submit(bodies).await.unwrap() {
+        let outcome = outcome.unwrap();
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+}
