@@ -29,6 +29,31 @@ use clap::{Parser, Subcommand};
 /// Exit status for input the command could not read or parse.
 pub const EXIT_MALFORMED: u8 = 3;
 
+/// Loads a daemon's configuration all or nothing: every problem printed
+/// and the exit status for malformed input, or the configuration with its
+/// warnings printed.
+pub fn load_or_refuse<C>(
+    path: &std::path::Path,
+    load: impl FnOnce(&std::path::Path) -> Result<C, relayer::config::ConfigErrors>,
+    warnings: impl FnOnce(&C) -> &[relayer::config::ConfigError],
+) -> Result<C, ExitCode> {
+    match load(path) {
+        Ok(config) => {
+            for w in warnings(&config) {
+                eprintln!("warning: {w}");
+            }
+            Ok(config)
+        }
+        Err(errors) => {
+            eprintln!(
+                "refusing to start: {} has problems:\n{errors}",
+                path.display()
+            );
+            Err(ExitCode::from(EXIT_MALFORMED))
+        }
+    }
+}
+
 /// The credit interchain relayer.
 #[derive(Debug, Parser)]
 #[command(name = "relayer", version, about)]

@@ -22,8 +22,6 @@ use relayer::store::Store;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 
-use crate::cli::EXIT_MALFORMED;
-
 /// Arguments of `relayer start`.
 #[derive(Debug, Args)]
 pub struct StartArgs {
@@ -35,19 +33,10 @@ pub struct StartArgs {
 /// Loads the configuration (all or nothing), then runs the relay engine,
 /// the integrator API and the telemetry endpoint until interrupted.
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(&args.config) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!(
-                "refusing to start: {} has problems:\n{errors}",
-                args.config.display()
-            );
-            return Ok(ExitCode::from(EXIT_MALFORMED));
-        }
+    let config = match super::load_or_refuse(&args.config, Config::load, |c| &c.warnings) {
+        Ok(config) => config,
+        Err(status) => return Ok(status),
     };
-    for w in &config.warnings {
-        eprintln!("warning: {w}");
-    }
     tokio::runtime::Runtime::new()?.block_on(serve(config))?;
     Ok(ExitCode::SUCCESS)
 }

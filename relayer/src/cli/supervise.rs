@@ -24,8 +24,6 @@ use relayer::registry::signing;
 use relayer::store::Store;
 use relayer::supervisor::{Anchorer, Supervisor, SupervisorState};
 
-use crate::cli::EXIT_MALFORMED;
-
 /// Arguments of `relayer supervise`.
 #[derive(Debug, Args)]
 pub struct SuperviseArgs {
@@ -37,19 +35,11 @@ pub struct SuperviseArgs {
 /// Loads the configuration (all or nothing), then runs the node until
 /// interrupted.
 pub fn run(args: SuperviseArgs) -> anyhow::Result<ExitCode> {
-    let config = match SupervisorConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!(
-                "refusing to start: {} has problems:\n{errors}",
-                args.config.display()
-            );
-            return Ok(ExitCode::from(EXIT_MALFORMED));
-        }
+    let config = match super::load_or_refuse(&args.config, SupervisorConfig::load, |c| &c.warnings)
+    {
+        Ok(config) => config,
+        Err(status) => return Ok(status),
     };
-    for w in &config.warnings {
-        eprintln!("warning: {w}");
-    }
     tokio::runtime::Runtime::new()?.block_on(serve(config))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -93,6 +93,24 @@ pub struct Config {
     pub warnings: Vec<ConfigError>,
 }
 
+/// The text of the configuration file at `path` and its absolute path
+/// (relative paths in it are resolved against its directory).
+pub(crate) fn read_file(path: &Path) -> Result<(String, PathBuf), ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError::new(
+            "config",
+            format!("cannot read {}: {e}", path.display()),
+        )])
+    })?;
+    let file = std::path::absolute(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError::new(
+            "config",
+            format!("cannot resolve {}: {e}", path.display()),
+        )])
+    })?;
+    Ok((text, file))
+}
+
 impl Config {
     /// Reads and validates the configuration file at `path`.
     ///
@@ -101,18 +119,7 @@ impl Config {
     /// [1/3, 1], signer key files were read and their keys match, paths are
     /// absolute.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                "config",
-                format!("cannot read {}: {e}", path.display()),
-            )])
-        })?;
-        let file = std::path::absolute(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                "config",
-                format!("cannot resolve {}: {e}", path.display()),
-            )])
-        })?;
+        let (text, file) = read_file(path)?;
         Config::from_toml(&text, &file)
     }
 

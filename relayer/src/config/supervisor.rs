@@ -58,18 +58,7 @@ pub struct AnchorConfig {
 impl SupervisorConfig {
     /// Reads and validates `path` (all problems at once).
     pub fn load(path: &Path) -> Result<SupervisorConfig, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                "config",
-                format!("cannot read {}: {e}", path.display()),
-            )])
-        })?;
-        let file = std::path::absolute(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                "config",
-                format!("cannot resolve {}: {e}", path.display()),
-            )])
-        })?;
+        let (text, file) = super::read_file(path)?;
         SupervisorConfig::from_toml(&text, &file)
     }
 
