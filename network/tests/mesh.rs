@@ -5,7 +5,9 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{Seen, config, connect, eventually, peer, public, start, subscribe_all};
+use harness::{
+    Seen, config, connect, eventually, peer, public, start, subscribe_all, wait_banned_and_cut_off,
+};
 use network::{Direction, Error, Refusal, Topic, Verdict};
 
 /// (a) A message published by A reaches B and C across the line A-B-C
@@ -259,12 +261,7 @@ async fn rejected_gossip_gets_its_author_banned() {
             .then_some(())
     })
     .await;
-
-    eventually("B is disconnected from A", async || {
-        let peers = a.handle.peers().await.ok()?;
-        peers.iter().all(|p| p.peer != peer(2)).then_some(())
-    })
-    .await;
+    wait_banned_and_cut_off(&a, peer(2)).await;
     let stats = a.handle.stats().await.unwrap();
     assert_eq!(stats.bans, 1);
     assert_eq!(stats.gossip_rejected, 3);
@@ -312,19 +309,6 @@ async fn penalised_peers_are_banned_at_the_threshold() {
     );
     assert_eq!(a.handle.stats().await.unwrap().bans, 0);
     a.handle.penalise(peer(2)).await.unwrap();
-    eventually("A bans B", async || {
-        a.seen()
-            .contains(&Seen::Banned {
-                peer: peer(2),
-                strikes: 3,
-            })
-            .then_some(())
-    })
-    .await;
-    eventually("B is disconnected from A", async || {
-        let peers = a.handle.peers().await.ok()?;
-        peers.iter().all(|p| p.peer != peer(2)).then_some(())
-    })
-    .await;
+    wait_banned_and_cut_off(&a, peer(2)).await;
     assert_eq!(a.handle.stats().await.unwrap().bans, 1);
 }

@@ -190,3 +190,22 @@ pub async fn subscribe_all(nodes: &[&Node], topic: &Topic) {
         node.handle.subscribe(topic).await.expect("subscribe");
     }
 }
+
+/// Waits until `node` has banned `banned` at three strikes and no longer
+/// has a connection to it.
+pub async fn wait_banned_and_cut_off(node: &Node, banned: PeerId) {
+    eventually("the ban at three strikes", async || {
+        node.seen()
+            .contains(&Seen::Banned {
+                peer: banned,
+                strikes: 3,
+            })
+            .then_some(())
+    })
+    .await;
+    eventually("the banned peer disconnected", async || {
+        let peers = node.handle.peers().await.ok()?;
+        peers.iter().all(|p| p.peer != banned).then_some(())
+    })
+    .await;
+}
