@@ -487,6 +487,23 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         (status, body["bans"].as_array().map(Vec::len)),
         (200, Some(0))
     );
+    // Not a peer id: malformed (exit 3), named as such.
+    let (code, _) = cli("unban", &["not-a-peer-id"], &base_url, &token).await;
+    assert_eq!(code, 3);
+    let response = reqwest::Client::new()
+        .delete(url("/network/bans/not-a-peer-id"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is not a libp2p peer id")),
+        "{body}"
+    );
     eventually(
         "the unbanned node connects again",
         Duration::from_secs(30),
