@@ -35,6 +35,10 @@ pub enum FailureKind {
     /// The answer contradicts the request or itself (another height, key or
     /// transaction hash; events outside the scanned range). A fault.
     Inconsistent,
+    /// The light block verifies against itself but the relayer's light
+    /// client refused it (dated in the future, signed by validators it
+    /// does not trust, off the anchored hash chain). A fault.
+    RefusedByLightClient,
     /// The block event stream stayed silent past the silence timeout.
     StreamSilent,
     /// The block event stream ended or broke.
@@ -51,6 +55,7 @@ impl FailureKind {
                 | FailureKind::InvalidLightBlock
                 | FailureKind::InvalidProof
                 | FailureKind::Inconsistent
+                | FailureKind::RefusedByLightClient
         )
     }
 
@@ -68,6 +73,7 @@ impl FailureKind {
             FailureKind::InvalidLightBlock => "invalid_light_block",
             FailureKind::InvalidProof => "invalid_proof",
             FailureKind::Inconsistent => "inconsistent",
+            FailureKind::RefusedByLightClient => "refused_by_light_client",
             FailureKind::StreamSilent => "stream_silent",
             FailureKind::StreamClosed => "stream_closed",
         }

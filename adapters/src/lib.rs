@@ -141,4 +141,12 @@ pub trait ChainAdapter: Send + Sync {
 
     /// Per-endpoint counters, for metrics and operators.
     fn endpoint_stats(&self) -> Vec<EndpointStats>;
+
+    /// Tells the adapter that the caller's light client refused `block`
+    /// (`reason` says why): it must not be served again from a cache, and
+    /// the source that served it is at fault. The default does nothing (an
+    /// adapter without a cache or a choice of sources).
+    fn refute_light_block(&self, block: &LightBlock, reason: &str) {
+        let _ = (block, reason);
+    }
 }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions, SubmitOutcome};
@@ -28,9 +28,11 @@ use protocol::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::clock::SystemClock;
 use crate::engine::{ChainRuntime, wall_clock};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::trust::{Anchor, ChainTrust};
 
 /// Chain ids of the devnet's regions, in order: the 34 provincial-level
 /// regions (lowercase pinyin), the first eight as the devnet always had them.
@@ -86,9 +88,70 @@ pub struct DevChain {
     pub home: PathBuf,
     /// RPC endpoints, in the order the relayer tries them.
     pub rpc: Vec<String>,
+    /// The RPC endpoint of the node the devnet started itself: where its
+    /// trust anchor is read (tests may put other endpoints in `rpc`).
+    pub node: String,
+    /// The trust anchor, once read (shared by clones).
+    anchor: Arc<OnceLock<Anchor>>,
 }
 
 impl DevChain {
+    /// A chain whose node the devnet runs at `node` (its only endpoint).
+    pub fn new(id: ChainId, home: PathBuf, node: String) -> DevChain {
+        DevChain {
+            id,
+            home,
+            rpc: vec![node.clone()],
+            node,
+            anchor: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The chain's trust anchor: its first block, read from the node the
+    /// devnet started itself (waiting, at most 30 s, until it is produced).
+    /// The devnet is the operator of its chains, so this is the operator
+    /// reading the anchor off its own node; a relayer's configuration
+    /// then carries it, and no relayer ever takes it from an endpoint.
+    /// Blocks the calling thread (the read runs on a thread of its own).
+    pub fn anchor(&self) -> anyhow::Result<Anchor> {
+        if let Some(anchor) = self.anchor.get() {
+            return Ok(*anchor);
+        }
+        let (id, node) = (self.id.clone(), self.node.clone());
+        let anchor = std::thread::spawn(move || -> anyhow::Result<Anchor> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let adapter =
+                    CreditChainAdapter::new(id.clone(), vec![node], RpcOptions::default())?;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    match adapter.light_block(Height::GENESIS).await {
+                        Ok(block) => return Ok(Anchor::of(&block)),
+                        Err(e) if Instant::now() > deadline => {
+                            bail!("chain {id} produced no first block within 30 s: {e}")
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("reading the trust anchor of {} panicked", self.id))??;
+        Ok(*self.anchor.get_or_init(|| anchor))
+    }
+
+    /// What a runtime of this chain trusts: its [`DevChain::anchor`],
+    /// default parameters, the system clock.
+    pub fn trust(&self) -> anyhow::Result<ChainTrust> {
+        Ok(ChainTrust {
+            anchor: self.anchor()?,
+            options: Options::default(),
+            clock: SystemClock::shared(),
+        })
+    }
+
     /// The first RPC endpoint.
     pub fn url(&self) -> &str {
         self.rpc.first().map_or("", String::as_str)
@@ -120,7 +183,7 @@ impl DevChain {
             self.id.clone(),
             self.adapter()?,
             self.key("institutions/relayer")?,
-            Options::default(),
+            self.trust()?,
             store.clone(),
             metrics.clone(),
         )))
@@ -174,11 +237,7 @@ pub fn start_chain(
         .spawn()
         .context("cannot start a chain process")?;
     Ok((
-        DevChain {
-            id,
-            home,
-            rpc: vec![format!("http://127.0.0.1:{port}")],
-        },
+        DevChain::new(id, home, format!("http://127.0.0.1:{port}")),
         ChainProcess(child),
     ))
 }
@@ -466,6 +525,14 @@ pub struct RelayerConfig {
     pub mesh: Option<MeshMember>,
 }
 
+/// `{ height = H, hash = "HEX" }`, a config's `trust_anchor`.
+pub fn anchor_toml(anchor: &Anchor) -> String {
+    format!(
+        "{{ height = {}, hash = \"{}\" }}",
+        anchor.height, anchor.header_hash
+    )
+}
+
 /// A relayer's place in the devnet's mesh.
 #[derive(Clone, Debug)]
 pub struct MeshMember {
@@ -475,8 +542,9 @@ pub struct MeshMember {
     pub listen: String,
     /// Other relayers' multiaddrs (ending `/p2p/<peer id>`).
     pub bootstrap: Vec<String>,
-    /// The chains other relayers serve, with their peer ids.
-    pub chains: Vec<(ChainId, Vec<String>)>,
+    /// The chains other relayers serve, with their trust anchors and the
+    /// peer ids serving them.
+    pub chains: Vec<(ChainId, Anchor, Vec<String>)>,
     /// Governance keys (hex) and threshold, if runtime registration is on.
     pub governance: Option<(Vec<String>, usize)>,
     /// Peer ids admitted besides the serving relayers (`admitted`).
@@ -503,7 +571,7 @@ impl RelayerConfig {
 
     /// The TOML of a relayer for `chains`, relayed pairwise, every packet
     /// allowed; signers are each home's `institutions/relayer` key.
-    pub fn toml(&self, chains: &[DevChain]) -> String {
+    pub fn toml(&self, chains: &[DevChain]) -> anyhow::Result<String> {
         let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
         let duration = |d: Duration| quote(&humantime::format_duration(d).to_string());
         let mut out = String::new();
@@ -544,14 +612,16 @@ impl RelayerConfig {
         for c in chains {
             let rpc: Vec<String> = c.rpc.iter().map(|u| quote(u)).collect();
             let signer = c.home.join("keys/institutions/relayer.json");
+            let anchor = c.anchor()?;
             let _ = writeln!(
                 out,
                 "[[chains]]\nid = \"{}\"\ntype = \"credit-chain\"\nrpc = [{}]\nsigner_key = {}\n\
                  trust_threshold = \"1/3\"\ntrusting_period = \"14d\"\nclock_drift = \"10s\"\n\
-                 rpc_timeout = \"5s\"\n",
+                 rpc_timeout = \"5s\"\ntrust_anchor = {}\n",
                 c.id,
                 rpc.join(", "),
-                quote(&signer.to_string_lossy())
+                quote(&signer.to_string_lossy()),
+                anchor_toml(&anchor)
             );
         }
         for (i, a) in chains.iter().enumerate() {
@@ -588,20 +658,21 @@ impl RelayerConfig {
                     list(keys)
                 );
             }
-            for (id, relayers) in &mesh.chains {
+            for (id, anchor, relayers) in &mesh.chains {
                 let _ = writeln!(
                     out,
-                    "[[network.chains]]\nid = \"{id}\"\nrelayers = [{}]\n",
-                    list(relayers)
+                    "[[network.chains]]\nid = \"{id}\"\nrelayers = [{}]\ntrust_anchor = {}\n",
+                    list(relayers),
+                    anchor_toml(anchor)
                 );
             }
         }
-        out
+        Ok(out)
     }
 
     /// Writes [`RelayerConfig::toml`] to `path`.
     pub fn write(&self, path: &Path, chains: &[DevChain]) -> anyhow::Result<()> {
-        std::fs::write(path, self.toml(chains))
+        std::fs::write(path, self.toml(chains)?)
             .with_context(|| format!("cannot write {}", path.display()))
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod devnet;
 pub mod engine;
@@ -16,3 +17,4 @@ pub mod metrics;
 pub mod registry;
 pub mod store;
 pub mod supervisor;
+pub mod trust;

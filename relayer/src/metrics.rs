@@ -50,6 +50,18 @@ pub struct ChainLabels {
     pub chain: String,
 }
 
+/// Labels of a light block the relayer's light client refused: the chain
+/// and the kind of refusal (`from_future`, `trust_expired`,
+/// `anchor_mismatch`, `broken_hash_chain`, `below_trusted`, `misbehaviour`,
+/// `frozen`, `invalid`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The chain.
+    pub chain: String,
+    /// The kind of refusal.
+    pub reason: String,
+}
+
 /// Labels naming an RPC endpoint.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
@@ -266,6 +278,7 @@ struct Inner {
     relayed: Family<PathLabels, Counter>,
     failed: Family<PathLabels, Counter>,
     header_verification: Family<ChainLabels, Histogram>,
+    light_blocks_refused: Family<RefusalLabels, Counter>,
     batch_submissions: Family<ChainLabels, Histogram>,
     batch_messages: Family<ChainLabels, Histogram>,
     rpc_errors: Family<EndpointLabels, Gauge>,
@@ -289,6 +302,7 @@ impl Metrics {
         let header_verification = Family::<ChainLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
+        let light_blocks_refused = Family::<RefusalLabels, Counter>::default();
         let batch_submissions = Family::<ChainLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1.0, 2.0, 8))
         });
@@ -312,6 +326,11 @@ impl Metrics {
             "header_verification_seconds",
             "Time to verify a light block with the relayer's light client",
             header_verification.clone(),
+        );
+        registry.register(
+            "light_blocks_refused",
+            "Light blocks the relayer's light client refused, per chain and kind of refusal",
+            light_blocks_refused.clone(),
         );
         registry.register(
             "batch_submissions",
@@ -345,6 +364,7 @@ impl Metrics {
                 relayed,
                 failed,
                 header_verification,
+                light_blocks_refused,
                 batch_submissions,
                 batch_messages,
                 rpc_errors,
@@ -379,6 +399,29 @@ impl Metrics {
                 chain: chain.to_string(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Counts a light block of `chain` the relayer's light client refused,
+    /// by kind of refusal.
+    pub fn light_block_refused(&self, chain: &ChainId, reason: &str) {
+        self.inner
+            .light_blocks_refused
+            .get_or_create(&RefusalLabels {
+                chain: chain.to_string(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// How many light blocks of `chain` were refused for `reason`.
+    pub fn light_blocks_refused(&self, chain: &ChainId, reason: &str) -> u64 {
+        self.inner
+            .light_blocks_refused
+            .get_or_create(&RefusalLabels {
+                chain: chain.to_string(),
+                reason: reason.to_owned(),
+            })
+            .get()
     }
 
     /// Records one batch sent to `chain`: how many submissions it grouped

@@ -9,7 +9,9 @@
 //!   scanned;
 //! - `clients`: per chain, the latest light block the relayer's own light
 //!   client verified, so a restart resumes trust from there rather than
-//!   re-trusting the chain from scratch.
+//!   re-trusting the chain from scratch;
+//! - `trust_anchors`: per chain, the anchor an operator set with `relayer
+//!   chains trust` (it overrides the config's and the registration's).
 //!
 //! Chains' receipts make a double delivery impossible; this store makes a
 //! forgotten packet impossible. Each write is flushed before it is relied on.
@@ -18,6 +20,8 @@ use std::path::Path;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use protocol::{ChainId, Height, LightBlock, Packet, Time};
+
+use crate::trust::Anchor;
 
 /// Where a packet is in its life.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, serde::Serialize)]
@@ -407,6 +411,29 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.clients
             .insert(chain.as_str().as_bytes(), encode(block))?;
+        Ok(())
+    }
+
+    /// The sled tree of operators' trust anchors.
+    const TRUST_ANCHORS_TREE: &'static str = "trust_anchors";
+
+    /// The trust anchor an operator set for `chain` with `relayer chains
+    /// trust`, if any.
+    pub fn trust_anchor(&self, chain: &ChainId) -> Result<Option<Anchor>, StoreError> {
+        let tree = self.db.open_tree(Self::TRUST_ANCHORS_TREE)?;
+        let key = chain.as_str().as_bytes();
+        tree.get(key)?.map(|v| decode(key, &v)).transpose()
+    }
+
+    /// Sets `anchor` as `chain`'s root of trust and forgets the block the
+    /// light client trusted so far (verification restarts from the anchor);
+    /// flushed before returning.
+    pub fn set_trust_anchor(&self, chain: &ChainId, anchor: &Anchor) -> Result<(), StoreError> {
+        let tree = self.db.open_tree(Self::TRUST_ANCHORS_TREE)?;
+        let key = chain.as_str().as_bytes();
+        tree.insert(key, encode(anchor))?;
+        self.clients.remove(key)?;
+        self.db.flush()?;
         Ok(())
     }
 

@@ -89,7 +89,8 @@ pub(crate) struct Inner {
     client: reqwest::Client,
     stream_client: reqwest::Client,
     keys: Mutex<KeyCache>,
-    blocks: Mutex<VecDeque<LightBlock>>,
+    /// Self-verified light blocks and the endpoint that served each.
+    blocks: Mutex<VecDeque<(LightBlock, usize)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -242,6 +243,10 @@ impl ChainAdapter for CreditChainAdapter {
     fn endpoint_stats(&self) -> Vec<EndpointStats> {
         self.inner.pool.stats()
     }
+
+    fn refute_light_block(&self, block: &LightBlock, reason: &str) {
+        self.inner.refute(block, reason);
+    }
 }
 
 /// A refusal at admission: `400 {"error", "detail": {"code", "hash"}}`
@@ -372,18 +377,41 @@ impl Inner {
     fn cached(&self, height: Height) -> Option<LightBlock> {
         lock(&self.blocks)
             .iter()
-            .find(|b| b.height() == height)
-            .cloned()
+            .find(|(b, _)| b.height() == height)
+            .map(|(b, _)| b.clone())
     }
 
-    fn remember(&self, block: &LightBlock) {
+    /// Keeps `block`, served by endpoint `index`.
+    fn remember(&self, block: &LightBlock, index: usize) {
         let mut blocks = lock(&self.blocks);
-        if blocks.iter().any(|b| b.height() == block.height()) {
+        if blocks.iter().any(|(b, _)| b.height() == block.height()) {
             return;
         }
-        blocks.push_back(block.clone());
+        blocks.push_back((block.clone(), index));
         while blocks.len() > BLOCK_CACHE {
             blocks.pop_front();
+        }
+    }
+
+    /// Drops `block` from the cache and counts a fault against the
+    /// endpoint that served it: the caller's light client refused it.
+    fn refute(&self, block: &LightBlock, reason: &str) {
+        let hash = block.header().hash();
+        let served_by = {
+            let mut blocks = lock(&self.blocks);
+            let at = blocks
+                .iter()
+                .position(|(b, _)| b.height() == block.height() && b.header().hash() == hash);
+            at.and_then(|at| blocks.remove(at)).map(|(_, index)| index)
+        };
+        if let Some(index) = served_by {
+            self.pool.failed(
+                index,
+                &Failure::new(
+                    FailureKind::RefusedByLightClient,
+                    format!("light block {}: {reason}", block.height()),
+                ),
+            );
         }
     }
 
@@ -391,12 +419,12 @@ impl Inner {
         if let Some(block) = self.cached(height) {
             return Ok(block);
         }
-        let block = self
-            .failover(format!("light_block({height})"), |i| {
-                self.light_block_at(i, height)
+        let (block, index) = self
+            .failover(format!("light_block({height})"), |i| async move {
+                self.light_block_at(i, height).await.map(|b| (b, i))
             })
             .await?;
-        self.remember(&block);
+        self.remember(&block, index);
         Ok(block)
     }
 
@@ -412,8 +440,12 @@ impl Inner {
 
     async fn state(&self, key: &[u8]) -> Result<ProvenState, AdapterError> {
         let what = format!("state(key {})", http::excerpt(hex::encode(key).as_bytes()));
-        let proven = self.failover(what, |i| self.state_at(i, key)).await?;
-        self.remember(&proven.light_block);
+        let (proven, index) = self
+            .failover(what, |i| async move {
+                self.state_at(i, key).await.map(|p| (p, i))
+            })
+            .await?;
+        self.remember(&proven.light_block, index);
         Ok(proven)
     }
 
@@ -453,8 +485,12 @@ impl Inner {
             )));
         }
         let what = format!("states({} keys)", keys.len());
-        let proven = self.failover(what, |i| self.states_at(i, keys)).await?;
-        self.remember(&proven.light_block);
+        let (proven, index) = self
+            .failover(what, |i| async move {
+                self.states_at(i, keys).await.map(|p| (p, i))
+            })
+            .await?;
+        self.remember(&proven.light_block, index);
         Ok(proven)
     }
 

@@ -230,6 +230,16 @@ impl LightClient {
         }
     }
 
+    /// The lowest block the client trusts (heights below it can only be
+    /// verified backwards, by hash chain).
+    pub fn lowest_trusted(&self) -> &LightBlock {
+        match self.trusted.first_key_value() {
+            Some((_, block)) => block,
+            // Built with an anchor, never emptied below one block.
+            None => unreachable!("a light client always trusts a block"),
+        }
+    }
+
     /// The highest trusted block below `height`, if any.
     pub fn trusted_below(&self, height: Height) -> Option<&LightBlock> {
         self.trusted.range(..height).next_back().map(|(_, b)| b)

@@ -382,8 +382,14 @@ fn start_mesh(
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(j, (_, _, peer, _))| (chains[j].id.clone(), vec![peer.clone()]))
-                .collect(),
+                .map(|(j, (_, _, peer, _))| {
+                    Ok((
+                        chains[j].id.clone(),
+                        chains[j].anchor()?,
+                        vec![peer.clone()],
+                    ))
+                })
+                .collect::<anyhow::Result<_>>()?,
             regulator: None,
             governance: None,
             admitted: Vec::new(),

@@ -34,6 +34,10 @@ pub enum ChainsCommand {
     /// (see config/chains/example.toml). Exit 0 proposed, 2 refused, 3
     /// malformed, 4 API unreachable.
     Register(super::register::RegisterArgs),
+    /// Set the header a chain's light client starts from (kept in the
+    /// store; overrides the config's `trust_anchor`). Exit 0 set, 1 store
+    /// unavailable (stop the relayer first), 3 malformed.
+    Trust(super::trust::TrustArgs),
 }
 
 /// Arguments of `chains list`.
@@ -157,6 +161,7 @@ pub fn run(cmd: ChainsCommand) -> anyhow::Result<ExitCode> {
     let args = match cmd {
         ChainsCommand::List(args) => args,
         ChainsCommand::Register(args) => return Ok(super::register::run(args)),
+        ChainsCommand::Trust(args) => return Ok(super::trust::run(args)),
     };
     let Some(config) = load_config(&args.config) else {
         return Ok(ExitCode::from(EXIT_MALFORMED));

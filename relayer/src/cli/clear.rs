@@ -64,7 +64,11 @@ pub fn run(cmd: ClearCommand) -> anyhow::Result<ExitCode> {
     let Some(config) = load_config(&args.config) else {
         return Ok(ExitCode::from(EXIT_MALFORMED));
     };
-    let engine = build_engine(&config, &Metrics::new())?;
+    let engine = build_engine(
+        &config,
+        &Metrics::new(),
+        &relayer::clock::SystemClock::shared(),
+    )?;
     let progress = !args.json && std::io::stderr().is_terminal();
     let runtime = tokio::runtime::Runtime::new()?;
     let mut total = RelayReport::default();

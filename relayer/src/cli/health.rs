@@ -55,7 +55,11 @@ pub fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
         return Ok(report(&args, false, &problems, None, &[]));
     };
     let runtime = tokio::runtime::Runtime::new()?;
-    let (store_ok, chains) = match build_engine(&config, &Metrics::new()) {
+    let (store_ok, chains) = match build_engine(
+        &config,
+        &Metrics::new(),
+        &relayer::clock::SystemClock::shared(),
+    ) {
         Ok(engine) => {
             let checked = runtime.block_on(async {
                 let runtimes: Vec<_> = engine.chains();

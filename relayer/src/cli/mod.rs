@@ -20,6 +20,7 @@ pub mod query;
 pub mod register;
 pub mod start;
 pub mod supervise;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

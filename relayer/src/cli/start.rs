@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use light_clients::credit_chain::Options;
 use network::{Network, NetworkConfig, PeerId};
+use relayer::clock::{SharedClock, SystemClock};
 use relayer::config::{Config, NetworkSettings};
 use relayer::engine::{ChainRuntime, Engine, EngineOptions, PacketFilterFn};
 use relayer::mesh::{MeshChainAdapter, MeshService, RegistrySync};
@@ -19,6 +20,7 @@ use relayer::metrics::Metrics;
 use relayer::registry::RegistryGenesis;
 use relayer::registry::service::RegistryService;
 use relayer::store::Store;
+use relayer::trust::ChainTrust;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 
@@ -42,7 +44,11 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Builds the engine a configuration describes.
-pub fn build_engine(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<Engine>> {
+pub fn build_engine(
+    config: &Config,
+    metrics: &Metrics,
+    clock: &SharedClock,
+) -> anyhow::Result<Arc<Engine>> {
     let store = Store::open(&config.store.path)
         .with_context(|| format!("cannot open the store at {}", config.store.path.display()))?;
     let mut runtimes = Vec::new();
@@ -66,7 +72,7 @@ pub fn build_engine(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<En
             chain.id.clone(),
             adapter,
             chain.signer.clone(),
-            chain.options(),
+            chain.trust(clock),
             store.clone(),
             metrics.clone(),
         )));
@@ -122,8 +128,9 @@ pub async fn build_mesh_engine(
     config: &Config,
     settings: &NetworkSettings,
     metrics: &Metrics,
+    clock: &SharedClock,
 ) -> anyhow::Result<MeshParts> {
-    let local = build_engine(config, metrics)?;
+    let local = build_engine(config, metrics, clock)?;
     let mut net = NetworkConfig::new(settings.identity.clone());
     net.listen = settings.listen.clone();
     net.bootstrap = settings.bootstrap.clone();
@@ -165,7 +172,11 @@ pub async fn build_mesh_engine(
             chain.id.clone(),
             adapter,
             settings.identity.clone(),
-            Options::default(),
+            ChainTrust {
+                anchor: chain.trust_anchor,
+                options: Options::default(),
+                clock: clock.clone(),
+            },
             local.store().clone(),
             metrics.clone(),
         )));
@@ -208,6 +219,7 @@ pub async fn build_mesh_engine(
                 identity: settings.identity.clone(),
                 poll_interval: config.relay.poll_interval,
                 metrics: metrics.clone(),
+                clock: clock.clone(),
             }
             .run(),
         );
@@ -243,12 +255,14 @@ pub struct MeshParts {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics = Metrics::new();
+    // The one clock every verification of this process reads.
+    let clock = SystemClock::shared();
     let (engine, registry, network) = match &config.network {
         Some(settings) => {
-            let parts = build_mesh_engine(&config, settings, &metrics).await?;
+            let parts = build_mesh_engine(&config, settings, &metrics, &clock).await?;
             (parts.engine, parts.registry, Some(parts.network))
         }
-        None => (build_engine(&config, &metrics)?, None, None),
+        None => (build_engine(&config, &metrics, &clock)?, None, None),
     };
     tracing::info!(
         chains = config.chains.len(),

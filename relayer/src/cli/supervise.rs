@@ -14,6 +14,7 @@ use clap::Args;
 use light_clients::credit_chain::Options;
 use network::{Network, NetworkConfig, Topic};
 use relayer::audit::AuditService;
+use relayer::clock::SystemClock;
 use relayer::config::SupervisorConfig;
 use relayer::engine::ChainRuntime;
 use relayer::mesh::{MeshChainAdapter, MeshService, SupervisorSync};
@@ -23,6 +24,7 @@ use relayer::registry::service::RegistryService;
 use relayer::registry::signing;
 use relayer::store::Store;
 use relayer::supervisor::{Anchorer, Supervisor, SupervisorState};
+use relayer::trust::ChainTrust;
 
 /// Arguments of `relayer supervise`.
 #[derive(Debug, Args)]
@@ -55,6 +57,8 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
             .context("the audit log in the store does not verify; refusing to append to it")?,
     );
     let metrics = Metrics::new();
+    // The one clock every verification of this process reads.
+    let clock = SystemClock::shared();
 
     let mut net = NetworkConfig::new(key.clone());
     net.listen = settings.listen.clone();
@@ -97,7 +101,11 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
             chain.id.clone(),
             adapter,
             key.clone(),
-            Options::default(),
+            ChainTrust {
+                anchor: chain.trust_anchor,
+                options: Options::default(),
+                clock: clock.clone(),
+            },
             store.clone(),
             metrics.clone(),
         )));
@@ -136,6 +144,7 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
                 configured_peers: allowed_at_start.clone(),
                 configured_chains: settings.chains.iter().map(|c| c.id.clone()).collect(),
                 metrics: metrics.clone(),
+                clock: clock.clone(),
             }
             .run(),
         );

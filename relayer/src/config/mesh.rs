@@ -128,11 +128,13 @@ pub(super) fn network(
                 .require(report, "relayers")
                 .map(|n| list(n, report, peer_id))
                 .unwrap_or_default();
+            let trust_anchor = super::parse::trust_anchor(&mut c, report, id.as_ref());
             c.finish(report);
             Some(NetworkChain {
                 id: id?,
                 chain_type: chain_type?,
                 relayers,
+                trust_anchor: trust_anchor?,
             })
         })
         .collect();

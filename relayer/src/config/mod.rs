@@ -37,6 +37,9 @@ use protocol::{ChainId, ChainType, Packet, PacketPayload, PublicKey};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::clock::SharedClock;
+use crate::trust::{Anchor, ChainTrust};
+
 pub use error::{ConfigError, ConfigErrors};
 pub use supervisor::{AnchorConfig, DEFAULT_SUPERVISOR_STORE, SupervisorConfig};
 
@@ -293,9 +296,22 @@ pub struct ChainConfig {
     pub clock_drift: Duration,
     /// `rpc_timeout`: per request, default 5s, > 0.
     pub rpc_timeout: Duration,
+    /// `trust_anchor = { height, hash }`: the header the relayer's light
+    /// client of this chain starts from (required; `relayer chains trust`
+    /// overrides it in the store).
+    pub trust_anchor: Anchor,
 }
 
 impl ChainConfig {
+    /// What the light client of this chain starts from, with `clock`.
+    pub fn trust(&self, clock: &SharedClock) -> ChainTrust {
+        ChainTrust {
+            anchor: self.trust_anchor,
+            options: self.options(),
+            clock: clock.clone(),
+        }
+    }
+
     /// The light-client parameters of this chain.
     pub fn options(&self) -> Options {
         Options {
@@ -362,6 +378,9 @@ pub struct NetworkChain {
     pub chain_type: ChainType,
     /// `relayers`: peer ids of the relayers serving it.
     pub relayers: Vec<network::PeerId>,
+    /// `trust_anchor = { height, hash }`: where the light client of it
+    /// starts (required).
+    pub trust_anchor: Anchor,
 }
 
 /// One `[[paths]]` entry: packets are relayed between `a` and `b`, both

@@ -22,6 +22,7 @@ use super::{
     GlobalConfig, LogLevel, PacketFilter, PacketKind, RelayConfig, RelayPath, StoreConfig,
     TelemetryConfig, checks,
 };
+use crate::trust::Anchor;
 
 /// A value with the location and span it was read from.
 pub(super) struct Located<T> {
@@ -390,6 +391,7 @@ fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEn
         Some(n) => n.parse(report, positive_duration),
         None => Some(super::DEFAULT_RPC_TIMEOUT),
     };
+    let trust_anchor = trust_anchor(t, report, id.as_ref().map(|i| &i.value));
     let config = (|| {
         let (signer_key, signer) = signer_key?;
         Some(ChainConfig {
@@ -402,9 +404,62 @@ fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEn
             trusting_period: trusting_period?,
             clock_drift: clock_drift?,
             rpc_timeout: rpc_timeout?,
+            trust_anchor: trust_anchor?,
         })
     })();
     ChainEntry { loc, id, config }
+}
+
+/// `trust_anchor = { height = H, hash = "HEX" }`: the header the chain's
+/// light client starts from. Required: a chain without one is refused,
+/// naming the chain (trust is never taken from an endpoint).
+pub(super) fn trust_anchor(
+    t: &mut Table<'_, '_>,
+    report: &mut Report<'_>,
+    chain: Option<&ChainId>,
+) -> Option<Anchor> {
+    let Some(node) = t.get("trust_anchor") else {
+        let name = chain.map_or_else(|| "this chain".to_owned(), |c| format!("chain {c}"));
+        report.error(
+            format!("{}.trust_anchor", t.loc()),
+            Some(t.span()),
+            format!(
+                "{name} has no trust anchor: add trust_anchor = {{ height = H, hash = \"HEX\" }} \
+                 with the hash of its header at height H, read from a source you trust \
+                 (the relayer never trusts its endpoints for it)"
+            ),
+        );
+        return None;
+    };
+    let mut a = node.table(report)?;
+    let height = a.require(report, "height").and_then(|n| {
+        let h = n.int(report)?;
+        match u64::try_from(h)
+            .ok()
+            .and_then(|h| protocol::Height::new(h).ok())
+        {
+            Some(h) => Some(h),
+            None => {
+                n.error(
+                    report,
+                    format!("{h} is not a block height (a positive integer)"),
+                );
+                None
+            }
+        }
+    });
+    let hash = a.require(report, "hash").and_then(|n| {
+        n.parse(report, |s| {
+            Anchor::parse("1", s)
+                .map(|a| a.header_hash)
+                .map_err(|e| e.to_string())
+        })
+    });
+    a.finish(report);
+    Some(Anchor {
+        height: height?,
+        header_hash: hash?,
+    })
 }
 
 /// `credit-chain`, or an error naming what is wrong with the value.

@@ -257,6 +257,7 @@ bootstrap = ["/ip4/127.0.0.1/tcp/4001/p2p/{PEER}"]
 [[network.chains]]
 id = "shaanxi"
 relayers = ["{PEER}"]
+trust_anchor = {{ height = 1, hash = "abababababababababababababababababababababababababababababababab" }}
 {extra}"#
         )
     }

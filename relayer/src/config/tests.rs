@@ -83,12 +83,14 @@ id = "shaanxi"
 type = "credit-chain"
 rpc = ["http://127.0.0.1:26657"]
 signer_key = "keys/a.json"
+trust_anchor = { height = 1, hash = "abababababababababababababababababababababababababababababababab" }
 
 [[chains]]
 id = "guangdong"
 type = "credit-chain"
 rpc = ["http://127.0.0.1:26667"]
 signer_key = "keys/b.json"
+trust_anchor = { height = 1, hash = "abababababababababababababababababababababababababababababababab" }
 
 [[paths]]
 a = "shaanxi"
@@ -282,6 +284,7 @@ id = "Shaanxi"
 type = "credit-chain"
 rpc = ["htp://x"]
 signer_key = "keys/missing.json"
+trust_anchor = { height = 1, hash = "abababababababababababababababababababababababababababababababab" }
 [[paths]]
 a = "shaanxi"
 b = "guangdon"
@@ -297,8 +300,8 @@ b = "guangdon"
                 "chains[0].signer_key: cannot read keys/missing.json ({}): No such file or directory (os error 2) (line 7)",
                 dir.path("keys/missing.json").display()
             ),
-            "paths[0].a: unknown chain \"shaanxi\" (known: none) (line 9)",
-            "paths[0].b: unknown chain \"guangdon\" (known: none) (line 10)",
+            "paths[0].a: unknown chain \"shaanxi\" (known: none) (line 10)",
+            "paths[0].b: unknown chain \"guangdon\" (known: none) (line 11)",
         ]
     );
 }
@@ -622,7 +625,41 @@ fn chain_fields_are_required() {
             "chains[0].type: required field is missing (line 1)",
             "chains[0].rpc: required field is missing (line 1)",
             "chains[0].signer_key: required field is missing (line 1)",
+            "chains[0].trust_anchor: chain shaanxi has no trust anchor: add trust_anchor = \
+             { height = H, hash = \"HEX\" } with the hash of its header at height H, read from \
+             a source you trust (the relayer never trusts its endpoints for it) (line 1)",
         ]
+    );
+}
+
+#[test]
+fn a_trust_anchor_is_a_height_and_a_header_hash() {
+    let dir = Scratch::new();
+    let anchor = "trust_anchor = { height = 1, hash = \"abababababababababababababababababababababababababababababababab\" }";
+    let config = dir.load_with_keys(BASE).unwrap();
+    assert_eq!(config.chains[0].trust_anchor.height.value(), 1);
+    assert_eq!(
+        config.chains[0].trust_anchor.header_hash.to_string(),
+        "ab".repeat(32)
+    );
+    let text = BASE.replacen(anchor, "trust_anchor = { height = 0, hash = \"ab\" }", 1);
+    let lines = problems(dir.load_with_keys(&text));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("chains[0].trust_anchor.height: 0 is not a block height"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "chains[0].trust_anchor.hash: trust anchor hash \"ab\" is not a header hash"
+        ),
+        "{lines:?}"
+    );
+    let text = BASE.replacen(anchor, "trust_anchor = { height = 3, hash = \"abababababababababababababababababababababababababababababababab\", at = 1 }", 1);
+    assert_only(
+        dir.load_with_keys(&text),
+        "chains[0].trust_anchor.at",
+        "unknown field",
     );
 }
 
@@ -641,8 +678,8 @@ fn chain_ids_follow_the_protocol_rule_and_are_unique() {
     assert_eq!(
         lines,
         vec![
-            "chains[1].id: duplicate chain id \"shaanxi\" (also chains[0]) (line 9)",
-            "paths[0].b: unknown chain \"beijing\" (known: shaanxi) (line 16)",
+            "chains[1].id: duplicate chain id \"shaanxi\" (also chains[0]) (line 10)",
+            "paths[0].b: unknown chain \"beijing\" (known: shaanxi) (line 18)",
         ]
     );
 }
@@ -903,7 +940,7 @@ chain = "guangdong"
         warnings(&config),
         vec![
             "paths[0]: the packet filter denies every packet kind between shaanxi and guangdong: \
-             this path carries nothing (line 29)"
+             this path carries nothing (line 31)"
         ]
     );
     assert_eq!(config.packet_filter.rules[1].chain, None);
@@ -999,6 +1036,7 @@ threshold = 1
 [[network.chains]]
 id = "beijing"
 relayers = ["12D3KooWKk6QPUvQTzF4JGCuhMVftnwNyjjyCT46HfiCydEbUeM2"]
+trust_anchor = { height = 1, hash = "abababababababababababababababababababababababababababababababab" }
 "#;
 
 #[test]

@@ -12,17 +12,19 @@ use protocol::tx::{SignedTransaction, Transaction, TxBody};
 use protocol::{ChainId, Header, Height, LightBlock, PublicKey, Signature, state_keys};
 use tokio::sync::{Mutex, oneshot};
 
+use crate::clock::SharedClock;
 use crate::engine::EngineError;
 use crate::mesh::MeshChainAdapter;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::trust::{Anchor, ChainTrust, backward_depth, refusal_kind, verify_predecessor};
 
 /// A chain, its adapter, the relayer's key there and its light client.
 pub struct ChainRuntime {
     id: ChainId,
     adapter: Arc<dyn ChainAdapter>,
     signer: SigningKey,
-    options: Options,
+    trust: ChainTrust,
     store: Store,
     metrics: Metrics,
     /// The next nonce to use, once learnt from the chain; held by the
@@ -56,7 +58,7 @@ impl ChainRuntime {
         id: ChainId,
         adapter: Arc<dyn ChainAdapter>,
         signer: SigningKey,
-        options: Options,
+        trust: ChainTrust,
         store: Store,
         metrics: Metrics,
     ) -> ChainRuntime {
@@ -64,7 +66,7 @@ impl ChainRuntime {
             id,
             adapter,
             signer,
-            options,
+            trust,
             store,
             metrics,
             nonce: Mutex::new(None),
@@ -82,11 +84,11 @@ impl ChainRuntime {
         id: ChainId,
         adapter: Arc<MeshChainAdapter>,
         signer: SigningKey,
-        options: Options,
+        trust: ChainTrust,
         store: Store,
         metrics: Metrics,
     ) -> ChainRuntime {
-        let mut runtime = ChainRuntime::new(id, adapter.clone(), signer, options, store, metrics);
+        let mut runtime = ChainRuntime::new(id, adapter.clone(), signer, trust, store, metrics);
         runtime.remote = Some(adapter);
         runtime
     }
@@ -184,37 +186,186 @@ impl ChainRuntime {
             .and_then(|c| c.trusted_below(height).cloned())
     }
 
-    /// The light block at `height`, verified by the relayer's light client
-    /// (anchored at the stored trusted block, or on first use at the chain's
-    /// first block); bisects when a skip lacks trust.
-    pub async fn verified_block(&self, height: Height) -> Result<LightBlock, EngineError> {
-        let block = self.adapter.light_block(height).await?;
+    /// The anchor this runtime's trust starts from: one an operator set
+    /// with `relayer chains trust` (kept in the store), else the one it was
+    /// built with (config or registration).
+    pub fn anchor(&self) -> Result<Anchor, EngineError> {
+        Ok(self
+            .store
+            .trust_anchor(&self.id)?
+            .unwrap_or(self.trust.anchor))
+    }
+
+    /// The local clock verification reads.
+    pub fn clock(&self) -> &SharedClock {
+        &self.trust.clock
+    }
+
+    /// The light client's parameters.
+    pub fn options(&self) -> &Options {
+        &self.trust.options
+    }
+
+    /// Starts the relayer's light client if it has not started: from the
+    /// block it trusted last (in the store), or else from the block at the
+    /// anchor's height, which must hash to the anchor. Nothing else is ever
+    /// trusted without verification.
+    pub async fn ensure_anchored(&self) -> Result<(), EngineError> {
         let mut guard = self.client.lock().await;
-        if guard.is_none() {
-            let anchor = match self.store.trusted_block(&self.id)? {
-                Some(b) if b.height() <= height => b,
-                _ => {
-                    tracing::warn!(chain = %self.id, "no trusted block stored: trusting the chain's first block");
-                    self.adapter.light_block(Height::GENESIS).await?
-                }
-            };
-            let now = block.header().time;
-            *guard = Some(LightClient::new(anchor, self.options, now).map_err(|e| {
-                EngineError::Verification {
-                    chain: self.id.clone(),
-                    reason: e.to_string(),
-                }
-            })?);
+        self.anchor_client(&mut guard).await
+    }
+
+    async fn anchor_client(&self, guard: &mut Option<LightClient>) -> Result<(), EngineError> {
+        if guard.is_some() {
+            return Ok(());
         }
-        let Some(client) = guard.as_mut() else {
-            unreachable!("client set above")
+        let anchor = self.anchor()?;
+        let start = match self.store.trusted_block(&self.id)? {
+            // Verified from this anchor (or an earlier one) in an earlier run.
+            Some(b) if b.height() > anchor.height || anchor.matches(&b) => b,
+            _ => {
+                let block = self.adapter.light_block(anchor.height).await?;
+                if !anchor.matches(&block) {
+                    let reason = format!(
+                        "block {} served for the trust anchor hashes to {}, not to the anchor's {}",
+                        anchor.height,
+                        block.header().hash(),
+                        anchor.header_hash
+                    );
+                    self.refuse(&block, "anchor_mismatch", &reason, true);
+                    return Err(self.verification(reason));
+                }
+                block
+            }
         };
+        let now = self.trust.clock.now();
+        match LightClient::new(start.clone(), self.trust.options, now) {
+            Ok(client) => {
+                *guard = Some(client);
+                Ok(())
+            }
+            Err(e) => {
+                let kind = refusal_kind(&e);
+                let reason = match kind {
+                    "trust_expired" => format!(
+                        "the trusted block {} is past the trusting period ({e}); set a new anchor with `relayer chains trust {} --height H --hash HEX`",
+                        start.height(),
+                        self.id
+                    ),
+                    _ => format!("trusted block {}: {e}", start.height()),
+                };
+                // A stored block was verified earlier: its expiry is our
+                // staleness, not the endpoint's fault.
+                self.refuse(&start, kind, &reason, false);
+                Err(self.verification(reason))
+            }
+        }
+    }
+
+    /// The light block at `height`, verified by the relayer's light client
+    /// from its anchor with the local clock; bisects when a skip lacks
+    /// trust, and walks back the hash chain (at most
+    /// [`MAX_BACKWARD_BLOCKS`](crate::trust::MAX_BACKWARD_BLOCKS)) below the lowest trusted block. A block
+    /// the client refuses is reported to the adapter (dropped from its
+    /// cache, a fault against the endpoint that served it) and fetched
+    /// again, from another endpoint when there is one.
+    pub async fn verified_block(&self, height: Height) -> Result<LightBlock, EngineError> {
+        let mut refused = None;
+        for _ in 0..REFETCHES {
+            match self.verify_fetched(height).await {
+                Ok(block) => return Ok(block),
+                Err(Attempt::Refused(e)) => refused = Some(e),
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        Err(refused.unwrap_or_else(|| self.verification(format!("block {height} refused"))))
+    }
+
+    async fn verify_fetched(&self, height: Height) -> Result<LightBlock, Attempt> {
+        let block = self
+            .adapter
+            .light_block(height)
+            .await
+            .map_err(|e| Attempt::Failed(e.into()))?;
+        let mut guard = self.client.lock().await;
+        self.anchor_client(&mut guard)
+            .await
+            .map_err(Attempt::Failed)?;
+        let Some(client) = guard.as_mut() else {
+            unreachable!("client anchored above")
+        };
+        if client.trusted_below(height).is_none() && client.trusted_at(height).is_none() {
+            let lowest = client.lowest_trusted().clone();
+            drop(guard);
+            return self.verify_backwards(block, lowest).await;
+        }
         let started = Instant::now();
         self.update_client(client, block.clone()).await?;
         self.metrics
             .observe_header_verification(&self.id, started.elapsed());
-        self.store.save_trusted_block(&self.id, client.latest())?;
+        self.store
+            .save_trusted_block(&self.id, client.latest())
+            .map_err(|e| Attempt::Failed(e.into()))?;
         Ok(block)
+    }
+
+    /// Verifies `block`, below the client's lowest trusted block `lowest`,
+    /// by walking the hash chain down from `lowest`.
+    async fn verify_backwards(
+        &self,
+        block: LightBlock,
+        lowest: LightBlock,
+    ) -> Result<LightBlock, Attempt> {
+        let height = block.height();
+        backward_depth(height, lowest.height()).map_err(|e| {
+            tracing::warn!(chain = %self.id, %height, error = %e, "refused a block below the trusted ones");
+            self.metrics.light_block_refused(&self.id, "below_trusted");
+            Attempt::Failed(self.verification(e.to_string()))
+        })?;
+        let mut next = lowest;
+        while next.height() > height {
+            let below = Height::new(next.height().value() - 1)
+                .map_err(|e| Attempt::Failed(self.verification(e.to_string())))?;
+            let older = if below == height {
+                block.clone()
+            } else {
+                self.adapter
+                    .light_block(below)
+                    .await
+                    .map_err(|e| Attempt::Failed(e.into()))?
+            };
+            if let Err(e) = verify_predecessor(&older, &next) {
+                let reason = e.to_string();
+                self.refuse(&older, "broken_hash_chain", &reason, true);
+                return Err(Attempt::Refused(self.verification(reason)));
+            }
+            next = older;
+        }
+        Ok(next)
+    }
+
+    /// Counts, logs and reports a refused block; `endpoint_fault`: the
+    /// endpoint that served it lied (not our own stale trust).
+    fn refuse(&self, block: &LightBlock, kind: &'static str, reason: &str, endpoint_fault: bool) {
+        self.metrics.light_block_refused(&self.id, kind);
+        tracing::warn!(
+            chain = %self.id,
+            height = %block.height(),
+            hash = %block.header().hash(),
+            refusal = kind,
+            %reason,
+            "light block refused"
+        );
+        if endpoint_fault {
+            self.adapter.refute_light_block(block, reason);
+        }
+    }
+
+    fn verification(&self, reason: String) -> EngineError {
+        EngineError::Verification {
+            chain: self.id.clone(),
+            reason,
+        }
     }
 
     /// Brings the relayer's light client to `target`, bisecting through
@@ -223,12 +374,13 @@ impl ChainRuntime {
         &self,
         client: &mut LightClient,
         target: LightBlock,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), Attempt> {
         let mut pending = vec![target];
         while let Some(block) = pending.last().cloned() {
-            let now = block.header().time;
+            // The local clock: never a time the block itself chose.
+            let now = self.trust.clock.now();
             let height = block.height();
-            match client.update(block, now) {
+            match client.update(block.clone(), now) {
                 Ok(UpdateOutcome::Verified { .. } | UpdateOutcome::AlreadyTrusted) => {
                     pending.pop();
                 }
@@ -239,27 +391,39 @@ impl ChainRuntime {
                         .unwrap_or(1);
                     let mid = low + (height.value() - low) / 2;
                     if mid <= low {
-                        return Err(EngineError::Verification {
-                            chain: self.id.clone(),
-                            reason: format!("cannot bisect between {low} and {height}"),
-                        });
+                        return Err(Attempt::Failed(
+                            self.verification(format!("cannot bisect between {low} and {height}")),
+                        ));
                     }
-                    let mid = Height::new(mid).map_err(|e| EngineError::Verification {
-                        chain: self.id.clone(),
-                        reason: e.to_string(),
-                    })?;
-                    pending.push(self.adapter.light_block(mid).await?);
+                    let mid = Height::new(mid)
+                        .map_err(|e| Attempt::Failed(self.verification(e.to_string())))?;
+                    pending.push(
+                        self.adapter
+                            .light_block(mid)
+                            .await
+                            .map_err(|e| Attempt::Failed(e.into()))?,
+                    );
                 }
                 Ok(UpdateOutcome::Misbehaviour(evidence)) => {
-                    return Err(EngineError::Misbehaviour {
+                    self.metrics.light_block_refused(&self.id, "misbehaviour");
+                    return Err(Attempt::Failed(EngineError::Misbehaviour {
                         chain: self.id.clone(),
                         evidence: Box::new(*evidence),
-                    });
+                    }));
                 }
                 Err(e) => {
-                    return Err(EngineError::Verification {
-                        chain: self.id.clone(),
-                        reason: e.to_string(),
+                    let kind = refusal_kind(&e);
+                    let reason = format!("block {height}: {e}");
+                    // An expired trusted state or a frozen client refuses
+                    // every block: not the endpoint's fault, and no other
+                    // endpoint can help.
+                    let endpoint_fault = !matches!(kind, "trust_expired" | "frozen");
+                    self.refuse(&block, kind, &reason, endpoint_fault);
+                    let error = self.verification(reason);
+                    return Err(if endpoint_fault {
+                        Attempt::Refused(error)
+                    } else {
+                        Attempt::Failed(error)
                     });
                 }
             }
@@ -269,17 +433,28 @@ impl ChainRuntime {
 
     /// Verifies `block` (received from a peer, not fetched) with the
     /// relayer's light client, bisecting through fetched blocks when needed.
+    /// A block below the lowest trusted one is checked against the block
+    /// at its height verified backwards.
     pub async fn verify_given(&self, block: LightBlock) -> Result<(), EngineError> {
         let height = block.height();
-        // Anchors the client on first use.
-        if self.client.lock().await.is_none() {
-            self.verified_block(height).await?;
-        }
         let mut guard = self.client.lock().await;
+        self.anchor_client(&mut guard).await?;
         let Some(client) = guard.as_mut() else {
             unreachable!("client anchored above")
         };
-        self.update_client(client, block).await?;
+        if client.trusted_below(height).is_none() && client.trusted_at(height).is_none() {
+            drop(guard);
+            let verified = self.verified_block(height).await?;
+            if verified.header().hash() != block.header().hash() {
+                return Err(self.verification(format!(
+                    "block {height} is not the one the hash chain from the trusted blocks leads to"
+                )));
+            }
+            return Ok(());
+        }
+        self.update_client(client, block)
+            .await
+            .map_err(Attempt::into_error)?;
         self.store.save_trusted_block(&self.id, client.latest())?;
         Ok(())
     }
@@ -536,6 +711,27 @@ impl ChainRuntime {
 /// Most messages one grouped batch carries (the chain takes 5,000 per
 /// request); a single submission larger than this still goes alone.
 pub const MAX_GROUP_MESSAGES: usize = 4_000;
+
+/// How many times [`ChainRuntime::verified_block`] fetches a block again
+/// after its light client refused what an endpoint served.
+const REFETCHES: usize = 3;
+
+/// How one verification attempt failed.
+enum Attempt {
+    /// The light client refused a block an endpoint served: worth fetching
+    /// again (the endpoint was reported).
+    Refused(EngineError),
+    /// Anything else: final for this call.
+    Failed(EngineError),
+}
+
+impl Attempt {
+    fn into_error(self) -> EngineError {
+        match self {
+            Attempt::Refused(e) | Attempt::Failed(e) => e,
+        }
+    }
+}
 
 /// A submission waiting in [`ChainRuntime::submit`]'s queue.
 struct Queued {

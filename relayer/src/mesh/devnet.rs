@@ -174,19 +174,15 @@ pub async fn start_relayers(
                         .filter(|o| o.chain == j)
                         .map(|o| o.peer_id.clone())
                         .collect();
-                    (c.id.clone(), serving)
+                    Ok((c.id.clone(), c.anchor()?, serving))
                 })
-                .collect(),
+                .collect::<anyhow::Result<_>>()?,
             governance: options.governance.clone(),
             admitted: options.admitted.clone(),
             regulator: options.regulator.clone(),
         });
-        let mine = DevChain {
-            id: chain.id.clone(),
-            home: chain.home.clone(),
-            rpc: chain.rpc.clone(),
-        };
-        let text = config.toml(std::slice::from_ref(&mine)).replace(
+        let mine = chain.clone();
+        let text = config.toml(std::slice::from_ref(&mine))?.replace(
             &mine
                 .home
                 .join("keys/institutions/relayer.json")

@@ -17,11 +17,13 @@ use protocol::{Canonical, ChainId, state_keys};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{MeshChainAdapter, MeshService};
+use crate::clock::SharedClock;
 use crate::engine::{ChainRuntime, Engine};
 use crate::metrics::Metrics;
 use crate::registry::{RegisteredChain, RegistryEvent, RegistryService, RegistryUpdate};
 use crate::store::Store;
 use crate::supervisor::Supervisor;
+use crate::trust::{Anchor, ChainTrust};
 
 /// What a relayer needs to track chains accepted at runtime.
 #[derive(Clone)]
@@ -40,6 +42,8 @@ pub struct RegistrySync {
     pub poll_interval: Duration,
     /// Metrics of new runtimes.
     pub metrics: Metrics,
+    /// The process's clock, for the light clients of chains it follows.
+    pub clock: SharedClock,
 }
 
 impl RegistrySync {
@@ -162,7 +166,7 @@ impl RegistrySync {
                     id.clone(),
                     adapter,
                     self.identity.clone(),
-                    Options::default(),
+                    registered_trust(&chain, &self.clock),
                     self.engine.store().clone(),
                     self.metrics.clone(),
                 ));
@@ -179,7 +183,7 @@ impl RegistrySync {
         tokio::spawn(async move {
             let mut wait = Duration::from_millis(500);
             loop {
-                match sync.anchor(&runtime, &chain).await {
+                match anchor_light_client(&runtime).await {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::info!(chain = %chain.chain_id, error = %e, ?wait, "cannot anchor the registered chain yet; retrying");
@@ -194,12 +198,6 @@ impl RegistrySync {
             }
             sync.create_clients(&runtime, &chain).await;
         });
-    }
-
-    /// Starts the relayer's light client of `runtime` at the registered
-    /// trust anchor (unless it already trusts a block of it).
-    async fn anchor(&self, runtime: &ChainRuntime, chain: &RegisteredChain) -> Result<(), String> {
-        anchor_light_client(self.engine.store(), runtime, chain).await
     }
 
     /// Gives every chain served here that lacks one an on-chain light
@@ -241,40 +239,28 @@ impl RegistrySync {
     }
 }
 
-/// Starts the light client of `runtime` kept in `store` at `chain`'s
-/// registered trust anchor, unless it already trusts a block of it: the
-/// block at the anchor's height, read through the chain's relayers, must
-/// hash to the registered header hash.
-pub async fn anchor_light_client(
-    store: &Store,
-    runtime: &ChainRuntime,
-    chain: &RegisteredChain,
-) -> Result<(), String> {
+/// The trust a registered chain's light client starts from: its
+/// registered anchor, default parameters, the process's clock.
+pub fn registered_trust(chain: &RegisteredChain, clock: &SharedClock) -> ChainTrust {
+    ChainTrust {
+        anchor: Anchor {
+            height: chain.trust_anchor.height,
+            header_hash: chain.trust_anchor.header_hash,
+        },
+        options: Options::default(),
+        clock: clock.clone(),
+    }
+}
+
+/// Starts the light client of `runtime` (a chain served by others) at its
+/// trust anchor, unless it already trusts a block of it: the block at the
+/// anchor's height, read through the chain's relayers, must hash to the
+/// anchor (see [`ChainRuntime::ensure_anchored`]).
+pub async fn anchor_light_client(runtime: &ChainRuntime) -> Result<(), String> {
     if runtime.is_local() {
         return Ok(());
     }
-    if store
-        .trusted_block(runtime.id())
-        .map_err(|e| e.to_string())?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let anchor = &chain.trust_anchor;
-    let block = runtime
-        .adapter()
-        .light_block(anchor.height)
-        .await
-        .map_err(|e| e.to_string())?;
-    if block.header().hash() != anchor.header_hash {
-        return Err(format!(
-            "block {} served for {} does not hash to the registered anchor {}",
-            anchor.height, chain.chain_id, anchor.header_hash
-        ));
-    }
-    store
-        .save_trusted_block(runtime.id(), &block)
-        .map_err(|e| e.to_string())
+    runtime.ensure_anchored().await.map_err(|e| e.to_string())
 }
 
 /// Keeps the regulator's supervision node in step with the network
@@ -306,6 +292,8 @@ pub struct SupervisorSync {
     pub configured_chains: Vec<ChainId>,
     /// Metrics of new adapters.
     pub metrics: Metrics,
+    /// The process's clock, for the light clients of chains it follows.
+    pub clock: SharedClock,
 }
 
 impl SupervisorSync {
@@ -424,13 +412,13 @@ impl SupervisorSync {
                 id.clone(),
                 adapter,
                 sync.identity.clone(),
-                Options::default(),
+                registered_trust(&chain, &sync.clock),
                 sync.store.clone(),
                 sync.metrics.clone(),
             ));
             let mut wait = Duration::from_millis(500);
             loop {
-                match anchor_light_client(&sync.store, &runtime, &chain).await {
+                match anchor_light_client(&runtime).await {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::info!(chain = %id, error = %e, ?wait, "cannot anchor the registered chain yet; retrying");
