@@ -1,23 +1,44 @@
-//! A lying RPC endpoint: chain guangdong's config lists first a proxy that
-//! forwards to the real node but flips a byte of every commit signature in
-//! the light blocks it serves, then the honest node. The relayer daemon
-//! (`relayer start --config`) still carries the devnet query end to end,
-//! and its API counts the faults against the proxy endpoint (`/chains`)
-//! and its errors (`/metrics`).
+//! Lying RPC endpoints: a proxy in front of chain guangdong's node that
+//! rewrites the light blocks it serves.
+//!
+//! - It flips a byte of every commit signature: the relayer daemon
+//!   (`relayer start --config`, the proxy listed first, then the honest
+//!   node) still carries the devnet query end to end, and its API counts the
+//!   faults against the proxy endpoint (`/chains`) and its errors
+//!   (`/metrics`).
+//! - It re-dates blocks an hour ahead and has the chain's validators sign
+//!   them again: the relayer's light client refuses them by its own clock,
+//!   counts and logs the refusal, and relays on from the honest node.
+//! - It back-dates a block to just after a trusted one whose trust expired
+//!   long ago (the long-range fork), signed by that old validator set: the
+//!   light client, reading a local clock set past the trusting period,
+//!   refuses it and keeps its trusted height.
+//! - It serves a block at the anchor's height that is not the anchored one,
+//!   and forged blocks below the trusted ones: neither is ever trusted.
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol::state_keys;
+use ed25519_dalek::SigningKey;
+use light_clients::credit_chain::Options;
+use light_clients::credit_chain::signing::sign_commit;
+use protocol::{Hash, Height, LightBlock, PublicKey, Time, state_keys};
 mod common;
 
 use common::{TwoChains, free_port, start_relayer};
-use relayer::devnet::{self, RelayerConfig};
+use relayer::clock::FixedClock;
+use relayer::devnet::{self, DevChain, RelayerConfig};
+use relayer::engine::ChainRuntime;
 use relayer::metrics::Metrics;
 use relayer::store::Store;
+use relayer::trust::{Anchor, ChainTrust};
 use serde_json::Value;
 
 const TOKEN: &str = "faulty-endpoint-token";
@@ -46,10 +67,64 @@ fn corrupt_signatures(value: &mut Value) -> usize {
     }
 }
 
+/// How a proxy rewrites a light block's JSON (`true`: it changed it).
+type Rewrite = Arc<dyn Fn(&mut Value) -> bool + Send + Sync>;
+
 #[derive(Clone)]
 struct Proxy {
     upstream: String,
     client: reqwest::Client,
+    rewrite: Rewrite,
+}
+
+/// Starts a proxy in front of `upstream` that passes `rewrite` every light
+/// block it serves; its URL.
+async fn start_proxy(upstream: &str, rewrite: Rewrite) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = axum::Router::new().fallback(forward).with_state(Proxy {
+        upstream: upstream.to_owned(),
+        client: reqwest::Client::new(),
+        rewrite,
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// The chain's validators' keys, by public key (the devnet keeps them in
+/// the chain's home): what an attacker holding them signs with.
+fn validator_keys(chain: &DevChain) -> HashMap<PublicKey, SigningKey> {
+    (0..4)
+        .map(|i| {
+            let key = chain.key(&format!("validators/validator-{i}")).unwrap();
+            (PublicKey(key.verifying_key().to_bytes()), key)
+        })
+        .collect()
+}
+
+/// A rewrite that gives the blocks above `from` the time `retime` chooses
+/// and signs them again with `keys`: validly signed, self-consistent,
+/// dated by the attacker.
+fn re_dating(
+    keys: HashMap<PublicKey, SigningKey>,
+    from: u64,
+    retime: impl Fn(&LightBlock) -> Time + Send + Sync + 'static,
+) -> Rewrite {
+    Arc::new(move |json: &mut Value| {
+        let Ok(mut block) = serde_json::from_value::<LightBlock>(json.clone()) else {
+            return false;
+        };
+        if block.height().value() <= from {
+            return false;
+        }
+        block.signed_header.header.time = retime(&block);
+        block.signed_header.commit =
+            sign_commit(&block.signed_header.header, &block.validators, |k| {
+                keys.get(k)
+            });
+        *json = serde_json::to_value(&block).unwrap();
+        true
+    })
 }
 
 /// Forwards everything to the real node; light blocks come back with
@@ -87,7 +162,7 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     if path.starts_with("/light_block/")
         && status.is_success()
         && let Ok(mut json) = serde_json::from_slice::<Value>(&bytes)
-        && corrupt_signatures(&mut json) > 0
+        && (proxy.rewrite)(&mut json)
     {
         bytes = Bytes::from(serde_json::to_vec(&json).unwrap());
     }
@@ -124,13 +199,11 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
         .unwrap();
 
     // The lying proxy in front of guangdong.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
-    let router = axum::Router::new().fallback(forward).with_state(Proxy {
-        upstream: b.url().to_owned(),
-        client: reqwest::Client::new(),
-    });
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let proxy_url = start_proxy(
+        b.url(),
+        Arc::new(|json: &mut Value| corrupt_signatures(json) > 0),
+    )
+    .await;
 
     // The daemon: guangdong's endpoints are the proxy first, then the node.
     let mut b_via_proxy = b.clone();
@@ -223,6 +296,304 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
         proxy["faults"],
         proxy["requests"],
         honest["requests"]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Waits (at most 60 s) until the query `sequence` sent by shaanxi to
+/// guangdong is answered and its acknowledgement is proven on shaanxi.
+async fn wait_acknowledged(
+    a_adapter: &dyn ChainAdapter,
+    b: &DevChain,
+    sequence: u64,
+    log: &std::path::Path,
+) {
+    let result = state_keys::packet_result(&b.id, sequence);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let proven = a_adapter.state(&result).await.unwrap();
+        if proven.value.is_some() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "query not acknowledged within 60 s; see {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value of the sample `line_start` (`name{labels}`) in a metrics page.
+fn sample(page: &str, line_start: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_dated_ahead_of_the_local_clock_are_refused_and_relaying_goes_on() {
+    let net = TwoChains::start("relayer-future-headers");
+    let (dir, a, b) = (&net.dir, &net.a, &net.b);
+    let setup_store = Store::open(&dir.join("setup-store")).unwrap();
+    let metrics = Metrics::new();
+    let a_rt = a.runtime(&setup_store, &metrics).unwrap();
+    let b_rt = b.runtime(&setup_store, &metrics).unwrap();
+    devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
+        .await
+        .unwrap();
+    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id)
+        .await
+        .unwrap();
+
+    // Every block above the anchor, an hour ahead of its real time, signed
+    // again by guangdong's own validators: only a clock can tell.
+    let hour = Duration::from_secs(3600);
+    let proxy_url = start_proxy(
+        b.url(),
+        re_dating(validator_keys(b), 1, move |block| {
+            block.header().time.checked_add(hour).unwrap()
+        }),
+    )
+    .await;
+    let mut b_via_proxy = b.clone();
+    b_via_proxy.rpc.insert(0, proxy_url);
+    let api: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut options = RelayerConfig::new(dir.join("relayer-store"));
+    options.api = Some(api);
+    options.api_token = TOKEN.into();
+    options.clear_interval = Duration::from_secs(1);
+    let config = dir.join("relayer.toml");
+    options.write(&config, &[a.clone(), b_via_proxy]).unwrap();
+    let log = dir.join("relayer.log");
+    let _daemon = start_relayer(&config, &log);
+
+    // Relayed end to end, from the honest node.
+    let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
+        .await
+        .unwrap();
+    wait_acknowledged(a_rt.adapter().as_ref(), b, sequence, &log).await;
+
+    // Counted and named.
+    let page = reqwest::get(format!("http://{api}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = sample(
+        &page,
+        "relayer_light_blocks_refused_total{chain=\"guangdong\",reason=\"from_future\"} ",
+    )
+    .unwrap_or_else(|| panic!("no refusal of guangdong's future headers in\n{page}"));
+    assert!(refused >= 1.0, "{page}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.lines().any(|l| l.contains("light block refused")
+            && l.contains("guangdong")
+            && l.contains("from_future")),
+        "no refusal named in {}",
+        log.display()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A runtime of `chain` over `endpoints` alone, anchored at `anchor`, with
+/// `clock` and its own store in `dir`.
+fn runtime_over(
+    chain: &DevChain,
+    endpoints: Vec<String>,
+    anchor: Anchor,
+    clock: Arc<FixedClock>,
+    store: &Store,
+    metrics: &Metrics,
+) -> Arc<ChainRuntime> {
+    let adapter: Arc<dyn ChainAdapter> = Arc::new(
+        CreditChainAdapter::new(chain.id.clone(), endpoints, RpcOptions::default()).unwrap(),
+    );
+    Arc::new(ChainRuntime::new(
+        chain.id.clone(),
+        adapter,
+        chain.key("institutions/relayer").unwrap(),
+        ChainTrust {
+            anchor,
+            options: Options::default(),
+            clock,
+        },
+        store.clone(),
+        metrics.clone(),
+    ))
+}
+
+/// Now, by the system clock.
+fn system_now() -> Time {
+    Time::from_unix_nanos(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_back_dated_past_an_expired_trust_is_refused_by_the_local_clock() {
+    let net = TwoChains::start("relayer-long-range");
+    let (dir, b) = (&net.dir, &net.b);
+    let anchor = b.anchor().unwrap();
+    let store = Store::open(&dir.join("store")).unwrap();
+    let metrics = Metrics::new();
+    let clock = FixedClock::new(system_now());
+    let honest = runtime_over(
+        b,
+        vec![b.url().to_owned()],
+        anchor,
+        clock.clone(),
+        &store,
+        &metrics,
+    );
+    // Trusted today: block 2.
+    let trusted = honest
+        .verified_block(Height::new(2).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        honest.trusted_height().await.unwrap(),
+        Some(Height::new(2).unwrap())
+    );
+    drop(honest);
+
+    // Fifteen days later (past the 14-day trusting period) an endpoint
+    // serves block 8 dated a second after the trusted block, signed by the
+    // validator set trusted then.
+    clock.advance(Duration::from_secs(15 * 24 * 3600));
+    let back_dated = trusted
+        .header()
+        .time
+        .checked_add(Duration::from_secs(1))
+        .unwrap();
+    let proxy_url = start_proxy(
+        b.url(),
+        re_dating(validator_keys(b), 2, move |_| back_dated),
+    )
+    .await;
+    while b_rt_height(b).await < 8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let later = runtime_over(b, vec![proxy_url], anchor, clock.clone(), &store, &metrics);
+    let refused = later.verified_block(Height::new(8).unwrap()).await;
+    let error = refused.expect_err("a back-dated header passed an expired trust");
+    assert!(
+        error.to_string().contains("trusting period"),
+        "refused for another reason: {error}"
+    );
+    assert!(metrics.light_blocks_refused(&b.id, "trust_expired") >= 1);
+    assert_eq!(
+        later.trusted_height().await.unwrap(),
+        Some(Height::new(2).unwrap())
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Guangdong's latest height, from its own node.
+async fn b_rt_height(b: &DevChain) -> u64 {
+    match b.adapter().unwrap().status().await {
+        Ok(s) => s.latest_height.value(),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_endpoint_moves_the_trust_anchor_or_slips_in_an_older_block() {
+    let net = TwoChains::start("relayer-anchor");
+    let (dir, b) = (&net.dir, &net.b);
+    let anchor = b.anchor().unwrap();
+    let store = Store::open(&dir.join("store")).unwrap();
+    let metrics = Metrics::new();
+    let clock = FixedClock::new(system_now());
+    let keys = validator_keys(b);
+
+    // An endpoint whose block at the anchor's height is another one
+    // (validly signed, re-dated by a second): refused, nothing trusted.
+    let shift = Duration::from_secs(1);
+    let liar = start_proxy(
+        b.url(),
+        re_dating(keys.clone(), 0, move |blk| {
+            blk.header().time.checked_add(shift).unwrap()
+        }),
+    )
+    .await;
+    let runtime = runtime_over(b, vec![liar], anchor, clock.clone(), &store, &metrics);
+    let error = runtime
+        .verified_block(Height::new(3).unwrap())
+        .await
+        .expect_err("a block that is not the anchor was trusted");
+    assert!(error.to_string().contains("trust anchor"), "{error}");
+    assert!(metrics.light_blocks_refused(&b.id, "anchor_mismatch") >= 1);
+    assert_eq!(runtime.trusted_height().await.unwrap(), None);
+    drop(runtime);
+
+    // The honest node: trusted up to block 6, kept in the store.
+    let honest = runtime_over(
+        b,
+        vec![b.url().to_owned()],
+        anchor,
+        clock.clone(),
+        &store,
+        &metrics,
+    );
+    while b_rt_height(b).await < 6 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    honest
+        .verified_block(Height::new(6).unwrap())
+        .await
+        .unwrap();
+    drop(honest);
+
+    // Restarted over an endpoint that forges the blocks below 6: asking
+    // for block 3 neither re-anchors nor trusts the forgery.
+    let forger = start_proxy(
+        b.url(),
+        Arc::new(move |json: &mut Value| {
+            let Ok(mut block) = serde_json::from_value::<LightBlock>(json.clone()) else {
+                return false;
+            };
+            if block.height().value() >= 6 {
+                return false;
+            }
+            block.signed_header.header.state_root = Hash::ZERO;
+            block.signed_header.commit =
+                sign_commit(&block.signed_header.header, &block.validators, |k| {
+                    keys.get(k)
+                });
+            *json = serde_json::to_value(&block).unwrap();
+            true
+        }),
+    )
+    .await;
+    let restarted = runtime_over(b, vec![forger], anchor, clock.clone(), &store, &metrics);
+    let error = restarted
+        .verified_block(Height::new(3).unwrap())
+        .await
+        .expect_err("a forged block below the trusted ones was trusted");
+    assert!(error.to_string().contains("last_header_hash"), "{error}");
+    assert!(metrics.light_blocks_refused(&b.id, "broken_hash_chain") >= 1);
+    assert_eq!(
+        restarted.trusted_height().await.unwrap(),
+        Some(Height::new(6).unwrap())
+    );
+    drop(restarted);
+
+    // From the honest node the same old block is verified backwards.
+    let honest = runtime_over(b, vec![b.url().to_owned()], anchor, clock, &store, &metrics);
+    let old = honest
+        .verified_block(Height::new(3).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(old.height().value(), 3);
+    assert_eq!(
+        honest.trusted_height().await.unwrap(),
+        Some(Height::new(6).unwrap())
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -211,20 +211,36 @@ impl ChainRuntime {
     /// anchor's height, which must hash to the anchor. Nothing else is ever
     /// trusted without verification.
     pub async fn ensure_anchored(&self) -> Result<(), EngineError> {
-        let mut guard = self.client.lock().await;
-        self.anchor_client(&mut guard).await
+        let mut refused = None;
+        for _ in 0..REFETCHES {
+            let mut guard = self.client.lock().await;
+            match self.anchor_client(&mut guard).await {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Refused(e)) => refused = Some(e),
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        Err(refused.unwrap_or_else(|| self.verification("trust anchor refused".into())))
     }
 
-    async fn anchor_client(&self, guard: &mut Option<LightClient>) -> Result<(), EngineError> {
+    async fn anchor_client(&self, guard: &mut Option<LightClient>) -> Result<(), Attempt> {
         if guard.is_some() {
             return Ok(());
         }
-        let anchor = self.anchor()?;
-        let start = match self.store.trusted_block(&self.id)? {
+        let anchor = self.anchor().map_err(Attempt::Failed)?;
+        let stored = self
+            .store
+            .trusted_block(&self.id)
+            .map_err(|e| Attempt::Failed(e.into()))?;
+        let start = match stored {
             // Verified from this anchor (or an earlier one) in an earlier run.
             Some(b) if b.height() > anchor.height || anchor.matches(&b) => b,
             _ => {
-                let block = self.adapter.light_block(anchor.height).await?;
+                let block = self
+                    .adapter
+                    .light_block(anchor.height)
+                    .await
+                    .map_err(|e| Attempt::Failed(e.into()))?;
                 if !anchor.matches(&block) {
                     let reason = format!(
                         "block {} served for the trust anchor hashes to {}, not to the anchor's {}",
@@ -233,7 +249,7 @@ impl ChainRuntime {
                         anchor.header_hash
                     );
                     self.refuse(&block, "anchor_mismatch", &reason, true);
-                    return Err(self.verification(reason));
+                    return Err(Attempt::Refused(self.verification(reason)));
                 }
                 block
             }
@@ -257,7 +273,7 @@ impl ChainRuntime {
                 // A stored block was verified earlier: its expiry is our
                 // staleness, not the endpoint's fault.
                 self.refuse(&start, kind, &reason, false);
-                Err(self.verification(reason))
+                Err(Attempt::Failed(self.verification(reason)))
             }
         }
     }
@@ -288,9 +304,7 @@ impl ChainRuntime {
             .await
             .map_err(|e| Attempt::Failed(e.into()))?;
         let mut guard = self.client.lock().await;
-        self.anchor_client(&mut guard)
-            .await
-            .map_err(Attempt::Failed)?;
+        self.anchor_client(&mut guard).await?;
         let Some(client) = guard.as_mut() else {
             unreachable!("client anchored above")
         };
@@ -437,8 +451,8 @@ impl ChainRuntime {
     /// at its height verified backwards.
     pub async fn verify_given(&self, block: LightBlock) -> Result<(), EngineError> {
         let height = block.height();
+        self.ensure_anchored().await?;
         let mut guard = self.client.lock().await;
-        self.anchor_client(&mut guard).await?;
         let Some(client) = guard.as_mut() else {
             unreachable!("client anchored above")
         };
