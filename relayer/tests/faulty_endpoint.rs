@@ -67,8 +67,14 @@ fn corrupt_signatures(value: &mut Value) -> usize {
     }
 }
 
-/// How a proxy rewrites a light block's JSON (`true`: it changed it).
-type Rewrite = Arc<dyn Fn(&mut Value) -> bool + Send + Sync>;
+/// How a proxy rewrites the JSON answer to a request for a path (`true`:
+/// it changed it).
+type Rewrite = Arc<dyn Fn(&str, &mut Value) -> bool + Send + Sync>;
+
+/// A rewrite of the light blocks served (`/light_block/{h}`) only.
+fn light_blocks(rewrite: impl Fn(&mut Value) -> bool + Send + Sync + 'static) -> Rewrite {
+    Arc::new(move |path: &str, json: &mut Value| path.starts_with("/light_block/") && rewrite(json))
+}
 
 #[derive(Clone)]
 struct Proxy {
@@ -77,8 +83,8 @@ struct Proxy {
     rewrite: Rewrite,
 }
 
-/// Starts a proxy in front of `upstream` that passes `rewrite` every light
-/// block it serves; its URL.
+/// Starts a proxy in front of `upstream` that passes `rewrite` every JSON
+/// answer it serves; its URL.
 async fn start_proxy(upstream: &str, rewrite: Rewrite) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -110,7 +116,7 @@ fn re_dating(
     from: u64,
     retime: impl Fn(&LightBlock) -> Time + Send + Sync + 'static,
 ) -> Rewrite {
-    Arc::new(move |json: &mut Value| {
+    light_blocks(move |json: &mut Value| {
         let Ok(mut block) = serde_json::from_value::<LightBlock>(json.clone()) else {
             return false;
         };
@@ -159,10 +165,9 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
     let Ok(mut bytes) = answer.bytes().await else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
-    if path.starts_with("/light_block/")
-        && status.is_success()
+    if status.is_success()
         && let Ok(mut json) = serde_json::from_slice::<Value>(&bytes)
-        && (proxy.rewrite)(&mut json)
+        && (proxy.rewrite)(&path, &mut json)
     {
         bytes = Bytes::from(serde_json::to_vec(&json).unwrap());
     }
@@ -201,7 +206,7 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
     // The lying proxy in front of guangdong.
     let proxy_url = start_proxy(
         b.url(),
-        Arc::new(|json: &mut Value| corrupt_signatures(json) > 0),
+        light_blocks(|json: &mut Value| corrupt_signatures(json) > 0),
     )
     .await;
 
@@ -554,7 +559,7 @@ async fn no_endpoint_moves_the_trust_anchor_or_slips_in_an_older_block() {
     // for block 3 neither re-anchors nor trusts the forgery.
     let forger = start_proxy(
         b.url(),
-        Arc::new(move |json: &mut Value| {
+        light_blocks(move |json: &mut Value| {
             let Ok(mut block) = serde_json::from_value::<LightBlock>(json.clone()) else {
                 return false;
             };
@@ -594,6 +599,92 @@ async fn no_endpoint_moves_the_trust_anchor_or_slips_in_an_older_block() {
     assert_eq!(
         honest.trusted_height().await.unwrap(),
         Some(Height::new(6).unwrap())
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A rewrite of `/packets` answers that, for every packet an earlier answer
+/// showed sent, adds an `acknowledge_packet` event (once): the endpoint
+/// claims packets ended that never were.
+fn false_acknowledgements() -> Rewrite {
+    let sent: Arc<std::sync::Mutex<(Vec<Value>, usize)>> = Default::default();
+    Arc::new(move |path: &str, json: &mut Value| {
+        if !path.starts_with("/packets") {
+            return false;
+        }
+        let (Some(since), Some(scanned_to)) = (
+            path.split("since=")
+                .nth(1)
+                .and_then(|s| s.split('&').next()?.parse::<u64>().ok()),
+            json["scanned_to"].as_u64(),
+        ) else {
+            return false;
+        };
+        let mut sent = sent.lock().unwrap();
+        let (seen, injected) = &mut *sent;
+        let mut changed = false;
+        // Events must lie in (since, scanned_to]: the lies go at its end.
+        if scanned_to > since && *injected < seen.len() {
+            let events = json["events"].as_array_mut().unwrap();
+            for send in &seen[*injected..] {
+                // The send's own event (its tx, its time), retold as an end.
+                let mut lie = send.clone();
+                lie["height"] = scanned_to.into();
+                lie["event"]["kind"] = "acknowledge_packet".into();
+                events.push(lie);
+            }
+            *injected = seen.len();
+            changed = true;
+        }
+        let answered: Vec<Value> = json["events"].as_array().unwrap().clone();
+        for event in answered {
+            if event["event"]["kind"] == "send_packet" {
+                seen.push(event);
+            }
+        }
+        changed
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_claiming_packets_ended_are_hints_and_every_packet_is_still_delivered() {
+    let net = TwoChains::start("relayer-false-acks");
+    let (dir, a, b) = (&net.dir, &net.a, &net.b);
+    let setup_store = Store::open(&dir.join("setup-store")).unwrap();
+    let metrics = Metrics::new();
+    let a_rt = a.runtime(&setup_store, &metrics).unwrap();
+    let b_rt = b.runtime(&setup_store, &metrics).unwrap();
+    devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
+        .await
+        .unwrap();
+    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id)
+        .await
+        .unwrap();
+
+    // shaanxi, where the queries are sent, only through the lying proxy.
+    let proxy_url = start_proxy(a.url(), false_acknowledgements()).await;
+    let mut a_via_proxy = a.clone();
+    a_via_proxy.rpc = vec![proxy_url];
+    let mut options = RelayerConfig::new(dir.join("relayer-store"));
+    options.clear_interval = Duration::from_secs(1);
+    let config = dir.join("relayer.toml");
+    options.write(&config, &[a_via_proxy, b.clone()]).unwrap();
+    let log = dir.join("relayer.log");
+    let _daemon = start_relayer(&config, &log);
+
+    // Three queries, one after another: each is falsely "acknowledged" by
+    // the proxy once the relayer has seen it sent.
+    for _ in 0..3 {
+        let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
+            .await
+            .unwrap();
+        wait_acknowledged(a_rt.adapter().as_ref(), b, sequence, &log).await;
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("proven state has no result"),
+        "the false acknowledgements were never seen; see {}",
+        log.display()
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,7 +1,8 @@
 //! Turns a chain's packet events into store records.
 
-use adapters::PacketEvent;
-use protocol::{Canonical, ChainId, Packet, state_keys};
+use adapters::{MAX_BATCH_KEYS, PacketEvent};
+use credit_chain::app::state::PacketResult;
+use protocol::{Canonical, ChainId, Packet, Time, state_keys};
 
 use crate::engine::{ChainRuntime, EngineError};
 use crate::store::{PacketState, Store};
@@ -55,6 +56,7 @@ async fn scan_piece(chain: &ChainRuntime, store: &Store) -> Result<(usize, bool)
     let events = chain.adapter().packet_events(since).await?;
     let now = super::wall_clock();
     let mut new_packets = Vec::new();
+    let mut ended = Vec::new();
     for event in &events.events {
         match event.event.kind.as_str() {
             "send_packet" => {
@@ -80,31 +82,29 @@ async fn scan_piece(chain: &ChainRuntime, store: &Store) -> Result<(usize, bool)
                     now,
                 )?;
             }
-            "acknowledge_packet" => {
+            // Only hints: a packet's end is read from the chain's proven
+            // state below, never taken from an endpoint's say-so.
+            "acknowledge_packet" | "timeout_packet" => {
                 let destination: ChainId = parse(&id, event, "destination")?;
                 let sequence: u64 = parse(&id, event, "sequence")?;
-                store.advance(&id, &destination, sequence, PacketState::Acknowledged, now)?;
-            }
-            "timeout_packet" => {
-                let destination: ChainId = parse(&id, event, "destination")?;
-                let sequence: u64 = parse(&id, event, "sequence")?;
-                store.advance(&id, &destination, sequence, PacketState::TimedOut, now)?;
+                ended.push((destination, sequence));
             }
             _ => {}
         }
     }
-    // The packets themselves, read in one batch of proofs.
+    record_ends(chain, store, &ended, now).await?;
+    // The packets themselves, read in batches of proofs verified by the
+    // relayer's light client.
     let count = new_packets.len();
-    for chunk in new_packets.chunks(1_000) {
+    for chunk in new_packets.chunks(MAX_BATCH_KEYS) {
         let keys: Vec<Vec<u8>> = chunk
             .iter()
             .map(|(d, s, _, _)| state_keys::packet(d, *s))
             .collect();
-        let states = chain.adapter().states(&keys).await?;
-        for ((destination, sequence, commitment, height), entry) in
+        let states = chain.verified_states(&keys).await?;
+        for ((destination, sequence, commitment, height), (_, value, _)) in
             chunk.iter().zip(&states.entries)
         {
-            let value = &entry.value;
             let Some(bytes) = value else {
                 // Already acknowledged or timed out and pruned: nothing to do.
                 continue;
@@ -130,4 +130,44 @@ async fn scan_piece(chain: &ChainRuntime, store: &Store) -> Result<(usize, bool)
         count,
         events.scanned_to >= events.latest_height || events.scanned_to <= since,
     ))
+}
+
+/// Records the end of each packet of `chain` an event said ended, as the
+/// chain's proven state has it: its `packet_result`, read with proofs the
+/// relayer's light client verified. An event with no proven result behind
+/// it (a lying or lagging endpoint) changes nothing: the packet stays
+/// pending and is relayed on.
+async fn record_ends(
+    chain: &ChainRuntime,
+    store: &Store,
+    ended: &[(ChainId, u64)],
+    now: Time,
+) -> Result<(), EngineError> {
+    let id = chain.id();
+    for chunk in ended.chunks(MAX_BATCH_KEYS) {
+        let keys: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|(d, s)| state_keys::packet_result(d, *s))
+            .collect();
+        let states = chain.verified_states(&keys).await?;
+        for ((destination, sequence), (_, value, _)) in chunk.iter().zip(&states.entries) {
+            let Some(bytes) = value else {
+                tracing::warn!(chain = %id, %destination, sequence,
+                    "an event says this packet ended, but the chain's proven state has no result: ignored");
+                continue;
+            };
+            let state = match borsh::from_slice::<PacketResult>(bytes) {
+                Ok(PacketResult::Acknowledged(_)) => PacketState::Acknowledged,
+                Ok(PacketResult::TimedOut) => PacketState::TimedOut,
+                Err(e) => {
+                    return Err(EngineError::Unexpected {
+                        chain: id.clone(),
+                        reason: format!("result of packet {destination}/{sequence}: {e}"),
+                    });
+                }
+            };
+            store.advance(id, destination, *sequence, state, now)?;
+        }
+    }
+    Ok(())
 }
