@@ -87,8 +87,11 @@ fn write_config(dir: &Path, chains: &[(&str, u16)]) -> PathBuf {
         "[store]\npath = \"relayer-data\"\n[api]\nenabled = false\n[telemetry]\nenabled = false\n",
     );
     for (id, port) in chains {
+        // The test started the chain: its first block is the anchor.
+        let anchor = anchor_of(dir, id, *port);
         text.push_str(&format!(
-            "[[chains]]\nid = \"{id}\"\ntype = \"credit-chain\"\nrpc = [\"http://127.0.0.1:{port}\"]\nsigner_key = \"{id}/keys/institutions/relayer.json\"\nrpc_timeout = \"1s\"\n"
+            "[[chains]]\nid = \"{id}\"\ntype = \"credit-chain\"\nrpc = [\"http://127.0.0.1:{port}\"]\nsigner_key = \"{id}/keys/institutions/relayer.json\"\nrpc_timeout = \"1s\"\ntrust_anchor = {}\n",
+            relayer::devnet::anchor_toml(&anchor)
         ));
     }
     text.push_str(&format!(
@@ -98,6 +101,18 @@ fn write_config(dir: &Path, chains: &[(&str, u16)]) -> PathBuf {
     let file = dir.join("relayer.toml");
     std::fs::write(&file, text).unwrap();
     file
+}
+
+/// The first block of the chain `id` the test started on `port`, as an
+/// anchor (waits for it).
+fn anchor_of(dir: &Path, id: &str, port: u16) -> relayer::trust::Anchor {
+    relayer::devnet::DevChain::new(
+        id.parse().unwrap(),
+        dir.join(id),
+        format!("http://127.0.0.1:{port}"),
+    )
+    .anchor()
+    .unwrap()
 }
 
 /// Answers one HTTP request with `status` and a JSON `body`; returns the
@@ -193,6 +208,52 @@ fn operator_verbs_against_two_chains() {
         assert!(c["trusted_height"].as_u64().unwrap() >= 1, "{c}");
     }
     assert!(listed["store_note"].is_null(), "{listed}");
+
+    // chains trust: malformed input is named; an anchor that is not the
+    // chain's header is never trusted; the real one is trusted again.
+    let out = run(&[
+        "chains", "trust", "shaanxi", "--height", "1", "--hash", "zz", "--config", config,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--hash"), "{}", stderr(&out));
+    let zero = "0".repeat(64);
+    let out = run(&[
+        "chains", "trust", "nowhere", "--height", "1", "--hash", &zero, "--config", config,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not configured"), "{}", stderr(&out));
+    let out = run(&[
+        "chains", "trust", "shaanxi", "--height", "2", "--hash", &zero, "--config", config,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let health = json(&run(&["health-check", "--config", config, "--json"]));
+    assert_eq!(health["healthy"], false, "{health}");
+    let shaanxi_check = health["checks"]["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "shaanxi")
+        .unwrap_or_else(|| panic!("no shaanxi in {health}"))
+        .clone();
+    assert_eq!(
+        shaanxi_check["light_client"]["ok"], false,
+        "{shaanxi_check}"
+    );
+    let real = anchor_of(&dir, "shaanxi", shaanxi_port);
+    let out = run(&[
+        "chains",
+        "trust",
+        "shaanxi",
+        "--height",
+        "1",
+        "--hash",
+        &real.header_hash.to_string(),
+        "--config",
+        config,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let health = json(&run(&["health-check", "--config", config, "--json"]));
+    assert_eq!(health["healthy"], true, "{health}");
 
     // clear packets on an idle network: nothing to do.
     let out = run(&["clear", "packets", "--config", config]);
