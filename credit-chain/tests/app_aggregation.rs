@@ -71,7 +71,7 @@ fn table() -> DiscreteLogTable {
 impl Net {
     fn grant(&mut self) -> Hash {
         let body = consent(
-            A,
+            B, A,
             "bank-a",
             &[RecordKind::Loan],
             secs(self.b.now(), 86_400),

@@ -58,7 +58,7 @@ fn net() -> Net {
 
 impl Net {
     fn grant(&mut self, scope: &[RecordKind], ttl_secs: u64, nonce: u64) -> Hash {
-        let body = consent(A, "bank-a", scope, secs(self.b.now(), ttl_secs), nonce);
+        let body = consent(B, A, "bank-a", scope, secs(self.b.now(), ttl_secs), nonce);
         let id = consent_id(&body);
         self.b.ok("ent", body);
         id

@@ -414,14 +414,14 @@ fn malformed_bytes_and_bodies_are_refused() {
     contains(&r, "before it starts");
     let r = c.fails(
         "ent",
-        consent("shaanxi", "bank-a", &[], secs(c.now(), 3600), 0),
+        consent("shaanxi", "shaanxi", "bank-a", &[], secs(c.now(), 3600), 0),
         9,
     );
     contains(&r, "scope is empty");
     c.fails(
         "ent",
         consent(
-            "shaanxi",
+            "shaanxi", "shaanxi",
             "bank-a",
             &[RecordKind::Loan, RecordKind::Loan],
             secs(c.now(), 3600),
@@ -477,12 +477,12 @@ fn consent_rejections() {
     // Already expired at grant.
     let r = c.fails(
         "bank-a",
-        consent("shaanxi", "bank-a", &[RecordKind::Loan], now, 0),
+        consent("shaanxi", "shaanxi", "bank-a", &[RecordKind::Loan], now, 0),
         44,
     );
     contains(&r, "not after the block time");
     // Signed by someone else than the enterprise's registered key.
-    let body = consent("shaanxi", "bank-a", &[RecordKind::Loan], secs(now, 3600), 0);
+    let body = consent("shaanxi", "shaanxi", "bank-a", &[RecordKind::Loan], secs(now, 3600), 0);
     let TxBody::GrantConsent { grant, .. } = body.clone() else {
         unreachable!()
     };

@@ -294,6 +294,7 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
 
     // The enterprise consents to bank-a of guangdong seeing its loans.
     let grant = ConsentGrant {
+        chain_id: chain.clone(),
         enterprise: ENTERPRISE.parse::<EnterpriseId>().unwrap(),
         grantee_chain: "guangdong".parse().unwrap(),
         grantee: "bank-a".parse().unwrap(),

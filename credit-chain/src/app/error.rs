@@ -166,6 +166,19 @@ pub enum TxError {
         /// The block time.
         now: Time,
     },
+    /// The consent names another chain as the one holding the records: a
+    /// grant replayed from that chain.
+    #[error(
+        "consent {id} is granted on chain {granted_on}, not on this chain {this_chain}: a grant replayed from another chain authorises nothing here"
+    )]
+    ConsentForOtherChain {
+        /// The consent.
+        id: Hash,
+        /// The chain the grant names.
+        granted_on: ChainId,
+        /// This chain.
+        this_chain: ChainId,
+    },
 
     // --- attestations (50-59) ---
     /// The attestation does not name the sender as issuer, with its key.
@@ -223,6 +236,27 @@ pub enum TxError {
     BalanceOverflow {
         /// The account.
         account: String,
+    },
+    /// A data provider's query fee above the governance cap.
+    #[error(
+        "query fee {fee} {currency} of {provider} is above the maximum {max} {currency} set by governance"
+    )]
+    QueryFeeAboveMax {
+        /// The provider.
+        provider: InstitutionId,
+        /// The fee asked, in minor units.
+        fee: u64,
+        /// The cap, in minor units.
+        max: u64,
+        /// The currency.
+        currency: Currency,
+    },
+    /// The query fees of the providers answering a query add up to more
+    /// than a `u64` of minor units.
+    #[error("the query fees of {providers} providers add up to more than {} minor units", u64::MAX)]
+    QueryFeeOverflow {
+        /// How many providers charge.
+        providers: usize,
     },
 
     // --- interchain (70-89) ---
@@ -437,6 +471,7 @@ impl TxError {
             TxError::UnknownConsent(_) => 42,
             TxError::ConsentRevoked { .. } => 43,
             TxError::ConsentExpired { .. } => 44,
+            TxError::ConsentForOtherChain { .. } => 45,
             TxError::IssuerMismatch { .. } => 50,
             TxError::InvalidAttestationSignature(_) => 51,
             TxError::AttestationExists(_) => 52,
@@ -444,6 +479,8 @@ impl TxError {
             TxError::InsufficientBalance { .. } => 60,
             TxError::WrongCurrency { .. } => 61,
             TxError::BalanceOverflow { .. } => 62,
+            TxError::QueryFeeAboveMax { .. } => 63,
+            TxError::QueryFeeOverflow { .. } => 64,
             TxError::ClientExists(_) => 70,
             TxError::UnknownClient(_) => 71,
             TxError::ClientFrozen(_) => 72,

@@ -20,7 +20,7 @@
 //!
 //! | message | sender |
 //! |---|---|
-//! | `register_institution`, `suspend_institution`, `reinstate_institution`, `set_validators`, `mint` | governance |
+//! | `register_institution`, `suspend_institution`, `reinstate_institution`, `set_validators`, `mint`, `set_max_query_fee` | governance |
 //! | `register_enterprise` | governance or registrar |
 //! | `write_record`, `set_query_fee` | data provider (for itself) |
 //! | `issue_attestation` | credit bureau, data provider or regulator (as issuer) |
@@ -55,6 +55,7 @@
 //! | `attestations/<attestation id hex>` | [`Attestation`](protocol::Attestation) |
 //! | `balances/<institution>`, `balances/<chain>/<institution>` | `u64` minor units (absent = 0) |
 //! | `fees/<provider>` | [`Money`](protocol::Money), fee per answered query |
+//! | `governance/max_query_fee` | `u64` minor units, the cap on query fees (absent = [`fees::DEFAULT_MAX_QUERY_FEE`]) |
 //! | `governance/pending_validators` | [`ValidatorSet`], decided in this block |
 //! | `governance/validators` | [`ValidatorSet`], last announced by `end_block` |
 //! | `interchain/clients/<chain>` | [`StoredClient`](state::StoredClient) |
@@ -461,6 +462,7 @@ fn execute<S: KvStoreMut + ?Sized>(
             attestations::issue_attestation(store, ctx, &sender, attestation)
         }
         TxBody::SetQueryFee { fee } => fees::set_query_fee(store, &sender, fee),
+        TxBody::SetMaxQueryFee { fee } => fees::set_max_query_fee(store, &sender, fee),
         TxBody::Transfer { to, amount } => fees::transfer(store, &sender, to, amount),
         TxBody::CreateClient { anchor, params } => {
             interchain::create_client(store, ctx, &sender, anchor, params)
