@@ -69,6 +69,22 @@ pub enum TxError {
         /// The nonce expected.
         expected: u64,
     },
+    /// At admission: the nonce is further ahead of the sender's last used
+    /// one than a pending batch can reach, so it could never execute and
+    /// would only occupy the mempool.
+    #[error(
+        "nonce {nonce} from {sender} is too far ahead: the last used is {last}, at most {max_ahead} ahead are admitted"
+    )]
+    NonceTooFarAhead {
+        /// The sender.
+        sender: PublicKey,
+        /// The nonce given.
+        nonce: u64,
+        /// The last nonce used.
+        last: u64,
+        /// The window admitted.
+        max_ahead: u64,
+    },
     /// The sender may not send this message.
     #[error("{sender} may not {action}: {needed}")]
     Unauthorized {
@@ -443,6 +459,24 @@ pub enum TxError {
         /// What is wrong with the proof.
         reason: String,
     },
+    /// A client's anchor is dated after this chain's block time plus the
+    /// allowed clock drift: trusting it would let the trusting period run
+    /// from the future.
+    #[error(
+        "anchor of {chain} at height {height} is from the future: its time {anchor_time} is after this block's time {block_time} plus the allowed drift of {drift_secs}s"
+    )]
+    AnchorFromFuture {
+        /// The anchor's chain.
+        chain: ChainId,
+        /// The anchor's height.
+        height: Height,
+        /// The anchor header's time.
+        anchor_time: Time,
+        /// This chain's block time.
+        block_time: Time,
+        /// The client's allowed clock drift, in seconds.
+        drift_secs: u64,
+    },
 }
 
 impl TxError {
@@ -459,6 +493,7 @@ impl TxError {
             TxError::Unauthorized { .. } => 8,
             TxError::InvalidBody { .. } => 9,
             TxError::CorruptState { .. } => 10,
+            TxError::NonceTooFarAhead { .. } => 11,
             TxError::InstitutionExists(_) => 20,
             TxError::UnknownInstitution(_) => 21,
             TxError::KeyInUse { .. } => 22,
@@ -501,6 +536,7 @@ impl TxError {
             TxError::AggregationClosed { .. } => 87,
             TxError::AggregationExists { .. } => 88,
             TxError::InvalidContributionProof { .. } => 89,
+            TxError::AnchorFromFuture { .. } => 90,
         }
     }
 

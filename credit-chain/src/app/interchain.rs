@@ -184,6 +184,22 @@ pub(crate) fn create_client<S: KvStoreMut + ?Sized>(
         return Err(TxError::ClientExists(chain.clone()));
     }
     let options = client_options(params)?;
+    // The light client checks that the anchor has not expired, not that it
+    // has already happened: a future anchor would stretch its trusting
+    // period and outrank every honest header.
+    let latest_allowed = ctx
+        .time
+        .checked_add(options.clock_drift)
+        .unwrap_or(Time::from_unix_nanos(u64::MAX));
+    if anchor.header().time > latest_allowed {
+        return Err(TxError::AnchorFromFuture {
+            chain: chain.clone(),
+            height: anchor.height(),
+            anchor_time: anchor.header().time,
+            block_time: ctx.time,
+            drift_secs: params.clock_drift_secs,
+        });
+    }
     let client = LightClient::new(anchor.clone(), options, ctx.time)
         .map_err(|e| client_error(chain, "the anchor", e))?;
     save_client(store, &client, *params);

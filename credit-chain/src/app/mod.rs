@@ -135,6 +135,13 @@ use auth::{NonceRule, Sender};
 /// Largest accepted encoded transaction, in bytes.
 pub const MAX_TX_BYTES: usize = 4 * 1024 * 1024;
 
+/// How far past a sender's last used nonce admission goes: one full batch
+/// (the node takes 5,000 transactions per `POST /txs`, and a relayer signs
+/// a batch with consecutive nonces from its committed one, sending the next
+/// once it is committed). A nonce further ahead could not execute before
+/// thousands of others and would only hold mempool room.
+pub const MAX_NONCE_AHEAD: u64 = 5_000;
+
 /// What the node tells the state machine about the block being executed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockContext {
@@ -309,8 +316,9 @@ impl App {
     }
 
     /// Mempool admission: chain id, signature, known and active sender, an
-    /// unused nonce (a later one is admitted, to queue several
-    /// transactions of one sender), the message's fields. Writes nothing.
+    /// unused nonce (a later one, at most [`MAX_NONCE_AHEAD`] past the last
+    /// used, is admitted, to queue several transactions of one sender), the
+    /// message's fields. Writes nothing.
     pub fn check_tx(
         store: &impl KvStore,
         ctx: &BlockContext,
