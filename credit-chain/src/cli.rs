@@ -100,7 +100,11 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 tracing::info!(height = %tip.light_block.height(), "resuming from the last committed block");
             }
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(rpc::serve(Node::with_limits(chain, limits), addr, block_time))
+            runtime.block_on(rpc::serve(
+                Node::with_limits(chain, limits),
+                addr,
+                block_time,
+            ))
         }
     }
 }

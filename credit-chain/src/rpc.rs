@@ -96,9 +96,9 @@ pub enum AdmissionError {
     Rejected {
         /// The transaction.
         hash: Hash,
-        /// The chain's reason.
+        /// The chain's reason (boxed: it is large, and refusals are rare).
         #[source]
-        source: TxError,
+        source: Box<TxError>,
     },
     /// The very same transaction is already pending.
     #[error("transaction {hash} is a duplicate of a pending transaction")]
@@ -549,7 +549,10 @@ async fn admit(
         let admitted = pool.check_new(&tx, hash).and_then(|()| {
             chain
                 .check_tx(&tx, at)
-                .map_err(|source| AdmissionError::Rejected { hash, source })
+                .map_err(|e| AdmissionError::Rejected {
+                    hash,
+                    source: Box::new(e),
+                })
         });
         match admitted {
             Ok(()) => {

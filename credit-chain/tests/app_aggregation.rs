@@ -71,7 +71,8 @@ fn table() -> DiscreteLogTable {
 impl Net {
     fn grant(&mut self) -> Hash {
         let body = consent(
-            B, A,
+            B,
+            A,
             "bank-a",
             &[RecordKind::Loan],
             secs(self.b.now(), 86_400),

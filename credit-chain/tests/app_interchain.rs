@@ -453,12 +453,7 @@ fn a_provider_fee_of_u64_max_neither_blocks_queries_nor_overflows_the_sum() {
     let consent = n.grant(&[RecordKind::Loan, RecordKind::Tax], 86_400, 0);
     // Governance lifts the cap to the maximum; both providers price
     // themselves at it.
-    n.b.ok(
-        "gov",
-        TxBody::SetMaxQueryFee {
-            fee: cny(u64::MAX),
-        },
-    );
+    n.b.ok("gov", TxBody::SetMaxQueryFee { fee: cny(u64::MAX) });
     for p in ["provider-b", "provider-c"] {
         n.b.ok(p, TxBody::SetQueryFee { fee: cny(u64::MAX) });
     }

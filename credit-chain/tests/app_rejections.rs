@@ -454,7 +454,8 @@ fn malformed_bytes_and_bodies_are_refused() {
     c.fails(
         "ent",
         consent(
-            "shaanxi", "shaanxi",
+            "shaanxi",
+            "shaanxi",
             "bank-a",
             &[RecordKind::Loan, RecordKind::Loan],
             secs(c.now(), 3600),
@@ -515,7 +516,14 @@ fn consent_rejections() {
     );
     contains(&r, "not after the block time");
     // Signed by someone else than the enterprise's registered key.
-    let body = consent("shaanxi", "shaanxi", "bank-a", &[RecordKind::Loan], secs(now, 3600), 0);
+    let body = consent(
+        "shaanxi",
+        "shaanxi",
+        "bank-a",
+        &[RecordKind::Loan],
+        secs(now, 3600),
+        0,
+    );
     let TxBody::GrantConsent { grant, .. } = body.clone() else {
         unreachable!()
     };
@@ -879,14 +887,7 @@ fn a_client_anchor_from_the_future_is_refused() {
     // One second past the allowed drift.
     header.time = secs(now, params.clock_drift_secs + 1);
     let anchor = future.commit_header(header);
-    let r = c.fails(
-        "relayer-a",
-        TxBody::CreateClient {
-            anchor,
-            params,
-        },
-        90,
-    );
+    let r = c.fails("relayer-a", TxBody::CreateClient { anchor, params }, 90);
     assert_eq!(r.codespace, "interchain");
     contains(&r, "anchor of guangdong at height 1 is from the future");
     contains(&r, "plus the allowed drift of 10s");

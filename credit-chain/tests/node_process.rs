@@ -600,13 +600,13 @@ fn a_flooded_mempool_refuses_with_503_duplicates_and_far_nonces_and_keeps_servin
     );
     assert_eq!(v["detail"]["reason"], "duplicate_pending");
     // In a batch too.
-    let (code, v) = node.post(
-        "/txs",
-        serde_json::to_string(&vec![first.clone()]).unwrap(),
-    );
+    let (code, v) = node.post("/txs", serde_json::to_string(&vec![first.clone()]).unwrap());
     assert_eq!(code, 200, "{v}");
     assert!(
-        v[0]["error"].as_str().unwrap().contains("duplicate of a pending"),
+        v[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate of a pending"),
         "{v}"
     );
     // Another transaction with the pending one's nonce.

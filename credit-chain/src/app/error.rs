@@ -269,7 +269,10 @@ pub enum TxError {
     },
     /// The query fees of the providers answering a query add up to more
     /// than a `u64` of minor units.
-    #[error("the query fees of {providers} providers add up to more than {} minor units", u64::MAX)]
+    #[error(
+        "the query fees of {providers} providers add up to more than {} minor units",
+        u64::MAX
+    )]
     QueryFeeOverflow {
         /// How many providers charge.
         providers: usize,

@@ -736,8 +736,7 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
     let mut charges = Vec::new();
     let mut total: Option<u64> = Some(0);
     for provider in records::providers(&found) {
-        let mut fee =
-            state::read::<Money>(store, &keys::query_fee(&provider))?.unwrap_or(nothing);
+        let mut fee = state::read::<Money>(store, &keys::query_fee(&provider))?.unwrap_or(nothing);
         fee.minor_units = fee.minor_units.min(max_fee);
         if fee.minor_units > 0 {
             total = total.and_then(|t| t.checked_add(fee.minor_units));
