@@ -622,7 +622,13 @@ fn a_consent_replayed_from_another_chain_is_refused() {
 fn query_fees_above_the_governance_cap_are_refused() {
     let mut c = chain_with_everyone();
     let default = credit_chain::app::fees::DEFAULT_MAX_QUERY_FEE;
-    let r = c.fails("provider-a", TxBody::SetQueryFee { fee: cny(u64::MAX) }, 63);
+    // Refused at admission, so it takes no mempool room, and in a block.
+    let priced_out = c.tx("provider-a", TxBody::SetQueryFee { fee: cny(u64::MAX) });
+    assert!(matches!(
+        App::check_tx(&c.state, &c.ctx(), &priced_out),
+        Err(TxError::QueryFeeAboveMax { .. })
+    ));
+    let r = c.fails_tx(&priced_out, 63);
     assert_eq!(r.codespace, "fees");
     contains(
         &r,

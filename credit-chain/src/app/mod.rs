@@ -318,20 +318,29 @@ impl App {
     /// Mempool admission: chain id, signature, known and active sender, an
     /// unused nonce (a later one, at most [`MAX_NONCE_AHEAD`] past the last
     /// used, is admitted, to queue several transactions of one sender), the
-    /// message's fields. Writes nothing.
+    /// message's fields, and a query fee within the governance cap. Writes
+    /// nothing.
     pub fn check_tx(
         store: &impl KvStore,
         ctx: &BlockContext,
         tx: &SignedTransaction,
     ) -> Result<(), TxError> {
-        auth::authenticate(
+        let sender = auth::authenticate(
             store,
             ctx,
             tx,
             NonceRule::NotReplayed,
             SignatureCheck::Verify,
         )?;
-        validate::validate_body(&tx.tx.body)
+        validate::validate_body(&tx.tx.body)?;
+        // A fee above the governance cap would fail in its block anyway:
+        // refused here, it takes no mempool room.
+        if let TxBody::SetQueryFee { fee } = &tx.tx.body
+            && let Some(provider) = &sender.institution
+        {
+            fees::check_query_fee(store, &state::params(store)?, &provider.id, fee.minor_units)?;
+        }
+        Ok(())
     }
 
     /// Executes a transaction atomically: on success its writes and the
