@@ -10,7 +10,7 @@ use protocol::ChainId;
 
 use crate::genesis::{InitOptions, init};
 use crate::node::Chain;
-use crate::rpc::{self, Node};
+use crate::rpc::{self, MempoolLimits, Node};
 
 /// The reference regional credit chain node.
 #[derive(Debug, Parser)]
@@ -47,6 +47,13 @@ pub enum Command {
         /// RPC listen address.
         #[arg(long, default_value = "127.0.0.1:26657")]
         rpc: SocketAddr,
+        /// Most transactions the mempool holds; a submission beyond is
+        /// refused with 503.
+        #[arg(long, default_value_t = MempoolLimits::default().max_txs as u64, value_parser = clap::value_parser!(u64).range(1..))]
+        mempool_max_txs: u64,
+        /// Most bytes of encoded transactions the mempool holds.
+        #[arg(long, default_value_t = MempoolLimits::default().max_bytes as u64, value_parser = clap::value_parser!(u64).range(1..))]
+        mempool_max_bytes: u64,
     },
 }
 
@@ -77,14 +84,27 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Start { home, rpc: addr } => {
+        Command::Start {
+            home,
+            rpc: addr,
+            mempool_max_txs,
+            mempool_max_bytes,
+        } => {
+            let limits = MempoolLimits {
+                max_txs: usize::try_from(mempool_max_txs).unwrap_or(usize::MAX),
+                max_bytes: usize::try_from(mempool_max_bytes).unwrap_or(usize::MAX),
+            };
             let chain = Chain::open(&home)?;
             let block_time = chain.genesis().block_time()?;
             if let Some(tip) = chain.tip() {
                 tracing::info!(height = %tip.light_block.height(), "resuming from the last committed block");
             }
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(rpc::serve(Node::new(chain), addr, block_time))
+            runtime.block_on(rpc::serve(
+                Node::with_limits(chain, limits),
+                addr,
+                block_time,
+            ))
         }
     }
 }

@@ -189,6 +189,12 @@ impl Chain {
         Ok(self.store.block(height)?)
     }
 
+    /// A reader of the committed blocks that needs no access to the chain
+    /// (so scans of many blocks do not hold it).
+    pub fn block_reader(&self) -> crate::store::BlockReader {
+        self.store.block_reader()
+    }
+
     /// The committed state (after the tip).
     pub fn state(&self) -> &BTreeMap<Vec<u8>, Vec<u8>> {
         &self.state

@@ -9,13 +9,24 @@
 //! | POST | `/tx` | submits a signed transaction; answers once committed |
 //! | POST | `/txs` | submits several (a JSON array, or borsh `Vec<SignedTransaction>` with content type `application/octet-stream`) into the same block if they fit; answers each once committed |
 //! | POST | `/proofs` | `{"keys": [HEX, ...]}`: values and proofs of many keys at one height (with `Accept: application/octet-stream`, borsh `(Height, Vec<(key, Option<value>, StateProof)>)`) |
-//! | GET | `/packets?since=HEIGHT` | packet and acknowledgement events since a height |
+//! | GET | `/packets?since=HEIGHT&limit=N` | packet and acknowledgement events since a height (at most `N`, default and maximum 5,000, whole blocks) |
 //! | GET | `/events` | server-sent events, one per new block |
 //! | GET | `/accounts` | every balance and escrow at the latest height, with totals |
-//! | GET | `/fee_events?since=HEIGHT` | fee events (escrow locked, fee paid, escrow refunded) since a height, with block times |
+//! | GET | `/fee_events?since=HEIGHT&limit=N` | fee events (escrow locked, fee paid, escrow refunded) since a height, with block times, bounded like `/packets` |
 //!
-//! Errors are `{"error": "..."}` with a 4xx status naming what was wrong.
+//! Errors are `{"error": "..."}` with a 4xx status naming what was wrong,
+//! or 503 when the mempool is full (the caller may retry later).
+//!
+//! # Admission
+//!
+//! The mempool is bounded ([`MempoolLimits`]): a submission that does not
+//! fit is refused whole with 503, and the node goes on serving. A
+//! transaction already pending, or another one with the nonce of a pending
+//! one, is refused with 409; so is nothing else. A nonce further than
+//! [`MAX_NONCE_AHEAD`](crate::app::MAX_NONCE_AHEAD) past the sender's last
+//! used one is refused by the chain's admission check (code 11).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,15 +38,16 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use protocol::{Hash, Height, SignedTransaction, Time};
+use protocol::{Hash, Height, PublicKey, SignedTransaction, Time};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Mutex, broadcast, oneshot};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::app::TxResult;
+use crate::app::{TxError, TxResult};
 use crate::node::Chain;
+use crate::store::BlockReader;
 
 /// Largest `POST /txs` body: a relayer's batch of packets with their
 /// proofs (axum's default of 2 MiB holds only a few hundred).
@@ -57,11 +69,185 @@ pub struct Committed {
     pub result: TxResult,
 }
 
+/// How much the mempool holds at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MempoolLimits {
+    /// Transactions pending.
+    pub max_txs: usize,
+    /// Their encoded size, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for MempoolLimits {
+    /// 20,000 transactions (four full blocks) and 256 MiB.
+    fn default() -> Self {
+        MempoolLimits {
+            max_txs: 20_000,
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a transaction was not admitted to the mempool.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// The chain's admission check refused it.
+    #[error("transaction {hash} rejected: {source}")]
+    Rejected {
+        /// The transaction.
+        hash: Hash,
+        /// The chain's reason (boxed: it is large, and refusals are rare).
+        #[source]
+        source: Box<TxError>,
+    },
+    /// The very same transaction is already pending.
+    #[error("transaction {hash} is a duplicate of a pending transaction")]
+    DuplicatePending {
+        /// The transaction.
+        hash: Hash,
+    },
+    /// Another pending transaction of the sender has this nonce: at most
+    /// one of them could execute.
+    #[error(
+        "transaction {hash} rejected: nonce {nonce} of {sender} is already taken by pending transaction {pending}"
+    )]
+    NonceTaken {
+        /// The transaction.
+        hash: Hash,
+        /// Its sender.
+        sender: PublicKey,
+        /// Its nonce.
+        nonce: u64,
+        /// The pending transaction with that nonce.
+        pending: Hash,
+    },
+    /// The submission does not fit in the mempool.
+    #[error(
+        "mempool full: {pending} transactions ({bytes} bytes) pending, at most {max_txs} ({max_bytes} bytes); {incoming} more ({incoming_bytes} bytes) do not fit, retry later"
+    )]
+    MempoolFull {
+        /// Transactions pending.
+        pending: usize,
+        /// Their size.
+        bytes: usize,
+        /// The limit on transactions.
+        max_txs: usize,
+        /// The limit on bytes.
+        max_bytes: usize,
+        /// Transactions submitted.
+        incoming: usize,
+        /// Their size.
+        incoming_bytes: usize,
+    },
+}
+
+impl From<AdmissionError> for ApiError {
+    fn from(e: AdmissionError) -> ApiError {
+        let (status, detail) = match &e {
+            AdmissionError::Rejected { hash, source } => (
+                StatusCode::BAD_REQUEST,
+                Some(json!({ "code": source.code(), "hash": hash })),
+            ),
+            AdmissionError::DuplicatePending { hash } => (
+                StatusCode::CONFLICT,
+                Some(json!({ "reason": "duplicate_pending", "hash": hash })),
+            ),
+            AdmissionError::NonceTaken { hash, pending, .. } => (
+                StatusCode::CONFLICT,
+                Some(json!({ "reason": "nonce_pending", "hash": hash, "pending": pending })),
+            ),
+            AdmissionError::MempoolFull { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(json!({ "reason": "mempool_full" })),
+            ),
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+            detail,
+        }
+    }
+}
+
+/// A transaction waiting for a block, with whoever waits for its fate.
+struct PendingTx {
+    tx: SignedTransaction,
+    hash: Hash,
+    bytes: usize,
+    waiter: Option<oneshot::Sender<Committed>>,
+}
+
+/// The transactions admitted and not yet in a block, in order, indexed by
+/// (sender, nonce), within [`MempoolLimits`].
+#[derive(Default)]
+struct Mempool {
+    queue: Vec<PendingTx>,
+    by_nonce: HashMap<(PublicKey, u64), Hash>,
+    bytes: usize,
+    limits: MempoolLimits,
+}
+
+impl Mempool {
+    /// Refuses a duplicate, or a second transaction with a pending one's
+    /// nonce.
+    fn check_new(&self, tx: &SignedTransaction, hash: Hash) -> Result<(), AdmissionError> {
+        match self.by_nonce.get(&(tx.tx.sender, tx.tx.nonce)) {
+            Some(pending) if *pending == hash => Err(AdmissionError::DuplicatePending { hash }),
+            Some(pending) => Err(AdmissionError::NonceTaken {
+                hash,
+                sender: tx.tx.sender,
+                nonce: tx.tx.nonce,
+                pending: *pending,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a submission of `count` transactions and `bytes` bytes that
+    /// does not fit whole (a batch is admitted together or not at all, so
+    /// it never leaves a nonce gap behind).
+    fn check_room(&self, count: usize, bytes: usize) -> Result<(), AdmissionError> {
+        let fits = self.queue.len().saturating_add(count) <= self.limits.max_txs
+            && self.bytes.saturating_add(bytes) <= self.limits.max_bytes;
+        if fits {
+            return Ok(());
+        }
+        Err(AdmissionError::MempoolFull {
+            pending: self.queue.len(),
+            bytes: self.bytes,
+            max_txs: self.limits.max_txs,
+            max_bytes: self.limits.max_bytes,
+            incoming: count,
+            incoming_bytes: bytes,
+        })
+    }
+
+    fn push(&mut self, pending: PendingTx) {
+        self.by_nonce
+            .insert((pending.tx.tx.sender, pending.tx.tx.nonce), pending.hash);
+        self.bytes = self.bytes.saturating_add(pending.bytes);
+        self.queue.push(pending);
+    }
+
+    /// Takes the oldest `n` transactions out.
+    fn take(&mut self, n: usize) -> Vec<PendingTx> {
+        let n = n.min(self.queue.len());
+        let taken: Vec<PendingTx> = self.queue.drain(..n).collect();
+        for p in &taken {
+            self.by_nonce.remove(&(p.tx.tx.sender, p.tx.tx.nonce));
+            self.bytes = self.bytes.saturating_sub(p.bytes);
+        }
+        taken
+    }
+}
+
 /// What the server shares between requests and the block timer.
 pub struct Node {
     chain: Mutex<Chain>,
-    mempool: Mutex<Vec<(SignedTransaction, Option<oneshot::Sender<Committed>>)>>,
+    mempool: Mutex<Mempool>,
     blocks: broadcast::Sender<serde_json::Value>,
+    /// Committed blocks, read by scans without the chain's lock.
+    reader: BlockReader,
 }
 
 /// The current time from the system clock.
@@ -74,24 +260,30 @@ pub fn now() -> Time {
 }
 
 impl Node {
-    /// Wraps an opened chain.
+    /// Wraps an opened chain, with the default mempool limits.
     pub fn new(chain: Chain) -> Arc<Node> {
+        Node::with_limits(chain, MempoolLimits::default())
+    }
+
+    /// Wraps an opened chain whose mempool holds at most `limits`.
+    pub fn with_limits(chain: Chain, limits: MempoolLimits) -> Arc<Node> {
         let (blocks, _) = broadcast::channel(256);
+        let reader = chain.block_reader();
         Arc::new(Node {
             chain: Mutex::new(chain),
-            mempool: Mutex::new(Vec::new()),
+            mempool: Mutex::new(Mempool {
+                limits,
+                ..Mempool::default()
+            }),
             blocks,
+            reader,
         })
     }
 
     /// Produces one block from the mempool; returns its height.
     pub async fn produce_block(&self) -> anyhow::Result<Height> {
-        let batch: Vec<_> = {
-            let mut pool = self.mempool.lock().await;
-            let n = pool.len().min(MAX_BLOCK_TXS);
-            pool.drain(..n).collect()
-        };
-        let (txs, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let batch = self.mempool.lock().await.take(MAX_BLOCK_TXS);
+        let (txs, waiters): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.tx, p.waiter)).unzip();
         let produced = self.chain.lock().await.produce_block(txs, now())?;
         let header = produced.block.light_block.header().clone();
         let t = &produced.timings;
@@ -230,9 +422,19 @@ fn parse_height(raw: &str) -> Result<Height, ApiError> {
 }
 
 async fn status(State(node): State<Arc<Node>>) -> ApiResult {
+    let mempool = {
+        let pool = node.mempool.lock().await;
+        json!({
+            "pending": pool.queue.len(),
+            "bytes": pool.bytes,
+            "max_txs": pool.limits.max_txs,
+            "max_bytes": pool.limits.max_bytes,
+        })
+    };
     let chain = node.chain.lock().await;
     let tip = chain.tip().map(|b| b.light_block.header().clone());
     Ok(Json(json!({
+        "mempool": mempool,
         "chain_id": chain.genesis().chain_id,
         "latest_height": tip.as_ref().map(|h| h.height),
         "latest_hash": tip.as_ref().map(|h| h.hash()),
@@ -318,35 +520,56 @@ pub const BINARY_BODY: &str = "application/octet-stream";
 const MAX_BATCH: usize = 5_000;
 
 /// Admits `txs` to the mempool together, in order (so a batch lands in one
-/// block when it fits); each receiver yields its transaction once committed.
+/// block when it fits); each receiver, beside its transaction's hash,
+/// yields the transaction once committed. A submission that does not fit in
+/// the mempool is refused whole.
 async fn admit(
     node: &Node,
     txs: Vec<SignedTransaction>,
-) -> Vec<Result<oneshot::Receiver<Committed>, ApiError>> {
+) -> Result<Vec<(Hash, Result<oneshot::Receiver<Committed>, ApiError>)>, ApiError> {
+    let sized: Vec<(SignedTransaction, Hash, usize)> = txs
+        .into_iter()
+        .map(|tx| {
+            let bytes = borsh::object_length(&tx).unwrap_or(usize::MAX);
+            let hash = tx.hash();
+            (tx, hash, bytes)
+        })
+        .collect();
+    let incoming_bytes = sized
+        .iter()
+        .fold(0usize, |sum, (_, _, b)| sum.saturating_add(*b));
     let chain = node.chain.lock().await;
+    // The mempool is held with the chain: no block can be cut between the
+    // checks and the push, and no twin can slip in between.
+    let mut pool = node.mempool.lock().await;
+    pool.check_room(sized.len(), incoming_bytes)?;
     let at = now();
-    let mut admitted = Vec::with_capacity(txs.len());
-    let mut out = Vec::with_capacity(txs.len());
-    for tx in txs {
-        match chain.check_tx(&tx, at) {
+    let mut out = Vec::with_capacity(sized.len());
+    for (tx, hash, bytes) in sized {
+        let admitted = pool.check_new(&tx, hash).and_then(|()| {
+            chain
+                .check_tx(&tx, at)
+                .map_err(|e| AdmissionError::Rejected {
+                    hash,
+                    source: Box::new(e),
+                })
+        });
+        match admitted {
             Ok(()) => {
                 let (send, receive) = oneshot::channel();
-                admitted.push((tx, Some(send)));
-                out.push(Ok(receive));
+                pool.push(PendingTx {
+                    tx,
+                    hash,
+                    bytes,
+                    waiter: Some(send),
+                });
+                out.push((hash, Ok(receive)));
             }
-            Err(e) => out.push(Err(ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("transaction {} rejected: {e}", tx.hash()),
-                detail: Some(json!({ "code": e.code(), "hash": tx.hash() })),
-            })),
+            Err(e) => out.push((hash, Err(e.into()))),
         }
     }
-    // The mempool is taken before the chain is let go: no block can be cut
-    // between the checks and the push.
-    let mut pool = node.mempool.lock().await;
     drop(chain);
-    pool.extend(admitted);
-    out
+    Ok(out)
 }
 
 /// Waits for an admitted transaction to be committed.
@@ -370,8 +593,7 @@ async fn committed(
 async fn submit_tx(State(node): State<Arc<Node>>, body: Bytes) -> ApiResult {
     let tx: SignedTransaction = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed transaction JSON: {e}")))?;
-    let hash = tx.hash();
-    let Some(admitted) = admit(&node, vec![tx]).await.pop() else {
+    let Some((hash, admitted)) = admit(&node, vec![tx]).await?.pop() else {
         return Err(ApiError::internal("admission returned no answer"));
     };
     to_json(&committed(hash, admitted?).await?)
@@ -404,8 +626,7 @@ async fn submit_txs(
             txs.len()
         )));
     }
-    let hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
-    let waiting: Vec<_> = hashes.into_iter().zip(admit(&node, txs).await).collect();
+    let waiting = admit(&node, txs).await?;
     let mut out = Vec::with_capacity(waiting.len());
     for (hash, admitted) in waiting {
         let outcome = match admitted {
@@ -462,74 +683,96 @@ async fn proofs(
     let binary = headers
         .get(axum::http::header::ACCEPT)
         .is_some_and(|v| v.as_bytes() == BINARY_BODY.as_bytes());
+    let entries: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let (value, proof) = chain.prove(&key);
+            (key, value, proof)
+        })
+        .collect();
+    // Encoding needs no state: the chain is let go first.
+    drop(chain);
     if binary {
-        let entries: Vec<_> = keys
-            .into_iter()
-            .map(|key| {
-                let (value, proof) = chain.prove(&key);
-                (key, value, proof)
-            })
-            .collect();
-        drop(chain);
         let bytes = borsh::to_vec(&(height, entries)).map_err(ApiError::internal)?;
         return Ok(([(axum::http::header::CONTENT_TYPE, BINARY_BODY)], bytes).into_response());
     }
-    let entries: Vec<_> = keys
-        .iter()
-        .map(|key| {
-            let (value, proof) = chain.prove(key);
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|(key, value, proof)| {
             json!({ "key": hex::encode(key), "value": value.map(hex::encode), "proof": proof })
         })
         .collect();
     Ok(Json(json!({ "height": height, "entries": entries })).into_response())
 }
 
-/// Events in one `/packets` answer, at most (whole blocks: one block may
-/// add up to its own events beyond it).
+/// Events in one `/packets` or `/fee_events` answer, at most, and the
+/// default (whole blocks: one block may add up to its own events beyond
+/// it).
 const MAX_EVENTS: usize = 5_000;
+
+/// Blocks one scan reads, at most.
+const MAX_SCAN_BLOCKS: u64 = 10_000;
 
 #[derive(Deserialize)]
 struct PacketsQuery {
     since: Option<String>,
+    limit: Option<String>,
 }
 
 /// Events of kind send_packet / write_acknowledgement / acknowledge_packet /
 /// timeout_packet from blocks after `since`.
 async fn packets(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -> ApiResult {
-    scan_events(&node, q.since, crate::app::Event::is_packet_event).await
+    scan_events(&node, q, crate::app::Event::is_packet_event).await
 }
 
 /// The events `wanted` from blocks after `since` (a query parameter), each
 /// with its block's height and time and its transaction's hash. Bounded:
-/// at most 10,000 blocks, and no block started once [`MAX_EVENTS`] events
-/// are collected (the caller continues from `scanned_to`), so a backlog is
-/// read in pieces.
+/// at most [`MAX_SCAN_BLOCKS`] blocks, and no block started once `limit`
+/// events (at most and by default [`MAX_EVENTS`]) are collected (the
+/// caller continues from `scanned_to`), so a backlog is read in pieces.
+/// The chain's lock is held only to read the tip: committed blocks are read
+/// and their events serialised without it, so a scan never stalls block
+/// production or admission.
 async fn scan_events(
     node: &Node,
-    since: Option<String>,
+    q: PacketsQuery,
     wanted: impl Fn(&crate::app::Event) -> bool,
 ) -> ApiResult {
-    let since = match since {
+    let since = match q.since {
         Some(s) => s.parse::<u64>().map_err(|_| {
             ApiError::bad_request(format!("invalid since {s:?}: expected an integer"))
         })?,
         None => 0,
     };
-    let chain = node.chain.lock().await;
-    let latest = chain.tip().map_or(0, |b| b.light_block.height().value());
-    let mut to = latest.min(since.saturating_add(10_000));
+    let limit = match q.limit {
+        None => MAX_EVENTS,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=MAX_EVENTS).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid limit {raw:?}: expected an integer from 1 to {MAX_EVENTS}"
+                )));
+            }
+        },
+    };
+    let latest = {
+        let chain = node.chain.lock().await;
+        chain.tip().map_or(0, |b| b.light_block.height().value())
+    };
+    let mut to = latest.min(since.saturating_add(MAX_SCAN_BLOCKS));
     let mut out = Vec::new();
     for h in since.saturating_add(1)..=to {
-        if out.len() >= MAX_EVENTS {
+        if out.len() >= limit {
             to = h - 1;
             break;
         }
-        let Some(block) = Height::new(h)
-            .ok()
-            .and_then(|h| chain.block(h).ok().flatten())
-        else {
-            continue;
-        };
+        let height = Height::new(h).map_err(ApiError::internal)?;
+        // Every height up to the tip read above is committed.
+        let block = node
+            .reader
+            .block(height)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("block {h} is missing from the store")))?;
         let time = block.light_block.header().time;
         for (tx, result) in block.transactions.iter().zip(block.results()) {
             for event in result.events.iter().filter(|e| wanted(e)) {
@@ -566,6 +809,7 @@ async fn accounts(State(node): State<Arc<Node>>) -> ApiResult {
         .map(|b| b.light_block.height())
         .ok_or_else(|| ApiError::not_found("no block committed yet"))?;
     let ledger = crate::app::fees::ledger(chain.state()).map_err(ApiError::internal)?;
+    drop(chain);
     let mut body = serde_json::to_value(&ledger).map_err(ApiError::internal)?;
     if let Some(obj) = body.as_object_mut() {
         obj.insert("height".into(), json!(height));
@@ -577,5 +821,5 @@ async fn accounts(State(node): State<Arc<Node>>) -> ApiResult {
 /// from blocks after `since`, each with its block's height and time;
 /// bounded like `/packets` (continue from `scanned_to`).
 async fn fee_events(State(node): State<Arc<Node>>, Query(q): Query<PacketsQuery>) -> ApiResult {
-    scan_events(&node, q.since, crate::app::Event::is_fee_event).await
+    scan_events(&node, q, crate::app::Event::is_fee_event).await
 }

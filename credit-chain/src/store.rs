@@ -57,6 +57,29 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A read-only handle on the committed blocks, usable without the chain:
+/// a committed block never changes, so a reader needs no lock.
+#[derive(Clone)]
+pub struct BlockReader {
+    blocks: sled::Tree,
+}
+
+impl BlockReader {
+    /// The block at `height`, if committed.
+    pub fn block(&self, height: Height) -> Result<Option<StoredBlock>, StoreError> {
+        read_block(&self.blocks, height)
+    }
+}
+
+fn read_block(blocks: &sled::Tree, height: Height) -> Result<Option<StoredBlock>, StoreError> {
+    match blocks.get(height.value().to_be_bytes())? {
+        None => Ok(None),
+        Some(v) => borsh::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("block {height}: {e}"))),
+    }
+}
+
 /// The node's sled database.
 pub struct Store {
     db: sled::Db,
@@ -97,11 +120,13 @@ impl Store {
 
     /// The block at `height`, if committed.
     pub fn block(&self, height: Height) -> Result<Option<StoredBlock>, StoreError> {
-        match self.blocks.get(height.value().to_be_bytes())? {
-            None => Ok(None),
-            Some(v) => borsh::from_slice(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("block {height}: {e}"))),
+        read_block(&self.blocks, height)
+    }
+
+    /// A reader of the committed blocks that does not borrow the store.
+    pub fn block_reader(&self) -> BlockReader {
+        BlockReader {
+            blocks: self.blocks.clone(),
         }
     }
 

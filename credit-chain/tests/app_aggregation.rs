@@ -71,6 +71,7 @@ fn table() -> DiscreteLogTable {
 impl Net {
     fn grant(&mut self) -> Hash {
         let body = consent(
+            B,
             A,
             "bank-a",
             &[RecordKind::Loan],

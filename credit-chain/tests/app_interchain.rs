@@ -58,7 +58,7 @@ fn net() -> Net {
 
 impl Net {
     fn grant(&mut self, scope: &[RecordKind], ttl_secs: u64, nonce: u64) -> Hash {
-        let body = consent(A, "bank-a", scope, secs(self.b.now(), ttl_secs), nonce);
+        let body = consent(B, A, "bank-a", scope, secs(self.b.now(), ttl_secs), nonce);
         let id = consent_id(&body);
         self.b.ok("ent", body);
         id
@@ -440,6 +440,63 @@ fn refusals_are_acknowledged_not_failed() {
         r.message
     );
     assert_eq!(n.a.balance("bank-a"), 9_100);
+}
+
+/// The attack: a provider prices itself at `u64::MAX`, so that every query
+/// about an enterprise it holds records of is refused (or, summed with
+/// another provider's fee, overflows). Its fee is charged at most at the
+/// governance cap, and a sum that would overflow is a named refusal,
+/// acknowledged and refunded, never an answer charging a wrapped total.
+#[test]
+fn a_provider_fee_of_u64_max_neither_blocks_queries_nor_overflows_the_sum() {
+    let mut n = net();
+    let consent = n.grant(&[RecordKind::Loan, RecordKind::Tax], 86_400, 0);
+    // Governance lifts the cap to the maximum; both providers price
+    // themselves at it.
+    n.b.ok("gov", TxBody::SetMaxQueryFee { fee: cny(u64::MAX) });
+    for p in ["provider-b", "provider-c"] {
+        n.b.ok(p, TxBody::SetQueryFee { fee: cny(u64::MAX) });
+    }
+    // bank-a can escrow a maximum fee of u64::MAX: the providers' fees
+    // summed would wrap it.
+    n.a.ok(
+        "gov",
+        TxBody::Mint {
+            to: "bank-a".parse().unwrap(),
+            amount: cny(u64::MAX - 10_000),
+        },
+    );
+    let packet = n.send(&[RecordKind::Loan, RecordKind::Tax], consent, u64::MAX, 100);
+    let ack = n.deliver(&packet);
+    let resp = response(&ack).clone();
+    match &resp.outcome {
+        QueryOutcome::FeeRefused(why) => assert!(
+            why.contains("the query fees of 2 providers add up to more than"),
+            "{why}"
+        ),
+        other => panic!("expected an overflow refusal, got {other:?}"),
+    }
+    assert!(resp.charges.is_empty() && resp.records.is_empty());
+    // Acknowledged on A: the whole escrow comes back.
+    let hb = n.update_a();
+    n.a.ok("relayer-a", n.ack_body(&packet, &ack, hb));
+    assert_eq!(n.a.balance("bank-a"), u64::MAX);
+
+    // Governance lowers the cap again: the fee set before is charged at
+    // the cap, and the query is answered.
+    n.b.ok("gov", TxBody::SetMaxQueryFee { fee: cny(1_000) });
+    let packet = n.send(&[RecordKind::Loan], consent, 1_000, 100);
+    let ack = n.deliver(&packet);
+    let resp = response(&ack).clone();
+    assert_eq!(resp.outcome, QueryOutcome::Answered);
+    assert_eq!(resp.fee_charged, cny(1_000));
+    assert_eq!(
+        resp.charges,
+        vec![FeeCharge {
+            provider: id("provider-b"),
+            fee: cny(1_000),
+        }]
+    );
 }
 
 #[test]

@@ -145,7 +145,14 @@ fn registrar_rotates_an_enterprise_key() {
     let exp = secs(c.now(), 3600);
     c.fails(
         "ent-rotated",
-        consent("shaanxi", "bank-a", &[RecordKind::Loan], exp, 0),
+        consent(
+            "guangdong",
+            "shaanxi",
+            "bank-a",
+            &[RecordKind::Loan],
+            exp,
+            0,
+        ),
         40,
     );
     c.fails(
@@ -196,6 +203,7 @@ fn records_are_appended_under_readable_keys() {
 fn consent_is_granted_by_anyone_holding_it_and_revoked_by_the_enterprise() {
     let mut c = provider_chain();
     let body = consent(
+        "guangdong",
         "shaanxi",
         "bank-a",
         &[RecordKind::Overdue, RecordKind::Loan],

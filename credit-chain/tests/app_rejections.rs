@@ -103,6 +103,39 @@ fn replayed_and_skipped_nonces_are_refused() {
     contains(&r, "the next nonce is 2");
 }
 
+/// The attack: a known sender fills the mempool with transactions whose
+/// nonces are far ahead, which could never execute. Admission refuses a
+/// nonce more than `MAX_NONCE_AHEAD` past the last used one, and admits a
+/// whole batch of consecutive nonces (as the relayer signs them).
+#[test]
+fn a_nonce_far_ahead_is_refused_at_admission() {
+    let c = chain_with_everyone();
+    let max = credit_chain::app::MAX_NONCE_AHEAD;
+    let edge = c.tx_n("provider-a", max - 1, write_record("provider-a"));
+    assert_eq!(edge.tx.nonce, max);
+    App::check_tx(&c.state, &c.ctx(), &edge).unwrap();
+    let far = c.tx_n("provider-a", max, write_record("provider-a"));
+    let err = App::check_tx(&c.state, &c.ctx(), &far).unwrap_err();
+    assert_eq!(err.code(), 11);
+    assert_eq!(err.codespace(), "tx");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!(
+            "nonce {} from {} is too far ahead: the last used is 0, at most {max} ahead",
+            max + 1,
+            pk("provider-a")
+        )),
+        "{message}"
+    );
+    let err = App::check_tx(
+        &c.state,
+        &c.ctx(),
+        &c.tx_n("provider-a", u64::MAX - 1, write_record("provider-a")),
+    )
+    .unwrap_err();
+    assert!(matches!(err, TxError::NonceTooFarAhead { .. }), "{err}");
+}
+
 #[test]
 fn a_failed_message_uses_its_nonce_and_the_next_transaction_applies() {
     let mut c = chain_with_everyone();
@@ -414,13 +447,14 @@ fn malformed_bytes_and_bodies_are_refused() {
     contains(&r, "before it starts");
     let r = c.fails(
         "ent",
-        consent("shaanxi", "bank-a", &[], secs(c.now(), 3600), 0),
+        consent("shaanxi", "shaanxi", "bank-a", &[], secs(c.now(), 3600), 0),
         9,
     );
     contains(&r, "scope is empty");
     c.fails(
         "ent",
         consent(
+            "shaanxi",
             "shaanxi",
             "bank-a",
             &[RecordKind::Loan, RecordKind::Loan],
@@ -477,12 +511,19 @@ fn consent_rejections() {
     // Already expired at grant.
     let r = c.fails(
         "bank-a",
-        consent("shaanxi", "bank-a", &[RecordKind::Loan], now, 0),
+        consent("shaanxi", "shaanxi", "bank-a", &[RecordKind::Loan], now, 0),
         44,
     );
     contains(&r, "not after the block time");
     // Signed by someone else than the enterprise's registered key.
-    let body = consent("shaanxi", "bank-a", &[RecordKind::Loan], secs(now, 3600), 0);
+    let body = consent(
+        "shaanxi",
+        "shaanxi",
+        "bank-a",
+        &[RecordKind::Loan],
+        secs(now, 3600),
+        0,
+    );
     let TxBody::GrantConsent { grant, .. } = body.clone() else {
         unreachable!()
     };
@@ -532,6 +573,99 @@ fn consent_rejections() {
     c.ok("ent", TxBody::RevokeConsent { consent_id: id });
     let r = c.fails("ent", TxBody::RevokeConsent { consent_id: id }, 43);
     contains(&r, "already revoked");
+}
+
+/// The attack: an enterprise's grant, signed for the chain holding its
+/// records, is replayed on another chain (where the same enterprise code
+/// holds other records) to open those. The grant names its chain under the
+/// enterprise's signature: refused there, and its chain cannot be rewritten.
+#[test]
+fn a_consent_replayed_from_another_chain_is_refused() {
+    let mut c = chain_with_everyone();
+    let mut elsewhere = Chain::new(
+        "guangdong",
+        &genesis(vec![institution("bank-a", &[Role::Bank])]),
+    );
+    elsewhere.empty_blocks(1);
+    let now = c.now();
+    let body = consent(
+        "guangdong",
+        "shaanxi",
+        "bank-a",
+        &[RecordKind::Loan],
+        secs(now, 3600),
+        0,
+    );
+    elsewhere.ok("ent", body.clone());
+    let r = c.fails("bank-a", body.clone(), 45);
+    assert_eq!(r.codespace, "consent");
+    contains(
+        &r,
+        "is granted on chain guangdong, not on this chain shaanxi: a grant replayed from another chain",
+    );
+    // Rewriting the chain it names breaks the enterprise's signature.
+    let TxBody::GrantConsent {
+        mut grant,
+        signature,
+    } = body
+    else {
+        unreachable!()
+    };
+    grant.chain_id = chain("shaanxi");
+    c.fails("bank-a", TxBody::GrantConsent { grant, signature }, 40);
+}
+
+/// The attack: a provider sets a query fee of `u64::MAX` so every query
+/// about an enterprise it holds records of is refused. Governance caps the
+/// fee; above the cap is refused, and only governance moves the cap.
+#[test]
+fn query_fees_above_the_governance_cap_are_refused() {
+    let mut c = chain_with_everyone();
+    let default = credit_chain::app::fees::DEFAULT_MAX_QUERY_FEE;
+    // Refused at admission, so it takes no mempool room, and in a block.
+    let priced_out = c.tx("provider-a", TxBody::SetQueryFee { fee: cny(u64::MAX) });
+    assert!(matches!(
+        App::check_tx(&c.state, &c.ctx(), &priced_out),
+        Err(TxError::QueryFeeAboveMax { .. })
+    ));
+    let r = c.fails_tx(&priced_out, 63);
+    assert_eq!(r.codespace, "fees");
+    contains(
+        &r,
+        &format!(
+            "query fee {} CNY of provider-a is above the maximum {default} CNY set by governance",
+            u64::MAX
+        ),
+    );
+    c.fails(
+        "provider-a",
+        TxBody::SetQueryFee {
+            fee: cny(default + 1),
+        },
+        63,
+    );
+    c.ok("provider-a", TxBody::SetQueryFee { fee: cny(default) });
+    // Only governance sets the cap, in the chain's currency.
+    c.fails("provider-a", TxBody::SetMaxQueryFee { fee: cny(10) }, 8);
+    let usd = Money {
+        minor_units: 10,
+        currency: "USD".parse::<Currency>().unwrap(),
+    };
+    c.fails("gov", TxBody::SetMaxQueryFee { fee: usd }, 61);
+    let r = c.ok("gov", TxBody::SetMaxQueryFee { fee: cny(100) });
+    assert!(r.events_of("max_query_fee_set").next().is_some());
+    let r = c.fails("provider-a", TxBody::SetQueryFee { fee: cny(101) }, 63);
+    contains(&r, "above the maximum 100 CNY");
+    c.ok("provider-a", TxBody::SetQueryFee { fee: cny(100) });
+    // A genesis fee above the cap is refused too.
+    let mut g = genesis(vec![institution("provider-a", &[Role::DataProvider])]);
+    g.query_fees = vec![fee("provider-a", u64::MAX)];
+    let mut state = State::new();
+    let err = App::init_genesis(&mut state, &g).unwrap_err().to_string();
+    assert!(err.contains("query fee of provider-a"), "{err}");
+    assert!(err.contains("above the maximum"), "{err}");
+    g.max_query_fee = Some(u64::MAX);
+    App::init_genesis(&mut State::new(), &g).unwrap();
 }
 
 #[test]
@@ -744,6 +878,31 @@ fn interchain_rejections_without_clients() {
     };
     let r = c.fails("relayer-a", TxBody::UpdateClient { block }, 73);
     contains(&r, "light client of guangdong refused it");
+}
+
+/// The attack: a client created from an anchor dated in the future, so its
+/// trusting period runs from then and a fork signed later outranks every
+/// honest header. Refused beyond the allowed clock drift, named.
+#[test]
+fn a_client_anchor_from_the_future_is_refused() {
+    let mut c = chain_with_everyone();
+    let now = c.now();
+    let params = LightClientParams::default();
+    let mut future = TestChain::new("guangdong", 4);
+    let mut header = future.next_header();
+    // One second past the allowed drift.
+    header.time = secs(now, params.clock_drift_secs + 1);
+    let anchor = future.commit_header(header);
+    let r = c.fails("relayer-a", TxBody::CreateClient { anchor, params }, 90);
+    assert_eq!(r.codespace, "interchain");
+    contains(&r, "anchor of guangdong at height 1 is from the future");
+    contains(&r, "plus the allowed drift of 10s");
+    // Within the drift: created.
+    let mut near = TestChain::new("guangdong", 4);
+    let mut header = near.next_header();
+    header.time = secs(now, params.clock_drift_secs);
+    let anchor = near.commit_header(header);
+    c.ok("relayer-a", TxBody::CreateClient { anchor, params });
 }
 
 proptest! {

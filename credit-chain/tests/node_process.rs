@@ -29,6 +29,11 @@ struct Node {
 
 impl Node {
     fn start(home: &Path) -> Node {
+        Node::start_with(home, &[])
+    }
+
+    /// Starts the node with `extra` arguments to `credit-chain start`.
+    fn start_with(home: &Path, extra: &[&str]) -> Node {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -42,6 +47,7 @@ impl Node {
                 "--rpc",
                 &format!("127.0.0.1:{port}"),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -65,13 +71,26 @@ impl Node {
     }
 
     fn post_tx(&self, body: String) -> (u16, Value) {
+        self.post("/tx", body)
+    }
+
+    fn post(&self, path: &str, body: String) -> (u16, Value) {
         let r = self
             .http
-            .post(format!("{}/tx", self.url))
+            .post(format!("{}{path}", self.url))
             .body(body)
             .send()
             .unwrap();
         (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    /// Waits until the mempool holds `n` transactions.
+    fn wait_for_pending(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.status()["mempool"]["pending"].as_u64() != Some(n) {
+            assert!(Instant::now() < deadline, "mempool never held {n}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn status(&self) -> Value {
@@ -124,6 +143,11 @@ impl Drop for Node {
 
 /// `credit-chain init` of a fresh home named `name` in the temp dir.
 fn init_chain(name: &str, chain_id: &str) -> PathBuf {
+    init_chain_with(name, chain_id, "100ms")
+}
+
+/// [`init_chain`] with another block time.
+fn init_chain_with(name: &str, chain_id: &str, block_time: &str) -> PathBuf {
     let home = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     let out = Command::new(env!("CARGO_BIN_EXE_credit-chain"))
@@ -134,7 +158,7 @@ fn init_chain(name: &str, chain_id: &str) -> PathBuf {
             "--chain-id",
             chain_id,
             "--block-time",
-            "100ms",
+            block_time,
         ])
         .output()
         .unwrap();
@@ -294,6 +318,7 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
 
     // The enterprise consents to bank-a of guangdong seeing its loans.
     let grant = ConsentGrant {
+        chain_id: chain.clone(),
         enterprise: ENTERPRISE.parse::<EnterpriseId>().unwrap(),
         grantee_chain: "guangdong".parse().unwrap(),
         grantee: "bank-a".parse().unwrap(),
@@ -516,6 +541,213 @@ fn a_governance_validator_change_is_followed_by_a_light_client() {
         assert!(
             matches!(outcome, UpdateOutcome::Verified { .. }),
             "height {height}: {outcome:?}"
+        );
+    }
+    drop(node);
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+fn mint(chain: &ChainId, governance: &SigningKey, nonce: u64, units: u64) -> SignedTransaction {
+    sign(
+        chain,
+        governance,
+        nonce,
+        TxBody::Mint {
+            to: "bank-a".parse().unwrap(),
+            amount: Money {
+                minor_units: units,
+                currency: Currency::CNY,
+            },
+        },
+    )
+}
+
+/// The attack: a known sender floods the node's mempool (many
+/// transactions, the same one again and again, nonces far ahead). The
+/// mempool is bounded: past its limit a submission gets 503 with a JSON
+/// body naming it, duplicates of pending transactions and nonces far ahead
+/// are refused at admission, and the node goes on serving.
+#[test]
+fn a_flooded_mempool_refuses_with_503_duplicates_and_far_nonces_and_keeps_serving() {
+    // One block an hour: what is admitted stays pending for the test.
+    let home = init_chain_with("credit-chain-mempool", "mempool-test", "1h");
+    let node = Node::start_with(&home, &["--mempool-max-txs", "2"]);
+    let chain: ChainId = "mempool-test".parse().unwrap();
+    let governance = node.key("governance");
+    assert_eq!(node.status()["mempool"]["max_txs"], 2);
+    let submit_in_background = |tx: &SignedTransaction| {
+        let url = format!("{}/tx", node.url);
+        let body = serde_json::to_string(tx).unwrap();
+        std::thread::spawn(move || {
+            // Answers once committed, or fails when the node is stopped.
+            let _ = reqwest::blocking::Client::new().post(url).body(body).send();
+        })
+    };
+
+    let first = mint(&chain, &governance, 1, 1);
+    let waiting = vec![submit_in_background(&first)];
+    node.wait_for_pending(1);
+    // The same transaction again: refused, naming it.
+    let (code, v) = node.post_tx(serde_json::to_string(&first).unwrap());
+    assert_eq!(code, 409, "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "transaction {} is a duplicate of a pending transaction",
+            first.hash()
+        )),
+        "{error}"
+    );
+    assert_eq!(v["detail"]["reason"], "duplicate_pending");
+    // In a batch too.
+    let (code, v) = node.post("/txs", serde_json::to_string(&vec![first.clone()]).unwrap());
+    assert_eq!(code, 200, "{v}");
+    assert!(
+        v[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate of a pending"),
+        "{v}"
+    );
+    // Another transaction with the pending one's nonce.
+    let twin = mint(&chain, &governance, 1, 2);
+    let (code, v) = node.post_tx(serde_json::to_string(&twin).unwrap());
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains(&format!(
+            "nonce 1 of {} is already taken by pending transaction {}",
+            twin.tx.sender,
+            first.hash()
+        )),
+        "{v}"
+    );
+    // A nonce far ahead of the last used one (0).
+    let ahead = credit_chain::app::MAX_NONCE_AHEAD + 1;
+    let far = mint(&chain, &governance, ahead, 1);
+    let (code, v) = node.post_tx(serde_json::to_string(&far).unwrap());
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["detail"]["code"], 11, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains(&format!(
+            "nonce {ahead} from {} is too far ahead",
+            far.tx.sender
+        )),
+        "{v}"
+    );
+    assert_eq!(node.status()["mempool"]["pending"], 1);
+
+    // Fill the mempool; the next submission is refused with 503.
+    let mut waiting = waiting;
+    waiting.push(submit_in_background(&mint(&chain, &governance, 2, 1)));
+    node.wait_for_pending(2);
+    let third = mint(&chain, &governance, 3, 1);
+    let (code, v) = node.post_tx(serde_json::to_string(&third).unwrap());
+    assert_eq!(code, 503, "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("mempool full: 2 transactions") && error.contains("at most 2"),
+        "{error}"
+    );
+    assert_eq!(v["detail"]["reason"], "mempool_full");
+    let (code, v) = node.post("/txs", serde_json::to_string(&vec![third]).unwrap());
+    assert_eq!(code, 503, "{v}");
+
+    // The node goes on serving, its mempool unchanged.
+    let status = node.status();
+    assert_eq!(status["latest_height"], 1, "{status}");
+    assert_eq!(status["mempool"]["pending"], 2, "{status}");
+    assert_eq!(node.light_block(1).height().value(), 1);
+    drop(node);
+    for thread in waiting {
+        thread.join().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// The attack: one `/packets` call asks for everything since height 0 (or
+/// for an absurd number of events). A scan returns at most `limit` events
+/// (whole blocks), continued from `scanned_to`; a limit out of range is
+/// refused, named.
+#[test]
+fn packet_scans_are_bounded_by_their_limit() {
+    let home = init_chain("credit-chain-packets", "shaanxi");
+    let node = Node::start(&home);
+    let chain: ChainId = "shaanxi".parse().unwrap();
+    let governance = node.key("governance");
+    let bank = node.key("institutions/bank-a");
+    let anchor = light_clients::credit_chain::signing::TestChain::new("guangdong", 4).next_block();
+    let create = sign(
+        &chain,
+        &governance,
+        1,
+        TxBody::CreateClient {
+            anchor,
+            params: protocol::tx::LightClientParams {
+                trusting_period_secs: 10 * 365 * 24 * 3600,
+                ..Default::default()
+            },
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&create).unwrap());
+    assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+    // Three queries, each in its own block (each answer waits for its
+    // block).
+    let mut heights = Vec::new();
+    for nonce in 1..=3 {
+        let query = sign(
+            &chain,
+            &bank,
+            nonce,
+            TxBody::SendCreditQuery {
+                destination: "guangdong".parse().unwrap(),
+                query: protocol::CreditQuery {
+                    requester: "bank-a".parse().unwrap(),
+                    enterprise: ENTERPRISE.parse().unwrap(),
+                    kinds: vec![RecordKind::Loan],
+                    purpose: "working capital loan".into(),
+                    consent_id: protocol::Hash::ZERO,
+                    max_fee: Money {
+                        minor_units: 0,
+                        currency: Currency::CNY,
+                    },
+                },
+                timeout_height: Some(Height::new(1_000_000).unwrap()),
+                timeout_time: None,
+            },
+        );
+        let (code, v) = node.post_tx(serde_json::to_string(&query).unwrap());
+        assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+        heights.push(v["height"].as_u64().unwrap());
+    }
+    let events = |v: &Value| -> Vec<u64> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["height"].as_u64().unwrap())
+            .collect()
+    };
+    let (code, all) = node.get("/packets?since=0");
+    assert_eq!(code, 200, "{all}");
+    assert_eq!(events(&all), heights);
+    // One at a time, continued from where the last scan stopped.
+    let mut since = 0;
+    for h in &heights {
+        let (code, v) = node.get(&format!("/packets?since={since}&limit=1"));
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(events(&v), vec![*h], "{v}");
+        assert_eq!(v["scanned_to"], *h, "{v}");
+        since = *h;
+    }
+    for bad in ["0", "5001", "-1", "many"] {
+        let (code, v) = node.get(&format!("/packets?since=0&limit={bad}"));
+        assert_eq!(code, 400, "{v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("expected an integer from 1 to 5000"),
+            "{v}"
         );
     }
     drop(node);

@@ -107,6 +107,13 @@ pub fn query_fee(provider: &InstitutionId) -> Vec<u8> {
     join(&["fees/", provider.as_str()])
 }
 
+/// `governance/max_query_fee`: the most a data provider may charge per
+/// answered query, in minor units of the chain's currency (`u64`; absent =
+/// the chain's default), set by governance.
+pub fn max_query_fee() -> Vec<u8> {
+    b"governance/max_query_fee".to_vec()
+}
+
 /// `governance/pending_validators`: a validator set decided in the current
 /// block, taken by `end_block`.
 pub fn pending_validators() -> Vec<u8> {

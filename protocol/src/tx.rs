@@ -153,11 +153,16 @@ string_conversions!(Account);
 /// [`ConsentGrant::sign_bytes`].
 ///
 /// It is granted on the chain that holds the records (the one that answers
-/// queries); the grantee may sit on another chain. Its id is
-/// [`ConsentGrant::id`]; the `nonce` lets an enterprise grant the same terms
-/// again after a revocation.
+/// queries), which it names in `chain_id` under the enterprise's signature:
+/// a grant replayed on another chain (where the same enterprise code may
+/// also hold records) authorises nothing there. The grantee may sit on
+/// another chain. Its id is [`ConsentGrant::id`]; the `nonce` lets an
+/// enterprise grant the same terms again after a revocation.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct ConsentGrant {
+    /// The chain that holds the records and answers the queries: the only
+    /// chain that accepts this grant.
+    pub chain_id: ChainId,
     /// The enterprise (data subject) that consents.
     pub enterprise: EnterpriseId,
     /// The chain of the institution allowed to query.
@@ -483,6 +488,14 @@ pub enum TxBody {
         /// The regulator's ed25519 signature of the checkpoint.
         signature: Signature,
     },
+    // --- fees, continued (appended: variants keep their borsh index) ---
+    /// Sets the most a data provider may charge per answered query
+    /// (governance): a higher `set_query_fee` is refused, and a fee set
+    /// before the cap was lowered is charged at the cap.
+    SetMaxQueryFee {
+        /// The cap, in the chain's currency.
+        fee: Money,
+    },
 }
 
 /// Domain tag of the bytes a regulator signs for an audit checkpoint
@@ -534,6 +547,7 @@ impl TxBody {
             TxBody::RevokeConsent { .. } => "revoke_consent",
             TxBody::IssueAttestation { .. } => "issue_attestation",
             TxBody::SetQueryFee { .. } => "set_query_fee",
+            TxBody::SetMaxQueryFee { .. } => "set_max_query_fee",
             TxBody::Transfer { .. } => "transfer",
             TxBody::CreateClient { .. } => "create_client",
             TxBody::UpdateClient { .. } => "update_client",
@@ -562,7 +576,9 @@ impl TxBody {
             TxBody::WriteRecord { .. } => "records",
             TxBody::GrantConsent { .. } | TxBody::RevokeConsent { .. } => "consent",
             TxBody::IssueAttestation { .. } => "attestations",
-            TxBody::SetQueryFee { .. } | TxBody::Transfer { .. } => "fees",
+            TxBody::SetQueryFee { .. }
+            | TxBody::SetMaxQueryFee { .. }
+            | TxBody::Transfer { .. } => "fees",
             TxBody::CreateClient { .. }
             | TxBody::UpdateClient { .. }
             | TxBody::SubmitMisbehaviour { .. }
@@ -719,6 +735,7 @@ mod tests {
     #[test]
     fn consent_id_depends_on_every_field() {
         let grant = ConsentGrant {
+            chain_id: "guangdong".parse().unwrap(),
             enterprise: "91350100M000100Y43".parse().unwrap(),
             grantee_chain: "shaanxi".parse().unwrap(),
             grantee: "bank-a".parse().unwrap(),
@@ -730,6 +747,10 @@ mod tests {
         let mut other = grant.clone();
         other.nonce = 1;
         assert_ne!(grant.id(), other.id());
+        let mut elsewhere = grant.clone();
+        elsewhere.chain_id = "beijing".parse().unwrap();
+        assert_ne!(grant.id(), elsewhere.id());
+        assert_ne!(grant.sign_bytes(), elsewhere.sign_bytes());
         assert!(grant.covers(RecordKind::Loan));
         assert!(!grant.covers(RecordKind::Tax));
         assert!(grant.sign_bytes().starts_with(b"credit-chain/consent/v1"));

@@ -400,6 +400,7 @@ pub async fn seed_query_scenario(
         .await?;
     }
     let grant = ConsentGrant {
+        chain_id: answerer.id.clone(),
         enterprise: enterprise.clone(),
         grantee_chain: asker.clone(),
         grantee: "bank-a".parse()?,

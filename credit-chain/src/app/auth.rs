@@ -156,7 +156,8 @@ fn needed_roles(roles: &[Role], or_governance: bool) -> String {
 /// How strictly the nonce is checked.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NonceRule {
-    /// Mempool admission: refuse used nonces, admit later ones.
+    /// Mempool admission: refuse used nonces, admit later ones up to
+    /// [`MAX_NONCE_AHEAD`](super::MAX_NONCE_AHEAD) ahead.
     NotReplayed,
     /// Execution: exactly the next nonce.
     Next,
@@ -223,6 +224,14 @@ pub(crate) fn authenticate(
             sender: tx.sender,
             nonce: tx.nonce,
             last,
+        });
+    }
+    if rule == NonceRule::NotReplayed && tx.nonce - last > super::MAX_NONCE_AHEAD {
+        return Err(TxError::NonceTooFarAhead {
+            sender: tx.sender,
+            nonce: tx.nonce,
+            last,
+            max_ahead: super::MAX_NONCE_AHEAD,
         });
     }
     if rule == NonceRule::Next && tx.nonce != last + 1 {

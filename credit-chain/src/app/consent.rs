@@ -5,7 +5,10 @@
 //! (or governance) with `register_enterprise`; self-registration would let
 //! anyone claim any code. A grant is stored by whoever submits it (the
 //! enterprise or the grantee), since the enterprise's signature over it is
-//! what authenticates it; a revocation must be sent by the enterprise.
+//! what authenticates it; a revocation must be sent by the enterprise. A
+//! grant names, under that signature, the chain that holds the records;
+//! another chain refuses it, so a grant seen on one chain cannot be
+//! replayed to open an enterprise's records on another.
 
 use protocol::tx::ConsentGrant;
 use protocol::{
@@ -27,6 +30,13 @@ pub(crate) fn grant_consent<S: KvStoreMut + ?Sized>(
     grant: &ConsentGrant,
     signature: &Signature,
 ) -> Result<Vec<Event>, TxError> {
+    if grant.chain_id != ctx.chain_id {
+        return Err(TxError::ConsentForOtherChain {
+            id: grant.id(),
+            granted_on: grant.chain_id.clone(),
+            this_chain: ctx.chain_id.clone(),
+        });
+    }
     let enterprise: EnterpriseRecord = state::read(store, &keys::enterprise(&grant.enterprise))?
         .ok_or_else(|| TxError::UnknownEnterprise(grant.enterprise.clone()))?;
     if !verify_signature(&enterprise.key, &grant.sign_bytes(), signature) {
@@ -164,7 +174,14 @@ pub(crate) fn refusal<'a>(
         return Ok(Some(format!("no consent {id} on {}", ctx.chain_id)));
     };
     let g = &record.grant;
-    let refusal = if g.enterprise != *query.enterprise {
+    let refusal = if g.chain_id != ctx.chain_id {
+        // Never stored by `grant_consent`; kept so an imported state cannot
+        // carry one either.
+        Some(format!(
+            "consent {id} is granted on chain {}, not on {}",
+            g.chain_id, ctx.chain_id
+        ))
+    } else if g.enterprise != *query.enterprise {
         Some(format!(
             "consent {id} is from enterprise {}, the query is about {}",
             g.enterprise, query.enterprise

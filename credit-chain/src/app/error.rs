@@ -69,6 +69,22 @@ pub enum TxError {
         /// The nonce expected.
         expected: u64,
     },
+    /// At admission: the nonce is further ahead of the sender's last used
+    /// one than a pending batch can reach, so it could never execute and
+    /// would only occupy the mempool.
+    #[error(
+        "nonce {nonce} from {sender} is too far ahead: the last used is {last}, at most {max_ahead} ahead are admitted"
+    )]
+    NonceTooFarAhead {
+        /// The sender.
+        sender: PublicKey,
+        /// The nonce given.
+        nonce: u64,
+        /// The last nonce used.
+        last: u64,
+        /// The window admitted.
+        max_ahead: u64,
+    },
     /// The sender may not send this message.
     #[error("{sender} may not {action}: {needed}")]
     Unauthorized {
@@ -166,6 +182,19 @@ pub enum TxError {
         /// The block time.
         now: Time,
     },
+    /// The consent names another chain as the one holding the records: a
+    /// grant replayed from that chain.
+    #[error(
+        "consent {id} is granted on chain {granted_on}, not on this chain {this_chain}: a grant replayed from another chain authorises nothing here"
+    )]
+    ConsentForOtherChain {
+        /// The consent.
+        id: Hash,
+        /// The chain the grant names.
+        granted_on: ChainId,
+        /// This chain.
+        this_chain: ChainId,
+    },
 
     // --- attestations (50-59) ---
     /// The attestation does not name the sender as issuer, with its key.
@@ -223,6 +252,30 @@ pub enum TxError {
     BalanceOverflow {
         /// The account.
         account: String,
+    },
+    /// A data provider's query fee above the governance cap.
+    #[error(
+        "query fee {fee} {currency} of {provider} is above the maximum {max} {currency} set by governance"
+    )]
+    QueryFeeAboveMax {
+        /// The provider.
+        provider: InstitutionId,
+        /// The fee asked, in minor units.
+        fee: u64,
+        /// The cap, in minor units.
+        max: u64,
+        /// The currency.
+        currency: Currency,
+    },
+    /// The query fees of the providers answering a query add up to more
+    /// than a `u64` of minor units.
+    #[error(
+        "the query fees of {providers} providers add up to more than {} minor units",
+        u64::MAX
+    )]
+    QueryFeeOverflow {
+        /// How many providers charge.
+        providers: usize,
     },
 
     // --- interchain (70-89) ---
@@ -409,6 +462,24 @@ pub enum TxError {
         /// What is wrong with the proof.
         reason: String,
     },
+    /// A client's anchor is dated after this chain's block time plus the
+    /// allowed clock drift: trusting it would let the trusting period run
+    /// from the future.
+    #[error(
+        "anchor of {chain} at height {height} is from the future: its time {anchor_time} is after this block's time {block_time} plus the allowed drift of {drift_secs}s"
+    )]
+    AnchorFromFuture {
+        /// The anchor's chain.
+        chain: ChainId,
+        /// The anchor's height.
+        height: Height,
+        /// The anchor header's time.
+        anchor_time: Time,
+        /// This chain's block time.
+        block_time: Time,
+        /// The client's allowed clock drift, in seconds.
+        drift_secs: u64,
+    },
 }
 
 impl TxError {
@@ -425,6 +496,7 @@ impl TxError {
             TxError::Unauthorized { .. } => 8,
             TxError::InvalidBody { .. } => 9,
             TxError::CorruptState { .. } => 10,
+            TxError::NonceTooFarAhead { .. } => 11,
             TxError::InstitutionExists(_) => 20,
             TxError::UnknownInstitution(_) => 21,
             TxError::KeyInUse { .. } => 22,
@@ -437,6 +509,7 @@ impl TxError {
             TxError::UnknownConsent(_) => 42,
             TxError::ConsentRevoked { .. } => 43,
             TxError::ConsentExpired { .. } => 44,
+            TxError::ConsentForOtherChain { .. } => 45,
             TxError::IssuerMismatch { .. } => 50,
             TxError::InvalidAttestationSignature(_) => 51,
             TxError::AttestationExists(_) => 52,
@@ -444,6 +517,8 @@ impl TxError {
             TxError::InsufficientBalance { .. } => 60,
             TxError::WrongCurrency { .. } => 61,
             TxError::BalanceOverflow { .. } => 62,
+            TxError::QueryFeeAboveMax { .. } => 63,
+            TxError::QueryFeeOverflow { .. } => 64,
             TxError::ClientExists(_) => 70,
             TxError::UnknownClient(_) => 71,
             TxError::ClientFrozen(_) => 72,
@@ -464,6 +539,7 @@ impl TxError {
             TxError::AggregationClosed { .. } => 87,
             TxError::AggregationExists { .. } => 88,
             TxError::InvalidContributionProof { .. } => 89,
+            TxError::AnchorFromFuture { .. } => 90,
         }
     }
 

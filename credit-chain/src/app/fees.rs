@@ -91,18 +91,68 @@ pub(crate) fn check_account_exists(
     Ok(())
 }
 
-/// `set_query_fee`: a data provider's fee per answered query.
+/// The cap on a provider's query fee when governance set none: 10,000.00
+/// in the chain's currency (1,000,000 minor units), far above any fee of
+/// the sample chains and far below what could hold every query hostage.
+pub const DEFAULT_MAX_QUERY_FEE: u64 = 1_000_000;
+
+/// The most a data provider may charge per answered query, in minor units
+/// (governance's `set_max_query_fee`, else [`DEFAULT_MAX_QUERY_FEE`]).
+pub fn max_query_fee(store: &(impl KvStore + ?Sized)) -> Result<u64, TxError> {
+    Ok(state::read::<u64>(store, &keys::max_query_fee())?.unwrap_or(DEFAULT_MAX_QUERY_FEE))
+}
+
+/// Refuses a provider's fee above the governance cap.
+pub(crate) fn check_query_fee(
+    store: &(impl KvStore + ?Sized),
+    params: &Params,
+    provider: &protocol::InstitutionId,
+    fee: u64,
+) -> Result<(), TxError> {
+    let max = max_query_fee(store)?;
+    if fee > max {
+        return Err(TxError::QueryFeeAboveMax {
+            provider: provider.clone(),
+            fee,
+            max,
+            currency: params.currency,
+        });
+    }
+    Ok(())
+}
+
+/// `set_query_fee`: a data provider's fee per answered query, at most the
+/// governance cap (a provider's fee of `u64::MAX` would make every query
+/// about the enterprises it holds records of refused).
 pub(crate) fn set_query_fee<S: KvStoreMut + ?Sized>(
     store: &mut S,
     sender: &Sender,
     fee: &Money,
 ) -> Result<Vec<Event>, TxError> {
     let provider = sender.require_role("set_query_fee", &[Role::DataProvider])?;
-    check_currency(&state::params(store)?, fee)?;
+    let params = state::params(store)?;
+    check_currency(&params, fee)?;
+    check_query_fee(store, &params, &provider.id, fee.minor_units)?;
     state::write(store, keys::query_fee(&provider.id), fee);
     Ok(vec![
         Event::new("query_fee_set")
             .attr("provider", &provider.id)
+            .attr("fee", fee.minor_units)
+            .attr("currency", fee.currency),
+    ])
+}
+
+/// `set_max_query_fee`: governance caps the providers' query fees.
+pub(crate) fn set_max_query_fee<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    sender: &Sender,
+    fee: &Money,
+) -> Result<Vec<Event>, TxError> {
+    sender.require_governance("set_max_query_fee")?;
+    check_currency(&state::params(store)?, fee)?;
+    state::write(store, keys::max_query_fee(), &fee.minor_units);
+    Ok(vec![
+        Event::new("max_query_fee_set")
             .attr("fee", fee.minor_units)
             .attr("currency", fee.currency),
     ])

@@ -86,6 +86,11 @@ pub struct GenesisState {
     /// Initial query fees.
     #[serde(default)]
     pub query_fees: Vec<GenesisFee>,
+    /// The cap on query fees, in minor units (default
+    /// [`DEFAULT_MAX_QUERY_FEE`](super::fees::DEFAULT_MAX_QUERY_FEE));
+    /// governance changes it with `set_max_query_fee`.
+    #[serde(default)]
+    pub max_query_fee: Option<u64>,
 }
 
 fn default_currency() -> Currency {
@@ -101,6 +106,7 @@ impl Default for GenesisState {
             enterprises: Vec::new(),
             balances: Vec::new(),
             query_fees: Vec::new(),
+            max_query_fee: None,
         }
     }
 }
@@ -160,8 +166,12 @@ pub(crate) fn init(
         fees::check_account_exists(store, &b.account).map_err(|e| bad(&what, e))?;
         fees::credit(store, &b.account, b.amount).map_err(|e| bad(&what, e))?;
     }
+    if let Some(max) = genesis.max_query_fee {
+        state::write(store, keys::max_query_fee(), &max);
+    }
     for f in &genesis.query_fees {
         let what = format!("query fee of {}", f.provider);
+        fees::check_query_fee(store, &params, &f.provider, f.fee).map_err(|e| bad(&what, e))?;
         let provider = genesis
             .institutions
             .iter()

@@ -184,6 +184,22 @@ pub(crate) fn create_client<S: KvStoreMut + ?Sized>(
         return Err(TxError::ClientExists(chain.clone()));
     }
     let options = client_options(params)?;
+    // The light client checks that the anchor has not expired, not that it
+    // has already happened: a future anchor would stretch its trusting
+    // period and outrank every honest header.
+    let latest_allowed = ctx
+        .time
+        .checked_add(options.clock_drift)
+        .unwrap_or(Time::from_unix_nanos(u64::MAX));
+    if anchor.header().time > latest_allowed {
+        return Err(TxError::AnchorFromFuture {
+            chain: chain.clone(),
+            height: anchor.height(),
+            anchor_time: anchor.header().time,
+            block_time: ctx.time,
+            drift_secs: params.clock_drift_secs,
+        });
+    }
     let client = LightClient::new(anchor.clone(), options, ctx.time)
         .map_err(|e| client_error(chain, "the anchor", e))?;
     save_client(store, &client, *params);
@@ -677,8 +693,10 @@ fn payload_name(p: &PacketPayload) -> &'static str {
 ///
 /// Consent: see [`consent::refusal`]. Records: every record about the
 /// enterprise of a kind asked for. Fee: each provider whose records are
-/// returned charges its query fee; the total must be at most the query's
-/// `max_fee` (in this chain's currency), else the query is refused. Nothing
+/// returned charges its query fee (at most the governance cap,
+/// [`fees::max_query_fee`]); the total must be at most the query's
+/// `max_fee` (in this chain's currency), else the query is refused, as it is
+/// when the total would overflow. Nothing
 /// is paid here: the charges travel in the acknowledgement, and the source
 /// pays them out of the requester's escrow when the acknowledgement is
 /// proven to it (see [`settle_escrow`]). A refusal is an answer too (with
@@ -711,15 +729,26 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
         .map(|(_, r)| r)
         .filter(|r| query.kinds.contains(&r.kind))
         .collect();
+    // Each fee is charged at most at the governance cap (a fee set before
+    // the cap was lowered included), and the sum is checked: no provider
+    // can price every query about an enterprise out of reach.
+    let max_fee = fees::max_query_fee(store)?;
     let mut charges = Vec::new();
-    let mut total: u64 = 0;
+    let mut total: Option<u64> = Some(0);
     for provider in records::providers(&found) {
-        let fee = state::read::<Money>(store, &keys::query_fee(&provider))?.unwrap_or(nothing);
+        let mut fee = state::read::<Money>(store, &keys::query_fee(&provider))?.unwrap_or(nothing);
+        fee.minor_units = fee.minor_units.min(max_fee);
         if fee.minor_units > 0 {
-            total = total.saturating_add(fee.minor_units);
+            total = total.and_then(|t| t.checked_add(fee.minor_units));
             charges.push(FeeCharge { provider, fee });
         }
     }
+    let Some(total) = total else {
+        let overflow = TxError::QueryFeeOverflow {
+            providers: charges.len(),
+        };
+        return Ok(refuse(QueryOutcome::FeeRefused(overflow.to_string())));
+    };
     if total > 0 && query.max_fee.currency != params.currency {
         return Ok(refuse(QueryOutcome::FeeRefused(format!(
             "max fee is in {}, this chain charges in {}",

@@ -20,7 +20,7 @@
 //!
 //! | message | sender |
 //! |---|---|
-//! | `register_institution`, `suspend_institution`, `reinstate_institution`, `set_validators`, `mint` | governance |
+//! | `register_institution`, `suspend_institution`, `reinstate_institution`, `set_validators`, `mint`, `set_max_query_fee` | governance |
 //! | `register_enterprise` | governance or registrar |
 //! | `write_record`, `set_query_fee` | data provider (for itself) |
 //! | `issue_attestation` | credit bureau, data provider or regulator (as issuer) |
@@ -55,6 +55,7 @@
 //! | `attestations/<attestation id hex>` | [`Attestation`](protocol::Attestation) |
 //! | `balances/<institution>`, `balances/<chain>/<institution>` | `u64` minor units (absent = 0) |
 //! | `fees/<provider>` | [`Money`](protocol::Money), fee per answered query |
+//! | `governance/max_query_fee` | `u64` minor units, the cap on query fees (absent = [`fees::DEFAULT_MAX_QUERY_FEE`]) |
 //! | `governance/pending_validators` | [`ValidatorSet`], decided in this block |
 //! | `governance/validators` | [`ValidatorSet`], last announced by `end_block` |
 //! | `interchain/clients/<chain>` | [`StoredClient`](state::StoredClient) |
@@ -133,6 +134,13 @@ use auth::{NonceRule, Sender};
 
 /// Largest accepted encoded transaction, in bytes.
 pub const MAX_TX_BYTES: usize = 4 * 1024 * 1024;
+
+/// How far past a sender's last used nonce admission goes: one full batch
+/// (the node takes 5,000 transactions per `POST /txs`, and a relayer signs
+/// a batch with consecutive nonces from its committed one, sending the next
+/// once it is committed). A nonce further ahead could not execute before
+/// thousands of others and would only hold mempool room.
+pub const MAX_NONCE_AHEAD: u64 = 5_000;
 
 /// What the node tells the state machine about the block being executed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,21 +316,31 @@ impl App {
     }
 
     /// Mempool admission: chain id, signature, known and active sender, an
-    /// unused nonce (a later one is admitted, to queue several
-    /// transactions of one sender), the message's fields. Writes nothing.
+    /// unused nonce (a later one, at most [`MAX_NONCE_AHEAD`] past the last
+    /// used, is admitted, to queue several transactions of one sender), the
+    /// message's fields, and a query fee within the governance cap. Writes
+    /// nothing.
     pub fn check_tx(
         store: &impl KvStore,
         ctx: &BlockContext,
         tx: &SignedTransaction,
     ) -> Result<(), TxError> {
-        auth::authenticate(
+        let sender = auth::authenticate(
             store,
             ctx,
             tx,
             NonceRule::NotReplayed,
             SignatureCheck::Verify,
         )?;
-        validate::validate_body(&tx.tx.body)
+        validate::validate_body(&tx.tx.body)?;
+        // A fee above the governance cap would fail in its block anyway:
+        // refused here, it takes no mempool room.
+        if let TxBody::SetQueryFee { fee } = &tx.tx.body
+            && let Some(provider) = &sender.institution
+        {
+            fees::check_query_fee(store, &state::params(store)?, &provider.id, fee.minor_units)?;
+        }
+        Ok(())
     }
 
     /// Executes a transaction atomically: on success its writes and the
@@ -461,6 +479,7 @@ fn execute<S: KvStoreMut + ?Sized>(
             attestations::issue_attestation(store, ctx, &sender, attestation)
         }
         TxBody::SetQueryFee { fee } => fees::set_query_fee(store, &sender, fee),
+        TxBody::SetMaxQueryFee { fee } => fees::set_max_query_fee(store, &sender, fee),
         TxBody::Transfer { to, amount } => fees::transfer(store, &sender, to, amount),
         TxBody::CreateClient { anchor, params } => {
             interchain::create_client(store, ctx, &sender, anchor, params)

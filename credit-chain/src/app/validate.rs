@@ -176,6 +176,7 @@ pub fn validate_body(body: &TxBody) -> Result<(), TxError> {
         | TxBody::SetValidators { .. }
         | TxBody::RevokeConsent { .. }
         | TxBody::SetQueryFee { .. }
+        | TxBody::SetMaxQueryFee { .. }
         | TxBody::CreateClient { .. }
         | TxBody::UpdateClient { .. }
         | TxBody::SubmitMisbehaviour { .. }

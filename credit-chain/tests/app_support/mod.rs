@@ -312,8 +312,10 @@ pub fn record(provider: &str, kind: RecordKind, units: u64, start: Time) -> Cred
     }
 }
 
-/// A consent of the test enterprise, signed with its key.
+/// A consent of the test enterprise, signed with its key, granted on the
+/// chain `held_on` (the one holding the records).
 pub fn consent(
+    held_on: &str,
     grantee_chain: &str,
     grantee: &str,
     scope: &[RecordKind],
@@ -321,6 +323,7 @@ pub fn consent(
     nonce: u64,
 ) -> TxBody {
     let grant = ConsentGrant {
+        chain_id: chain(held_on),
         enterprise: enterprise(),
         grantee_chain: chain(grantee_chain),
         grantee: id(grantee),
