@@ -742,26 +742,23 @@ async fn flooding_and_costly_peers_are_banned_and_governance_still_freezes() {
     )
     .await;
     let own_keys = light_clients::credit_chain::signing::Committee::deterministic("forger", 4);
-    let real = guangdong
-        .adapter()
-        .unwrap()
-        .light_block(Height::GENESIS)
-        .await
-        .unwrap();
-    let latest = guangdong
-        .adapter()
-        .unwrap()
-        .status()
-        .await
-        .unwrap()
-        .latest_height
-        .value();
+    // A real recent header, moved far ahead and just later in time: it
+    // passes every cheap check of the light client, which could only
+    // bisect towards it (through blocks that do not exist).
+    let guangdong_rpc = guangdong.adapter().unwrap();
+    let latest = guangdong_rpc.status().await.unwrap().latest_height;
+    let real = guangdong_rpc.light_block(latest).await.unwrap();
     for ahead in 0..3u64 {
         let mut block = real.clone();
         let header = &mut block.signed_header.header;
-        header.height = Height::new(latest + 100_000 + ahead).unwrap();
+        header.height = Height::new(latest.value() + 100_000 + ahead).unwrap();
+        header.time = header
+            .time
+            .checked_add(Duration::from_millis(100 * (ahead + 1)))
+            .unwrap();
         header.validators_hash = own_keys.validator_set().hash();
         header.next_validators_hash = own_keys.validator_set().hash();
+        header.proposer = own_keys.validator_set().validators()[0].pub_key;
         block.validators = own_keys.validator_set().clone();
         block.next_validators = own_keys.validator_set().clone();
         block.signed_header.commit = own_keys.sign(block.header());

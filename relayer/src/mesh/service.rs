@@ -384,7 +384,7 @@ impl MeshService {
                         let verdict = service.judge(&topic, &body).await;
                         service.metrics.gossip_judged(&topic, verdict);
                         if verdict == Verdict::Reject {
-                            tracing::warn!(%topic, peer = %from, "rejected a gossiped light block");
+                            tracing::warn!(%topic, peer = %from, "rejected a gossiped message");
                         }
                         let _ = service
                             .network
