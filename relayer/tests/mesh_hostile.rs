@@ -632,28 +632,42 @@ async fn flooding_and_costly_peers_are_banned_and_governance_still_freezes() {
     let admitted = |peer: PeerId| {
         let (url, token) = (url("/network/peers"), token.clone());
         async move {
-            eventually("the relayer admits the node", Duration::from_secs(15), || async {
-                let (_, peers) = get(&url, &token).await;
-                if peer_ids(&peers).contains(&peer.to_string()) {
-                    Ok(())
-                } else {
-                    Err(peers.to_string())
-                }
-            })
+            eventually(
+                "the relayer admits the node",
+                Duration::from_secs(15),
+                || async {
+                    let (_, peers) = get(&url, &token).await;
+                    if peer_ids(&peers).contains(&peer.to_string()) {
+                        Ok(())
+                    } else {
+                        Err(peers.to_string())
+                    }
+                },
+            )
             .await;
         }
     };
     let banned = |peer: PeerId| {
         let (url, token) = (url("/network/bans"), token.clone());
         async move {
-            eventually("the relayer bans the node", Duration::from_secs(30), || async {
-                let (_, bans) = get(&url, &token).await;
-                let listed = bans["bans"].as_array().is_some_and(|b| {
-                    b.iter()
-                        .any(|b| b["peer_id"] == peer.to_string().as_str() && b["strikes"].as_u64() >= Some(3))
-                });
-                if listed { Ok(()) } else { Err(bans.to_string()) }
-            })
+            eventually(
+                "the relayer bans the node",
+                Duration::from_secs(30),
+                || async {
+                    let (_, bans) = get(&url, &token).await;
+                    let listed = bans["bans"].as_array().is_some_and(|b| {
+                        b.iter().any(|b| {
+                            b["peer_id"] == peer.to_string().as_str()
+                                && b["strikes"].as_u64() >= Some(3)
+                        })
+                    });
+                    if listed {
+                        Ok(())
+                    } else {
+                        Err(bans.to_string())
+                    }
+                },
+            )
             .await;
         }
     };
@@ -674,7 +688,11 @@ async fn flooding_and_costly_peers_are_banned_and_governance_still_freezes() {
     let hubei = registration_of("hubei", &SigningKey::from_bytes(&[43; 32]), &hubei_relayer);
     common::propose_and_approve(&base_url, &token, &hubei, &governors[..2]).await;
     let view = registry().await;
-    assert_eq!(status_of(&view, "hubei").as_deref(), Some("active"), "{view}");
+    assert_eq!(
+        status_of(&view, "hubei").as_deref(),
+        Some("active"),
+        "{view}"
+    );
 
     // (a) A submission needing thousands of blocks verified (timeouts with
     // distinct proof heights) is refused unverified, named; three of them
@@ -797,7 +815,11 @@ async fn flooding_and_costly_peers_are_banned_and_governance_still_freezes() {
     );
     common::propose_and_approve(&base_url, &token, &freeze, &governors[..2]).await;
     let view = registry().await;
-    assert_eq!(status_of(&view, "hubei").as_deref(), Some("frozen"), "{view}");
+    assert_eq!(
+        status_of(&view, "hubei").as_deref(),
+        Some("frozen"),
+        "{view}"
+    );
 
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);

@@ -226,9 +226,7 @@ pub enum RegistryError {
         closure: Closure,
     },
     /// The proposal's queue of pending proposals is full.
-    #[error(
-        "{pending} {queue} are pending, at most {max}; retry once some are decided or expire"
-    )]
+    #[error("{pending} {queue} are pending, at most {max}; retry once some are decided or expire")]
     TooManyPending {
         /// The full queue.
         queue: PendingQueue,
@@ -1033,9 +1031,10 @@ impl Registry {
             .values()
             .filter(|p| match (&queue, &p.signed.proposal) {
                 (PendingQueue::Registrations, Proposal::Register(_)) => true,
-                (PendingQueue::Governor(key), Proposal::Freeze { .. } | Proposal::Deregister { .. }) => {
-                    p.signed.proposer == *key
-                }
+                (
+                    PendingQueue::Governor(key),
+                    Proposal::Freeze { .. } | Proposal::Deregister { .. },
+                ) => p.signed.proposer == *key,
                 _ => false,
             })
             .count();

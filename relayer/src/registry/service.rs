@@ -299,6 +299,18 @@ impl RegistryService {
             .map(|((), expired)| expired)
     }
 
+    /// Every `interval`, expires the proposals due (so the API and peers
+    /// stop seeing them even when nothing else changes), until the process
+    /// stops.
+    pub async fn keep_expiring(self: Arc<Self>, interval: Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = self.expire() {
+                tracing::warn!(error = %e, "registry: cannot persist expired proposals");
+            }
+        }
+    }
+
     /// Expires what is due, then runs `change` on a copy of the registry;
     /// when either changed something, saves the copy and only then makes it
     /// the registry. Returns `change`'s output and how many expired.

@@ -282,7 +282,10 @@ fn state_rules_name_the_chain() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "chain shaanxi is already registered (active)");
-    let err = r.submit(freeze("hubei", &key(1)), NOW).unwrap_err().to_string();
+    let err = r
+        .submit(freeze("hubei", &key(1)), NOW)
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "chain hubei is not registered (registered: shaanxi)");
     let err = r
         .submit(deregister("hubei", &key(1)), NOW)
@@ -306,13 +309,16 @@ fn freeze_then_deregister() {
     let f = r.submit(freeze("shaanxi", &key(1)), NOW).unwrap().id;
     // A second freeze with another reason competes.
     let f2 = r
-        .submit(sign_proposal(
-            Proposal::Freeze {
-                chain_id: chain("shaanxi"),
-                reason: "other".into(),
-            },
-            &key(2),
-        ), NOW)
+        .submit(
+            sign_proposal(
+                Proposal::Freeze {
+                    chain_id: chain("shaanxi"),
+                    reason: "other".into(),
+                },
+                &key(2),
+            ),
+            NOW,
+        )
         .unwrap()
         .id;
     r.approve(sign_approval(f, &key(1))).unwrap();
@@ -334,13 +340,16 @@ fn freeze_then_deregister() {
     let err = r.submit(freeze("shaanxi", &key(3)), NOW);
     assert!(matches!(err, Err(RegistryError::ProposalClosed { .. })));
     let err = r
-        .submit(sign_proposal(
-            Proposal::Freeze {
-                chain_id: chain("shaanxi"),
-                reason: "again".into(),
-            },
-            &key(3),
-        ), NOW)
+        .submit(
+            sign_proposal(
+                Proposal::Freeze {
+                    chain_id: chain("shaanxi"),
+                    reason: "again".into(),
+                },
+                &key(3),
+            ),
+            NOW,
+        )
         .unwrap_err();
     assert!(matches!(err, RegistryError::AlreadyFrozen { .. }), "{err}");
 
@@ -760,10 +769,7 @@ fn junk_registration(i: usize) -> SignedProposal {
 fn pending_proposals_expire_and_stay_closed() {
     let mut r = Registry::new(&genesis(3, 2)).unwrap();
     let age = 3600;
-    let old = r
-        .submit(registration("sichuan", &key(50)), NOW)
-        .unwrap()
-        .id;
+    let old = r.submit(registration("sichuan", &key(50)), NOW).unwrap().id;
     let young = r.submit(freeze("shaanxi", &key(1)), NOW + 100).unwrap().id;
     assert_eq!(r.received_at(&old), Some(NOW));
     // Not older than the age yet.
@@ -832,7 +838,10 @@ fn junk_registrations_never_block_a_freeze_or_a_deregistration() {
     let d = r.submit(deregister("shaanxi", &key(2)), NOW).unwrap().id;
     r.approve(sign_approval(f, &key(1))).unwrap();
     let event = decided(r.approve(sign_approval(f, &key(3))));
-    assert!(matches!(event, RegistryEvent::ChainFrozen { .. }), "{event:?}");
+    assert!(
+        matches!(event, RegistryEvent::ChainFrozen { .. }),
+        "{event:?}"
+    );
     // And so does a deregistration.
     r.approve(sign_approval(d, &key(1))).unwrap();
     let event = decided(r.approve(sign_approval(d, &key(2))));
