@@ -14,7 +14,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use light_clients::credit_chain::{KeyCache, TrustThreshold, verify_commit_signatures};
+use light_clients::credit_chain::{
+    KeyCache, TrustThreshold, VerificationError, verify_commit_signatures,
+};
 use light_clients::merkle::StateProof;
 use network::{NetworkEvent, NetworkHandle, Responder, Topic, Verdict};
 use protocol::tx::TxBody;
@@ -51,15 +53,16 @@ pub enum RequestAbuse {
 }
 
 /// Why a gossiped light block is rejected before it is verified.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum GossipAbuse {
     /// Its commit's signatures do not verify.
-    #[error("light block {height}: its commit does not verify: {reason}")]
+    #[error("light block {height}: its commit does not verify: {source}")]
     BadCommit {
         /// The block's height.
         height: Height,
         /// What the verifier said.
-        reason: String,
+        #[source]
+        source: VerificationError,
     },
     /// It would need a bisection, but none of the validators this relayer
     /// trusts signed it.
@@ -135,10 +138,7 @@ async fn precheck_gossiped(chain: &ChainRuntime, block: &LightBlock) -> Result<(
         &block.validators,
         &KeyCache::new(),
     )
-    .map_err(|e| GossipAbuse::BadCommit {
-        height,
-        reason: e.to_string(),
-    })?;
+    .map_err(|source| GossipAbuse::BadCommit { height, source })?;
     let tally = signers.tally(&trusted.next_validators, TrustThreshold::ONE_THIRD);
     if tally.tallied == 0 {
         return Err(GossipAbuse::NoTrustedSigner {
@@ -765,4 +765,37 @@ fn check_proof(
             header.height
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout_at(height: u64) -> TxBody {
+        let mut packet: protocol::Packet =
+            serde_json::from_str(include_str!("../../../protocol/tests/data/packet.json")).unwrap();
+        packet.sequence = height;
+        TxBody::TimeoutPacket {
+            packet,
+            proof: Vec::new(),
+            proof_height: Height::new(height).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_submission_may_need_a_bounded_number_of_distinct_heights() {
+        let limit = MAX_HEIGHTS_PER_SUBMIT as u64;
+        let at_limit: Vec<TxBody> = (1..=limit).map(timeout_at).collect();
+        assert_eq!(check_heights(&at_limit), Ok(MAX_HEIGHTS_PER_SUBMIT));
+        // The same heights again cost nothing more.
+        let repeated: Vec<TxBody> = (1..=limit).chain(1..=limit).map(timeout_at).collect();
+        assert_eq!(check_heights(&repeated), Ok(MAX_HEIGHTS_PER_SUBMIT));
+        let over: Vec<TxBody> = (1..=limit + 1).map(timeout_at).collect();
+        assert_eq!(check_heights(&over), Err(RequestAbuse::TooManyHeights));
+        assert!(
+            RequestAbuse::TooManyHeights
+                .to_string()
+                .contains("more than 80 distinct blocks verified")
+        );
+    }
 }
