@@ -2,7 +2,10 @@
 //! node the registry does not know is refused at connection time, and an
 //! admitted node that gossips forged light blocks is rejected, banned
 //! after three strikes and never gets its block onto a chain; both show in
-//! `/network/peers`, `/metrics` and `relayer network ...`.
+//! `/network/peers`, `/metrics` and `relayer network ...`. Admitted nodes
+//! that flood or ask for unbounded work (junk registrations, a submission
+//! needing thousands of blocks verified, far-ahead blocks signed by keys of
+//! their own) are refused and banned, and governance still freezes a chain.
 
 mod common;
 
@@ -11,6 +14,8 @@ use std::time::{Duration, Instant};
 use credit_chain::app::state::StoredClient;
 use ed25519_dalek::SigningKey;
 use network::{Multiaddr, Network, NetworkConfig, NetworkHandle, PeerId, Topic};
+use protocol::registry::Proposal;
+use protocol::tx::TxBody;
 use protocol::{Canonical, Hash, Height, LightBlock, state_keys};
 use relayer::devnet::{DevChain, Regions, create_clients, seed_query_scenario, send_query};
 use relayer::mesh::devnet::{MeshOptions, start_relayers, wait_closed};
@@ -518,6 +523,303 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
         },
     )
     .await;
+
+    drop(relayers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A registration of the chain `id` that exists nowhere but in it, signed
+/// by `operator` (anyone may sign one), served by `peer`.
+fn registration_of(
+    id: &str,
+    operator: &SigningKey,
+    peer: &PeerId,
+) -> protocol::registry::SignedProposal {
+    let validators = light_clients::credit_chain::signing::Committee::deterministic(id, 1);
+    let mut registration = protocol::ChainRegistration {
+        chain_id: id.parse().unwrap(),
+        chain_type: protocol::ChainType::CreditChain,
+        trust_anchor: protocol::TrustAnchor {
+            height: Height::GENESIS,
+            header_hash: Hash::digest(id.as_bytes()),
+            next_validators: validators.validator_set().clone(),
+        },
+        operator_key: protocol::PublicKey([0; 32]),
+        relayer_peer_ids: vec![peer.to_string()],
+        operator_signature: protocol::Signature([0; 64]),
+    };
+    relayer::registry::signing::sign_registration(&mut registration, operator);
+    relayer::registry::signing::sign_proposal(Proposal::Register(registration), operator)
+}
+
+/// Publishes `body` on `topic`, waiting (at most 15 s) for the relayer's
+/// subscription to reach the node.
+async fn publish(node: &NetworkHandle, topic: &Topic, body: Vec<u8>) {
+    let started = Instant::now();
+    while let Err(e) = node.publish(topic, body.clone()).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "cannot publish: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flooding_and_costly_peers_are_banned_and_governance_still_freezes() {
+    let dir = std::env::temp_dir().join(format!("relayer-mesh-abuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Clear of the other test's ports (they end in 0, these in 5).
+    let base = base_port() + 5;
+    let exe = common::exe();
+    let Regions {
+        chains,
+        processes: _processes,
+        runtimes,
+    } = common::start_regions(&dir, 2, Duration::from_millis(200), base).await;
+    create_clients(&runtimes).await.unwrap();
+    let (shaanxi, guangdong) = (&chains[0], &chains[1]);
+
+    // Three admitted nodes, one per abuse (each is banned for it).
+    let (submitter_key, submitter) = fresh_identity();
+    let (forger_key, forger) = fresh_identity();
+    let (flooder_key, flooder) = fresh_identity();
+    let (governors, keys) = common::governors();
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], base + 1000));
+    let token = "abuse-test-token".to_owned();
+    let relayers = start_relayers(
+        exe,
+        &dir,
+        &chains,
+        1,
+        base,
+        &MeshOptions {
+            api: Some((api, token.clone())),
+            governance: Some((keys, 2)),
+            admitted: [&submitter, &forger, &flooder]
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            ..MeshOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let relayer_peer: PeerId = relayers[0].peer_id.parse().unwrap();
+    let relayer_addr: Multiaddr = relayers[0]
+        .address
+        .rsplit_once("/p2p/")
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
+    let base_url = format!("http://{api}");
+    let url = |path: &str| format!("{base_url}{path}");
+    eventually(
+        "shaanxi's relayer meets guangdong's",
+        Duration::from_secs(30),
+        || async {
+            let (status, peers) = get(&url("/network/peers"), &token).await;
+            if status == 200 && peer_ids(&peers).contains(&relayers[1].peer_id) {
+                Ok(())
+            } else {
+                Err(format!("{status} {peers}"))
+            }
+        },
+    )
+    .await;
+    let admitted = |peer: PeerId| {
+        let (url, token) = (url("/network/peers"), token.clone());
+        async move {
+            eventually(
+                "the relayer admits the node",
+                Duration::from_secs(15),
+                || async {
+                    let (_, peers) = get(&url, &token).await;
+                    if peer_ids(&peers).contains(&peer.to_string()) {
+                        Ok(())
+                    } else {
+                        Err(peers.to_string())
+                    }
+                },
+            )
+            .await;
+        }
+    };
+    let banned = |peer: PeerId| {
+        let (url, token) = (url("/network/bans"), token.clone());
+        async move {
+            eventually(
+                "the relayer bans the node",
+                Duration::from_secs(30),
+                || async {
+                    let (_, bans) = get(&url, &token).await;
+                    let listed = bans["bans"].as_array().is_some_and(|b| {
+                        b.iter().any(|b| {
+                            b["peer_id"] == peer.to_string().as_str()
+                                && b["strikes"].as_u64() >= Some(3)
+                        })
+                    });
+                    if listed {
+                        Ok(())
+                    } else {
+                        Err(bans.to_string())
+                    }
+                },
+            )
+            .await;
+        }
+    };
+    let registry = || async {
+        let (status, view) = get(&url("/registry"), &token).await;
+        assert_eq!(status, 200, "{view}");
+        view
+    };
+    let status_of = |view: &Value, chain: &str| {
+        view["chains"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["chain_id"] == chain))
+            .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
+    };
+
+    // hubei is registered by governance (before anyone floods).
+    let hubei_relayer = fresh_identity().1;
+    let hubei = registration_of("hubei", &SigningKey::from_bytes(&[43; 32]), &hubei_relayer);
+    common::propose_and_approve(&base_url, &token, &hubei, &governors[..2]).await;
+    let view = registry().await;
+    assert_eq!(
+        status_of(&view, "hubei").as_deref(),
+        Some("active"),
+        "{view}"
+    );
+
+    // (a) A submission needing thousands of blocks verified (timeouts with
+    // distinct proof heights) is refused unverified, named; three of them
+    // are three strikes.
+    let submitting = start_node(submitter_key, relayer_peer, relayer_addr.clone()).await;
+    admitted(submitter).await;
+    let mut packet: protocol::Packet =
+        serde_json::from_str(include_str!("../../protocol/tests/data/packet.json")).unwrap();
+    packet.source = shaanxi.id.clone();
+    packet.destination = guangdong.id.clone();
+    let bodies: Vec<TxBody> = (1..=3000u64)
+        .map(|h| TxBody::TimeoutPacket {
+            packet: protocol::Packet {
+                sequence: h,
+                ..packet.clone()
+            },
+            proof: Vec::new(),
+            proof_height: Height::new(h).unwrap(),
+        })
+        .collect();
+    let request = relayer::mesh::wire::encode(&relayer::mesh::wire::MeshRequest::Submit {
+        chain: shaanxi.id.clone(),
+        bodies,
+    });
+    for attempt in 0..3 {
+        let answer = submitting.request(relayer_peer, request.clone()).await;
+        // The third strike bans: its answer may be cut off.
+        if attempt == 2 && answer.is_err() {
+            break;
+        }
+        let answer: relayer::mesh::wire::MeshResponse =
+            relayer::mesh::wire::decode(&answer.unwrap(), "answer").unwrap();
+        match answer {
+            relayer::mesh::wire::MeshResponse::Refused { reason } => assert!(
+                reason.contains("more than 80 distinct blocks verified"),
+                "{reason}"
+            ),
+            other => panic!("an abusive submission was served: {other:?}"),
+        }
+    }
+    banned(submitter).await;
+
+    // (b) Blocks of guangdong far past what the relayer trusts, signed by
+    // keys of the node's own: rejected without a bisection, banned.
+    let forging = start_node(forger_key, relayer_peer, relayer_addr.clone()).await;
+    let topic = Topic::LightBlocks(guangdong.id.clone());
+    forging.subscribe(&topic).await.unwrap();
+    admitted(forger).await;
+    // The relayer's light client of guangdong follows its relayer's gossip.
+    eventually(
+        "the relayer accepts guangdong's gossiped blocks",
+        Duration::from_secs(30),
+        || async {
+            let page = metrics_page(&url("/metrics")).await;
+            let accepted = sample(
+                &page,
+                "relayer_mesh_gossip_accepted_total{topic=\"light_blocks\"}",
+            );
+            if accepted >= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{accepted} accepted"))
+            }
+        },
+    )
+    .await;
+    let own_keys = light_clients::credit_chain::signing::Committee::deterministic("forger", 4);
+    // A real recent header, moved far ahead and just later in time: it
+    // passes every cheap check of the light client, which could only
+    // bisect towards it (through blocks that do not exist).
+    let guangdong_rpc = guangdong.adapter().unwrap();
+    let latest = guangdong_rpc.status().await.unwrap().latest_height;
+    let real = guangdong_rpc.light_block(latest).await.unwrap();
+    for ahead in 0..3u64 {
+        let mut block = real.clone();
+        let header = &mut block.signed_header.header;
+        header.height = Height::new(latest.value() + 100_000 + ahead).unwrap();
+        header.time = header
+            .time
+            .checked_add(Duration::from_millis(100 * (ahead + 1)))
+            .unwrap();
+        header.validators_hash = own_keys.validator_set().hash();
+        header.next_validators_hash = own_keys.validator_set().hash();
+        header.proposer = own_keys.validator_set().validators()[0].pub_key;
+        block.validators = own_keys.validator_set().clone();
+        block.next_validators = own_keys.validator_set().clone();
+        block.signed_header.commit = own_keys.sign(block.header());
+        publish(&forging, &topic, block.to_canonical_bytes()).await;
+    }
+    banned(forger).await;
+
+    // (c) More junk registrations than the queue holds: the excess is
+    // refused with a strike each, and the flooder banned.
+    let flooding = start_node(flooder_key, relayer_peer, relayer_addr.clone()).await;
+    flooding.subscribe(&Topic::Registrations).await.unwrap();
+    admitted(flooder).await;
+    let max = relayer::registry::MAX_PENDING_REGISTRATIONS;
+    for i in 0..max + 20 {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+        let junk = registration_of(
+            &format!("junk-{i}"),
+            &SigningKey::from_bytes(&seed),
+            &flooder,
+        );
+        publish(&flooding, &Topic::Registrations, junk.to_canonical_bytes()).await;
+    }
+    banned(flooder).await;
+    let view = registry().await;
+    let pending = view["proposals"].as_array().map_or(0, Vec::len);
+    assert_eq!(pending, max, "the registrations' queue is full");
+
+    // Governance still freezes hubei.
+    let freeze = relayer::registry::signing::sign_proposal(
+        Proposal::Freeze {
+            chain_id: "hubei".parse().unwrap(),
+            reason: "test: frozen during a flood".into(),
+        },
+        &governors[0],
+    );
+    common::propose_and_approve(&base_url, &token, &freeze, &governors[..2]).await;
+    let view = registry().await;
+    assert_eq!(
+        status_of(&view, "hubei").as_deref(),
+        Some("frozen"),
+        "{view}"
+    );
 
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);

@@ -271,7 +271,7 @@ mod tests {
             admitted_peers: vec![],
         })
         .unwrap();
-        let id = registry.submit(signed).unwrap().id;
+        let id = registry.submit(signed, 0).unwrap().id;
         registry
             .approve(relayer::registry::signing::sign_approval(id, &governor))
             .unwrap();

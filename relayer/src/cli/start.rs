@@ -207,7 +207,11 @@ pub async fn build_mesh_engine(
             chains: Vec::new(),
             admitted_peers: Vec::new(),
         };
-        let registry = RegistryService::open(local.store().clone(), &genesis)
+        let options = relayer::registry::service::RegistryOptions {
+            pending_expiry: settings.governance.proposal_expiry,
+            ..Default::default()
+        };
+        let registry = RegistryService::open_with(local.store().clone(), &genesis, options)
             .context("cannot open the network registry")?;
         service.set_registry(registry.clone());
         tokio::spawn(

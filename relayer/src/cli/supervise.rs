@@ -125,7 +125,11 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
             chains: Vec::new(),
             admitted_peers: Vec::new(),
         };
-        let registry = RegistryService::open(store.clone(), &genesis)
+        let options = relayer::registry::service::RegistryOptions {
+            pending_expiry: settings.governance.proposal_expiry,
+            ..Default::default()
+        };
+        let registry = RegistryService::open_with(store.clone(), &genesis, options)
             .context("cannot open the network registry")?;
         service.set_registry(registry.clone());
         for topic in [Topic::Registrations, Topic::Governance] {

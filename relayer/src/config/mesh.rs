@@ -9,6 +9,7 @@ use protocol::{ChainId, ChainType, PublicKey};
 use super::parse::{chain_type, key_file};
 use super::reader::{Node, Report, Table};
 use super::{DEFAULT_DISCOVERY_INTERVAL, GovernanceConfig, NetworkChain, NetworkSettings};
+use crate::registry::DEFAULT_PENDING_EXPIRY;
 
 fn multiaddr(s: &str) -> Result<Multiaddr, String> {
     s.parse::<Multiaddr>()
@@ -104,10 +105,15 @@ pub(super) fn network(
             }
             Some(k as usize)
         });
+        let proposal_expiry = match g.get("proposal_expiry") {
+            None => Some(DEFAULT_PENDING_EXPIRY),
+            Some(n) => n.parse(report, super::parse::positive_duration),
+        };
         g.finish(report);
         GovernanceConfig {
             keys,
             threshold: threshold.unwrap_or(1),
+            proposal_expiry: proposal_expiry.unwrap_or(DEFAULT_PENDING_EXPIRY),
         }
     });
     let chains = t
@@ -163,6 +169,7 @@ pub(super) fn network(
         governance: governance.unwrap_or(GovernanceConfig {
             keys: Vec::new(),
             threshold: 1,
+            proposal_expiry: DEFAULT_PENDING_EXPIRY,
         }),
         chains,
     })

@@ -366,6 +366,9 @@ pub struct GovernanceConfig {
     pub keys: Vec<PublicKey>,
     /// `threshold`: approvals needed, 1..=keys.
     pub threshold: usize,
+    /// `proposal_expiry`: how long a proposal stays pending before it
+    /// expires (default [`crate::registry::DEFAULT_PENDING_EXPIRY`]).
+    pub proposal_expiry: std::time::Duration,
 }
 
 /// One `[[network.chains]]` entry: a chain of the network served by other

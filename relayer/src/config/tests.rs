@@ -1053,6 +1053,16 @@ fn a_network_section_is_read_with_its_peers_and_governance() {
         "12D3KooWKk6QPUvQTzF4JGCuhMVftnwNyjjyCT46HfiCydEbUeM2"
     );
     assert_eq!(network.governance.threshold, 1);
+    assert_eq!(
+        network.governance.proposal_expiry,
+        crate::registry::DEFAULT_PENDING_EXPIRY
+    );
+    let expiring = NETWORK.replace("threshold = 1", "threshold = 1\nproposal_expiry = \"6h\"");
+    let expiring = s.load_with_keys(&format!("{BASE}{expiring}")).unwrap();
+    assert_eq!(
+        expiring.network.unwrap().governance.proposal_expiry,
+        std::time::Duration::from_secs(6 * 3600)
+    );
     assert_eq!(network.chains[0].id, id("beijing"));
     assert_eq!(network.chains[0].chain_type, ChainType::CreditChain);
     assert_eq!(
@@ -1103,6 +1113,11 @@ fn network_mistakes_are_named_with_their_location() {
         bad("threshold = 1", "threshold = 2"),
         "network.governance.threshold",
         "between 1 and",
+    );
+    assert_only(
+        bad("threshold = 1", "threshold = 1\nproposal_expiry = \"0s\""),
+        "network.governance.proposal_expiry",
+        "must be greater than zero",
     );
     assert_only(
         bad("relayers = [\"12D3", "relayers = [\"xx12D3"),

@@ -25,6 +25,19 @@ use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::trust::{Anchor, ChainTrust};
 
+/// How often pending proposals past their age are expired when nothing
+/// else touches the registry.
+const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Stops a background task when its owner returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a relayer needs to track chains accepted at runtime.
 #[derive(Clone)]
 pub struct RegistrySync {
@@ -51,6 +64,8 @@ impl RegistrySync {
     /// its updates until the process stops.
     pub async fn run(self) {
         let mut updates = self.registry.subscribe();
+        let sweeping = tokio::spawn(self.registry.clone().keep_expiring(EXPIRY_SWEEP_INTERVAL));
+        let _sweeping = AbortOnDrop(sweeping);
         let accepted: Vec<RegisteredChain> = self
             .registry
             .read(|r| r.chains().filter(|c| c.is_active()).cloned().collect());
@@ -301,6 +316,8 @@ impl SupervisorSync {
     /// its updates, until the process stops.
     pub async fn run(self) {
         let mut updates = self.registry.subscribe();
+        let sweeping = tokio::spawn(self.registry.clone().keep_expiring(EXPIRY_SWEEP_INTERVAL));
+        let _sweeping = AbortOnDrop(sweeping);
         self.track_all();
         loop {
             match updates.recv().await {

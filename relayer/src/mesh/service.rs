@@ -2,10 +2,21 @@
 //! the chains this relayer serves, checks the packet messages they hand
 //! over before submitting them under its own key, publishes its chains'
 //! light blocks, and judges the light blocks others gossip.
+//!
+//! The work a peer can make this relayer do is bounded: a submission may
+//! need at most [`MAX_HEIGHTS_PER_SUBMIT`] distinct blocks verified (more
+//! is refused before any is, and is a strike), and a gossiped light block
+//! that would need a bisection (it does not directly follow a block this
+//! relayer trusts) must first carry a valid signature of a validator this
+//! relayer trusts: one signed only by keys of the sender's choosing is a
+//! strike without a single block fetched (see [`GossipAbuse`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use light_clients::credit_chain::{
+    KeyCache, TrustThreshold, VerificationError, verify_commit_signatures,
+};
 use light_clients::merkle::StateProof;
 use network::{NetworkEvent, NetworkHandle, Responder, Topic, Verdict};
 use protocol::tx::TxBody;
@@ -22,6 +33,122 @@ use crate::store::{PeerBan, Store};
 
 /// Most messages in one handed-over submission.
 const MAX_SUBMIT: usize = 10_000;
+
+/// Most distinct (chain, height) blocks one handed-over submission may need
+/// verified: its client updates' blocks and its packet proofs' heights. An
+/// honest relayer's submission needs at most the bisection steps of one
+/// client update (64) and a few proof heights.
+pub const MAX_HEIGHTS_PER_SUBMIT: usize = 80;
+
+/// A peer's request refused before any verification work, with a strike
+/// against the peer (no honest relayer sends it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestAbuse {
+    /// A submission needs too many distinct blocks verified.
+    #[error(
+        "submission needs more than {MAX_HEIGHTS_PER_SUBMIT} distinct blocks verified \
+         (client update blocks and proof heights, per chain); refused unverified"
+    )]
+    TooManyHeights,
+}
+
+/// Why a gossiped light block is rejected before it is verified.
+#[derive(Debug, thiserror::Error)]
+pub enum GossipAbuse {
+    /// Its commit's signatures do not verify.
+    #[error("light block {height}: its commit does not verify: {source}")]
+    BadCommit {
+        /// The block's height.
+        height: Height,
+        /// What the verifier said.
+        #[source]
+        source: VerificationError,
+    },
+    /// It would need a bisection, but none of the validators this relayer
+    /// trusts signed it.
+    #[error(
+        "light block {height} is {distance} blocks past trusted block {trusted}, and none of \
+         the validators trusted there signed it: refused without bisecting"
+    )]
+    NoTrustedSigner {
+        /// The block's height.
+        height: Height,
+        /// The trusted block it would be verified from.
+        trusted: Height,
+        /// How far past it is.
+        distance: u64,
+    },
+}
+
+/// The distinct (chain, height) blocks a submission needs verified, up to
+/// [`MAX_HEIGHTS_PER_SUBMIT`]; refused beyond.
+fn check_heights(bodies: &[TxBody]) -> Result<usize, RequestAbuse> {
+    let mut heights: HashSet<(&ChainId, Height)> = HashSet::new();
+    for body in bodies {
+        let needed = match body {
+            TxBody::UpdateClient { block } => (&block.header().chain_id, block.height()),
+            TxBody::RecvPacket {
+                packet,
+                proof_height,
+                ..
+            } => (&packet.source, *proof_height),
+            TxBody::AcknowledgePacket {
+                packet,
+                proof_height,
+                ..
+            }
+            | TxBody::TimeoutPacket {
+                packet,
+                proof_height,
+                ..
+            } => (&packet.destination, *proof_height),
+            _ => continue,
+        };
+        if heights.insert(needed) && heights.len() > MAX_HEIGHTS_PER_SUBMIT {
+            return Err(RequestAbuse::TooManyHeights);
+        }
+    }
+    Ok(heights.len())
+}
+
+/// Checks a gossiped light block cheaply before it may cost a bisection:
+/// a block right after the highest block trusted below it is verified
+/// directly (no fetch); any other must carry at least one valid signature
+/// of a validator of that trusted block's next set. Blocks that pass may
+/// still fail full verification.
+async fn precheck_gossiped(chain: &ChainRuntime, block: &LightBlock) -> Result<(), GossipAbuse> {
+    let height = block.height();
+    let trusted = match chain.anchor_below(height).await {
+        Some(trusted) => trusted,
+        // Before the client's first use: the stored trusted block.
+        None => match chain.store().trusted_block(chain.id()) {
+            Ok(Some(stored)) if stored.height() < height => stored,
+            _ => return Ok(()),
+        },
+    };
+    let distance = height.value().saturating_sub(trusted.height().value());
+    if distance <= 1 {
+        return Ok(());
+    }
+    let header = block.header();
+    let signers = verify_commit_signatures(
+        header,
+        &header.hash(),
+        &block.signed_header.commit,
+        &block.validators,
+        &KeyCache::new(),
+    )
+    .map_err(|source| GossipAbuse::BadCommit { height, source })?;
+    let tally = signers.tally(&trusted.next_validators, TrustThreshold::ONE_THIRD);
+    if tally.tallied == 0 {
+        return Err(GossipAbuse::NoTrustedSigner {
+            height,
+            trusted: trusted.height(),
+            distance,
+        });
+    }
+    Ok(())
+}
 
 /// This relayer's side of the mesh.
 pub struct MeshService {
@@ -257,7 +384,7 @@ impl MeshService {
                         let verdict = service.judge(&topic, &body).await;
                         service.metrics.gossip_judged(&topic, verdict);
                         if verdict == Verdict::Reject {
-                            tracing::warn!(%topic, peer = %from, "rejected a gossiped light block");
+                            tracing::warn!(%topic, peer = %from, "rejected a gossiped message");
                         }
                         let _ = service
                             .network
@@ -315,6 +442,13 @@ impl MeshService {
                         tracing::warn!(%topic, error = %e, "refused a forged registry message");
                         Verdict::Reject
                     }
+                    // A full queue is what a flood looks like: its sender
+                    // gets a strike (relayers never re-publish others'
+                    // proposals, so the sender is who proposed it).
+                    Err(e) if e.is_over_capacity() => {
+                        tracing::warn!(%topic, error = %e, "refused a registry message over capacity");
+                        Verdict::Reject
+                    }
                     Err(e) => {
                         tracing::info!(%topic, error = %e, "registry message not applied");
                         Verdict::Ignore
@@ -332,6 +466,10 @@ impl MeshService {
         if &block.header().chain_id != chain_id {
             return Verdict::Reject;
         }
+        if let Err(e) = precheck_gossiped(&chain, &block).await {
+            tracing::warn!(chain = %chain_id, error = %e, "rejected a gossiped light block unverified");
+            return Verdict::Reject;
+        }
         match chain.verify_given(block).await {
             Ok(()) => Verdict::Accept,
             Err(EngineError::Verification { .. } | EngineError::Misbehaviour { .. }) => {
@@ -347,12 +485,20 @@ impl MeshService {
             Ok(request) => {
                 let what = request.what();
                 let kind = request_kind(&request);
+                let abuse = match &request {
+                    MeshRequest::Submit { bodies, .. } => check_heights(bodies).err(),
+                    _ => None,
+                };
                 let served = if matches!(request, MeshRequest::Submit { .. })
                     && self.is_read_only(&from)
                 {
                     Err(format!(
                         "peer {from} is the regulator's read-only node: it may not hand over messages to submit"
                     ))
+                } else if let Some(abuse) = abuse {
+                    tracing::warn!(peer = %from, %what, error = %abuse, "refused an abusive mesh request; strike");
+                    let _ = self.network.penalise(from).await;
+                    Err(abuse.to_string())
                 } else {
                     self.serve(request).await
                 };
@@ -619,4 +765,37 @@ fn check_proof(
             header.height
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout_at(height: u64) -> TxBody {
+        let mut packet: protocol::Packet =
+            serde_json::from_str(include_str!("../../../protocol/tests/data/packet.json")).unwrap();
+        packet.sequence = height;
+        TxBody::TimeoutPacket {
+            packet,
+            proof: Vec::new(),
+            proof_height: Height::new(height).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_submission_may_need_a_bounded_number_of_distinct_heights() {
+        let limit = MAX_HEIGHTS_PER_SUBMIT as u64;
+        let at_limit: Vec<TxBody> = (1..=limit).map(timeout_at).collect();
+        assert_eq!(check_heights(&at_limit), Ok(MAX_HEIGHTS_PER_SUBMIT));
+        // The same heights again cost nothing more.
+        let repeated: Vec<TxBody> = (1..=limit).chain(1..=limit).map(timeout_at).collect();
+        assert_eq!(check_heights(&repeated), Ok(MAX_HEIGHTS_PER_SUBMIT));
+        let over: Vec<TxBody> = (1..=limit + 1).map(timeout_at).collect();
+        assert_eq!(check_heights(&over), Err(RequestAbuse::TooManyHeights));
+        assert!(
+            RequestAbuse::TooManyHeights
+                .to_string()
+                .contains("more than 80 distinct blocks verified")
+        );
+    }
 }

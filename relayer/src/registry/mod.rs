@@ -28,6 +28,21 @@
 //!   governor's, signature checked) of an unknown proposal is kept and
 //!   counted when the proposal arrives ([`ApprovalOutcome::Deferred`]), at
 //!   most [`MAX_ORPHAN_APPROVALS`] of them (the oldest are dropped first).
+//! - Pending proposals are bounded per kind, so that the cheap kind cannot
+//!   crowd out the urgent one: anyone can sign a registration (its proposer
+//!   is the new chain's own operator key), so registrations have their own
+//!   queue of [`MAX_PENDING_REGISTRATIONS`]; freezes and deregistrations
+//!   are proposed only by governors, each of whom may hold
+//!   [`MAX_PENDING_PER_GOVERNOR`] of them pending. A flood of junk
+//!   registrations therefore never blocks a freeze, and one governor's
+//!   backlog never blocks another's. Approvals of pending proposals are
+//!   never capped. (Evicting junk to make room was not chosen: whoever
+//!   floods could then evict a genuine registration.)
+//! - Pending proposals expire: [`Registry::expire`] closes those received
+//!   longer ago than the configured age ([`Closure::Expired`]), so a full
+//!   queue drains by itself. The time is the caller's (the state machine
+//!   reads no clock); the last [`MAX_EXPIRED_REMEMBERED`] expired ids are
+//!   remembered, so a peer's snapshot cannot bring an expired proposal back.
 //! - A proposal is closed once decided, and so are the pending proposals a
 //!   decision makes moot (a second registration of the chain just accepted,
 //!   a freeze of a chain just removed): closed ids are remembered, so
@@ -65,8 +80,19 @@ pub use service::{
 /// Most approvals of unknown proposals kept at once.
 pub const MAX_ORPHAN_APPROVALS: usize = 1024;
 
-/// Most proposals pending at once; more are refused until some are decided.
-pub const MAX_PENDING_PROPOSALS: usize = 256;
+/// Most registrations pending at once; more are refused until some are
+/// decided or expire.
+pub const MAX_PENDING_REGISTRATIONS: usize = 256;
+
+/// Most freezes and deregistrations one governor may have pending at once.
+pub const MAX_PENDING_PER_GOVERNOR: usize = 16;
+
+/// Most expired proposal ids remembered (the oldest are forgotten first).
+pub const MAX_EXPIRED_REMEMBERED: usize = 4096;
+
+/// How long a proposal stays pending by default before it expires.
+pub const DEFAULT_PENDING_EXPIRY: std::time::Duration =
+    std::time::Duration::from_secs(3 * 24 * 3600);
 
 /// Most bytes in a freeze or deregistration reason.
 pub const MAX_REASON_BYTES: usize = 1024;
@@ -83,12 +109,15 @@ pub const MAX_GOVERNORS: usize = 256;
 /// Domain tag of [`RegistryGenesis::hash`].
 const GENESIS_TAG: &[u8] = b"credit-chain/registry/genesis/v1";
 
-/// Version byte in front of [`Registry::to_bytes`] (version 1, read
-/// still, lacked the decided proposals).
-const STATE_VERSION: u8 = 2;
+/// Version byte in front of [`Registry::to_bytes`] (versions 1 and 2, read
+/// still, lacked the decided proposals and the times proposals arrived).
+const STATE_VERSION: u8 = 3;
 
 /// The version of states written before decided proposals were kept.
 const STATE_VERSION_1: u8 = 1;
+
+/// The version of states written before proposals could expire.
+const STATE_VERSION_2: u8 = 2;
 
 /// What is wrong with a genesis, a proposal or an approval.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -196,17 +225,40 @@ pub enum RegistryError {
         /// How it was closed.
         closure: Closure,
     },
-    /// Too many proposals are pending.
-    #[error(
-        "{pending} proposals are pending, at most {MAX_PENDING_PROPOSALS}; retry once some are decided"
-    )]
+    /// The proposal's queue of pending proposals is full.
+    #[error("{pending} {queue} are pending, at most {max}; retry once some are decided or expire")]
     TooManyPending {
-        /// How many are pending.
+        /// The full queue.
+        queue: PendingQueue,
+        /// How many it holds.
         pending: usize,
+        /// Its capacity.
+        max: usize,
     },
     /// Stored registry state does not decode.
     #[error("stored registry state is corrupt: {0}")]
     CorruptState(String),
+}
+
+/// A queue of pending proposals with its own cap (see the module
+/// documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingQueue {
+    /// Registrations, whoever proposed them.
+    Registrations,
+    /// The freezes and deregistrations one governor proposed.
+    Governor(PublicKey),
+}
+
+impl fmt::Display for PendingQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PendingQueue::Registrations => f.write_str("registrations"),
+            PendingQueue::Governor(key) => {
+                write!(f, "freezes and deregistrations proposed by governor {key}")
+            }
+        }
+    }
 }
 
 /// The network's registry at its start.
@@ -359,6 +411,8 @@ pub enum Closure {
         /// The decided proposal.
         by: ProposalId,
     },
+    /// It stayed pending longer than the registry keeps proposals.
+    Expired,
 }
 
 impl fmt::Display for Closure {
@@ -366,6 +420,7 @@ impl fmt::Display for Closure {
         match self {
             Closure::Decided => f.write_str("decided"),
             Closure::Superseded { by } => write!(f, "made moot by decided proposal {by}"),
+            Closure::Expired => f.write_str("expired before enough governors approved it"),
         }
     }
 }
@@ -473,6 +528,45 @@ pub struct Registry {
     /// decision order: what a relayer that missed them replays
     /// ([`Registry::decided`]).
     decided: Vec<PendingProposal>,
+    /// When each pending proposal was first received, in the caller's unix
+    /// seconds (a proposal without one, from a version 2 state, gets its
+    /// time at the next [`Registry::expire`]).
+    received: BTreeMap<ProposalId, u64>,
+    /// The ids of the latest expired proposals, oldest first (each also in
+    /// `closed`), at most [`MAX_EXPIRED_REMEMBERED`].
+    expired: VecDeque<ProposalId>,
+}
+
+/// [`Registry`] as version 2 stored it (no times, nothing expired).
+#[derive(BorshDeserialize)]
+struct RegistryV2 {
+    genesis_hash: Hash,
+    governors: BTreeSet<PublicKey>,
+    threshold: u32,
+    admitted_peers: BTreeSet<String>,
+    chains: BTreeMap<ChainId, RegisteredChain>,
+    pending: BTreeMap<ProposalId, PendingProposal>,
+    orphans: VecDeque<Approval>,
+    closed: BTreeMap<ProposalId, Closure>,
+    decided: Vec<PendingProposal>,
+}
+
+impl From<RegistryV2> for Registry {
+    fn from(v2: RegistryV2) -> Registry {
+        Registry {
+            genesis_hash: v2.genesis_hash,
+            governors: v2.governors,
+            threshold: v2.threshold,
+            admitted_peers: v2.admitted_peers,
+            chains: v2.chains,
+            pending: v2.pending,
+            orphans: v2.orphans,
+            closed: v2.closed,
+            decided: v2.decided,
+            received: BTreeMap::new(),
+            expired: VecDeque::new(),
+        }
+    }
 }
 
 /// [`Registry`] as version 1 stored it (no decided proposals).
@@ -500,6 +594,8 @@ impl From<RegistryV1> for Registry {
             orphans: v1.orphans,
             closed: v1.closed,
             decided: Vec::new(),
+            received: BTreeMap::new(),
+            expired: VecDeque::new(),
         }
     }
 }
@@ -629,6 +725,8 @@ impl Registry {
             orphans: VecDeque::new(),
             closed: BTreeMap::new(),
             decided: Vec::new(),
+            received: BTreeMap::new(),
+            expired: VecDeque::new(),
         })
     }
 
@@ -677,6 +775,12 @@ impl Registry {
     /// the same state by replaying them in this order).
     pub fn decided(&self) -> &[PendingProposal] {
         &self.decided
+    }
+
+    /// When a pending proposal was first received (the caller's unix
+    /// seconds, as given to [`Registry::submit`]).
+    pub fn received_at(&self, id: &ProposalId) -> Option<u64> {
+        self.received.get(id).copied()
     }
 
     /// How many approvals of unknown proposals are kept.
@@ -795,8 +899,14 @@ impl Registry {
     /// applies (see the module documentation), then keeps it pending and
     /// counts the approvals that arrived before it — deciding it at once
     /// when they reach the threshold. The same pending proposal again is
-    /// `Ok` with [`Submission::already_pending`].
-    pub fn submit(&mut self, signed: SignedProposal) -> Result<Submission, RegistryError> {
+    /// `Ok` with [`Submission::already_pending`]. `now` (unix seconds) is
+    /// when it was received: it expires from then ([`Registry::expire`]).
+    /// Refused when its queue is full ([`RegistryError::TooManyPending`]).
+    pub fn submit(
+        &mut self,
+        signed: SignedProposal,
+        now: u64,
+    ) -> Result<Submission, RegistryError> {
         let id = signed.id();
         if let Some(closure) = self.closed.get(&id) {
             return Err(RegistryError::ProposalClosed {
@@ -815,11 +925,7 @@ impl Registry {
         }
         self.check_signed(&signed, id)?;
         self.check_applicable(&signed.proposal)?;
-        if self.pending.len() >= MAX_PENDING_PROPOSALS {
-            return Err(RegistryError::TooManyPending {
-                pending: self.pending.len(),
-            });
-        }
+        self.check_room(&signed)?;
         // Approvals that arrived first (all checked when kept).
         let mut approvals = BTreeMap::new();
         self.orphans.retain(|a| {
@@ -831,6 +937,7 @@ impl Registry {
             }
         });
         let count = approvals.len();
+        self.received.insert(id, now);
         self.pending.insert(
             id,
             PendingProposal {
@@ -910,10 +1017,70 @@ impl Registry {
         })
     }
 
+    /// Whether the queue `signed` goes to has room for it.
+    fn check_room(&self, signed: &SignedProposal) -> Result<(), RegistryError> {
+        let (queue, max) = match signed.proposal {
+            Proposal::Register(_) => (PendingQueue::Registrations, MAX_PENDING_REGISTRATIONS),
+            Proposal::Freeze { .. } | Proposal::Deregister { .. } => (
+                PendingQueue::Governor(signed.proposer),
+                MAX_PENDING_PER_GOVERNOR,
+            ),
+        };
+        let pending = self
+            .pending
+            .values()
+            .filter(|p| match (&queue, &p.signed.proposal) {
+                (PendingQueue::Registrations, Proposal::Register(_)) => true,
+                (
+                    PendingQueue::Governor(key),
+                    Proposal::Freeze { .. } | Proposal::Deregister { .. },
+                ) => p.signed.proposer == *key,
+                _ => false,
+            })
+            .count();
+        if pending >= max {
+            return Err(RegistryError::TooManyPending {
+                queue,
+                pending,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes every pending proposal received more than `max_age` seconds
+    /// before `now` (unix seconds) as [`Closure::Expired`], and returns
+    /// their ids. A proposal with no receipt time (stored by a relayer
+    /// before proposals expired) is given `now`.
+    pub fn expire(&mut self, now: u64, max_age: u64) -> Vec<ProposalId> {
+        let mut gone = Vec::new();
+        for id in self.pending.keys() {
+            let received = *self.received.entry(*id).or_insert(now);
+            if now.saturating_sub(received) > max_age {
+                gone.push(*id);
+            }
+        }
+        for id in &gone {
+            self.pending.remove(id);
+            self.received.remove(id);
+            self.closed.insert(*id, Closure::Expired);
+            self.expired.push_back(*id);
+        }
+        while self.expired.len() > MAX_EXPIRED_REMEMBERED {
+            if let Some(old) = self.expired.pop_front()
+                && self.closed.get(&old) == Some(&Closure::Expired)
+            {
+                self.closed.remove(&old);
+            }
+        }
+        gone
+    }
+
     /// Applies a pending proposal that reached the threshold, closes it,
     /// and closes the pending proposals it makes moot.
     fn decide(&mut self, id: ProposalId) -> Option<RegistryEvent> {
         let pending = self.pending.remove(&id)?;
+        self.received.remove(&id);
         if self.check_applicable(&pending.signed.proposal).is_err() {
             self.closed.insert(id, Closure::Superseded { by: id });
             return None;
@@ -961,6 +1128,7 @@ impl Registry {
             .collect();
         for m in moot {
             self.pending.remove(&m);
+            self.received.remove(&m);
             self.closed.insert(m, Closure::Superseded { by: id });
         }
         Some(event)
@@ -979,6 +1147,9 @@ impl Registry {
             Some((&STATE_VERSION, rest)) => {
                 borsh::from_slice(rest).map_err(|e| RegistryError::CorruptState(e.to_string()))
             }
+            Some((&STATE_VERSION_2, rest)) => borsh::from_slice::<RegistryV2>(rest)
+                .map(Registry::from)
+                .map_err(|e| RegistryError::CorruptState(e.to_string())),
             Some((&STATE_VERSION_1, rest)) => borsh::from_slice::<RegistryV1>(rest)
                 .map(Registry::from)
                 .map_err(|e| RegistryError::CorruptState(e.to_string())),

@@ -5,15 +5,29 @@
 //! when the store fails, nothing changed), and publishes every accepted
 //! proposal, approval and decision on a broadcast channel
 //! ([`RegistryService::subscribe`]) so the daemon can gossip them to its
-//! peers and act on decisions (track a chain, admit or drop peers).
+//! peers and act on decisions (track a chain, admit or drop peers). It
+//! owns the clock the pure [`Registry`] is given: before every change,
+//! proposals pending longer than [`RegistryOptions::pending_expiry`]
+//! expire.
+//!
+//! Only proposals submitted here (through the API) are published: what
+//! arrives by gossip is forwarded by gossipsub itself once accepted, and a
+//! snapshot's proposals reach other peers through their own catch-up. So a
+//! relayer never becomes the author of someone else's proposal, and a peer
+//! whose queue is full strikes the proposal's real sender, never a relayer
+//! that merely passed it on.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use protocol::{Approval, Canonical, Hash, SignedProposal};
 use tokio::sync::broadcast;
 
-use super::{ApprovalOutcome, Registry, RegistryError, RegistryEvent, RegistryGenesis, Submission};
+use super::{
+    ApprovalOutcome, DEFAULT_PENDING_EXPIRY, Registry, RegistryError, RegistryEvent,
+    RegistryGenesis, Submission,
+};
 use crate::store::{Store, StoreError};
 
 /// Most bytes of an encoded proposal or approval taken from the network (a
@@ -65,6 +79,16 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// Whether the refusal is of a proposal whose queue is full: from a
+    /// peer's gossip, a strike against its sender (flooding), though not a
+    /// forgery (a peer's snapshot may honestly hold more than fits here).
+    pub fn is_over_capacity(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Registry(RegistryError::TooManyPending { .. })
+        )
+    }
+
     /// Whether the refusal means the message is forged or malformed (its
     /// sender is penalised) rather than late, redundant or not applicable
     /// yet.
@@ -143,20 +167,69 @@ pub enum RegistryUpdate {
     Decided(RegistryEvent),
 }
 
+/// The clock a [`RegistryService`] stamps and expires proposals with: unix
+/// seconds.
+pub type RegistryClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock in unix seconds.
+pub fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How a [`RegistryService`] keeps pending proposals.
+#[derive(Clone)]
+pub struct RegistryOptions {
+    /// How long a proposal stays pending before it expires
+    /// (`[network.governance] proposal_expiry`).
+    pub pending_expiry: Duration,
+    /// Where the time comes from (the system clock but in tests).
+    pub clock: RegistryClock,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> RegistryOptions {
+        RegistryOptions {
+            pending_expiry: DEFAULT_PENDING_EXPIRY,
+            clock: Arc::new(system_clock),
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistryOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryOptions")
+            .field("pending_expiry", &self.pending_expiry)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The shared, persisted registry.
 pub struct RegistryService {
     registry: Mutex<Registry>,
     store: Store,
     updates: broadcast::Sender<RegistryUpdate>,
+    options: RegistryOptions,
 }
 
 impl RegistryService {
     /// Opens the registry saved in `store`, or builds it from `genesis` (and
     /// saves it) when the store has none. Refuses a store whose registry
-    /// grew from another genesis.
+    /// grew from another genesis. Proposals expire after
+    /// [`DEFAULT_PENDING_EXPIRY`] (see [`RegistryService::open_with`]).
     pub fn open(
         store: Store,
         genesis: &RegistryGenesis,
+    ) -> Result<Arc<RegistryService>, ServiceError> {
+        RegistryService::open_with(store, genesis, RegistryOptions::default())
+    }
+
+    /// [`RegistryService::open`] with these options.
+    pub fn open_with(
+        store: Store,
+        genesis: &RegistryGenesis,
+        options: RegistryOptions,
     ) -> Result<Arc<RegistryService>, ServiceError> {
         let configured = genesis.hash();
         let registry = match store.load_registry()? {
@@ -181,6 +254,7 @@ impl RegistryService {
             registry: Mutex::new(registry),
             store,
             updates,
+            options,
         }))
     }
 
@@ -210,21 +284,75 @@ impl RegistryService {
         self.lock().allowed_peers()
     }
 
-    /// Runs `change` on a copy of the registry; when it changed something,
-    /// saves the copy and only then makes it the registry.
+    fn now(&self) -> u64 {
+        (self.options.clock)()
+    }
+
+    fn max_age(&self) -> u64 {
+        self.options.pending_expiry.as_secs()
+    }
+
+    /// Expires the proposals pending longer than the configured age
+    /// ([`Registry::expire`]), persisting the change; returns how many.
+    pub fn expire(&self) -> Result<usize, ServiceError> {
+        self.change_counted(|_, _| Ok(()), |()| false)
+            .map(|((), expired)| expired)
+    }
+
+    /// Every `interval`, expires the proposals due (so the API and peers
+    /// stop seeing them even when nothing else changes), until the process
+    /// stops.
+    pub async fn keep_expiring(self: Arc<Self>, interval: Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = self.expire() {
+                tracing::warn!(error = %e, "registry: cannot persist expired proposals");
+            }
+        }
+    }
+
+    /// Expires what is due, then runs `change` on a copy of the registry;
+    /// when either changed something, saves the copy and only then makes it
+    /// the registry. Returns `change`'s output and how many expired.
+    fn change_counted<T>(
+        &self,
+        change: impl FnOnce(&mut Registry, u64) -> Result<T, RegistryError>,
+        changed: impl FnOnce(&T) -> bool,
+    ) -> Result<(T, usize), ServiceError> {
+        let now = self.now();
+        let mut guard = self.lock();
+        let mut next = guard.clone();
+        let expired = next.expire(now, self.max_age());
+        let out = match change(&mut next, now) {
+            Ok(out) => out,
+            Err(e) => {
+                // The expiry alone is still worth keeping.
+                if !expired.is_empty() && self.store.save_registry(&next.to_bytes()).is_ok() {
+                    *guard = next;
+                }
+                return Err(e.into());
+            }
+        };
+        if !expired.is_empty() || changed(&out) {
+            self.store.save_registry(&next.to_bytes())?;
+            *guard = next;
+        }
+        if !expired.is_empty() {
+            tracing::info!(
+                expired = expired.len(),
+                "registry: proposals expired before enough governors approved them"
+            );
+        }
+        Ok((out, expired.len()))
+    }
+
     fn change<T>(
         &self,
         change: impl FnOnce(&mut Registry) -> Result<T, RegistryError>,
         changed: impl FnOnce(&T) -> bool,
     ) -> Result<T, ServiceError> {
-        let mut guard = self.lock();
-        let mut next = guard.clone();
-        let out = change(&mut next)?;
-        if changed(&out) {
-            self.store.save_registry(&next.to_bytes())?;
-            *guard = next;
-        }
-        Ok(out)
+        self.change_counted(|r, _| change(r), changed)
+            .map(|(out, _)| out)
     }
 
     fn publish(&self, update: RegistryUpdate) {
@@ -236,9 +364,20 @@ impl RegistryService {
     /// publishes it when new, and the decision when earlier approvals
     /// decide it at once.
     pub fn submit(&self, signed: SignedProposal) -> Result<Submission, ServiceError> {
+        self.submit_from(signed, true)
+    }
+
+    /// [`RegistryService::submit`]; publishes the new proposal only when
+    /// `publish` (see the module documentation).
+    fn submit_from(
+        &self,
+        signed: SignedProposal,
+        publish: bool,
+    ) -> Result<Submission, ServiceError> {
         let copy = signed.clone();
-        let submission = self.change(|r| r.submit(signed), |s| !s.already_pending)?;
-        if !submission.already_pending {
+        let (submission, _) =
+            self.change_counted(|r, now| r.submit(signed, now), |s| !s.already_pending)?;
+        if !submission.already_pending && publish {
             self.publish(RegistryUpdate::Proposed(copy));
         }
         if let Some(event) = &submission.decided {
@@ -266,11 +405,12 @@ impl RegistryService {
         Ok(outcome)
     }
 
-    /// [`RegistryService::submit`] of untrusted canonical bytes (gossip);
-    /// never panics.
+    /// [`RegistryService::submit`] of untrusted canonical bytes from a peer
+    /// (gossip, a snapshot); never panics. The proposal is not published
+    /// again (see the module documentation).
     pub fn submit_bytes(&self, bytes: &[u8]) -> Result<Submission, ServiceError> {
         check_len("signed proposal", bytes)?;
-        self.submit(SignedProposal::from_canonical_bytes(bytes)?)
+        self.submit_from(SignedProposal::from_canonical_bytes(bytes)?, false)
     }
 
     /// [`RegistryService::approve`] of untrusted canonical bytes (gossip);
@@ -285,6 +425,10 @@ impl RegistryService {
     /// ones: at most [`MAX_SNAPSHOT_ENTRIES`] proposals and, beyond the
     /// first, [`MAX_SNAPSHOT_PAGE_BYTES`].
     pub fn snapshot_page(&self, from: u64) -> SnapshotPage {
+        // Expired proposals are not handed to peers.
+        if let Err(e) = self.expire() {
+            tracing::warn!(error = %e, "registry: cannot persist expired proposals");
+        }
         let registry = self.lock();
         let all = registry.decided().iter().chain(registry.proposals());
         let start = usize::try_from(from).unwrap_or(usize::MAX);

@@ -6,11 +6,14 @@ use protocol::{
     SignedProposal, TrustAnchor, Validator, ValidatorSet,
 };
 
-use super::service::MAX_MESSAGE_BYTES;
+use super::service::{MAX_MESSAGE_BYTES, RegistryOptions};
 use super::signing::{public_key, sign_approval, sign_proposal, sign_registration};
 use super::*;
 use crate::store::Store;
 use std::sync::Arc;
+
+/// The time the tests' proposals are received (unix seconds).
+const NOW: u64 = 1_700_000_000;
 
 const PEER_A: &str = "12D3KooWAbcdefghijkmnopqrstuvwxyz123456789ABCDEFGH";
 const PEER_B: &str = "12D3KooWBbcdefghijkmnopqrstuvwxyz123456789ABCDEFGH";
@@ -134,7 +137,7 @@ fn genesis_is_checked() {
 #[test]
 fn k_of_n_approvals_register_a_chain() {
     let mut r = Registry::new(&genesis(3, 2)).unwrap();
-    let s = r.submit(registration("sichuan", &key(50))).unwrap();
+    let s = r.submit(registration("sichuan", &key(50)), NOW).unwrap();
     assert_eq!((s.approvals, s.threshold, s.decided), (0, 2, None));
     assert_eq!(r.proposals().count(), 1);
     assert!(r.chain(&chain("sichuan")).is_none());
@@ -173,7 +176,7 @@ fn k_of_n_approvals_register_a_chain() {
         }
     );
     let err = r
-        .submit(registration("sichuan", &key(50)))
+        .submit(registration("sichuan", &key(50)), NOW)
         .unwrap_err()
         .to_string();
     assert!(err.contains("is closed (decided)"), "{err}");
@@ -183,8 +186,8 @@ fn k_of_n_approvals_register_a_chain() {
 fn duplicate_approvals_count_once_and_proposals_are_idempotent() {
     let mut r = Registry::new(&genesis(3, 2)).unwrap();
     let p = registration("sichuan", &key(50));
-    let id = r.submit(p.clone()).unwrap().id;
-    let again = r.submit(p).unwrap();
+    let id = r.submit(p.clone(), NOW).unwrap().id;
+    let again = r.submit(p, NOW).unwrap();
     assert!(again.already_pending);
     assert_eq!(again.id, id);
     let a = sign_approval(id, &key(2));
@@ -204,7 +207,7 @@ fn bad_signatures_and_wrong_roles_are_refused() {
     // A registration proposed by someone else than its operator.
     let mut p = registration("sichuan", &key(50));
     p = sign_proposal(p.proposal, &key(51));
-    let err = r.submit(p).unwrap_err();
+    let err = r.submit(p, NOW).unwrap_err();
     assert!(
         matches!(err, RegistryError::ProposerNotOperator { .. }),
         "{err}"
@@ -215,7 +218,7 @@ fn bad_signatures_and_wrong_roles_are_refused() {
         reg.operator_signature.0[0] ^= 1;
     }
     let p = sign_proposal(p.proposal, &key(50));
-    let err = r.submit(p).unwrap_err();
+    let err = r.submit(p, NOW).unwrap_err();
     assert!(
         matches!(err, RegistryError::BadOperatorSignature { .. }),
         "{err}"
@@ -223,11 +226,11 @@ fn bad_signatures_and_wrong_roles_are_refused() {
     // The proposal's signature is broken.
     let mut p = registration("sichuan", &key(50));
     p.signature.0[5] ^= 1;
-    let err = r.submit(p).unwrap_err().to_string();
+    let err = r.submit(p, NOW).unwrap_err().to_string();
     assert!(err.contains("signature of register proposal"), "{err}");
     // A freeze proposed by a non-governor.
     let err = r
-        .submit(freeze("shaanxi", &key(9)))
+        .submit(freeze("shaanxi", &key(9)), NOW)
         .unwrap_err()
         .to_string();
     assert!(
@@ -241,7 +244,7 @@ fn bad_signatures_and_wrong_roles_are_refused() {
         sign_registration(reg, &key(50));
     }
     let err = r
-        .submit(sign_proposal(p.proposal, &key(50)))
+        .submit(sign_proposal(p.proposal, &key(50)), NOW)
         .unwrap_err()
         .to_string();
     assert!(
@@ -250,7 +253,7 @@ fn bad_signatures_and_wrong_roles_are_refused() {
     );
     assert_eq!(r, before, "a refusal changes nothing");
 
-    let id = r.submit(registration("sichuan", &key(50))).unwrap().id;
+    let id = r.submit(registration("sichuan", &key(50)), NOW).unwrap().id;
     // An approval by a non-governor, and one with a bad signature.
     let err = r
         .approve(sign_approval(id, &key(9)))
@@ -275,14 +278,17 @@ fn bad_signatures_and_wrong_roles_are_refused() {
 fn state_rules_name_the_chain() {
     let mut r = Registry::new(&genesis(3, 1)).unwrap();
     let err = r
-        .submit(registration("shaanxi", &key(50)))
+        .submit(registration("shaanxi", &key(50)), NOW)
         .unwrap_err()
         .to_string();
     assert_eq!(err, "chain shaanxi is already registered (active)");
-    let err = r.submit(freeze("hubei", &key(1))).unwrap_err().to_string();
+    let err = r
+        .submit(freeze("hubei", &key(1)), NOW)
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "chain hubei is not registered (registered: shaanxi)");
     let err = r
-        .submit(deregister("hubei", &key(1)))
+        .submit(deregister("hubei", &key(1)), NOW)
         .unwrap_err()
         .to_string();
     assert!(err.contains("chain hubei is not registered"), "{err}");
@@ -293,23 +299,26 @@ fn state_rules_name_the_chain() {
         },
         &key(1),
     );
-    let err = r.submit(blank).unwrap_err().to_string();
+    let err = r.submit(blank, NOW).unwrap_err().to_string();
     assert!(err.contains("the reason is empty"), "{err}");
 }
 
 #[test]
 fn freeze_then_deregister() {
     let mut r = Registry::new(&genesis(3, 2)).unwrap();
-    let f = r.submit(freeze("shaanxi", &key(1))).unwrap().id;
+    let f = r.submit(freeze("shaanxi", &key(1)), NOW).unwrap().id;
     // A second freeze with another reason competes.
     let f2 = r
-        .submit(sign_proposal(
-            Proposal::Freeze {
-                chain_id: chain("shaanxi"),
-                reason: "other".into(),
-            },
-            &key(2),
-        ))
+        .submit(
+            sign_proposal(
+                Proposal::Freeze {
+                    chain_id: chain("shaanxi"),
+                    reason: "other".into(),
+                },
+                &key(2),
+            ),
+            NOW,
+        )
         .unwrap()
         .id;
     r.approve(sign_approval(f, &key(1))).unwrap();
@@ -328,20 +337,23 @@ fn freeze_then_deregister() {
     // The competing freeze is moot now; frozen chains stay admitted.
     assert_eq!(r.closure(&f2), Some(Closure::Superseded { by: f }));
     assert!(r.is_allowed_peer(PEER_A));
-    let err = r.submit(freeze("shaanxi", &key(3)));
+    let err = r.submit(freeze("shaanxi", &key(3)), NOW);
     assert!(matches!(err, Err(RegistryError::ProposalClosed { .. })));
     let err = r
-        .submit(sign_proposal(
-            Proposal::Freeze {
-                chain_id: chain("shaanxi"),
-                reason: "again".into(),
-            },
-            &key(3),
-        ))
+        .submit(
+            sign_proposal(
+                Proposal::Freeze {
+                    chain_id: chain("shaanxi"),
+                    reason: "again".into(),
+                },
+                &key(3),
+            ),
+            NOW,
+        )
         .unwrap_err();
     assert!(matches!(err, RegistryError::AlreadyFrozen { .. }), "{err}");
 
-    let d = r.submit(deregister("shaanxi", &key(3))).unwrap().id;
+    let d = r.submit(deregister("shaanxi", &key(3)), NOW).unwrap().id;
     r.approve(sign_approval(d, &key(3))).unwrap();
     let RegistryEvent::ChainDeregistered { former_peers, .. } =
         decided(r.approve(sign_approval(d, &key(1))))
@@ -361,13 +373,13 @@ fn a_replayed_registration_cannot_re_register_a_removed_chain() {
     let reg = registration("sichuan", &key(50));
     let id = reg.id();
     let approval = sign_approval(id, &key(1));
-    r.submit(reg.clone()).unwrap();
+    r.submit(reg.clone(), NOW).unwrap();
     r.approve(approval.clone()).unwrap();
-    let d = r.submit(deregister("sichuan", &key(1))).unwrap().id;
+    let d = r.submit(deregister("sichuan", &key(1)), NOW).unwrap().id;
     r.approve(sign_approval(d, &key(1))).unwrap();
     assert!(r.chain(&chain("sichuan")).is_none());
     // Gossip replays the old registration and its approval.
-    assert!(r.submit(reg).is_err());
+    assert!(r.submit(reg, NOW).is_err());
     assert!(matches!(
         r.approve(approval).unwrap(),
         ApprovalOutcome::AlreadyClosed { .. }
@@ -388,14 +400,14 @@ fn approvals_before_their_proposal_are_counted_when_it_arrives() {
         ApprovalOutcome::AlreadyCounted
     );
     assert_eq!(r.orphan_approvals(), 1);
-    let s = r.submit(p.clone()).unwrap();
+    let s = r.submit(p.clone(), NOW).unwrap();
     assert_eq!((s.approvals, s.decided.is_none()), (1, true));
     assert_eq!(r.orphan_approvals(), 0);
     // Both approvals first: the proposal is decided on arrival.
     let mut r = Registry::new(&genesis(3, 2)).unwrap();
     r.approve(sign_approval(p.id(), &key(2))).unwrap();
     r.approve(sign_approval(p.id(), &key(3))).unwrap();
-    let s = r.submit(p).unwrap();
+    let s = r.submit(p, NOW).unwrap();
     assert!(matches!(s.decided, Some(RegistryEvent::ChainAccepted(_))));
     assert!(r.chain(&chain("sichuan")).is_some());
 }
@@ -422,11 +434,11 @@ fn orphan_approvals_are_bounded() {
 #[test]
 fn state_round_trips_through_bytes() {
     let mut r = Registry::new(&genesis(3, 2)).unwrap();
-    let id = r.submit(registration("sichuan", &key(50))).unwrap().id;
+    let id = r.submit(registration("sichuan", &key(50)), NOW).unwrap().id;
     r.approve(sign_approval(id, &key(1))).unwrap();
     r.approve(sign_approval(Hash::digest(b"later"), &key(2)))
         .unwrap();
-    r.submit(freeze("shaanxi", &key(1))).unwrap();
+    r.submit(freeze("shaanxi", &key(1)), NOW).unwrap();
     let back = Registry::from_bytes(&r.to_bytes()).unwrap();
     assert_eq!(back, r);
     assert!(Registry::from_bytes(&[]).is_err());
@@ -696,14 +708,30 @@ fn forged_items_of_a_snapshot_are_refused_and_counted() {
 }
 
 #[test]
-fn version_1_states_still_open() {
+fn version_1_and_2_states_still_open() {
     let mut r = Registry::new(&genesis(3, 2)).unwrap();
-    r.submit(registration("sichuan", &key(50))).unwrap();
-    let mut v1 = r.to_bytes();
-    // Version 1 had no decided proposals: drop the empty list's length.
+    let id = r.submit(registration("sichuan", &key(50)), NOW).unwrap().id;
+    let current = r.to_bytes();
+    // Version 2 had no receipt times (one entry: 4 + 32 + 8 bytes) and no
+    // expired ids (an empty list: 4 bytes).
+    let mut v2 = current.clone();
+    v2.truncate(v2.len() - 48);
+    v2[0] = 2;
+    // Version 1 had no decided proposals either (an empty list: 4 bytes).
+    let mut v1 = v2.clone();
     v1.truncate(v1.len() - 4);
     v1[0] = 1;
-    assert_eq!(Registry::from_bytes(&v1).unwrap(), r);
+    let mut timeless = r.clone();
+    timeless.received.clear();
+    for old in [v1, v2] {
+        let mut opened = Registry::from_bytes(&old).unwrap();
+        assert_eq!(opened, timeless);
+        // A proposal without a receipt time starts its clock at the next
+        // expiry, instead of expiring at once.
+        assert!(opened.expire(NOW + 10_000, 60).is_empty());
+        assert_eq!(opened.received_at(&id), Some(NOW + 10_000));
+    }
+    assert_eq!(Registry::from_bytes(&current).unwrap(), r);
 }
 
 #[test]
@@ -725,5 +753,201 @@ fn snapshot_pages_follow_each_other() {
     assert_eq!(second.entries.len(), 3);
     assert_eq!(second.next, None);
     assert!(service.snapshot_page(u64::MAX).entries.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A registration of a fresh chain by a fresh operator: what anyone can
+/// sign, as many times as they like.
+fn junk_registration(i: usize) -> SignedProposal {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+    seed[31] = 0xee;
+    registration(&format!("junk-{i}"), &SigningKey::from_bytes(&seed))
+}
+
+#[test]
+fn pending_proposals_expire_and_stay_closed() {
+    let mut r = Registry::new(&genesis(3, 2)).unwrap();
+    let age = 3600;
+    let old = r.submit(registration("sichuan", &key(50)), NOW).unwrap().id;
+    let young = r.submit(freeze("shaanxi", &key(1)), NOW + 100).unwrap().id;
+    assert_eq!(r.received_at(&old), Some(NOW));
+    // Not older than the age yet.
+    assert!(r.expire(NOW + age, age).is_empty());
+    assert_eq!(r.expire(NOW + age + 1, age), vec![old]);
+    assert!(r.proposal(&old).is_none());
+    assert!(r.proposal(&young).is_some(), "a younger proposal stays");
+    assert_eq!(r.received_at(&old), None);
+    assert_eq!(r.closure(&old), Some(Closure::Expired));
+    // Neither a replay (a peer that still holds it) nor a late approval
+    // brings it back.
+    let err = r
+        .submit(registration("sichuan", &key(50)), NOW + age + 2)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::ProposalClosed {
+                closure: Closure::Expired,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(
+        r.approve(sign_approval(old, &key(1))).unwrap(),
+        ApprovalOutcome::AlreadyClosed {
+            closure: Closure::Expired
+        }
+    );
+    assert!(r.chain(&chain("sichuan")).is_none());
+    // Expiry survives the state's round trip.
+    let back = Registry::from_bytes(&r.to_bytes()).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(r.expire(NOW + age + 101, age), vec![young]);
+}
+
+#[test]
+fn junk_registrations_never_block_a_freeze_or_a_deregistration() {
+    let mut r = Registry::new(&genesis(3, 2)).unwrap();
+    for i in 0..MAX_PENDING_REGISTRATIONS {
+        r.submit(junk_registration(i), NOW).unwrap();
+    }
+    // The registrations' queue is full: one more is refused, named.
+    let err = r
+        .submit(junk_registration(MAX_PENDING_REGISTRATIONS), NOW)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RegistryError::TooManyPending {
+            queue: PendingQueue::Registrations,
+            pending: MAX_PENDING_REGISTRATIONS,
+            max: MAX_PENDING_REGISTRATIONS,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{MAX_PENDING_REGISTRATIONS} registrations are pending, at most \
+             {MAX_PENDING_REGISTRATIONS}; retry once some are decided or expire"
+        )
+    );
+    // A governor's freeze goes through and is decided.
+    let f = r.submit(freeze("shaanxi", &key(1)), NOW).unwrap().id;
+    let d = r.submit(deregister("shaanxi", &key(2)), NOW).unwrap().id;
+    r.approve(sign_approval(f, &key(1))).unwrap();
+    let event = decided(r.approve(sign_approval(f, &key(3))));
+    assert!(
+        matches!(event, RegistryEvent::ChainFrozen { .. }),
+        "{event:?}"
+    );
+    // And so does a deregistration.
+    r.approve(sign_approval(d, &key(1))).unwrap();
+    let event = decided(r.approve(sign_approval(d, &key(2))));
+    assert!(
+        matches!(event, RegistryEvent::ChainDeregistered { .. }),
+        "{event:?}"
+    );
+    assert!(r.chain(&chain("shaanxi")).is_none());
+    // Once the junk expires, registrations have room again.
+    assert_eq!(
+        r.expire(NOW + 61, 60).len(),
+        MAX_PENDING_REGISTRATIONS,
+        "every junk registration expired"
+    );
+    r.submit(registration("sichuan", &key(50)), NOW + 61)
+        .unwrap();
+}
+
+#[test]
+fn one_governors_backlog_never_blocks_another_governor() {
+    let mut r = Registry::new(&genesis(3, 2)).unwrap();
+    let reasoned = |reason: String, governor: &SigningKey| {
+        sign_proposal(
+            Proposal::Freeze {
+                chain_id: chain("shaanxi"),
+                reason,
+            },
+            governor,
+        )
+    };
+    for i in 0..MAX_PENDING_PER_GOVERNOR {
+        r.submit(reasoned(format!("reason {i}"), &key(1)), NOW)
+            .unwrap();
+    }
+    let err = r
+        .submit(reasoned("one too many".into(), &key(1)), NOW)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RegistryError::TooManyPending {
+            queue: PendingQueue::Governor(public_key(&key(1))),
+            pending: MAX_PENDING_PER_GOVERNOR,
+            max: MAX_PENDING_PER_GOVERNOR,
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("proposed by governor {}", public_key(&key(1)))),
+        "{err}"
+    );
+    // Another governor's proposal, and registrations, still go through.
+    r.submit(deregister("shaanxi", &key(2)), NOW).unwrap();
+    r.submit(registration("sichuan", &key(50)), NOW).unwrap();
+}
+
+#[test]
+fn the_service_expires_proposals_by_its_clock() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = temp_dir("expiry");
+    let clock = Arc::new(AtomicU64::new(NOW));
+    let options = || RegistryOptions {
+        pending_expiry: std::time::Duration::from_secs(60),
+        clock: {
+            let clock = clock.clone();
+            Arc::new(move || clock.load(Ordering::SeqCst))
+        },
+    };
+    let id = {
+        let service = RegistryService::open_with(reopen(&dir), &genesis(3, 2), options()).unwrap();
+        let id = service
+            .submit(registration("sichuan", &key(50)))
+            .unwrap()
+            .id;
+        assert_eq!(service.read(|r| r.received_at(&id)), Some(NOW));
+        clock.store(NOW + 60, Ordering::SeqCst);
+        assert_eq!(service.expire().unwrap(), 0);
+        clock.store(NOW + 61, Ordering::SeqCst);
+        // Peers are not handed an expired proposal.
+        assert!(service.snapshot_page(0).entries.is_empty());
+        // Nor is an approval of it counted.
+        assert_eq!(
+            service.approve(sign_approval(id, &key(1))).unwrap(),
+            ApprovalOutcome::AlreadyClosed {
+                closure: Closure::Expired
+            }
+        );
+        id
+    };
+    // The expiry was persisted.
+    let service = RegistryService::open_with(reopen(&dir), &genesis(3, 2), options()).unwrap();
+    assert_eq!(service.read(|r| r.closure(&id)), Some(Closure::Expired));
+    drop(service);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn proposals_from_peers_are_not_published_again() {
+    let dir = temp_dir("republish");
+    let service = RegistryService::open(Store::open(&dir).unwrap(), &genesis(3, 2)).unwrap();
+    let mut updates = service.subscribe();
+    let bytes = protocol::Canonical::to_canonical_bytes(&registration("sichuan", &key(50)));
+    assert!(!service.submit_bytes(&bytes).unwrap().already_pending);
+    assert!(updates.try_recv().is_err(), "gossip forwards it, not us");
+    let ours = freeze("shaanxi", &key(1));
+    service.submit(ours.clone()).unwrap();
+    assert_eq!(updates.try_recv().unwrap(), RegistryUpdate::Proposed(ours));
+    drop(service);
     let _ = std::fs::remove_dir_all(&dir);
 }
