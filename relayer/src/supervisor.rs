@@ -703,8 +703,17 @@ impl Supervisor {
                 .iter()
                 .map(|(destination, sequence)| state_keys::packet(destination, *sequence))
                 .collect();
-            let states = chain.verified_states(&keys).await?;
-            for ((destination, sequence), (_, value, _)) in wanted.iter().zip(&states.entries) {
+            // No serving relayer proving them leaves them gaps, reported;
+            // it does not stop the check.
+            let entries = match chain.verified_states(&keys).await {
+                Ok(states) => states.entries,
+                Err(e) => {
+                    tracing::warn!(chain = %id, error = %e, missing = wanted.len(),
+                        "cannot read the sends missing from the audit log; they stay gaps");
+                    Vec::new()
+                }
+            };
+            for ((destination, sequence), (_, value, _)) in wanted.iter().zip(&entries) {
                 let Some(bytes) = value else {
                     continue;
                 };

@@ -638,3 +638,345 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What the hostile serving peer of [`hostile_serving_peer`] does.
+#[derive(Clone, Debug)]
+enum Lie {
+    /// Nothing: it forwards the chain's own answers.
+    Honest,
+    /// Adds a `send_packet` event of `packet`, which it made up (a future
+    /// sequence), and hands the packet over as one it recorded.
+    ForgeSend(Box<protocol::Packet>),
+    /// Drops the `send_packet` event of `destination #sequence` (still
+    /// saying it scanned past it) and refuses to prove that packet.
+    HideSend(protocol::ChainId, u64),
+}
+
+/// A relayer serving `adapter`'s chain in the test process: a libp2p node
+/// on `port`, admitting only `asker`, that answers the mesh's requests from
+/// the chain's RPC — blocks and proofs are the chain's own, which it cannot
+/// forge — and lies about packet events as `lie` says.
+async fn hostile_serving_peer(
+    key: SigningKey,
+    asker: network::PeerId,
+    port: u16,
+    adapter: Arc<dyn adapters::ChainAdapter>,
+    lie: Arc<std::sync::Mutex<Lie>>,
+) -> network::NetworkHandle {
+    use relayer::mesh::wire::{self, HexBytes, MeshRequest, MeshResponse, WireEntry};
+    let mut config = network::NetworkConfig::new(key);
+    config.listen = vec![format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()];
+    config.allowed = vec![asker];
+    config.request_timeout = Duration::from_secs(5);
+    let (handle, mut events) = network::Network::start(config).await.unwrap();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let network::NetworkEvent::Request {
+                body, responder, ..
+            } = event
+            else {
+                continue;
+            };
+            let lie = lie.lock().unwrap().clone();
+            let refused = |reason: String| MeshResponse::Refused { reason };
+            let response = match wire::decode::<MeshRequest>(&body, "mesh request") {
+                Err(e) => refused(e),
+                Ok(MeshRequest::Status { .. }) => match adapter.status().await {
+                    Ok(status) => MeshResponse::Status { status },
+                    Err(e) => refused(e.to_string()),
+                },
+                Ok(MeshRequest::LightBlock { height, .. }) => {
+                    match adapter.light_block(height).await {
+                        Ok(block) => MeshResponse::LightBlock { block },
+                        Err(e) => refused(e.to_string()),
+                    }
+                }
+                Ok(MeshRequest::States { keys, .. }) => {
+                    let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.0).collect();
+                    let hidden = match &lie {
+                        Lie::HideSend(destination, sequence) => {
+                            keys.contains(&state_keys::packet(destination, *sequence))
+                        }
+                        _ => false,
+                    };
+                    if hidden {
+                        refused("not today".into())
+                    } else {
+                        match adapter.states(&keys).await {
+                            Ok(proven) => MeshResponse::States {
+                                light_block: proven.light_block,
+                                entries: proven
+                                    .entries
+                                    .into_iter()
+                                    .map(|e| WireEntry {
+                                        key: HexBytes(e.key),
+                                        value: e.value.map(HexBytes),
+                                        proof: e.proof,
+                                    })
+                                    .collect(),
+                            },
+                            Err(e) => refused(e.to_string()),
+                        }
+                    }
+                }
+                Ok(MeshRequest::PacketEvents { since, .. }) => {
+                    match adapter.packet_events(since).await {
+                        Err(e) => refused(e.to_string()),
+                        Ok(mut events) => {
+                            let mut packets = Vec::new();
+                            match &lie {
+                                Lie::Honest => {}
+                                Lie::ForgeSend(packet) => {
+                                    let height = protocol::Height::new(events.scanned_to.max(1))
+                                        .unwrap();
+                                    events.events.push(adapters::PacketEvent {
+                                        height,
+                                        tx: Hash::digest(b"forged"),
+                                        event: adapters::ChainEvent {
+                                            kind: "send_packet".into(),
+                                            attributes: [
+                                                ("source", packet.source.to_string()),
+                                                ("destination", packet.destination.to_string()),
+                                                ("sequence", packet.sequence.to_string()),
+                                                ("commitment", packet.commitment().to_string()),
+                                            ]
+                                            .into_iter()
+                                            .map(|(key, value)| adapters::EventAttribute {
+                                                key: key.into(),
+                                                value,
+                                            })
+                                            .collect(),
+                                        },
+                                    });
+                                    packets.push(packet.as_ref().clone());
+                                }
+                                Lie::HideSend(destination, sequence) => {
+                                    events.events.retain(|e| {
+                                        !(e.event.kind == "send_packet"
+                                            && e.event.get("destination")
+                                                == Some(destination.as_str())
+                                            && e.event.get("sequence")
+                                                == Some(sequence.to_string().as_str()))
+                                    });
+                                }
+                            }
+                            MeshResponse::PacketEvents { events, packets }
+                        }
+                    }
+                }
+                Ok(other) => refused(format!("{} is not served here", other.what())),
+            };
+            let _ = responder.respond(wire::encode(&response));
+        }
+    });
+    handle
+}
+
+/// The supervision node's entries about `destination #sequence`.
+fn entries_of(
+    supervisor: &relayer::supervisor::Supervisor,
+    destination: &protocol::ChainId,
+    sequence: u64,
+) -> Vec<relayer::audit::AuditEntry> {
+    supervisor
+        .audit()
+        .entries(&relayer::audit::AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| &e.record.destination == destination && e.record.packet_sequence == sequence)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_serving_peer_can_neither_forge_nor_hide_a_send_in_the_audit_log() {
+    use relayer::supervisor::{Supervisor, SupervisorState, router};
+    let dir = std::env::temp_dir().join(format!("relayer-supervise-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = base_port() + 5;
+    let regions = common::start_regions(&dir, 2, Duration::from_millis(200), base).await;
+    create_clients(&regions.runtimes).await.unwrap();
+    let (asker, answerer) = (&regions.chains[0], &regions.chains[1]);
+    let grant = seed_query_scenario(answerer, answerer.adapter().unwrap().as_ref(), &asker.id)
+        .await
+        .unwrap();
+
+    // The hostile peer serves the asker's chain; nothing relays, so every
+    // packet sent stays in flight.
+    let node_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let node_peer =
+        network::peer_id_of(&network::identity::public_key_of_signing_key(&node_key)).unwrap();
+    let hostile_key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let hostile_peer =
+        network::peer_id_of(&network::identity::public_key_of_signing_key(&hostile_key)).unwrap();
+    let lie = Arc::new(std::sync::Mutex::new(Lie::Honest));
+    let hostile_port = common::free_port();
+    let _hostile = hostile_serving_peer(
+        hostile_key,
+        node_peer,
+        hostile_port,
+        asker.adapter().unwrap(),
+        lie.clone(),
+    )
+    .await;
+
+    // The supervision node, in this process, reaching the chain through
+    // the hostile peer only.
+    let mut config = network::NetworkConfig::new(node_key.clone());
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.bootstrap = vec![(
+        hostile_peer,
+        format!("/ip4/127.0.0.1/tcp/{hostile_port}").parse().unwrap(),
+    )];
+    config.allowed = vec![hostile_peer];
+    config.request_timeout = Duration::from_secs(5);
+    let (network, _events) = network::Network::start(config).await.unwrap();
+    let regulator = SigningKey::from_bytes(&[5u8; 32]);
+    let regulator_hex = relayer::registry::signing::public_key(&regulator).to_string();
+    let node_store_dir = dir.join("node-store");
+    let store = relayer::store::Store::open(&node_store_dir).unwrap();
+    let audit = Arc::new(
+        relayer::audit::AuditService::open(
+            store.clone(),
+            relayer::registry::signing::public_key(&regulator),
+        )
+        .unwrap(),
+    );
+    let mesh = Arc::new(relayer::mesh::MeshChainAdapter::new(
+        asker.id.clone(),
+        network,
+        vec![hostile_peer],
+        Duration::from_millis(200),
+    ));
+    let runtime = Arc::new(relayer::engine::ChainRuntime::remote(
+        asker.id.clone(),
+        mesh,
+        node_key,
+        light_clients::credit_chain::Options::default(),
+        store.clone(),
+        relayer::metrics::Metrics::new(),
+    ));
+    let supervisor = Supervisor::new(audit, store, vec![runtime.clone()]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let app = router(SupervisorState {
+        supervisor: supervisor.clone(),
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // One round, once the two nodes are connected.
+    let follow = || async {
+        let started = Instant::now();
+        loop {
+            match supervisor.follow_once(&runtime).await {
+                Ok(logged) => return logged,
+                Err(e) => assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the node cannot follow the chain: {e}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+
+    // 1. A made-up send at the next sequence, handed over with its packet:
+    //    nothing enters the log.
+    let next = 1;
+    let mut forged: serde_json::Value =
+        serde_json::from_str(include_str!("../../protocol/tests/data/packet.json")).unwrap();
+    forged["source"] = asker.id.as_str().into();
+    forged["destination"] = answerer.id.as_str().into();
+    forged["sequence"] = next.into();
+    forged["payload"]["body"]["purpose"] = "forged by a serving relayer".into();
+    let forged: protocol::Packet = serde_json::from_value(forged).unwrap();
+    *lie.lock().unwrap() = Lie::ForgeSend(Box::new(forged));
+    follow().await;
+    assert!(
+        entries_of(&supervisor, &answerer.id, next).is_empty(),
+        "a forged send was logged"
+    );
+    assert!(supervisor.unproven_hints() >= 1);
+    let (_, metrics) = read(&api, "/metrics", None).await;
+    assert!(
+        !metrics.contains("supervisor_unproven_hints_total 0"),
+        "{metrics}"
+    );
+
+    // 2. The real send at that sequence is logged, with its own metadata,
+    //    once (the forgery pre-empted nothing).
+    *lie.lock().unwrap() = Lie::Honest;
+    let (_, sent) = send_query(asker, asker.adapter().unwrap().as_ref(), &answerer.id, &grant)
+        .await
+        .unwrap();
+    assert_eq!(sent, next);
+    follow().await;
+    let logged = entries_of(&supervisor, &answerer.id, next);
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(logged[0].record.purpose, PURPOSE);
+    assert_eq!(logged[0].record.requester.as_ref().unwrap().as_str(), "bank-a");
+    assert!(supervisor.gaps().is_empty(), "{:?}", supervisor.gaps());
+
+    // 3. A send the peer hides (no event, scanned past, its packet not
+    //    proven): a gap, in the metric, the API and `audit verify`.
+    let (_, hidden) = send_query(asker, asker.adapter().unwrap().as_ref(), &answerer.id, &grant)
+        .await
+        .unwrap();
+    *lie.lock().unwrap() = Lie::HideSend(answerer.id.clone(), hidden);
+    let scanned_before = supervisor.progress()[&asker.id].scanned;
+    follow().await;
+    assert!(supervisor.progress()[&asker.id].scanned > scanned_before);
+    assert!(entries_of(&supervisor, &answerer.id, hidden).is_empty());
+    let gaps = supervisor.gaps();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(
+        gaps[0].missing.iter().copied().collect::<Vec<_>>(),
+        vec![hidden]
+    );
+    let (_, metrics) = read(&api, "/metrics", None).await;
+    assert!(
+        metrics.contains(&format!(
+            "supervisor_audit_gaps{{source=\"{}\",destination=\"{}\"}} 1",
+            asker.id, answerer.id
+        )),
+        "{metrics}"
+    );
+    let (status, body) = read(&api, "/audit/gaps", Some(&regulator)).await;
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["complete"], false, "{report}");
+    assert_eq!(report["pairs"][0]["missing"], serde_json::json!([hidden]));
+    assert_eq!(read(&api, "/audit/gaps", None).await.0, 403);
+    let copy = dir.join("node-store-copy");
+    copy_dir(&node_store_dir, &copy);
+    let copy_arg = copy.to_string_lossy().to_string();
+    let (code, out) = audit_verify(&["--store", &copy_arg, "--regulator-key", &regulator_hex]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "INCOMPLETE: {} -> {}: 1 sends below the proven next sequence {} have no entry (sequences {hidden})",
+            asker.id,
+            answerer.id,
+            hidden + 1
+        )),
+        "{out}"
+    );
+
+    // 4. Once a serving peer proves it, the hidden send is logged from the
+    //    chain's state and the gap closes.
+    *lie.lock().unwrap() = Lie::Honest;
+    follow().await;
+    let logged = entries_of(&supervisor, &answerer.id, hidden);
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(logged[0].record.purpose, PURPOSE);
+    assert!(supervisor.gaps().is_empty(), "{:?}", supervisor.gaps());
+    let (_, metrics) = read(&api, "/metrics", None).await;
+    assert!(
+        metrics.contains(&format!(
+            "supervisor_audit_gaps{{source=\"{}\",destination=\"{}\"}} 0",
+            asker.id, answerer.id
+        )),
+        "{metrics}"
+    );
+    drop(regions);
+    let _ = std::fs::remove_dir_all(&dir);
+}
