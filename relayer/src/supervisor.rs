@@ -647,10 +647,7 @@ impl Supervisor {
         if destinations.is_empty() {
             return Ok(0);
         }
-        let keys: Vec<Vec<u8>> = destinations
-            .iter()
-            .map(state_keys::next_sequence)
-            .collect();
+        let keys: Vec<Vec<u8>> = destinations.iter().map(state_keys::next_sequence).collect();
         let proven = chain.verified_states(&keys).await?;
         let mut records = Vec::new();
         for (destination, (_, value, _)) in destinations.iter().zip(&proven.entries) {
@@ -718,7 +715,13 @@ impl Supervisor {
                     continue;
                 };
                 let packet = match Packet::from_canonical_bytes(bytes) {
-                    Ok(p) if &p.source == id && &p.destination == destination && p.sequence == *sequence => p,
+                    Ok(p)
+                        if &p.source == id
+                            && &p.destination == destination
+                            && p.sequence == *sequence =>
+                    {
+                        p
+                    }
                     Ok(_) | Err(_) => {
                         tracing::warn!(chain = %id, %destination, sequence, "the packet stored on the chain does not decode as its own");
                         continue;
@@ -903,7 +906,10 @@ impl Supervisor {
         }
         let result: Option<PacketResult> = match &states.entries[2].1 {
             Some(bytes) => Some(borsh::from_slice(bytes).map_err(|e| {
-                self.inconsistent(id, format!("result of packet {destination}/{sequence}: {e}"))
+                self.inconsistent(
+                    id,
+                    format!("result of packet {destination}/{sequence}: {e}"),
+                )
             })?),
             None => None,
         };

@@ -155,7 +155,8 @@ async fn attestations_verify_offline_and_expiry_tampering_and_suspension_are_cau
     let other_chain = forge("other-chain.json", &|h| h["chain_id"] = "guangdong".into());
     let unsigned = forge("unsigned.json", &|h| {
         let time: protocol::Time = serde_json::from_value(h["time"].clone()).unwrap();
-        h["time"] = serde_json::to_value(time.checked_add(Duration::from_secs(1)).unwrap()).unwrap();
+        h["time"] =
+            serde_json::to_value(time.checked_add(Duration::from_secs(1)).unwrap()).unwrap();
     });
     for forged in [&other_chain, &unsigned] {
         for trust in [&by_hash, &by_file] {
@@ -169,7 +170,10 @@ async fn attestations_verify_offline_and_expiry_tampering_and_suspension_are_cau
     let (_, report) = verify_from(&unsigned, Some(&now), &by_file);
     assert!(problems(&report).contains("header"), "{report}");
     let (_, report) = verify_from(&unsigned, Some(&now), &by_hash);
-    assert!(problems(&report).contains("no block of shaanxi at height 1"), "{report}");
+    assert!(
+        problems(&report).contains("no block of shaanxi at height 1"),
+        "{report}"
+    );
 
     // Expired at the time of checking.
     let later = expires_at

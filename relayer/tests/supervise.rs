@@ -421,7 +421,16 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
         received["fee"]["minor_units"],
         response.fee_charged.minor_units
     );
-    let acked = find(answerer.id.as_str(), "acknowledged");
+    // The query's own acknowledgement (the aggregation's may come first).
+    let acked = list
+        .iter()
+        .find(|e| {
+            e["destination"] == answerer.id.as_str()
+                && e["outcome"]["status"] == "acknowledged"
+                && e["packet_sequence"] == answered
+        })
+        .unwrap_or_else(|| panic!("no acknowledged entry of query {answered} in {list:#?}"))
+        .clone();
     assert_eq!(
         acked["fee"]["minor_units"],
         response.fee_charged.minor_units
@@ -727,8 +736,8 @@ async fn hostile_serving_peer(
                             match &lie {
                                 Lie::Honest => {}
                                 Lie::ForgeSend(packet) => {
-                                    let height = protocol::Height::new(events.scanned_to.max(1))
-                                        .unwrap();
+                                    let height =
+                                        protocol::Height::new(events.scanned_to.max(1)).unwrap();
                                     events.events.push(adapters::PacketEvent {
                                         height,
                                         tx: Hash::digest(b"forged"),
@@ -790,7 +799,8 @@ fn entries_of(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hostile_serving_peer_can_neither_forge_nor_hide_a_send_in_the_audit_log() {
     use relayer::supervisor::{Supervisor, SupervisorState, router};
-    let dir = std::env::temp_dir().join(format!("relayer-supervise-hostile-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("relayer-supervise-hostile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let base = base_port() + 5;
@@ -826,7 +836,9 @@ async fn a_hostile_serving_peer_can_neither_forge_nor_hide_a_send_in_the_audit_l
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     config.bootstrap = vec![(
         hostile_peer,
-        format!("/ip4/127.0.0.1/tcp/{hostile_port}").parse().unwrap(),
+        format!("/ip4/127.0.0.1/tcp/{hostile_port}")
+            .parse()
+            .unwrap(),
     )];
     config.allowed = vec![hostile_peer];
     config.request_timeout = Duration::from_secs(5);
@@ -905,22 +917,35 @@ async fn a_hostile_serving_peer_can_neither_forge_nor_hide_a_send_in_the_audit_l
     // 2. The real send at that sequence is logged, with its own metadata,
     //    once (the forgery pre-empted nothing).
     *lie.lock().unwrap() = Lie::Honest;
-    let (_, sent) = send_query(asker, asker.adapter().unwrap().as_ref(), &answerer.id, &grant)
-        .await
-        .unwrap();
+    let (_, sent) = send_query(
+        asker,
+        asker.adapter().unwrap().as_ref(),
+        &answerer.id,
+        &grant,
+    )
+    .await
+    .unwrap();
     assert_eq!(sent, next);
     follow().await;
     let logged = entries_of(&supervisor, &answerer.id, next);
     assert_eq!(logged.len(), 1, "{logged:#?}");
     assert_eq!(logged[0].record.purpose, PURPOSE);
-    assert_eq!(logged[0].record.requester.as_ref().unwrap().as_str(), "bank-a");
+    assert_eq!(
+        logged[0].record.requester.as_ref().unwrap().as_str(),
+        "bank-a"
+    );
     assert!(supervisor.gaps().is_empty(), "{:?}", supervisor.gaps());
 
     // 3. A send the peer hides (no event, scanned past, its packet not
     //    proven): a gap, in the metric, the API and `audit verify`.
-    let (_, hidden) = send_query(asker, asker.adapter().unwrap().as_ref(), &answerer.id, &grant)
-        .await
-        .unwrap();
+    let (_, hidden) = send_query(
+        asker,
+        asker.adapter().unwrap().as_ref(),
+        &answerer.id,
+        &grant,
+    )
+    .await
+    .unwrap();
     *lie.lock().unwrap() = Lie::HideSend(answerer.id.clone(), hidden);
     let scanned_before = supervisor.progress()[&asker.id].scanned;
     follow().await;

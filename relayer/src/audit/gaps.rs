@@ -90,3 +90,35 @@ pub fn decode_completeness(bytes: &[u8]) -> Result<Vec<SendCompleteness>, String
 pub fn encode_completeness(records: &[SendCompleteness]) -> Vec<u8> {
     serde_json::to_vec(records).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(id: &str) -> ChainId {
+        id.parse().unwrap()
+    }
+
+    #[test]
+    fn a_gap_is_named_with_its_pair_and_sequences_and_round_trips_the_store() {
+        let mut record = SendCompleteness::new(chain("shaanxi"), chain("guangdong"));
+        assert!(!record.has_gaps());
+        record.next_sequence = 500;
+        record.checked = 500;
+        record.missing = (3..=250).collect();
+        assert!(record.has_gaps());
+        let text = record.describe();
+        assert!(
+            text.starts_with("shaanxi -> guangdong: 248 sends below the proven next sequence 500"),
+            "{text}"
+        );
+        assert!(text.contains("sequences 3, 4, 5"), "{text}");
+        // The list is bounded; the count is whole.
+        assert!(!text.contains(", 150,"), "{text}");
+        assert!(text.ends_with("and 148 more)"), "{text}");
+        let bytes = encode_completeness(std::slice::from_ref(&record));
+        assert_eq!(decode_completeness(&bytes).unwrap(), vec![record]);
+        let err = decode_completeness(b"{not json").unwrap_err();
+        assert!(err.contains("audit completeness record"), "{err}");
+    }
+}

@@ -45,11 +45,11 @@ use protocol::{Hash, PublicKey};
 
 pub use entry::{AuditEntry, AuditRecord, ENTRY_TAG, MessageKind, Outcome};
 pub use export::{AuditFilter, CSV_HEADER, ExportedEntry, csv_field, to_csv, to_json};
+pub use gaps::SendCompleteness;
 pub use log::{
     AuditHead, AuditLog, CHECKPOINT_TAG, ChainVerifier, Checkpoint, SignedCheckpoint, verify_chain,
     verify_checkpoint, verify_inclusion,
 };
-pub use gaps::SendCompleteness;
 pub use merkle::InclusionProof;
 pub use service::{AuditService, ServiceError, stored_completeness, verify_store};
 pub use verify::{LogVerifier, VerifiedLog};

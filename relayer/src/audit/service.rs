@@ -173,7 +173,11 @@ impl AuditService {
 
     /// What the log has of the sends `source → destination` (a fresh record
     /// when never checked).
-    pub fn completeness_of(&self, source: &protocol::ChainId, destination: &protocol::ChainId) -> SendCompleteness {
+    pub fn completeness_of(
+        &self,
+        source: &protocol::ChainId,
+        destination: &protocol::ChainId,
+    ) -> SendCompleteness {
         self.completeness()
             .into_iter()
             .find(|c| &c.source == source && &c.destination == destination)
