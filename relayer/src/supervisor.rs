@@ -135,6 +135,10 @@ const COMPLETENESS_WINDOW: u64 = 100_000;
 /// and chain (one batch of proven reads).
 const MAX_FILLS: usize = 64;
 
+/// How many destinations named only by a round's hints the completeness
+/// check reads (the followed chains and those checked before always are).
+const MAX_HINTED_DESTINATIONS: usize = 64;
+
 /// The key of the last anchored `upto`.
 const ANCHORED_KEY: &[u8] = b"anchored_upto";
 
@@ -631,7 +635,9 @@ impl Supervisor {
         let id = chain.id();
         let mut destinations: std::collections::BTreeSet<ChainId> =
             self.followed().into_iter().collect();
-        destinations.extend(hinted);
+        // A hint names a chain for the check to read, nothing more; a
+        // peer naming thousands costs a bounded read.
+        destinations.extend(hinted.into_iter().take(MAX_HINTED_DESTINATIONS));
         destinations.extend(
             self.audit
                 .completeness()
