@@ -138,6 +138,19 @@ async fn attestations_verify_offline_and_expiry_tampering_and_suspension_are_cau
     for flag in ["--trusted", "--chain-id", "--height", "--hash"] {
         assert!(reason.contains(flag), "{report}");
     }
+    // Half a trust is no trust either (exit 3, not a verdict).
+    let (code, report) = verify_from(&bundle, Some(&now), &by_hash[..4]);
+    assert_eq!(code, 3, "{report}");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing --hash"),
+        "{report}"
+    );
+    let both: Vec<String> = by_file.iter().chain(&by_hash).cloned().collect();
+    let (code, report) = verify_from(&bundle, Some(&now), &both);
+    assert_eq!(code, 3, "{report}");
 
     // Forged bundles whose own trusted block is the proven block (so the
     // two heights coincide): one claims another chain, one a header no

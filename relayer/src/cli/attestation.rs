@@ -62,8 +62,9 @@ pub struct FetchArgs {
     /// The attestation id (hex).
     #[arg(long)]
     pub id: Hash,
-    /// Height of the block the bundle's verifier trusts (default: the
-    /// chain's first block).
+    /// Height of the block shipped in the bundle as a hint of where a
+    /// verifier's trust may start (default: the chain's first block); a
+    /// verifier trusts it only if it is the block it names itself.
     #[arg(long, default_value_t = 1)]
     pub trusted_height: u64,
     /// Where to write the bundle (JSON).
@@ -86,16 +87,16 @@ pub struct VerifyArgs {
     pub trusting_period: String,
     /// A light block (JSON) you trust, obtained out of band: the bundle is
     /// verified from it. Or give --chain-id, --height and --hash.
-    #[arg(long, conflicts_with_all = ["chain_id", "height", "hash"])]
+    #[arg(long)]
     pub trusted: Option<PathBuf>,
     /// The chain you expect the attestation from (with --height, --hash).
-    #[arg(long, requires_all = ["height", "hash"])]
+    #[arg(long)]
     pub chain_id: Option<ChainId>,
     /// The height of a header you trust (with --chain-id, --hash).
-    #[arg(long, requires_all = ["chain_id", "hash"])]
+    #[arg(long)]
     pub height: Option<u64>,
     /// The hash of the header you trust at --height (hex).
-    #[arg(long, requires_all = ["chain_id", "height"])]
+    #[arg(long)]
     pub hash: Option<Hash>,
 }
 
@@ -124,6 +125,25 @@ pub const NO_TRUST: &str = "attestation verify needs trust you supply: --trusted
 impl VerifyArgs {
     /// The trust the user gave, read; `Err` names what is missing or bad.
     fn user_trust(&self) -> Result<UserTrust, String> {
+        let named = [
+            ("--chain-id", self.chain_id.is_some()),
+            ("--height", self.height.is_some()),
+            ("--hash", self.hash.is_some()),
+        ];
+        let given: Vec<&str> = named.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+        if self.trusted.is_some() && !given.is_empty() {
+            return Err(format!(
+                "--trusted and {} are two ways to give your trust: give one",
+                given.join(", ")
+            ));
+        }
+        if !given.is_empty() && given.len() < named.len() {
+            let missing: Vec<&str> = named.iter().filter(|(_, g)| !*g).map(|(f, _)| *f).collect();
+            return Err(format!(
+                "--chain-id, --height and --hash go together: missing {}",
+                missing.join(", ")
+            ));
+        }
         if let Some(path) = &self.trusted {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("--trusted {}: {e}", path.display()))?;
@@ -145,7 +165,9 @@ impl VerifyArgs {
 /// An attestation with everything needed to check it offline.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttestationBundle {
-    /// A block the verifier trusts (obtained out of band).
+    /// A block shipped as a hint: `verify` uses it only when it is the
+    /// header the user trusts (`--chain-id --height --hash`), never by
+    /// itself.
     pub trusted: LightBlock,
     /// The block whose state root the proofs are against.
     pub proven_at: LightBlock,
