@@ -99,6 +99,21 @@ pub enum SupervisorError {
         /// What is wrong.
         reason: String,
     },
+    /// A packet's acknowledgement was read before the follower of its
+    /// followed source accounted for its send (logged it, or found it a
+    /// gap): the destination's round stops there and is retried, so the
+    /// entry gets the send's metadata rather than none.
+    #[error(
+        "the send of {from} -> {destination} #{sequence} is not accounted for yet by {from}'s follower; retrying"
+    )]
+    SendPending {
+        /// The packet's source.
+        from: ChainId,
+        /// Its destination (the chain being followed).
+        destination: ChainId,
+        /// Its sequence.
+        sequence: u64,
+    },
     /// The anchoring chain refused the checkpoint.
     #[error("anchoring on {chain} refused: code {code}: {message}")]
     AnchorRefused {
@@ -828,6 +843,18 @@ impl Supervisor {
                     // yet: read the packet from the source while in flight.
                     None => match self.in_flight(&other, id, sequence, receipt).await? {
                         Some(packet) => AuditRecord::from_packet(&packet, Outcome::Committed, now),
+                        // Closed on the source already: wait for its
+                        // follower to account for the send, which it
+                        // logs from the proven acknowledgement.
+                        None if self.chain(&other).is_some()
+                            && self.audit.completeness_of(&other, id).checked <= sequence =>
+                        {
+                            return Err(SupervisorError::SendPending {
+                                from: other,
+                                destination: id.clone(),
+                                sequence,
+                            });
+                        }
                         None => self.sent_record(&other, id, sequence, now)?,
                     },
                 };

@@ -8,7 +8,11 @@
 //! submissions; checkpoints are anchored on the first chain with the log's
 //! root; the stored log verifies (against the chain too) and a tampered
 //! copy does not, naming the entry; a restart neither loses nor repeats an
-//! entry; no loan amount is anywhere in the node's output or store.
+//! entry; no loan amount is anywhere in the node's output or store. The
+//! query that timed out before the node started is closed and pruned: its
+//! send cannot be proven any more, so it is a gap the node reports (never a
+//! `committed` entry made from a relayer's copy), and its timeout an entry
+//! without metadata.
 
 mod common;
 
@@ -338,6 +342,11 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     )
     .await
     .unwrap();
+    // The expired query is timed out (closed, pruned) before the node
+    // starts: the node never sees it in flight.
+    wait_closed(asker, &stranger.id, expired, Duration::from_secs(120))
+        .await
+        .unwrap();
     let options = SupervisorOptions {
         api: std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port())),
         p2p_port: base + 2900,
@@ -394,10 +403,10 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
 
     // Per query: sent (committed), received (answered / refused) on the
     // destination, acknowledged on the source.
-    // Per query: sent, received, acknowledged; the expired one: sent,
-    // timed out.
-    let list = wait_entries(&api, &regulator, 11).await;
-    assert_eq!(list.len(), 11, "{list:#?}");
+    // Per query: sent, received, acknowledged; the expired one: timed out
+    // only (its send is a gap, below).
+    let list = wait_entries(&api, &regulator, 10).await;
+    assert_eq!(list.len(), 10, "{list:#?}");
     let find = |dest: &str, status: &str| {
         list.iter()
             .find(|e| e["destination"] == dest && e["outcome"]["status"] == status)
@@ -448,14 +457,28 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     let timed_out = find(stranger.id.as_str(), "timed_out");
     assert_eq!(timed_out["packet_sequence"], expired);
     assert_eq!(timed_out["kind"], "credit_query");
-    assert_eq!(timed_out["enterprise"], grant.enterprise.to_string());
+    // Nothing proven of its metadata: none is shown.
+    assert!(timed_out["enterprise"].is_null(), "{timed_out}");
+    assert!(timed_out["requester"].is_null(), "{timed_out}");
     assert_eq!(
         list.iter()
             .filter(|e| e["packet_sequence"] == expired && e["destination"] == stranger.id.as_str())
             .count(),
-        2,
-        "sent and timed out"
+        1,
+        "timed out, no committed entry from a relayer's copy"
     );
+    // Its send is a gap, reported.
+    let (status, body) = read(&api, "/audit/gaps", Some(&regulator)).await;
+    assert_eq!(status, 200, "{body}");
+    let gaps: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(gaps["complete"], false, "{gaps}");
+    let pair = gaps["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["source"] == asker.id.as_str() && p["destination"] == stranger.id.as_str())
+        .unwrap_or_else(|| panic!("no {} -> {} in {gaps}", asker.id, stranger.id));
+    assert_eq!(pair["missing"], serde_json::json!([expired]), "{gaps}");
     let of_aggregation: Vec<&serde_json::Value> = list
         .iter()
         .filter(|e| e["packet_sequence"] == aggregated && e["destination"] == answerer.id.as_str())
@@ -488,17 +511,21 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
         entries(&api, &format!("?enterprise={enterprise}"), &regulator)
             .await
             .len(),
-        11
+        9,
+        "{:#?}",
+        list.iter()
+            .filter(|e| e["enterprise"].is_null())
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         entries(&api, &format!("?chain={}", stranger.id), &regulator)
             .await
             .len(),
-        5
+        4
     );
     assert_eq!(
         entries(&api, "?institution=bank-a", &regulator).await.len(),
-        11
+        9
     );
     assert_eq!(
         entries(&api, "?institution=bank-z", &regulator).await.len(),
@@ -517,13 +544,13 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     let (status, csv) = read(&api, "/audit/entries?format=csv", Some(&regulator)).await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 12, "{csv}");
+    assert_eq!(lines.len(), 11, "{csv}");
     assert!(lines[0].starts_with("sequence,hash"), "{csv}");
-    // Every entry but the partial sum's (which says what it sums) carries
-    // the declared purpose.
+    // Every entry but the partial sum's (which says what it sums) and the
+    // unproven send's timeout carries the declared purpose.
     assert_eq!(
         lines.iter().filter(|l| l.contains(PURPOSE)).count(),
-        10,
+        8,
         "{csv}"
     );
     assert_eq!(
@@ -548,18 +575,25 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     assert_eq!(status, 200, "{health}");
     let (status, metrics) = read(&api, "/metrics", None).await;
     assert_eq!(status, 200);
-    assert!(metrics.contains("supervisor_audit_entries 11"), "{metrics}");
+    assert!(metrics.contains("supervisor_audit_entries 10"), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "supervisor_audit_gaps{{source=\"{}\",destination=\"{}\"}} 1",
+            asker.id, stranger.id
+        )),
+        "{metrics}"
+    );
 
     // A checkpoint of the whole log is anchored on the first chain, and
     // its root is the log's.
-    let anchor = wait_anchor(asker, 10).await;
-    assert_eq!(anchor.upto, 10);
+    let anchor = wait_anchor(asker, 9).await;
+    assert_eq!(anchor.upto, 9);
     let hashes: Vec<Hash> = list
         .iter()
         .map(|e| e["hash"].as_str().unwrap().parse().unwrap())
         .collect();
     assert_eq!(anchor.merkle_root, relayer::audit::merkle::root(&hashes));
-    assert_eq!(anchor.head_hash, hashes[10]);
+    assert_eq!(anchor.head_hash, hashes[9]);
     assert_eq!(anchor.regulator.to_string(), regulator_hex);
     let (status, body) = read(&api, "/audit/checkpoints", Some(&regulator)).await;
     assert_eq!(status, 200, "{body}");
@@ -594,9 +628,17 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
         "--chain",
         asker.id.as_str(),
     ]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("OK: 11 entries"), "{out}");
+    // Intact, anchored, and incomplete: exit 2, naming the gap.
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("OK: 10 entries"), "{out}");
     assert!(out.contains("match the log"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "INCOMPLETE: {} -> {}: 1 sends below the proven next sequence",
+            asker.id, stranger.id
+        )) && out.contains(&format!("(sequences {expired})")),
+        "{out}"
+    );
     {
         let db = sled::open(&copy).unwrap();
         let tree = db.open_tree("audit").unwrap();
@@ -615,12 +657,12 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     // hands over anything to submit.
     read_only_at_the_relayer(&regulator, &relayers[1], &answerer.id).await;
 
-    // A restart neither loses nor repeats: the same 11 entries, then 3 more
+    // A restart neither loses nor repeats: the same 10 entries, then 3 more
     // for a new query.
     let mut node = start_supervisor(common::exe(), &dir, &chains, &relayers, &options).unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let again = wait_entries(&api, &regulator, 11).await;
-    assert_eq!(again.len(), 11, "{again:#?}");
+    let again = wait_entries(&api, &regulator, 10).await;
+    assert_eq!(again.len(), 10, "{again:#?}");
     let (_, third) = send_query(
         asker,
         asker.adapter().unwrap().as_ref(),
@@ -632,10 +674,10 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     wait_closed(asker, &answerer.id, third, Duration::from_secs(120))
         .await
         .unwrap();
-    let after = wait_entries(&api, &regulator, 14).await;
+    let after = wait_entries(&api, &regulator, 13).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after_settled = entries(&api, "", &regulator).await;
-    assert_eq!(after_settled.len(), 14, "{after:#?}");
+    assert_eq!(after_settled.len(), 13, "{after:#?}");
     assert_eq!(
         after_settled
             .iter()
