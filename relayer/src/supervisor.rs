@@ -28,6 +28,20 @@
 //! - `acknowledge_packet` on the source: outcome `acknowledged`, fee
 //!   charged; `timeout_packet`: outcome `timed_out`.
 //!
+//! What it trusts: only values proven against headers its own light client
+//! verified. A serving relayer's events, `scanned_to` and packet copies are
+//! hints. A `committed` entry is written only from a packet whose
+//! commitment is proven present — the packet in the source's state, or a
+//! copy matching a commitment proven on a chain (the destination's receipt,
+//! the query commitment inside the source's proven acknowledgement) — never
+//! for a sequence at or past the source's proven next send sequence, so a
+//! forged "future" send neither enters the log nor pre-empts the real one.
+//! Completeness is checked against each (source, destination)'s proven next
+//! send sequence after every round ([`crate::audit::SendCompleteness`]): a
+//! send the events omitted is read and logged from the source's state, and
+//! one that cannot be proven is a gap, reported (`/metrics`,
+//! `GET /audit/gaps`, `relayer audit verify`), never skipped silently.
+//!
 //! Never an aggregation's amounts or ciphertexts, a key, or a record:
 //! [`AuditRecord::from_packet`] does not copy them, and a response's
 //! records are never read. Each entry is stored together with a marker of
@@ -56,7 +70,9 @@ use protocol::{Canonical, ChainId, Hash, Packet, PacketPayload, state_keys};
 use credit_chain::app::state::PacketResult;
 
 use crate::api::ApiError;
-use crate::audit::{AuditRecord, AuditService, MessageKind, Outcome, ServiceError};
+use crate::audit::{
+    AuditRecord, AuditService, MessageKind, Outcome, SendCompleteness, ServiceError,
+};
 use crate::engine::{ChainRuntime, EngineError, wall_clock};
 use crate::store::{Store, StoreError};
 
@@ -83,6 +99,21 @@ pub enum SupervisorError {
         /// What is wrong.
         reason: String,
     },
+    /// A packet's acknowledgement was read before the follower of its
+    /// followed source accounted for its send (logged it, or found it a
+    /// gap): the destination's round stops there and is retried, so the
+    /// entry gets the send's metadata rather than none.
+    #[error(
+        "the send of {from} -> {destination} #{sequence} is not accounted for yet by {from}'s follower; retrying"
+    )]
+    SendPending {
+        /// The packet's source.
+        from: ChainId,
+        /// Its destination (the chain being followed).
+        destination: ChainId,
+        /// Its sequence.
+        sequence: u64,
+    },
     /// The anchoring chain refused the checkpoint.
     #[error("anchoring on {chain} refused: code {code}: {message}")]
     AnchorRefused {
@@ -99,6 +130,29 @@ pub enum SupervisorError {
 fn sent_key(source: &ChainId, destination: &ChainId, sequence: u64) -> Vec<u8> {
     format!("sent/{source}/{destination}/{sequence:020}").into_bytes()
 }
+
+/// The marker of the `send_packet` of `source → destination #sequence` (the
+/// same whether the send was logged from its event or found by the
+/// completeness check).
+fn sent_marker(source: &ChainId, destination: &ChainId, sequence: u64) -> Vec<u8> {
+    format!(
+        "{source}/{}/{destination}/{sequence:020}",
+        EventKind::Sent.as_str()
+    )
+    .into_bytes()
+}
+
+/// How many sequences of one pair the completeness check walks per round
+/// (local marker lookups).
+const COMPLETENESS_WINDOW: u64 = 100_000;
+
+/// How many missing sends the completeness check tries to prove per round
+/// and chain (one batch of proven reads).
+const MAX_FILLS: usize = 64;
+
+/// How many destinations named only by a round's hints the completeness
+/// check reads (the followed chains and those checked before always are).
+const MAX_HINTED_DESTINATIONS: usize = 64;
 
 /// The key of the last anchored `upto`.
 const ANCHORED_KEY: &[u8] = b"anchored_upto";
@@ -133,6 +187,10 @@ pub struct Supervisor {
     anchored: AtomicU64,
     anchors: AtomicU64,
     anchor_failures: AtomicU64,
+    /// Events of serving relayers that did not hold up against proven
+    /// state (a forged or future send, an event its state contradicts):
+    /// not logged.
+    unproven_hints: AtomicU64,
     started: Instant,
 }
 
@@ -371,6 +429,7 @@ impl Supervisor {
             anchored: AtomicU64::new(anchored),
             anchors: AtomicU64::new(0),
             anchor_failures: AtomicU64::new(0),
+            unproven_hints: AtomicU64::new(0),
             started: Instant::now(),
         }))
     }
@@ -383,6 +442,18 @@ impl Supervisor {
     /// How far each chain is followed.
     pub fn progress(&self) -> BTreeMap<ChainId, Progress> {
         self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// How many events of serving relayers were not logged because proven
+    /// state did not bear them out, since start.
+    pub fn unproven_hints(&self) -> u64 {
+        self.unproven_hints.load(Ordering::Relaxed)
+    }
+
+    /// The pairs of chains whose sends the log misses (see
+    /// [`SendCompleteness`]).
+    pub fn gaps(&self) -> Vec<SendCompleteness> {
+        self.audit.gaps()
     }
 
     /// How many entries are anchored (the next `upto` + 1).
@@ -515,7 +586,11 @@ impl Supervisor {
 
     /// Reads `chain`'s events since the last scanned height up to its
     /// latest, logging each; the scanned height is saved after each piece.
-    /// Returns the entries appended.
+    /// Then checks the log has every send of `chain` (see
+    /// [`Supervisor::check_sends`]). Returns the entries appended.
+    ///
+    /// Events are hints: one that proven state does not bear out is not
+    /// logged (counted and warned), and does not stop the round.
     pub async fn follow_once(&self, chain: &ChainRuntime) -> Result<usize, SupervisorError> {
         let id = chain.id().clone();
         let mesh = chain
@@ -525,12 +600,25 @@ impl Supervisor {
                 reason: "followed chains are reached through the mesh".into(),
             })?;
         let mut logged = 0;
+        let mut destinations = std::collections::BTreeSet::new();
         loop {
             let since = self.store.scanned(&id)?;
             let (events, packets) = mesh.packet_events_with_packets(since).await?;
             for event in &events.events {
-                if self.log_event(chain, event, &packets).await? {
-                    logged += 1;
+                if event.event.kind == EventKind::Sent.as_str()
+                    && let Some(Ok(destination)) = event.event.get("destination").map(str::parse)
+                {
+                    destinations.insert(destination);
+                }
+                match self.log_event(chain, event, &packets).await {
+                    Ok(true) => logged += 1,
+                    Ok(false) => {}
+                    Err(SupervisorError::Inconsistent { chain, reason }) => {
+                        self.unproven_hints.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%chain, %reason, kind = %event.event.kind, height = %event.height,
+                            "an event of a serving relayer does not hold against proven state; not logged");
+                    }
+                    Err(e) => return Err(e),
                 }
             }
             if events.scanned_to > since {
@@ -541,9 +629,159 @@ impl Supervisor {
                 p.latest = events.latest_height;
             });
             if events.scanned_to >= events.latest_height || events.scanned_to <= since {
-                return Ok(logged);
+                break;
             }
         }
+        logged += self.check_sends(chain, destinations).await?;
+        Ok(logged)
+    }
+
+    /// Checks the log has every send of `chain` to each destination (the
+    /// followed chains, those named by this round's hints, those checked
+    /// before), against the next send sequence proven on `chain`: a
+    /// sequence below it without an entry is read from `chain`'s state and
+    /// logged when its packet is proven there, and is otherwise a gap,
+    /// noted and reported. Returns the entries appended.
+    async fn check_sends(
+        &self,
+        chain: &ChainRuntime,
+        hinted: std::collections::BTreeSet<ChainId>,
+    ) -> Result<usize, SupervisorError> {
+        let id = chain.id();
+        let mut destinations: std::collections::BTreeSet<ChainId> =
+            self.followed().into_iter().collect();
+        // A hint names a chain for the check to read, nothing more; a
+        // peer naming thousands costs a bounded read.
+        destinations.extend(hinted.into_iter().take(MAX_HINTED_DESTINATIONS));
+        destinations.extend(
+            self.audit
+                .completeness()
+                .into_iter()
+                .filter(|c| &c.source == id)
+                .map(|c| c.destination),
+        );
+        destinations.remove(id);
+        let destinations: Vec<ChainId> = destinations
+            .into_iter()
+            .take(adapters::MAX_BATCH_KEYS)
+            .collect();
+        if destinations.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<Vec<u8>> = destinations.iter().map(state_keys::next_sequence).collect();
+        let proven = chain.verified_states(&keys).await?;
+        let mut records = Vec::new();
+        for (destination, (_, value, _)) in destinations.iter().zip(&proven.entries) {
+            let next = match value {
+                Some(bytes) => borsh::from_slice::<u64>(bytes).map_err(|e| {
+                    self.inconsistent(id, format!("next send sequence to {destination}: {e}"))
+                })?,
+                None => 1,
+            };
+            let mut record = self.audit.completeness_of(id, destination);
+            if next <= 1 && record.next_sequence <= 1 && !record.has_gaps() {
+                continue;
+            }
+            // The proven next sequence never goes back: a lower one is
+            // another (older) header, and the higher one stands.
+            record.next_sequence = record.next_sequence.max(next);
+            let end = record
+                .next_sequence
+                .min(record.checked.saturating_add(COMPLETENESS_WINDOW));
+            for sequence in record.checked..end {
+                if !self
+                    .audit
+                    .is_recorded(&sent_marker(id, destination, sequence))?
+                {
+                    record.missing.insert(sequence);
+                }
+            }
+            record.checked = record.checked.max(end);
+            let mut still = std::collections::BTreeSet::new();
+            for sequence in std::mem::take(&mut record.missing) {
+                if !self
+                    .audit
+                    .is_recorded(&sent_marker(id, destination, sequence))?
+                {
+                    still.insert(sequence);
+                }
+            }
+            record.missing = still;
+            records.push(record);
+        }
+        // Try to prove the missing sends: their packets in `chain`'s state.
+        let wanted: Vec<(ChainId, u64)> = records
+            .iter()
+            .flat_map(|r| r.missing.iter().map(|s| (r.destination.clone(), *s)))
+            .take(MAX_FILLS)
+            .collect();
+        let mut logged = 0;
+        if !wanted.is_empty() {
+            let keys: Vec<Vec<u8>> = wanted
+                .iter()
+                .map(|(destination, sequence)| state_keys::packet(destination, *sequence))
+                .collect();
+            // No serving relayer proving them leaves them gaps, reported;
+            // it does not stop the check.
+            let entries = match chain.verified_states(&keys).await {
+                Ok(states) => states.entries,
+                Err(e) => {
+                    tracing::warn!(chain = %id, error = %e, missing = wanted.len(),
+                        "cannot read the sends missing from the audit log; they stay gaps");
+                    Vec::new()
+                }
+            };
+            for ((destination, sequence), (_, value, _)) in wanted.iter().zip(&entries) {
+                let Some(bytes) = value else {
+                    continue;
+                };
+                let packet = match Packet::from_canonical_bytes(bytes) {
+                    Ok(p)
+                        if &p.source == id
+                            && &p.destination == destination
+                            && p.sequence == *sequence =>
+                    {
+                        p
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(chain = %id, %destination, sequence, "the packet stored on the chain does not decode as its own");
+                        continue;
+                    }
+                };
+                tracing::warn!(chain = %id, %destination, sequence,
+                    "a send the serving relayers' events omitted was found in the chain's state; logging it");
+                if self.log_sent(id, &packet, wall_clock())? {
+                    logged += 1;
+                }
+                if let Some(r) = records.iter_mut().find(|r| &r.destination == destination) {
+                    r.missing.remove(sequence);
+                }
+            }
+        }
+        for record in records {
+            if record.has_gaps() {
+                tracing::warn!(gap = %record.describe(), "the audit log misses sends");
+            }
+            self.audit.note_completeness(record)?;
+        }
+        Ok(logged)
+    }
+
+    /// Logs the send of `packet` (proven) once, keeping its metadata for
+    /// the entries of how it ends; whether it was appended.
+    fn log_sent(
+        &self,
+        source: &ChainId,
+        packet: &Packet,
+        now: protocol::Time,
+    ) -> Result<bool, SupervisorError> {
+        let record = AuditRecord::from_packet(packet, Outcome::Committed, now);
+        self.store.supervisor_put(
+            &sent_key(source, &packet.destination, packet.sequence),
+            &borsh::to_vec(&record).unwrap_or_default(),
+        )?;
+        let marker = sent_marker(source, &packet.destination, packet.sequence);
+        Ok(self.audit.record_once(record, &marker)?.is_some())
     }
 
     /// Logs one event unless it is already logged; `Ok(false)` when it is,
@@ -570,16 +808,8 @@ impl Supervisor {
         let now = wall_clock();
         let record = match kind {
             EventKind::Sent => {
-                let commitment = attr(id, event, "commitment")?;
-                let packet = self
-                    .sent_packet(chain, &other, sequence, commitment, packets)
-                    .await?;
-                let record = AuditRecord::from_packet(&packet, Outcome::Committed, now);
-                self.store.supervisor_put(
-                    &sent_key(id, &other, sequence),
-                    &borsh::to_vec(&record).unwrap_or_default(),
-                )?;
-                record
+                let packet = self.sent_packet(chain, &other, sequence, packets).await?;
+                return self.log_sent(id, &packet, now);
             }
             EventKind::Received => {
                 // On the destination: the acknowledgement itself, proven.
@@ -613,6 +843,18 @@ impl Supervisor {
                     // yet: read the packet from the source while in flight.
                     None => match self.in_flight(&other, id, sequence, receipt).await? {
                         Some(packet) => AuditRecord::from_packet(&packet, Outcome::Committed, now),
+                        // Closed on the source already: wait for its
+                        // follower to account for the send, which it
+                        // logs from the proven acknowledgement.
+                        None if self.chain(&other).is_some()
+                            && self.audit.completeness_of(&other, id).checked <= sequence =>
+                        {
+                            return Err(SupervisorError::SendPending {
+                                from: other,
+                                destination: id.clone(),
+                                sequence,
+                            });
+                        }
                         None => self.sent_record(&other, id, sequence, now)?,
                     },
                 };
@@ -650,70 +892,94 @@ impl Supervisor {
         }
     }
 
-    /// The packet `destination/sequence` sent by `chain`: read with its
-    /// proof from the chain's state while in flight; once closed (pruned),
-    /// the copy the serving relayer recorded, checked against the
-    /// commitment and, when the destination is followed, against the
-    /// destination's proven receipt.
+    /// The packet `destination/sequence` sent by `chain`, with its
+    /// commitment proven present: read with its proof from the chain's
+    /// state while in flight; once closed (pruned), a copy a serving relayer
+    /// handed over whose commitment is proven on a chain — the query
+    /// commitment inside the source's proven acknowledgement, or the
+    /// destination's proven receipt. A sequence at or past the source's
+    /// proven next send sequence was not sent (yet): `Inconsistent`, and
+    /// nothing is logged, so the real send is logged when it comes.
     async fn sent_packet(
         &self,
         chain: &ChainRuntime,
         destination: &ChainId,
         sequence: u64,
-        commitment: &str,
         packets: &[Packet],
     ) -> Result<Packet, SupervisorError> {
         let id = chain.id();
         let states = chain
-            .verified_states(&[state_keys::packet(destination, sequence)])
+            .verified_states(&[
+                state_keys::packet(destination, sequence),
+                state_keys::next_sequence(destination),
+                state_keys::packet_result(destination, sequence),
+            ])
             .await?;
         if let Some(bytes) = &states.entries[0].1 {
-            let packet = Packet::from_canonical_bytes(bytes).map_err(|e| {
+            // Proven in the chain's state: the event's own commitment is
+            // only a hint, and this packet is what was sent.
+            return Packet::from_canonical_bytes(bytes).map_err(|e| {
                 self.inconsistent(id, format!("packet {destination}/{sequence}: {e}"))
-            })?;
-            if packet.commitment().to_string() != commitment {
-                return Err(self.inconsistent(
-                    id,
-                    format!(
-                        "packet {destination}/{sequence} does not match its send_packet commitment"
-                    ),
-                ));
-            }
-            return Ok(packet);
+            });
         }
-        let packet = packets
+        let next = match &states.entries[1].1 {
+            Some(bytes) => borsh::from_slice::<u64>(bytes).map_err(|e| {
+                self.inconsistent(id, format!("next send sequence to {destination}: {e}"))
+            })?,
+            None => 1,
+        };
+        if sequence >= next {
+            return Err(self.inconsistent(
+                id,
+                format!(
+                    "send_packet {destination}/{sequence} announced, but the proven next send \
+                     sequence to {destination} is {next}: not sent"
+                ),
+            ));
+        }
+        let result: Option<PacketResult> = match &states.entries[2].1 {
+            Some(bytes) => Some(borsh::from_slice(bytes).map_err(|e| {
+                self.inconsistent(
+                    id,
+                    format!("result of packet {destination}/{sequence}: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        let proven_query = match &result {
+            Some(PacketResult::Acknowledged(ack)) => match ack.as_ref() {
+                Acknowledgement::Result(PacketPayload::CreditResponse(r)) => Some(r.query_packet),
+                _ => None,
+            },
+            _ => None,
+        };
+        let receipt = match self.chain(destination) {
+            Some(dest) => dest
+                .verified_states(&[state_keys::packet_receipt(id, sequence)])
+                .await?
+                .entries[0]
+                .1
+                .clone(),
+            None => None,
+        };
+        packets
             .iter()
+            .filter(|p| &p.source == id && &p.destination == destination && p.sequence == sequence)
             .find(|p| {
-                &p.source == id
-                    && &p.destination == destination
-                    && p.sequence == sequence
-                    && p.commitment().to_string() == commitment
+                let commitment = p.commitment();
+                proven_query == Some(commitment)
+                    || receipt.as_deref() == Some(commitment.as_bytes().as_slice())
             })
             .cloned()
             .ok_or_else(|| {
                 self.inconsistent(
                     id,
                     format!(
-                        "packet {destination}/{sequence} is closed and no serving relayer has it"
+                        "packet {destination}/{sequence} is closed and no copy handed over \
+                         matches a commitment proven on a chain: its send is a gap"
                     ),
                 )
-            })?;
-        if let Some(dest) = self.chain(destination) {
-            let receipt = dest
-                .verified_states(&[state_keys::packet_receipt(id, sequence)])
-                .await?;
-            if let Some(value) = &receipt.entries[0].1
-                && value.as_slice() != packet.commitment().as_bytes().as_slice()
-            {
-                return Err(self.inconsistent(
-                    id,
-                    format!(
-                        "packet {destination}/{sequence} handed over does not match {destination}'s receipt"
-                    ),
-                ));
-            }
-        }
-        Ok(packet)
+            })
     }
 
     /// How packet `destination/sequence` of `chain` ended, proven.
@@ -964,8 +1230,8 @@ impl FromRef<SupervisorState> for Arc<AuditService> {
 }
 
 /// The supervision node's API: the regulator's audit routes
-/// ([`crate::audit::http`]), `/health` and `/metrics`; anything else is
-/// 403 (the node serves the regulator only).
+/// ([`crate::audit::http`], with the log's gaps), `/health` and `/metrics`;
+/// anything else is 403 (the node serves the regulator only).
 pub fn router(state: SupervisorState) -> Router {
     Router::new()
         .merge(crate::audit::http::routes())
@@ -979,8 +1245,8 @@ async fn forbidden(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         format!(
-            "{} {}: the regulator's supervision node serves only /audit/entries and \
-             /audit/checkpoints (signed by the regulator), /health and /metrics",
+            "{} {}: the regulator's supervision node serves only /audit/entries, \
+             /audit/checkpoints and /audit/gaps (signed by the regulator), /health and /metrics",
             request.method(),
             request.uri().path()
         ),
@@ -998,9 +1264,11 @@ async fn health(State(state): State<SupervisorState>) -> Response {
         .map(|(c, _)| c.to_string())
         .collect();
     let (entries, _) = s.audit.head();
+    let gaps: Vec<String> = s.gaps().iter().map(SendCompleteness::describe).collect();
     let body = serde_json::json!({
         "status": if failing.is_empty() { "ok" } else { "degraded" },
         "entries": entries,
+        "gaps": gaps,
         "anchored": s.anchored(),
         "chains": progress,
         "failing": failing,
@@ -1049,6 +1317,24 @@ async fn metrics(State(state): State<SupervisorState>) -> Response {
             p.scanned
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP supervisor_audit_gaps Sends below the source's proven next send sequence that have no entry in the audit log.\n# TYPE supervisor_audit_gaps gauge"
+    );
+    for record in s.audit.completeness() {
+        let _ = writeln!(
+            out,
+            "supervisor_audit_gaps{{source=\"{}\",destination=\"{}\"}} {}",
+            record.source,
+            record.destination,
+            record.missing.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP supervisor_unproven_hints_total Events of serving relayers not logged because proven state did not bear them out, since start.\n# TYPE supervisor_unproven_hints_total counter\nsupervisor_unproven_hints_total {}",
+        s.unproven_hints()
+    );
     let _ = writeln!(
         out,
         "# HELP supervisor_uptime_seconds Seconds since start.\n# TYPE supervisor_uptime_seconds gauge\nsupervisor_uptime_seconds {}",

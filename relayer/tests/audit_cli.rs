@@ -123,12 +123,34 @@ fn verify_names_the_entry_edited_in_sled_and_export_filters() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("OK: 200 entries"), "{out}");
     assert!(out.contains("up to entry 150"), "{out}");
-    let (code, out, _) = run(&["audit", "verify", "--store", store, "--json"]);
+    let (code, out, _) = run(&[
+        "audit",
+        "verify",
+        "--store",
+        store,
+        "--regulator-key",
+        &regulator_hex,
+        "--json",
+    ]);
     assert_eq!(code, 0);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["status"], "ok");
     assert_eq!(report["entries"], 200);
-    assert_eq!(report["regulator_pinned"], false);
+    assert_eq!(report["regulator_pinned"], true);
+    assert_eq!(report["gaps"], serde_json::json!([]));
+
+    // Without the regulator's key there is no verdict: a checkpoint is
+    // never trusted for the key it names itself. Exit 3, naming the flag.
+    for json in [false, true] {
+        let mut args = vec!["audit", "verify", "--store", store];
+        if json {
+            args.push("--json");
+        }
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 3, "{out}{err}");
+        assert!(err.contains("--regulator-key is required"), "{err}");
+        assert!(!out.contains("\"ok\""), "{out}");
+    }
 
     // A checkpoint checked against another regulator key: exit 1.
     let other = public_key(&SigningKey::from_bytes(&[2; 32])).to_string();
@@ -142,6 +164,31 @@ fn verify_names_the_entry_edited_in_sled_and_export_filters() {
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("not by the regulator's key"), "{out}");
+
+    // A store whose checkpoint someone else signed (a relayer forging the
+    // regulator's seal over a log it rewrote): it fails against the
+    // regulator's key.
+    let forged = temp_dir("forged");
+    let forger = SigningKey::from_bytes(&[3; 32]);
+    build_store(&forged, &forger);
+    drop(reopen(&forged));
+    let (code, out, err) = run(&[
+        "audit",
+        "verify",
+        "--store",
+        forged.to_str().unwrap(),
+        "--regulator-key",
+        &regulator_hex,
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "signed by {}, not by the regulator's key {regulator_hex}",
+            public_key(&forger)
+        )),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&forged);
 
     // Edit entry 42's fee in a copy, through sled directly.
     let copy = temp_dir("tampered");
@@ -169,7 +216,15 @@ fn verify_names_the_entry_edited_in_sled_and_export_filters() {
     ]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with("TAMPERED: entry 42:"), "{out}");
-    let (code, out, _) = run(&["audit", "verify", "--store", copy_str, "--json"]);
+    let (code, out, _) = run(&[
+        "audit",
+        "verify",
+        "--store",
+        copy_str,
+        "--regulator-key",
+        &regulator_hex,
+        "--json",
+    ]);
     assert_eq!(code, 1);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["status"], "tampered");
@@ -184,7 +239,14 @@ fn verify_names_the_entry_edited_in_sled_and_export_filters() {
 
     // The store held by a running process: exit 3, saying so.
     let held = reopen(&dir);
-    let (code, _, err) = run(&["audit", "verify", "--store", store]);
+    let (code, _, err) = run(&[
+        "audit",
+        "verify",
+        "--store",
+        store,
+        "--regulator-key",
+        &regulator_hex,
+    ]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("locked") && err.contains("daemon"), "{err}");
     drop(held);
@@ -192,7 +254,14 @@ fn verify_names_the_entry_edited_in_sled_and_export_filters() {
 
     // No store, a bad key: exit 3.
     let missing = temp_dir("missing");
-    let (code, _, err) = run(&["audit", "verify", "--store", missing.to_str().unwrap()]);
+    let (code, _, err) = run(&[
+        "audit",
+        "verify",
+        "--store",
+        missing.to_str().unwrap(),
+        "--regulator-key",
+        &regulator_hex,
+    ]);
     assert_eq!(code, 3);
     assert!(err.contains("no relayer store"), "{err}");
     assert!(!missing.exists(), "verify must not create a store");

@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | GET | `/audit/entries?enterprise=&institution=&chain=&since=&until=&format=json\|csv` | regulator signature | the entries passing every filter given, in order |
 //! | GET | `/audit/checkpoints` | regulator signature | the signed checkpoints, oldest first |
+//! | GET | `/audit/gaps` | regulator signature | per (source, destination) chain: the proven next send sequence and the sends the log has no entry for |
 //!
 //! Only a request signed with the regulator's ed25519 key is served: header
 //! `X-Regulator-Time` (RFC 3339, at most [`MAX_REQUEST_AGE`] from the
@@ -174,6 +175,7 @@ where
     Router::new()
         .route("/audit/entries", get(entries))
         .route("/audit/checkpoints", get(checkpoints))
+        .route("/audit/gaps", get(gaps))
 }
 
 impl From<ServiceError> for ApiError {
@@ -271,4 +273,19 @@ async fn checkpoints(
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(Json(checkpoints).into_response())
+}
+
+/// `GET /audit/gaps`: per (source, destination) pair of chains the node
+/// checked, the source's proven next send sequence and the sends below it
+/// the log has no entry for (`complete` is false when any is missing).
+async fn gaps(_: Regulator, State(service): State<Arc<AuditService>>) -> Response {
+    let pairs = service.completeness();
+    let complete = pairs.iter().all(|p| !p.has_gaps());
+    let missing: usize = pairs.iter().map(|p| p.missing.len()).sum();
+    Json(serde_json::json!({
+        "complete": complete,
+        "missing": missing,
+        "pairs": pairs,
+    }))
+    .into_response()
 }

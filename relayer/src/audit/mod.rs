@@ -15,6 +15,8 @@
 //!   under a checkpoint by an [`InclusionProof`] ([`AuditLog::prove`],
 //!   [`verify_inclusion`]).
 //! - [`AuditFilter`], [`to_csv`], [`to_json`]: what the regulator reads.
+//! - [`SendCompleteness`] ([`gaps`]): which sends of each pair of chains
+//!   the log has, against the source's proven next sequence.
 //! - [`LogVerifier`]: the whole check of a stored copy (what
 //!   `relayer audit verify` runs).
 //! - [`AuditService`]: the log kept in the relayer's [`Store`](crate::store::Store),
@@ -28,6 +30,7 @@
 
 mod entry;
 mod export;
+pub mod gaps;
 #[path = "../api/audit.rs"]
 pub mod http;
 mod log;
@@ -42,12 +45,13 @@ use protocol::{Hash, PublicKey};
 
 pub use entry::{AuditEntry, AuditRecord, ENTRY_TAG, MessageKind, Outcome};
 pub use export::{AuditFilter, CSV_HEADER, ExportedEntry, csv_field, to_csv, to_json};
+pub use gaps::SendCompleteness;
 pub use log::{
     AuditHead, AuditLog, CHECKPOINT_TAG, ChainVerifier, Checkpoint, SignedCheckpoint, verify_chain,
     verify_checkpoint, verify_inclusion,
 };
 pub use merkle::InclusionProof;
-pub use service::{AuditService, ServiceError, verify_store};
+pub use service::{AuditService, ServiceError, stored_completeness, verify_store};
 pub use verify::{LogVerifier, VerifiedLog};
 
 /// Why a log, a checkpoint or a proof does not hold. Each names the entry

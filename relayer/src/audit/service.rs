@@ -9,6 +9,7 @@ use protocol::{PublicKey, Time};
 use super::AuditError;
 use super::entry::{AuditEntry, AuditRecord};
 use super::export::AuditFilter;
+use super::gaps::{COMPLETENESS_KEY, SendCompleteness, decode_completeness, encode_completeness};
 use super::log::{AuditLog, SignedCheckpoint};
 use super::merkle::InclusionProof;
 use super::verify::{LogVerifier, VerifiedLog};
@@ -85,6 +86,18 @@ pub fn verify_store(
     Ok(verifier.finish(head, &checkpoints, regulator))
 }
 
+/// The completeness records stored in `store` (none before the supervision
+/// node first checked a pair of chains).
+pub fn stored_completeness(store: &Store) -> Result<Vec<SendCompleteness>, StoreError> {
+    match store.supervisor_get(COMPLETENESS_KEY)? {
+        None => Ok(Vec::new()),
+        Some(bytes) => decode_completeness(&bytes).map_err(|reason| StoreError::Corrupt {
+            key: String::from_utf8_lossy(COMPLETENESS_KEY).into_owned(),
+            reason,
+        }),
+    }
+}
+
 /// The supervision node's audit log: appends persisted in the store (in
 /// log order, one at a time), checkpoints signed by the regulator, reads
 /// for the regulator's API. Holds no key that decrypts anything.
@@ -92,6 +105,8 @@ pub struct AuditService {
     store: Store,
     regulator: PublicKey,
     log: Mutex<AuditLog>,
+    /// Per (source, destination): which sends the log has.
+    completeness: Mutex<Vec<SendCompleteness>>,
 }
 
 impl AuditService {
@@ -100,10 +115,12 @@ impl AuditService {
     /// is refused rather than appended to.
     pub fn open(store: Store, regulator: PublicKey) -> Result<AuditService, ServiceError> {
         let (_, log) = verify_store(&store, Some(&regulator))??;
+        let completeness = stored_completeness(&store)?;
         Ok(AuditService {
             store,
             regulator,
             log: Mutex::new(log),
+            completeness: Mutex::new(completeness),
         })
     }
 
@@ -152,6 +169,56 @@ impl AuditService {
     /// Whether the event `marker` names was logged.
     pub fn is_recorded(&self, marker: &[u8]) -> Result<bool, ServiceError> {
         Ok(self.store.audit_marked(marker)?)
+    }
+
+    /// What the log has of the sends `source → destination` (a fresh record
+    /// when never checked).
+    pub fn completeness_of(
+        &self,
+        source: &protocol::ChainId,
+        destination: &protocol::ChainId,
+    ) -> SendCompleteness {
+        self.completeness()
+            .into_iter()
+            .find(|c| &c.source == source && &c.destination == destination)
+            .unwrap_or_else(|| SendCompleteness::new(source.clone(), destination.clone()))
+    }
+
+    /// Every pair's completeness record, as last noted.
+    pub fn completeness(&self) -> Vec<SendCompleteness> {
+        self.completeness
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The pairs whose log misses sends.
+    pub fn gaps(&self) -> Vec<SendCompleteness> {
+        self.completeness()
+            .into_iter()
+            .filter(SendCompleteness::has_gaps)
+            .collect()
+    }
+
+    /// Records what the log has of one pair's sends, persisted (flushed)
+    /// before it is returned.
+    pub fn note_completeness(&self, record: SendCompleteness) -> Result<(), ServiceError> {
+        let mut all = self
+            .completeness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = all.clone();
+        match next
+            .iter_mut()
+            .find(|c| c.source == record.source && c.destination == record.destination)
+        {
+            Some(slot) => *slot = record,
+            None => next.push(record),
+        }
+        self.store
+            .supervisor_put(COMPLETENESS_KEY, &encode_completeness(&next))?;
+        *all = next;
+        Ok(())
     }
 
     /// The Merkle root of entries `0..=upto` as the log holds them now.

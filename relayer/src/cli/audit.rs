@@ -14,7 +14,8 @@ use adapters::{CreditChainAdapter, RpcOptions};
 use clap::{Args, Subcommand, ValueEnum};
 use protocol::{ChainId, EnterpriseId, InstitutionId, PublicKey, Time};
 use relayer::audit::{
-    AuditError, AuditFilter, AuditLog, VerifiedLog, to_csv, to_json, verify_store,
+    AuditError, AuditFilter, AuditLog, SendCompleteness, VerifiedLog, stored_completeness, to_csv,
+    to_json, verify_store,
 };
 use relayer::store::Store;
 use relayer::supervisor::{anchored_checkpoint, check_anchor, latest_anchored};
@@ -26,8 +27,11 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// The log was tampered with (the report names the entry).
     pub const TAMPERED: u8 = 1;
+    /// The log holds but misses sends: below a source chain's proven next
+    /// send sequence, some have no entry (the report names them).
+    pub const INCOMPLETE: u8 = 2;
     /// An input could not be read or parsed (no store, a locked store, a
-    /// bad key).
+    /// bad or missing regulator key).
     pub const MALFORMED: u8 = super::super::EXIT_MALFORMED;
 }
 
@@ -35,9 +39,11 @@ pub mod exit {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check a store's audit log: every entry's hash link and sequence, the
-    /// recorded head, every checkpoint's Merkle root and signature. Exit 0
-    /// intact, 1 tampered (naming the first altered entry), 3 malformed
-    /// input or an unreadable store.
+    /// recorded head, every checkpoint's Merkle root and signature (by the
+    /// regulator's key, --regulator-key), every send the supervision node
+    /// knows was made. Exit 0 intact and complete, 1 tampered (naming the
+    /// first altered entry), 2 intact but missing sends (naming them), 3
+    /// malformed input, no --regulator-key or an unreadable store.
     Verify(VerifyArgs),
     /// Export a store's audit log entries, filtered, as CSV or JSON on
     /// stdout. Exit 0, or 3 on bad input or an unreadable store.
@@ -50,9 +56,9 @@ pub struct VerifyArgs {
     /// The relayer's store directory (the daemon must not be running).
     #[arg(long)]
     pub store: PathBuf,
-    /// The regulator's ed25519 public key (hex): checkpoints must be signed
-    /// by it. Without it each checkpoint is only checked against the key it
-    /// names.
+    /// The regulator's ed25519 public key (hex), required: every checkpoint
+    /// must be signed by it (a checkpoint is never trusted for the key it
+    /// names itself).
     #[arg(long)]
     pub regulator_key: Option<String>,
     /// Also check the checkpoints anchored on a chain (the regulator's
@@ -144,7 +150,13 @@ fn malformed(json_out: bool, message: &str) -> ExitCode {
 
 fn verify(args: &VerifyArgs) -> ExitCode {
     let regulator = match args.regulator_key.as_deref().map(str::parse::<PublicKey>) {
-        None => None,
+        None => {
+            return malformed(
+                args.json,
+                "--regulator-key is required: checkpoints are checked against the regulator's \
+                 key (hex), never against the key a checkpoint names itself",
+            );
+        }
         Some(Ok(key)) => Some(key),
         Some(Err(e)) => return malformed(args.json, &format!("--regulator-key: {e}")),
     };
@@ -178,8 +190,24 @@ fn verify(args: &VerifyArgs) -> ExitCode {
                     Err(e) => return malformed(args.json, &format!("--chain-rpc {rpc}: {e}")),
                 }
             }
-            report_ok(&verified, args.json);
-            ExitCode::from(exit::OK)
+            let gaps: Vec<SendCompleteness> = match stored_completeness(&store) {
+                Ok(records) => records
+                    .into_iter()
+                    .filter(SendCompleteness::has_gaps)
+                    .collect(),
+                Err(e) => {
+                    return malformed(
+                        args.json,
+                        &format!("reading the audit log's completeness: {e}"),
+                    );
+                }
+            };
+            report_ok(&verified, &gaps, args.json);
+            if gaps.is_empty() {
+                ExitCode::from(exit::OK)
+            } else {
+                ExitCode::from(exit::INCOMPLETE)
+            }
         }
         Ok(Err(e)) => {
             report_tampered(&e, args.json);
@@ -251,13 +279,14 @@ async fn check_anchored(
     )))
 }
 
-fn report_ok(v: &VerifiedLog, json_out: bool) {
+fn report_ok(v: &VerifiedLog, gaps: &[SendCompleteness], json_out: bool) {
     let last = v.last_checkpoint.as_ref().map(|c| &c.checkpoint);
     if json_out {
         println!(
             "{}",
             json!({
-                "status": "ok",
+                "status": if gaps.is_empty() { "ok" } else { "incomplete" },
+                "gaps": gaps,
                 "entries": v.entries,
                 "head": v.head,
                 "checkpoints": v.checkpoints,
@@ -282,10 +311,13 @@ fn report_ok(v: &VerifiedLog, json_out: bool) {
             if v.regulator_pinned {
                 " against the regulator's key"
             } else {
-                "; pass --regulator-key to check who signed them"
+                ""
             }
         ),
         None => println!("no checkpoint yet"),
+    }
+    for gap in gaps {
+        println!("INCOMPLETE: {}", gap.describe());
     }
 }
 
