@@ -906,7 +906,13 @@ async fn a_hostile_serving_peer_can_neither_forge_nor_hide_a_send_in_the_audit_l
         asker.id.clone(),
         mesh,
         node_key,
-        light_clients::credit_chain::Options::default(),
+        // The regulator's anchor: the chain's first block, which the test
+        // read from the node it started.
+        relayer::trust::ChainTrust {
+            anchor: asker.anchor().unwrap(),
+            options: light_clients::credit_chain::Options::default(),
+            clock: relayer::clock::SystemClock::shared(),
+        },
         store.clone(),
         relayer::metrics::Metrics::new(),
     ));
