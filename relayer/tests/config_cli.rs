@@ -201,14 +201,17 @@ fn every_mistake_is_reported_with_its_location() {
         "global.log_level: unknown log level \"verbose\" (expected trace, debug, info, warn or error) (line 2)".to_owned(),
         "api.tokens[0].sha256: expected 64 hex digits (a SHA-256 digest), got \"not-a-digest\" (line 8)".to_owned(),
         "telemetry.listen: 127.0.0.1:3000 conflicts with api.listen 127.0.0.1:3000: the API and telemetry need different addresses (line 11)".to_owned(),
+        "chains[0].trust_anchor: chain shaanxi has no trust anchor: add trust_anchor = { height = H, hash = \"HEX\" } with the hash of its header at height H, read from a source you trust (the relayer never trusts its endpoints for it) (line 13)".to_owned(),
+        "chains[1].trust_anchor: chain beijing has no trust anchor: add trust_anchor = { height = H, hash = \"HEX\" } with the hash of its header at height H, read from a source you trust (the relayer never trusts its endpoints for it) (line 19)".to_owned(),
         "chains[1].rpc[0]: \"htp://x\" is not an http(s) URL (scheme \"htp\") (line 22)".to_owned(),
         format!(
             "chains[1].signer_key: cannot read keys/x.json ({}): No such file or directory (os error 2) (line 23)",
             missing_key.display()
         ),
         "chains[1].trust_threshold: trust threshold 1/5: below 1/3 (line 24)".to_owned(),
+        "chains[2].trust_anchor: chain shaanxi has no trust anchor: add trust_anchor = { height = H, hash = \"HEX\" } with the hash of its header at height H, read from a source you trust (the relayer never trusts its endpoints for it) (line 26)".to_owned(),
         "chains[2].id: duplicate chain id \"shaanxi\" (also chains[0]) (line 27)".to_owned(),
-        "chains[2].rcp: unknown field (known fields here: id, type, rpc, signer_key, trust_threshold, trusting_period, clock_drift, rpc_timeout) (line 31)".to_owned(),
+        "chains[2].rcp: unknown field (known fields here: id, type, rpc, signer_key, trust_threshold, trusting_period, clock_drift, rpc_timeout, trust_anchor) (line 31)".to_owned(),
         "paths[0].b: unknown chain \"guangdon\" (known: shaanxi, beijing) (line 35)".to_owned(),
         "paths[1]: a path from chain \"beijing\" to itself (line 37)".to_owned(),
     ];
@@ -229,9 +232,10 @@ fn json_report_of_a_bad_config() {
     let report = json(&out);
     assert_eq!(report["ok"], false);
     let errors = report["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 10);
+    // Three of them: chains without a trust anchor.
+    assert_eq!(errors.len(), 13);
     assert_eq!(
-        errors[8],
+        errors[11],
         serde_json::json!({
             "location": "paths[0].b",
             "message": "unknown chain \"guangdon\" (known: shaanxi, beijing)",
@@ -274,14 +278,14 @@ fn warnings_go_to_stderr_and_do_not_fail() {
     let file = dir.write(
         "relayer.toml",
         "[[chains]]\nid = \"shaanxi\"\ntype = \"credit-chain\"\nrpc = \"http://127.0.0.1:26657\"\n\
-         signer_key = \"keys/a.json\"\n\n[[packet_filter.rules]]\naction = \"deny\"\nchain = \"beijng\"\n",
+         signer_key = \"keys/a.json\"\ntrust_anchor = { height = 1, hash = \"abababababababababababababababababababababababababababababababab\" }\n\n[[packet_filter.rules]]\naction = \"deny\"\nchain = \"beijng\"\n",
     );
     let out = validate(&file, &[]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out), "config OK: 1 chains, 0 paths\n");
     assert_eq!(
         stderr(&out),
-        "warning: packet_filter.rules[0].chain: chain \"beijng\" is not among the configured chains (line 7)\n"
+        "warning: packet_filter.rules[0].chain: chain \"beijng\" is not among the configured chains (line 8)\n"
     );
     let report = json(&validate(&file, &["--json"]));
     assert_eq!(report["ok"], true);

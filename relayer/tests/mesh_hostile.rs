@@ -524,6 +524,78 @@ async fn unregistered_and_forging_peers_are_refused_rejected_and_banned() {
     )
     .await;
 
+    // (d) After the restart, the admitted node hands over a timeout whose
+    // proof is at guangdong's height 1, far below what the relayer trusts
+    // of it: no re-anchoring (the trusted height stays), a strike each
+    // time, banned after three.
+    let trusted_guangdong = || async {
+        let (_, chains) = get(&url("/chains"), &token).await;
+        chains["chains"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == guangdong.id.as_str()))
+            .and_then(|c| c["light_client"]["trusted_height"].as_u64())
+            .unwrap_or(0)
+    };
+    eventually(
+        "the restarted relayer trusts a recent block of guangdong",
+        Duration::from_secs(30),
+        || async {
+            match trusted_guangdong().await {
+                h if h > 1 => Ok(()),
+                h => Err(format!("trusted height {h}")),
+            }
+        },
+    )
+    .await;
+    let before = trusted_guangdong().await;
+    let mut packet: protocol::Packet =
+        serde_json::from_str(include_str!("../../protocol/tests/data/packet.json")).unwrap();
+    packet.source = shaanxi.id.clone();
+    packet.destination = guangdong.id.clone();
+    let request = relayer::mesh::wire::encode(&relayer::mesh::wire::MeshRequest::Submit {
+        chain: shaanxi.id.clone(),
+        bodies: vec![protocol::tx::TxBody::TimeoutPacket {
+            packet,
+            proof: Vec::new(),
+            proof_height: Height::GENESIS,
+        }],
+    });
+    for attempt in 0..3 {
+        let answer = hostile.request(relayer_peer, request.clone()).await;
+        if attempt == 2 && answer.is_err() {
+            break;
+        }
+        match relayer::mesh::wire::decode(&answer.unwrap(), "answer").unwrap() {
+            relayer::mesh::wire::MeshResponse::Refused { reason } => {
+                // Too far below to walk back, or walked back and the
+                // proof fails against the genuine block 1.
+                assert!(
+                    reason.contains("block 1 of") || reason.contains("proof"),
+                    "{reason}"
+                )
+            }
+            other => panic!("a submission proven at height 1 was served: {other:?}"),
+        }
+        assert!(
+            trusted_guangdong().await >= before,
+            "the relayer's trust in guangdong moved back"
+        );
+    }
+    eventually(
+        "the node is banned again",
+        Duration::from_secs(20),
+        || async {
+            let (_, bans) = get(&url("/network/bans"), &token).await;
+            if bans.to_string().contains(&hostile_id) {
+                Ok(())
+            } else {
+                Err(bans.to_string())
+            }
+        },
+    )
+    .await;
+    assert!(trusted_guangdong().await >= before);
+
     drop(relayers);
     let _ = std::fs::remove_dir_all(&dir);
 }

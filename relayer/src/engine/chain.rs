@@ -164,6 +164,16 @@ impl ChainRuntime {
         Ok(self.store.trusted_block(&self.id)?.map(|b| b.height()))
     }
 
+    /// The lowest height the relayer's light client trusts (below it,
+    /// blocks are only verified backwards); `None` before its first use.
+    pub async fn lowest_trusted_height(&self) -> Option<Height> {
+        self.client
+            .lock()
+            .await
+            .as_ref()
+            .map(|c| c.lowest_trusted().height())
+    }
+
     /// The header of the latest block the relayer's light client trusts;
     /// `None` before the client's first use.
     pub async fn latest_trusted_header(&self) -> Option<Header> {

@@ -353,9 +353,10 @@ pub fn start_supervisor(
             .collect();
         let _ = writeln!(
             text,
-            "[[network.chains]]\nid = {}\nrelayers = [{}]\n",
+            "[[network.chains]]\nid = {}\nrelayers = [{}]\ntrust_anchor = {}\n",
             quote(chain.id.as_str()),
-            serving.join(", ")
+            serving.join(", "),
+            crate::devnet::anchor_toml(&chain.anchor()?)
         );
     }
     let config = home.join("supervisor.toml");

@@ -499,6 +499,16 @@ impl MeshService {
                     tracing::warn!(peer = %from, %what, error = %abuse, "refused an abusive mesh request; strike");
                     let _ = self.network.penalise(from).await;
                     Err(abuse.to_string())
+                } else if let MeshRequest::Submit { chain, bodies } = request {
+                    match self.submit(&chain, bodies).await {
+                        Ok(response) => Ok(response),
+                        Err(Refusal::Unchecked(reason)) => Err(reason),
+                        Err(Refusal::Forged(reason)) => {
+                            tracing::warn!(peer = %from, %what, %reason, "refused a handed-over message that does not verify; strike");
+                            let _ = self.network.penalise(from).await;
+                            Err(reason)
+                        }
+                    }
                 } else {
                     self.serve(request).await
                 };
@@ -578,18 +588,32 @@ impl MeshService {
             MeshRequest::RegistrySnapshot { .. } => {
                 return Err("registry snapshots are not about a chain".into());
             }
-            MeshRequest::Submit { bodies, .. } => {
-                if bodies.len() > MAX_SUBMIT {
-                    return Err(format!(
-                        "{} messages, at most {MAX_SUBMIT} per submission",
-                        bodies.len()
-                    ));
-                }
-                self.check_bodies(&chain, &bodies).await?;
-                MeshResponse::Submitted {
-                    outcomes: chain.submit(bodies).await.map_err(|e| e.to_string())?,
-                }
+            MeshRequest::Submit { .. } => {
+                return Err("submissions are answered by MeshService::submit".into());
             }
+        })
+    }
+
+    /// A peer's messages for chain `chain_id` (served here), submitted
+    /// under this relayer's key once it verified them itself.
+    async fn submit(
+        &self,
+        chain_id: &ChainId,
+        bodies: Vec<TxBody>,
+    ) -> Result<MeshResponse, Refusal> {
+        let chain = self.local(chain_id).map_err(Refusal::Unchecked)?;
+        if bodies.len() > MAX_SUBMIT {
+            return Err(Refusal::Forged(format!(
+                "{} messages, at most {MAX_SUBMIT} per submission",
+                bodies.len()
+            )));
+        }
+        self.check_bodies(&chain, &bodies).await?;
+        Ok(MeshResponse::Submitted {
+            outcomes: chain
+                .submit(bodies)
+                .await
+                .map_err(|e| Refusal::Unchecked(e.to_string()))?,
         })
     }
 
@@ -617,10 +641,10 @@ impl MeshService {
     /// this relayer verifies it itself: client updates must be blocks its
     /// own light client trusts, packet proofs must hold against headers it
     /// trusts. Only packet messages and client updates are accepted.
-    async fn check_bodies(&self, on: &ChainRuntime, bodies: &[TxBody]) -> Result<(), String> {
+    async fn check_bodies(&self, on: &ChainRuntime, bodies: &[TxBody]) -> Result<(), Refusal> {
         let mut headers: HashMap<(ChainId, Height), Header> = HashMap::new();
         for (i, body) in bodies.iter().enumerate() {
-            let fail = |reason: String| format!("message {i}: {reason}");
+            let fail = |refusal: Refusal| refusal.map(|reason| format!("message {i}: {reason}"));
             let claim = match body {
                 TxBody::UpdateClient { block } => {
                     let header = self
@@ -628,11 +652,11 @@ impl MeshService {
                         .await
                         .map_err(fail)?;
                     if header.hash() != block.header().hash() {
-                        return Err(fail(format!(
+                        return Err(fail(Refusal::Forged(format!(
                             "client update with block {} of {} that this relayer's light client does not trust",
                             block.height(),
                             block.header().chain_id
-                        )));
+                        ))));
                     }
                     continue;
                 }
@@ -674,10 +698,10 @@ impl MeshService {
                     proof,
                 },
                 other => {
-                    return Err(fail(format!(
+                    return Err(fail(Refusal::Forged(format!(
                         "{} is not relayed for peers (only client updates and packet messages are)",
                         other.name()
-                    )));
+                    ))));
                 }
             };
             self.check_claim(on, &mut headers, claim)
@@ -694,18 +718,21 @@ impl MeshService {
         on: &ChainRuntime,
         headers: &mut HashMap<(ChainId, Height), Header>,
         claim: Claim<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         if claim.expected_end != on.id() {
-            return Err(format!(
+            return Err(Refusal::Forged(format!(
                 "packet message for {}, submitted to {}",
                 claim.expected_end,
                 on.id()
-            ));
+            )));
         }
         let header = self
             .trusted_header(headers, claim.counterparty, claim.height)
             .await?;
+        // Against a header this relayer verified, a proof that fails is a
+        // lie of the peer's.
         check_proof(&header, &claim.key, claim.value.as_deref(), claim.proof)
+            .map_err(Refusal::Forged)
     }
 
     async fn trusted_header(
@@ -713,20 +740,47 @@ impl MeshService {
         cache: &mut HashMap<(ChainId, Height), Header>,
         chain: &ChainId,
         height: Height,
-    ) -> Result<Header, String> {
+    ) -> Result<Header, Refusal> {
         if let Some(h) = cache.get(&(chain.clone(), height)) {
             return Ok(h.clone());
         }
-        let runtime = self
-            .chain(chain)
-            .ok_or_else(|| format!("chain {chain} is not tracked by this relayer"))?;
+        let runtime = self.chain(chain).ok_or_else(|| {
+            Refusal::Unchecked(format!("chain {chain} is not tracked by this relayer"))
+        })?;
+        // An honest peer's proofs are at heights near what this relayer
+        // trusts; one far below it (e.g. height 1 after a restart) would
+        // only make it walk back the chain, and never re-anchors it.
+        if let Some(lowest) = runtime.lowest_trusted_height().await
+            && let Err(e) = crate::trust::backward_depth(height, lowest)
+        {
+            return Err(Refusal::Forged(format!("block {height} of {chain}: {e}")));
+        }
         let block = runtime
             .verified_block(height)
             .await
-            .map_err(|e| format!("block {height} of {chain}: {e}"))?;
+            .map_err(|e| Refusal::Unchecked(format!("block {height} of {chain}: {e}")))?;
         let header = block.header().clone();
         cache.insert((chain.clone(), height), header.clone());
         Ok(header)
+    }
+}
+
+/// Why a peer's submission was refused.
+enum Refusal {
+    /// It could not be checked now (a chain not tracked, an endpoint
+    /// down): not the peer's fault.
+    Unchecked(String),
+    /// It does not verify against what this relayer trusts: the peer
+    /// handed over a lie, and gets a strike.
+    Forged(String),
+}
+
+impl Refusal {
+    fn map(self, f: impl FnOnce(String) -> String) -> Refusal {
+        match self {
+            Refusal::Unchecked(r) => Refusal::Unchecked(f(r)),
+            Refusal::Forged(r) => Refusal::Forged(f(r)),
+        }
     }
 }
 
