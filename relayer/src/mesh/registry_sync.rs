@@ -181,7 +181,7 @@ impl RegistrySync {
                     id.clone(),
                     adapter,
                     self.identity.clone(),
-                    registered_trust(&chain, &self.clock),
+                    registered_trust(chain, &self.clock),
                     self.engine.store().clone(),
                     self.metrics.clone(),
                 ));
