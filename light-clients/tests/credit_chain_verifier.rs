@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey};
-use light_clients::credit_chain::signing::{Committee, TestChain};
+use light_clients::credit_chain::signing::{Committee, TestChain, torsioned_signature};
 use light_clients::credit_chain::{
     ClientError, KeyCache, LightClient, Misbehaviour, Options, OptionsError, TrustThreshold,
     TrustedState,
@@ -788,35 +788,6 @@ fn a_next_validator_set_with_a_weak_key_is_refused() {
     );
 }
 
-/// A signature by `key` over `message` whose R carries the order-2 point
-/// (0, -1): R = rB + T, s = r + H(R, A, M)·a. Only the signer can make it.
-/// The plain equation misses by T, so `verify_strict` refuses it; the batch
-/// equation multiplies T by a random factor and lets it through whenever
-/// that factor is even.
-fn signature_with_torsion(key: &SigningKey, message: &[u8], nonce: u8) -> Signature {
-    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
-    use curve25519_dalek::edwards::CompressedEdwardsY;
-    use curve25519_dalek::scalar::Scalar;
-    use sha2::{Digest, Sha512};
-    let mut minus_one = [0xffu8; 32];
-    minus_one[0] = 0xec;
-    minus_one[31] = 0x7f;
-    let t2 = CompressedEdwardsY(minus_one).decompress().unwrap();
-    assert!(t2.is_small_order());
-    let r = Scalar::from_bytes_mod_order([nonce.wrapping_add(7); 32]);
-    let big_r = (ED25519_BASEPOINT_POINT * r + t2).compress();
-    let mut h = Sha512::new();
-    h.update(big_r.as_bytes());
-    h.update(key.verifying_key().as_bytes());
-    h.update(message);
-    let h = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
-    let s = r + h * key.to_scalar();
-    let mut out = [0u8; 64];
-    out[..32].copy_from_slice(big_r.as_bytes());
-    out[32..].copy_from_slice(s.as_bytes());
-    Signature(out)
-}
-
 #[test]
 fn non_canonical_signatures_are_refused() {
     // A validator's own torsioned signature: look for one the batch
@@ -834,7 +805,7 @@ fn non_canonical_signatures_are_refused() {
         .position(|s| s.validator == victim)
         .unwrap();
     let forged = (0..64)
-        .map(|nonce| signature_with_torsion(signing_key, &message, nonce))
+        .map(|nonce| torsioned_signature(signing_key, &message, nonce))
         .find(|forged| {
             let key = signing_key.verifying_key();
             let sig = ed25519_dalek::Signature::from_bytes(&forged.0);
