@@ -773,6 +773,23 @@ fn a_validator_set_with_a_weak_key_is_refused() {
 }
 
 #[test]
+fn a_validator_key_in_a_non_canonical_encoding_is_refused() {
+    // y = 2^255 - 1 is not reduced modulo p: the point it decodes to has
+    // another encoding, so one validator could be listed twice.
+    let key = PublicKey([0xff; 32]);
+    assert!(ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes()).is_ok());
+    let set = protocol::ValidatorSet::new(vec![protocol::Validator {
+        pub_key: key,
+        power: 1,
+    }])
+    .unwrap();
+    assert_eq!(
+        light_clients::credit_chain::validate_validator_set(&set),
+        Err(VerificationError::NonCanonicalPublicKey(key))
+    );
+}
+
+#[test]
 fn a_next_validator_set_with_a_weak_key_is_refused() {
     // An honestly signed header announcing a weak next set.
     let mut chain = TestChain::new("shaanxi", 4);

@@ -165,6 +165,10 @@ pub enum VerificationError {
     /// signature under it can be made to verify for almost any message.
     #[error("weak ed25519 public key {0}: a small-order point cannot be a validator key")]
     WeakPublicKey(PublicKey),
+    /// A validator's public key is a valid point in a non-canonical
+    /// encoding (a coordinate not reduced modulo p).
+    #[error("non-canonical ed25519 public key {0}: the point has another, canonical encoding")]
+    NonCanonicalPublicKey(PublicKey),
     /// Not more than 2/3 of the header's own validator set signed.
     #[error("insufficient signing power: {0}")]
     InsufficientSigningPower(VotingPowerTally),

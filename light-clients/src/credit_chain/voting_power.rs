@@ -108,8 +108,9 @@ impl KeyCache {
 }
 
 /// Checks what the [`ValidatorSet`] type cannot: that every validator key
-/// is a valid ed25519 point and not a small-order ("weak") one, under which
-/// a signature can be made to verify for almost any message.
+/// is a valid ed25519 point in its canonical encoding and not a
+/// small-order ("weak") one, under which a signature can be made to verify
+/// for almost any message.
 ///
 /// The type itself already bounds the set (non-empty, at most
 /// [`protocol::validator::MAX_VALIDATORS`] members, sorted, no duplicates,
@@ -147,6 +148,11 @@ fn validator_keys(set: &ValidatorSet) -> Result<Vec<VerifyingKey>, VerificationE
                 .map_err(|_| VerificationError::InvalidPublicKey(v.pub_key))?;
             if key.is_weak() {
                 return Err(VerificationError::WeakPublicKey(v.pub_key));
+            }
+            // Another encoding of the same point would let one validator
+            // sit in a set twice (members are told apart by bytes).
+            if key.to_edwards().compress().as_bytes() != v.pub_key.as_bytes() {
+                return Err(VerificationError::NonCanonicalPublicKey(v.pub_key));
             }
             Ok(key)
         })
