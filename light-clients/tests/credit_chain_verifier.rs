@@ -6,8 +6,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use light_clients::credit_chain::signing::{Committee, TestChain, torsioned_signature};
 use light_clients::credit_chain::{
     ClientError, KeyCache, LightClient, Misbehaviour, Options, OptionsError, TrustThreshold,
-    TrustedState,
-    UpdateOutcome, Verdict, VerificationError, verify, verify_cached,
+    TrustedState, UpdateOutcome, Verdict, VerificationError, verify, verify_cached,
 };
 use light_clients::merkle::StateTree;
 use protocol::{CommitSig, LightBlock, PublicKey, Signature, Time, vote_sign_bytes};
@@ -870,7 +869,8 @@ fn options_out_of_bounds_are_refused_with_their_name() {
     assert!(err.to_string().contains("trusting period"), "{err}");
     let err = Options::new(t, 14 * day, MAX_CLOCK_DRIFT * 2).unwrap_err();
     assert!(
-        matches!(err, OptionsError::ClockDriftTooLarge { .. }) && err.to_string().contains("clock drift"),
+        matches!(err, OptionsError::ClockDriftTooLarge { .. })
+            && err.to_string().contains("clock drift"),
         "{err}"
     );
     assert!(matches!(
@@ -934,10 +934,16 @@ fn signed_structures_with_an_unknown_field_are_refused() {
     ] {
         let text = with_unknown_field(&next, path);
         let err = serde_json::from_str::<LightBlock>(&text).unwrap_err();
-        assert!(err.to_string().contains("unknown field `extra`"), "{path:?}: {err}");
+        assert!(
+            err.to_string().contains("unknown field `extra`"),
+            "{path:?}: {err}"
+        );
         // The same light block as a trusted state.
         let err = serde_json::from_str::<TrustedState>(&text).unwrap_err();
-        assert!(err.to_string().contains("unknown field `extra`"), "{path:?}: {err}");
+        assert!(
+            err.to_string().contains("unknown field `extra`"),
+            "{path:?}: {err}"
+        );
     }
     let mut v = serde_json::to_value(&next).unwrap();
     v["signed_header"]["commit"]["signatures"][0]["extra"] = serde_json::json!(1);
@@ -948,11 +954,17 @@ fn signed_structures_with_an_unknown_field_are_refused() {
     for path in [&[][..], &["header"], &["next_validators"]] {
         let text = with_unknown_field(&trusted, path);
         let err = serde_json::from_str::<TrustedState>(&text).unwrap_err();
-        assert!(err.to_string().contains("unknown field `extra`"), "{path:?}: {err}");
+        assert!(
+            err.to_string().contains("unknown field `extra`"),
+            "{path:?}: {err}"
+        );
     }
     // Without the extra field both parse back to what was written.
     let text = serde_json::to_string(&next).unwrap();
     assert_eq!(serde_json::from_str::<LightBlock>(&text).unwrap(), next);
     let text = serde_json::to_string(&trusted).unwrap();
-    assert_eq!(serde_json::from_str::<TrustedState>(&text).unwrap(), trusted);
+    assert_eq!(
+        serde_json::from_str::<TrustedState>(&text).unwrap(),
+        trusted
+    );
 }

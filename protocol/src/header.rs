@@ -156,11 +156,15 @@ mod tests {
     #[test]
     fn a_header_with_an_unknown_field_is_refused_by_name() {
         let mut v = serde_json::to_value(header()).unwrap();
-        assert_eq!(serde_json::from_value::<Header>(v.clone()).unwrap(), header());
+        assert_eq!(
+            serde_json::from_value::<Header>(v.clone()).unwrap(),
+            header()
+        );
         v["approved_by_regulator"] = serde_json::json!(true);
         let err = serde_json::from_value::<Header>(v).unwrap_err();
         assert!(
-            err.to_string().contains("unknown field `approved_by_regulator`"),
+            err.to_string()
+                .contains("unknown field `approved_by_regulator`"),
             "{err}"
         );
         let sig = CommitSig {

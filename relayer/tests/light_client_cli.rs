@@ -437,8 +437,16 @@ fn out_of_bounds_durations_exit_3_naming_the_flag() {
     let t = write(&dir, "trusted.json", &trusted);
     let u = write(&dir, "untrusted.json", &untrusted);
     for (flags, flag, what) in [
-        (&["--trusting-period", "0s"][..], "--trusting-period", "zero"),
-        (&["--trusting-period", "10y"], "--trusting-period", "longer than"),
+        (
+            &["--trusting-period", "0s"][..],
+            "--trusting-period",
+            "zero",
+        ),
+        (
+            &["--trusting-period", "10y"],
+            "--trusting-period",
+            "longer than",
+        ),
         (&["--clock-drift", "100y"], "--clock-drift", "larger than"),
         (
             &["--trusting-period", "30m", "--clock-drift", "30m"],
@@ -456,6 +464,11 @@ fn out_of_bounds_durations_exit_3_naming_the_flag() {
         );
     }
     // In bounds, the same files verify.
-    let r = verify(&t, &u, &now, &["--trusting-period", "1d", "--clock-drift", "1h"]);
+    let r = verify(
+        &t,
+        &u,
+        &now,
+        &["--trusting-period", "1d", "--clock-drift", "1h"],
+    );
     assert_eq!(r.code, 0, "{}", r.json);
 }
