@@ -371,6 +371,51 @@ fn suspended_institution_is_refused_until_reinstated() {
 }
 
 #[test]
+fn a_validator_set_with_a_weak_or_invalid_key_is_refused() {
+    let mut c = chain_with_everyone();
+    let honest = TestChain::new("shaanxi", 4)
+        .committee()
+        .validator_set()
+        .validators()[0]
+        .clone();
+    // The identity point (order 1): under it a signature with R = identity
+    // and s = 0 fits the batch equation for any header.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let with_key = |key: [u8; 32]| TxBody::SetValidators {
+        validators: protocol::ValidatorSet::new(vec![
+            honest.clone(),
+            protocol::Validator {
+                pub_key: PublicKey(key),
+                power: 30,
+            },
+        ])
+        .unwrap(),
+    };
+    let r = c.fails("gov", with_key(identity), 9);
+    contains(&r, "set_validators");
+    contains(&r, "weak ed25519 public key");
+    contains(&r, &PublicKey(identity).to_string());
+    // A point in a non-canonical encoding: y = 2^255 - 1, not reduced.
+    let r = c.fails("gov", with_key([0xff; 32]), 9);
+    contains(&r, "non-canonical ed25519 public key");
+    // Not a curve point at all (y = 2, no x fits).
+    let mut off_curve = [0u8; 32];
+    off_curve[0] = 2;
+    let r = c.fails("gov", with_key(off_curve), 9);
+    contains(&r, "invalid ed25519 public key");
+    // A sound set from governance is proposed.
+    let sound = light_clients::credit_chain::signing::Committee::deterministic("rotated", 4);
+    c.expect_committee(sound.clone());
+    c.ok(
+        "gov",
+        TxBody::SetValidators {
+            validators: sound.validator_set().clone(),
+        },
+    );
+}
+
+#[test]
 fn governance_conflicts_are_refused() {
     let mut c = chain_with_everyone();
     let register = |inst: &str, key: &str| TxBody::RegisterInstitution {

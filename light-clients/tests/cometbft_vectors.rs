@@ -651,3 +651,45 @@ fn corrupted_signature_in_a_legacy_amino_vector_is_caught() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn trusted_block_with_swapped_next_validators_is_refused() {
+    // A genuine trusted block whose next validators were swapped for an
+    // outsider set, and a skip signed by those outsiders alone.
+    let honest = chain(&vec![vec!["a", "b", "c", "d"]; 10]);
+    let outsiders = chain(&vec![vec!["w", "x", "y", "z"]; 10]);
+    let mut trusted = honest[0].clone();
+    trusted.next_validators = outsiders[0].next_validators.clone();
+    let verdict = light_clients::cometbft::verify_step(&trusted, &outsiders[9], &options(), now());
+    match verdict {
+        Verdict::Invalid(reason) => assert!(
+            reason.contains("trusted next validator set hashes to")
+                && reason.contains(
+                    &honest[0]
+                        .signed_header
+                        .header
+                        .next_validators_hash
+                        .to_string()
+                ),
+            "{reason}"
+        ),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    // The same skip is refused by bisection, naming the step.
+    let outcome = verify_to_target(
+        Encoding::Protobuf,
+        &trusted,
+        &outsiders,
+        Height::from(10u32),
+        &options(),
+        now(),
+    );
+    assert!(
+        matches!(
+            outcome.result,
+            Err(BisectionError::Invalid { height: 10, .. })
+        ),
+        "{:?}",
+        outcome.result
+    );
+}

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey};
-use light_clients::credit_chain::signing::{Committee, TestChain};
+use light_clients::credit_chain::signing::{Committee, TestChain, torsioned_signature};
 use light_clients::credit_chain::{
-    ClientError, KeyCache, LightClient, Misbehaviour, Options, TrustThreshold, TrustedState,
-    UpdateOutcome, Verdict, VerificationError, verify, verify_cached,
+    ClientError, KeyCache, LightClient, Misbehaviour, Options, OptionsError, TrustThreshold,
+    TrustedState, UpdateOutcome, Verdict, VerificationError, verify, verify_cached,
 };
 use light_clients::merkle::StateTree;
 use protocol::{CommitSig, LightBlock, PublicKey, Signature, Time, vote_sign_bytes};
@@ -555,5 +555,416 @@ fn cached_keys_give_the_same_verdicts() {
     assert_eq!(
         verify_cached(&trusted, &next, &Options::default(), now, &cache),
         Verdict::Invalid(VerificationError::InvalidSignature(victim))
+    );
+}
+
+// ---- Hostile trusted states, keys, signatures, options and JSON ----
+
+/// A genuine trusted block of an honest chain whose `next_validators` were
+/// swapped for an outsider set, and a block at height 6 signed only by
+/// those outsiders: the skip that counts trust against the swapped set.
+fn swapped_next_validators_and_outsider_skip() -> (TrustedState, LightBlock) {
+    let mut honest = TestChain::new("shaanxi", 4);
+    let mut trusted = TrustedState::from(honest.next_block());
+    let outsiders = Committee::deterministic("outsiders", 4);
+    trusted.next_validators = outsiders.validator_set().clone();
+    // The forger's chain: same chain id, handing over to the outsiders.
+    let mut forger = TestChain::new("shaanxi", 4);
+    forger.rotate_to(outsiders);
+    let _ = forger.next_block();
+    let skip = forger.skip(5);
+    (trusted, skip)
+}
+
+#[test]
+fn trusted_state_with_swapped_next_validators_is_refused() {
+    let (trusted, skip) = swapped_next_validators_and_outsider_skip();
+    assert_eq!(skip.height().value(), 6);
+    let err = refuse(&trusted, &skip);
+    match err {
+        VerificationError::TrustedNextValidatorsMismatch {
+            height,
+            header,
+            computed,
+        } => {
+            assert_eq!(height.value(), 1);
+            assert_eq!(header, trusted.header.next_validators_hash);
+            assert_eq!(computed, trusted.next_validators.hash());
+        }
+        e => panic!("unexpected {e}"),
+    }
+    assert!(err_text(&trusted, &skip).contains("next validators"));
+}
+
+#[test]
+fn trusted_state_with_swapped_validators_is_refused() {
+    let (_, mut trusted, next) = setup(4);
+    trusted.validators = Committee::deterministic("outsiders", 4)
+        .validator_set()
+        .clone();
+    let err = refuse(&trusted, &next);
+    assert!(
+        matches!(err, VerificationError::TrustedValidatorsMismatch { .. }),
+        "{err}"
+    );
+}
+
+fn err_text(trusted: &TrustedState, block: &LightBlock) -> String {
+    refuse(trusted, block).to_string()
+}
+
+#[test]
+fn misbehaviour_from_an_inconsistent_trusted_state_is_refused() {
+    let (trusted, skip) = swapped_next_validators_and_outsider_skip();
+    let mut other = skip.clone();
+    other.signed_header.header.state_root = protocol::Hash::ZERO;
+    let evidence = Misbehaviour::ConflictingHeaders {
+        first: Box::new(skip.clone()),
+        second: Box::new(other),
+    };
+    let err = evidence
+        .verify(&trusted, &Options::default(), now_after(&skip))
+        .unwrap_err();
+    assert!(
+        matches!(err, VerificationError::TrustedNextValidatorsMismatch { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_restored_client_state_with_swapped_sets_is_refused() {
+    let mut chain = TestChain::new("beijing", 4);
+    let anchor = chain.next_block();
+    let client = LightClient::new(anchor, Options::default(), chain.next_header().time).unwrap();
+    assert!(LightClient::from_state(client.to_state()).is_ok());
+
+    let mut state = client.to_state();
+    state.trusted[0].next_validators = Committee::deterministic("outsiders", 4)
+        .validator_set()
+        .clone();
+    let err = LightClient::from_state(state).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Verification(VerificationError::TrustedNextValidatorsMismatch { .. })
+        ),
+        "{err}"
+    );
+    let mut state = client.to_state();
+    state.trusted[0].validators = Committee::deterministic("outsiders", 4)
+        .validator_set()
+        .clone();
+    assert!(matches!(
+        LightClient::from_state(state).unwrap_err(),
+        ClientError::Verification(VerificationError::TrustedValidatorsMismatch { .. })
+    ));
+    let mut state = client.to_state();
+    state.options.trusting_period = Duration::ZERO;
+    assert!(matches!(
+        LightClient::from_state(state).unwrap_err(),
+        ClientError::Verification(VerificationError::OptionsOutOfBounds(
+            OptionsError::ZeroTrustingPeriod
+        ))
+    ));
+    let mut state = client.to_state();
+    state.trusted.clear();
+    assert_eq!(
+        LightClient::from_state(state).unwrap_err(),
+        ClientError::EmptyState
+    );
+}
+
+/// The identity point: order 1, the weakest key there is.
+fn identity_key() -> PublicKey {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    PublicKey(bytes)
+}
+
+/// A signature that verifies under the identity key for any message in
+/// the plain (and batch) equation `sB = R + hA`: R = identity, s = 0.
+fn any_message_signature() -> Signature {
+    let mut bytes = [0u8; 64];
+    bytes[0] = 1;
+    Signature(bytes)
+}
+
+/// A trusted block announcing a next set in which a weak key holds 3/4 of
+/// the power, and the adjacent block "signed" by that weak key alone.
+fn weak_key_takeover() -> (TrustedState, LightBlock) {
+    let mut chain = TestChain::new("shaanxi", 4);
+    let honest = chain.committee().validator_set().validators()[0].clone();
+    let weak_set = protocol::ValidatorSet::new(vec![
+        honest,
+        protocol::Validator {
+            pub_key: identity_key(),
+            power: 30,
+        },
+    ])
+    .unwrap();
+    let mut h1 = chain.next_header();
+    h1.next_validators_hash = weak_set.hash();
+    let mut b1 = chain.commit_header(h1);
+    b1.next_validators = weak_set.clone();
+    let trusted = TrustedState::from(b1);
+    assert!(trusted.check().is_ok());
+
+    let mut h2 = chain.next_header();
+    h2.validators_hash = weak_set.hash();
+    h2.next_validators_hash = weak_set.hash();
+    h2.proposer = identity_key();
+    h2.state_root = protocol::Hash::tagged(b"forged", &[]);
+    let hash = h2.hash();
+    let forged = LightBlock {
+        signed_header: protocol::SignedHeader {
+            commit: protocol::Commit {
+                height: h2.height,
+                header_hash: hash,
+                signatures: vec![CommitSig {
+                    validator: identity_key(),
+                    signature: any_message_signature(),
+                }],
+            },
+            header: h2,
+        },
+        validators: weak_set.clone(),
+        next_validators: weak_set,
+    };
+    (trusted, forged)
+}
+
+#[test]
+fn a_validator_set_with_a_weak_key_is_refused() {
+    let (trusted, forged) = weak_key_takeover();
+    // The forged signature is real for the batch equation: that is the attack.
+    let message = vote_sign_bytes(
+        &forged.header().chain_id,
+        forged.height(),
+        &forged.header().hash(),
+    );
+    let weak = ed25519_dalek::VerifyingKey::from_bytes(identity_key().as_bytes()).unwrap();
+    let sig = ed25519_dalek::Signature::from_bytes(any_message_signature().as_bytes());
+    assert!(ed25519_dalek::verify_batch(&[&message], &[sig], &[weak]).is_ok());
+
+    assert_eq!(
+        refuse(&trusted, &forged),
+        VerificationError::WeakPublicKey(identity_key())
+    );
+    assert_eq!(
+        light_clients::credit_chain::validate_validator_set(&forged.validators),
+        Err(VerificationError::WeakPublicKey(identity_key()))
+    );
+    assert_eq!(
+        KeyCache::new().insert(&forged.validators),
+        Err(VerificationError::WeakPublicKey(identity_key()))
+    );
+    // An anchor announcing such a set is refused as well.
+    let mut chain = TestChain::new("shaanxi", 4);
+    let mut h1 = chain.next_header();
+    h1.next_validators_hash = forged.validators.hash();
+    let mut anchor = chain.commit_header(h1);
+    anchor.next_validators = forged.validators.clone();
+    let err = LightClient::new(anchor, Options::default(), now_after(&forged)).unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Verification(VerificationError::WeakPublicKey(identity_key()))
+    );
+}
+
+#[test]
+fn a_validator_key_in_a_non_canonical_encoding_is_refused() {
+    // y = 2^255 - 1 is not reduced modulo p: the point it decodes to has
+    // another encoding, so one validator could be listed twice.
+    let key = PublicKey([0xff; 32]);
+    assert!(ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes()).is_ok());
+    let set = protocol::ValidatorSet::new(vec![protocol::Validator {
+        pub_key: key,
+        power: 1,
+    }])
+    .unwrap();
+    assert_eq!(
+        light_clients::credit_chain::validate_validator_set(&set),
+        Err(VerificationError::NonCanonicalPublicKey(key))
+    );
+}
+
+#[test]
+fn a_next_validator_set_with_a_weak_key_is_refused() {
+    // An honestly signed header announcing a weak next set.
+    let mut chain = TestChain::new("shaanxi", 4);
+    let trusted = TrustedState::from(chain.next_block());
+    let (_, forged) = weak_key_takeover();
+    let mut h = chain.next_header();
+    h.next_validators_hash = forged.validators.hash();
+    let mut block = chain.commit_header(h);
+    block.next_validators = forged.validators;
+    assert_eq!(
+        refuse(&trusted, &block),
+        VerificationError::WeakPublicKey(identity_key())
+    );
+}
+
+#[test]
+fn non_canonical_signatures_are_refused() {
+    // A validator's own torsioned signature: look for one the batch
+    // equation accepts (about one nonce in two).
+    let (chain, trusted, mut next) = setup(4);
+    let h = next.header().clone();
+    let message = vote_sign_bytes(&h.chain_id, h.height, &h.hash());
+    let (signing_key, _) = &chain.committee().keys()[0];
+    let victim = PublicKey(signing_key.verifying_key().to_bytes());
+    let index = next
+        .signed_header
+        .commit
+        .signatures
+        .iter()
+        .position(|s| s.validator == victim)
+        .unwrap();
+    let forged = (0..64)
+        .map(|nonce| torsioned_signature(signing_key, &message, nonce))
+        .find(|forged| {
+            let key = signing_key.verifying_key();
+            let sig = ed25519_dalek::Signature::from_bytes(&forged.0);
+            ed25519_dalek::verify_batch(&[&message], &[sig], &[key]).is_ok()
+        })
+        .expect("a torsioned signature the batch equation accepts");
+    next.signed_header.commit.signatures[index].signature = forged;
+    assert_eq!(
+        refuse(&trusted, &next),
+        VerificationError::InvalidSignature(victim)
+    );
+
+    // An unreduced s (s + l): the same signature in other bytes.
+    let (_, trusted, mut next) = setup(4);
+    let victim = next.signed_header.commit.signatures[1].validator;
+    let s = &mut next.signed_header.commit.signatures[1].signature.0[32..];
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let mut carry = 0u16;
+    for (b, l) in s.iter_mut().zip(L) {
+        let sum = u16::from(*b) + u16::from(l) + carry;
+        *b = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(
+        refuse(&trusted, &next),
+        VerificationError::InvalidSignature(victim)
+    );
+}
+
+#[test]
+fn options_out_of_bounds_are_refused_with_their_name() {
+    use light_clients::credit_chain::{MAX_CLOCK_DRIFT, MAX_TRUSTING_PERIOD};
+    let t = TrustThreshold::ONE_THIRD;
+    let day = Duration::from_secs(86_400);
+    assert!(Options::new(t, 14 * day, Duration::from_secs(10)).is_ok());
+    assert!(Options::new(t, MAX_TRUSTING_PERIOD, MAX_CLOCK_DRIFT).is_ok());
+    assert_eq!(
+        Options::new(t, Duration::ZERO, Duration::ZERO),
+        Err(OptionsError::ZeroTrustingPeriod)
+    );
+    let err = Options::new(t, MAX_TRUSTING_PERIOD + day, Duration::ZERO).unwrap_err();
+    assert!(err.to_string().contains("trusting period"), "{err}");
+    let err = Options::new(t, 14 * day, MAX_CLOCK_DRIFT * 2).unwrap_err();
+    assert!(
+        matches!(err, OptionsError::ClockDriftTooLarge { .. })
+            && err.to_string().contains("clock drift"),
+        "{err}"
+    );
+    assert!(matches!(
+        Options::new(t, Duration::from_secs(60), Duration::from_secs(60)),
+        Err(OptionsError::ClockDriftNotBelowTrustingPeriod { .. })
+    ));
+
+    // The verifier refuses them too, even when built field by field: an
+    // absurd drift would let a header dated a year ahead through.
+    let (_, trusted, next) = setup(4);
+    let absurd = Options {
+        clock_drift: 365 * day,
+        ..Options::default()
+    };
+    let now = now_after(&next);
+    assert_eq!(
+        verify(&trusted, &next, &absurd, now),
+        Verdict::Invalid(VerificationError::OptionsOutOfBounds(
+            OptionsError::ClockDriftTooLarge {
+                value: 365 * day,
+                max: MAX_CLOCK_DRIFT
+            }
+        ))
+    );
+    let mut chain = TestChain::new("beijing", 4);
+    let anchor = chain.next_block();
+    let zero = Options {
+        trusting_period: Duration::ZERO,
+        ..Options::default()
+    };
+    assert!(matches!(
+        LightClient::new(anchor, zero, now),
+        Err(ClientError::Verification(
+            VerificationError::OptionsOutOfBounds(OptionsError::ZeroTrustingPeriod)
+        ))
+    ));
+}
+
+/// `json` with `"extra": 1` added to the object at `path`.
+fn with_unknown_field(value: &impl serde::Serialize, path: &[&str]) -> String {
+    let mut v = serde_json::to_value(value).unwrap();
+    let mut at = &mut v;
+    for p in path {
+        at = at.get_mut(*p).unwrap();
+    }
+    at.as_object_mut()
+        .unwrap()
+        .insert("extra".into(), serde_json::json!(1));
+    serde_json::to_string(&v).unwrap()
+}
+
+#[test]
+fn signed_structures_with_an_unknown_field_are_refused() {
+    let (_, trusted, next) = setup(4);
+    for path in [
+        &[][..],
+        &["signed_header"],
+        &["signed_header", "header"],
+        &["signed_header", "commit"],
+        &["validators"],
+    ] {
+        let text = with_unknown_field(&next, path);
+        let err = serde_json::from_str::<LightBlock>(&text).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `extra`"),
+            "{path:?}: {err}"
+        );
+        // The same light block as a trusted state.
+        let err = serde_json::from_str::<TrustedState>(&text).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `extra`"),
+            "{path:?}: {err}"
+        );
+    }
+    let mut v = serde_json::to_value(&next).unwrap();
+    v["signed_header"]["commit"]["signatures"][0]["extra"] = serde_json::json!(1);
+    assert!(serde_json::from_value::<LightBlock>(v).is_err());
+    let mut v = serde_json::to_value(&next).unwrap();
+    v["validators"]["validators"][0]["extra"] = serde_json::json!(1);
+    assert!(serde_json::from_value::<LightBlock>(v).is_err());
+    for path in [&[][..], &["header"], &["next_validators"]] {
+        let text = with_unknown_field(&trusted, path);
+        let err = serde_json::from_str::<TrustedState>(&text).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `extra`"),
+            "{path:?}: {err}"
+        );
+    }
+    // Without the extra field both parse back to what was written.
+    let text = serde_json::to_string(&next).unwrap();
+    assert_eq!(serde_json::from_str::<LightBlock>(&text).unwrap(), next);
+    let text = serde_json::to_string(&trusted).unwrap();
+    assert_eq!(
+        serde_json::from_str::<TrustedState>(&text).unwrap(),
+        trusted
     );
 }

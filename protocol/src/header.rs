@@ -1,4 +1,7 @@
 //! Credit-chain block headers, commits and light blocks.
+//!
+//! Their JSON is parsed strictly (`deny_unknown_fields`): a field no
+//! signature covers must not be shown to a reader as part of a signed block.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -9,6 +12,7 @@ use crate::{ChainId, Hash, Height, PublicKey, Signature, Time, ValidatorSet};
 /// A credit-chain block header. Its hash (see [`Header::hash`]) is what
 /// validators sign and what the next header links to.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Header {
     /// The chain this block belongs to.
     pub chain_id: ChainId,
@@ -43,6 +47,7 @@ impl Header {
 
 /// One validator's signature in a commit.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommitSig {
     /// The signer; must be a member of the block's validator set.
     pub validator: PublicKey,
@@ -52,6 +57,7 @@ pub struct CommitSig {
 
 /// The signatures that commit a header.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Commit {
     /// Height of the committed header.
     pub height: Height,
@@ -88,6 +94,7 @@ pub fn vote_sign_bytes(chain_id: &ChainId, height: Height, header_hash: &Hash) -
 
 /// A header with the commit that signs it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedHeader {
     /// The header.
     pub header: Header,
@@ -102,6 +109,7 @@ impl Canonical for SignedHeader {
 /// What a light client needs to verify one block: the signed header and the
 /// validator sets its hashes name.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LightBlock {
     /// Header and commit.
     pub signed_header: SignedHeader,
@@ -124,5 +132,47 @@ impl LightBlock {
     /// The height.
     pub fn height(&self) -> Height {
         self.signed_header.header.height
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            chain_id: "shaanxi".parse().unwrap(),
+            height: Height::GENESIS,
+            time: Time::from_unix_nanos(1),
+            last_header_hash: Hash::ZERO,
+            state_root: Hash::ZERO,
+            transactions_root: Hash::ZERO,
+            validators_hash: Hash::ZERO,
+            next_validators_hash: Hash::ZERO,
+            proposer: PublicKey([1; 32]),
+        }
+    }
+
+    #[test]
+    fn a_header_with_an_unknown_field_is_refused_by_name() {
+        let mut v = serde_json::to_value(header()).unwrap();
+        assert_eq!(
+            serde_json::from_value::<Header>(v.clone()).unwrap(),
+            header()
+        );
+        v["approved_by_regulator"] = serde_json::json!(true);
+        let err = serde_json::from_value::<Header>(v).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown field `approved_by_regulator`"),
+            "{err}"
+        );
+        let sig = CommitSig {
+            validator: PublicKey([1; 32]),
+            signature: Signature([2; 64]),
+        };
+        let mut v = serde_json::to_value(&sig).unwrap();
+        v["weight"] = serde_json::json!(100);
+        assert!(serde_json::from_value::<CommitSig>(v).is_err());
     }
 }

@@ -97,6 +97,7 @@ impl BorshDeserialize for Currency {
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
 )]
+#[serde(deny_unknown_fields)]
 pub struct Money {
     /// Amount in minor units.
     pub minor_units: u64,
@@ -123,6 +124,7 @@ pub enum RecordStatus {
 
 /// One credit record about an enterprise, written by a data provider.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreditRecord {
     /// The enterprise the record is about.
     pub enterprise: EnterpriseId,
@@ -144,6 +146,7 @@ pub struct CreditRecord {
 
 /// A cross-chain credit query, signed off by the requester institution.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreditQuery {
     /// Who asks.
     pub requester: InstitutionId,
@@ -163,6 +166,7 @@ pub struct CreditQuery {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[borsh(use_discriminant = false)]
 #[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
+#[serde(deny_unknown_fields)]
 pub enum QueryOutcome {
     /// Answered; the records follow.
     Answered,
@@ -174,6 +178,7 @@ pub enum QueryOutcome {
 
 /// The answer to a [`CreditQuery`].
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreditResponse {
     /// Commitment hash of the query packet this answers.
     pub query_packet: Hash,
@@ -192,6 +197,7 @@ pub struct CreditResponse {
 
 /// One provider's fee for an answered [`CreditQuery`].
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeeCharge {
     /// The data provider, an institution of the answering chain.
     pub provider: InstitutionId,
@@ -202,6 +208,7 @@ pub struct FeeCharge {
 /// A signed claim by an issuer about an enterprise ("no overdue loan in 24
 /// months", "tax grade A").
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Attestation {
     /// The issuing institution.
     pub issuer: InstitutionId,
@@ -246,6 +253,7 @@ impl Attestation {
 /// [`AggregationPartial`], is written when all have contributed or at the
 /// deadline.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AggregationRequest {
     /// Id of this aggregation, chosen by the requester and the same in its
     /// requests to every chain.
@@ -287,6 +295,7 @@ impl AggregationRequest {
 /// encryption of zero with no randomness); a chain that did not answer at
 /// all has no partial, which is never the same as zero.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AggregationPartial {
     /// The aggregation it answers.
     pub aggregation_id: Hash,
@@ -329,6 +338,7 @@ pub enum ChainType {
 
 /// The state a light client starts from when it first trusts a chain.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrustAnchor {
     /// Height of the trusted header.
     pub height: Height,
@@ -340,6 +350,7 @@ pub struct TrustAnchor {
 
 /// An operator's request to add a chain to the network.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChainRegistration {
     /// The new chain.
     pub chain_id: ChainId,
@@ -375,6 +386,7 @@ impl ChainRegistration {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[borsh(use_discriminant = false)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "body")]
+#[serde(deny_unknown_fields)]
 pub enum PacketPayload {
     /// A credit query.
     CreditQuery(CreditQuery),
@@ -400,6 +412,7 @@ pub enum PacketPayload {
 /// assert_eq!(again.commitment(), p.commitment());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Packet {
     /// The chain that committed it.
     pub source: ChainId,

@@ -36,6 +36,7 @@ pub const APPROVAL_SIGN_TAG: &[u8] = b"credit-chain/registry/approval/v1";
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[borsh(use_discriminant = false)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "body")]
+#[serde(deny_unknown_fields)]
 pub enum Proposal {
     /// Add a chain (signed by its operator).
     Register(ChainRegistration),
@@ -103,6 +104,7 @@ impl Proposal {
 
 /// A proposal with its proposer's signature over [`Proposal::sign_bytes`].
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedProposal {
     /// What is proposed.
     pub proposal: Proposal,
@@ -126,6 +128,7 @@ impl SignedProposal {
 
 /// A governor's approval of one proposal.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Approval {
     /// The approved proposal's [`Proposal::id`].
     pub proposal_id: ProposalId,

@@ -15,6 +15,7 @@ pub const MAX_VALIDATORS: usize = 10_000;
 
 /// One validator: its consensus key and voting power.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Validator {
     /// The ed25519 key that signs commits.
     pub pub_key: PublicKey,
@@ -46,6 +47,7 @@ pub struct ValidatorSet {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ValidatorSetJson {
     validators: Vec<Validator>,
 }

@@ -103,7 +103,7 @@ pub fn client(
         trusted: stored.trusted,
         frozen: stored.frozen.map(Misbehaviour::from),
     })
-    .ok_or_else(|| corrupt("no trusted block, or blocks of several chains"))?;
+    .map_err(|e| corrupt(&e.to_string()))?;
     if client.chain_id() != chain {
         return Err(corrupt(&format!("holds a client of {}", client.chain_id())));
     }

@@ -1,6 +1,8 @@
 //! Stateless checks of a message's fields, run before any state is read.
-//! Ids, codes, currencies and validator sets are already valid by type.
+//! Ids, codes, currencies and the structure of validator sets are already
+//! valid by type; a validator set's keys are checked here.
 
+use light_clients::credit_chain::validate_validator_set;
 use protocol::tx::{Role, TxBody};
 use protocol::{AggregationRequest, Attestation, CreditQuery, CreditRecord, RecordKind};
 
@@ -163,6 +165,10 @@ pub fn validate_body(body: &TxBody) -> Result<(), TxError> {
             }
             Ok(())
         }
+        // Structure (size, powers, total) is checked by the type; the keys
+        // here: a weak key could sign blocks for any header.
+        TxBody::SetValidators { validators } => validate_validator_set(validators)
+            .map_err(|e| TxError::invalid(m, format!("validators: {e}"))),
         TxBody::RecvPacket { proof, .. }
         | TxBody::AcknowledgePacket { proof, .. }
         | TxBody::TimeoutPacket { proof, .. } => {
@@ -173,7 +179,6 @@ pub fn validate_body(body: &TxBody) -> Result<(), TxError> {
         }
         TxBody::ReinstateInstitution { .. }
         | TxBody::RegisterEnterprise { .. }
-        | TxBody::SetValidators { .. }
         | TxBody::RevokeConsent { .. }
         | TxBody::SetQueryFee { .. }
         | TxBody::SetMaxQueryFee { .. }
@@ -207,5 +212,19 @@ mod tests {
         let err = validate_body(&body("x", vec![])).unwrap_err();
         assert_eq!(err.code(), 9);
         assert!(err.to_string().contains("roles is empty"), "{err}");
+    }
+
+    #[test]
+    fn a_weak_validator_key_is_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let set = protocol::ValidatorSet::new(vec![protocol::Validator {
+            pub_key: protocol::PublicKey(identity),
+            power: 1,
+        }])
+        .unwrap();
+        let err = validate_body(&TxBody::SetValidators { validators: set }).unwrap_err();
+        assert_eq!(err.code(), 9);
+        assert!(err.to_string().contains("weak ed25519 public key"), "{err}");
     }
 }

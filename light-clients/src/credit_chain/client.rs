@@ -7,7 +7,7 @@ use std::ops::Bound;
 use protocol::{ChainId, Hash, Height, LightBlock, Time};
 
 use crate::credit_chain::misbehaviour::verify_from;
-use crate::credit_chain::verifier::{Checks, verify_with};
+use crate::credit_chain::verifier::{Checks, check_trusted_sets, verify_with};
 use crate::credit_chain::{
     KeyCache, Misbehaviour, Options, TrustedState, Verdict, VerificationError, VotingPowerTally,
 };
@@ -49,6 +49,17 @@ pub enum ClientError {
     /// Submitted evidence does not hold up.
     #[error("invalid misbehaviour evidence: {0}")]
     InvalidEvidence(VerificationError),
+    /// A stored state to restore trusts no block.
+    #[error("light client state trusts no block")]
+    EmptyState,
+    /// A stored state to restore holds blocks of two chains.
+    #[error("light client state of {expected} holds a block of {got}")]
+    MixedChains {
+        /// The chain of its lowest block.
+        expected: ChainId,
+        /// Another block's chain.
+        got: ChainId,
+    },
 }
 
 /// The result of offering a light block to the client.
@@ -119,7 +130,7 @@ impl LightClient {
         check_anchor(&anchor, &options, now)?;
         let chain_id = anchor.header().chain_id.clone();
         let mut keys = KeyCache::new();
-        // Only an optimisation: a set with a bad key is refused when it signs.
+        // `check_anchor` validated the set's keys: this cannot fail.
         let _ = keys.insert(&anchor.next_validators);
         let mut trusted = BTreeMap::new();
         trusted.insert(anchor.height(), anchor);
@@ -146,7 +157,7 @@ impl LightClient {
     /// assert_eq!(again.to_state(), client.to_state());
     /// let mut empty = client.to_state();
     /// empty.trusted.clear();
-    /// assert!(LightClient::from_state(empty).is_none());
+    /// assert!(LightClient::from_state(empty).is_err());
     /// ```
     pub fn to_state(&self) -> LightClientState {
         LightClientState {
@@ -157,25 +168,38 @@ impl LightClient {
     }
 
     /// Restores a client saved with [`LightClient::to_state`], without
-    /// re-verifying: the caller vouches that the state came from a client.
-    /// `None` when it trusts no block or blocks of more than one chain.
-    pub fn from_state(state: LightClientState) -> Option<LightClient> {
-        let chain_id = state.trusted.first()?.header().chain_id.clone();
-        if state
+    /// re-verifying signatures: the caller vouches that the state came from
+    /// a client. What is cheap to check is checked all the same: the state
+    /// trusts at least one block, all of one chain, each with the validator
+    /// sets its header names ([`TrustedState::check`]), under options
+    /// within bounds.
+    pub fn from_state(state: LightClientState) -> Result<LightClient, ClientError> {
+        state.options.validate().map_err(VerificationError::from)?;
+        let chain_id = state
             .trusted
-            .iter()
-            .any(|b| b.header().chain_id != chain_id)
-        {
-            return None;
+            .first()
+            .ok_or(ClientError::EmptyState)?
+            .header()
+            .chain_id
+            .clone();
+        for block in &state.trusted {
+            if block.header().chain_id != chain_id {
+                return Err(ClientError::MixedChains {
+                    expected: chain_id,
+                    got: block.header().chain_id.clone(),
+                });
+            }
+            check_consistent(block)?;
         }
         let mut keys = KeyCache::new();
         let trusted: BTreeMap<Height, LightBlock> =
             state.trusted.into_iter().map(|b| (b.height(), b)).collect();
         if let Some((_, latest)) = trusted.last_key_value() {
-            // Only an optimisation, as in `new`.
+            // Only an optimisation: a set with a bad key is refused when it
+            // signs.
             let _ = keys.insert(&latest.next_validators);
         }
-        Some(LightClient {
+        Ok(LightClient {
             chain_id,
             options: state.options,
             trusted,
@@ -438,16 +462,24 @@ impl LightClient {
     }
 }
 
-/// An anchor must be self-consistent: its validator sets match its header,
-/// its commit signs it, and more than 2/3 of its own set signed.
+/// A trusted block's validator sets are the ones its header names.
+fn check_consistent(block: &LightBlock) -> Result<(), VerificationError> {
+    check_trusted_sets(block.header(), &block.validators, &block.next_validators)
+}
+
+/// An anchor must be self-consistent: its validator sets match its header
+/// and have sound keys, its commit signs it, and more than 2/3 of its own
+/// set signed; and the options must be within bounds.
 fn check_anchor(anchor: &LightBlock, options: &Options, now: Time) -> Result<(), ClientError> {
     use crate::credit_chain::predicates as p;
-    use crate::credit_chain::{TrustThreshold, verify_commit_signatures};
+    use crate::credit_chain::{TrustThreshold, validate_validator_set, verify_commit_signatures};
     let header = anchor.header();
     let hash = header.hash();
+    options.validate().map_err(VerificationError::from)?;
     p::is_within_trust_period(header, options.trusting_period, now)?;
     p::validators_match(header, &anchor.validators)?;
     p::next_validators_match(header, &anchor.next_validators)?;
+    validate_validator_set(&anchor.next_validators)?;
     p::header_matches_commit(header, &hash, &anchor.signed_header.commit)?;
     let signers = verify_commit_signatures(
         header,

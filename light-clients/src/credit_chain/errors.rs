@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use protocol::{ChainId, Hash, Height, PublicKey, Time};
 
-use crate::credit_chain::VotingPowerTally;
+use crate::credit_chain::{OptionsError, VotingPowerTally};
 
 /// Every reason a header can be refused, each naming the values involved.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -12,6 +12,36 @@ pub enum VerificationError {
     /// Verification options out of range.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// Verification options out of their bounds (see [`crate::credit_chain::Options::new`]).
+    #[error("invalid options: {0}")]
+    OptionsOutOfBounds(#[from] OptionsError),
+    /// The trusted state's `validators` do not hash to its own header's
+    /// `validators_hash`: someone swapped the set it claims signed it.
+    #[error(
+        "trusted state at height {height} is inconsistent: its header says validators {header}, its validators hash to {computed}"
+    )]
+    TrustedValidatorsMismatch {
+        /// Height of the trusted header.
+        height: Height,
+        /// `validators_hash` of the trusted header.
+        header: Hash,
+        /// Hash of the validators given with it.
+        computed: Hash,
+    },
+    /// The trusted state's `next_validators` do not hash to its own
+    /// header's `next_validators_hash`: trust would be counted against a
+    /// set the chain never announced.
+    #[error(
+        "trusted state at height {height} is inconsistent: its header says next validators {header}, its next validators hash to {computed}"
+    )]
+    TrustedNextValidatorsMismatch {
+        /// Height of the trusted header.
+        height: Height,
+        /// `next_validators_hash` of the trusted header.
+        header: Hash,
+        /// Hash of the next validators given with it.
+        computed: Hash,
+    },
     /// The untrusted header is for another chain.
     #[error("wrong chain id: expected {expected}, got {got}")]
     ChainIdMismatch {
@@ -131,10 +161,14 @@ pub enum VerificationError {
     /// A validator's public key is not a valid ed25519 point.
     #[error("invalid ed25519 public key {0}")]
     InvalidPublicKey(PublicKey),
-    /// Batch verification failed but every single signature verified (only
-    /// possible with crafted small-order components); refused all the same.
-    #[error("commit signatures fail batch verification")]
-    BatchVerificationFailed,
+    /// A validator's public key is a small-order ("weak") point: a
+    /// signature under it can be made to verify for almost any message.
+    #[error("weak ed25519 public key {0}: a small-order point cannot be a validator key")]
+    WeakPublicKey(PublicKey),
+    /// A validator's public key is a valid point in a non-canonical
+    /// encoding (a coordinate not reduced modulo p).
+    #[error("non-canonical ed25519 public key {0}: the point has another, canonical encoding")]
+    NonCanonicalPublicKey(PublicKey),
     /// Not more than 2/3 of the header's own validator set signed.
     #[error("insufficient signing power: {0}")]
     InsufficientSigningPower(VotingPowerTally),

@@ -9,7 +9,7 @@ use crate::credit_chain::{Options, TrustedState, Verdict, VerificationError};
 
 /// Two validly signed light blocks that cannot both be honest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
 pub enum Misbehaviour {
     /// Two different headers committed at the same height (a fork).
     ConflictingHeaders {
@@ -62,6 +62,7 @@ impl Misbehaviour {
         options: &Options,
         now: Time,
     ) -> Result<(), VerificationError> {
+        trusted.check()?;
         self.check_shape()?;
         let (a, b) = self.blocks();
         for block in [a, b] {

@@ -21,6 +21,8 @@ mod voting_power;
 pub use client::{ClientError, LightClient, LightClientState, UpdateOutcome};
 pub use errors::VerificationError;
 pub use misbehaviour::Misbehaviour;
-pub use options::{Options, TrustThreshold};
+pub use options::{MAX_CLOCK_DRIFT, MAX_TRUSTING_PERIOD, Options, OptionsError, TrustThreshold};
 pub use verifier::{TrustedState, Verdict, verify, verify_cached};
-pub use voting_power::{KeyCache, VerifiedSigners, VotingPowerTally, verify_commit_signatures};
+pub use voting_power::{
+    KeyCache, VerifiedSigners, VotingPowerTally, validate_validator_set, verify_commit_signatures,
+};

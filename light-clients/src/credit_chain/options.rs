@@ -118,7 +118,64 @@ impl From<TrustThreshold> for String {
     }
 }
 
+/// Longest trusting period [`Options::new`] accepts: a year. A trusting
+/// period must stay below the chain's unbonding period (weeks); beyond a
+/// year it is a typo, and it would let long-unbonded validators fork.
+pub const MAX_TRUSTING_PERIOD: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Largest clock drift [`Options::new`] accepts: an hour. Clocks that
+/// disagree by more are broken; a larger drift lets a header dated far
+/// ahead be trusted now.
+pub const MAX_CLOCK_DRIFT: Duration = Duration::from_secs(3600);
+
+/// Which verification option was out of bounds.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// A trusting period of zero trusts nothing, ever.
+    #[error("trusting period is zero: a header must stay trusted for some time")]
+    ZeroTrustingPeriod,
+    /// A trusting period above [`MAX_TRUSTING_PERIOD`].
+    #[error("trusting period {value:?} is longer than the maximum {max:?}")]
+    TrustingPeriodTooLong {
+        /// The period given.
+        value: Duration,
+        /// [`MAX_TRUSTING_PERIOD`].
+        max: Duration,
+    },
+    /// A clock drift above [`MAX_CLOCK_DRIFT`].
+    #[error("clock drift {value:?} is larger than the maximum {max:?}")]
+    ClockDriftTooLarge {
+        /// The drift given.
+        value: Duration,
+        /// [`MAX_CLOCK_DRIFT`].
+        max: Duration,
+    },
+    /// A clock drift not below the trusting period: a header could be
+    /// trusted before its own time and after its trust ran out.
+    #[error("clock drift {clock_drift:?} is not below the trusting period {trusting_period:?}")]
+    ClockDriftNotBelowTrustingPeriod {
+        /// The drift given.
+        clock_drift: Duration,
+        /// The trusting period given.
+        trusting_period: Duration,
+    },
+}
+
 /// The parameters of a credit-chain light client.
+///
+/// Build them with [`Options::new`], which checks their bounds; the trust
+/// threshold is checked by its own type ([`TrustThreshold::new`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use light_clients::credit_chain::{Options, OptionsError, TrustThreshold};
+/// let day = Duration::from_secs(86_400);
+/// assert!(Options::new(TrustThreshold::ONE_THIRD, 14 * day, Duration::from_secs(10)).is_ok());
+/// assert_eq!(
+///     Options::new(TrustThreshold::ONE_THIRD, Duration::ZERO, Duration::ZERO),
+///     Err(OptionsError::ZeroTrustingPeriod)
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Fraction of the trusted set that must sign a skipped-to header.
@@ -128,6 +185,51 @@ pub struct Options {
     pub trusting_period: Duration,
     /// How far in the future (by our clock) a header time may be.
     pub clock_drift: Duration,
+}
+
+impl Options {
+    /// Options with a trusting period in (0, [`MAX_TRUSTING_PERIOD`]] and a
+    /// clock drift at most [`MAX_CLOCK_DRIFT`] and below the trusting period.
+    pub fn new(
+        trust_threshold: TrustThreshold,
+        trusting_period: Duration,
+        clock_drift: Duration,
+    ) -> Result<Options, OptionsError> {
+        let options = Options {
+            trust_threshold,
+            trusting_period,
+            clock_drift,
+        };
+        options.validate()?;
+        Ok(options)
+    }
+
+    /// Checks the bounds [`Options::new`] enforces (for options built
+    /// field by field).
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        if self.trusting_period.is_zero() {
+            return Err(OptionsError::ZeroTrustingPeriod);
+        }
+        if self.trusting_period > MAX_TRUSTING_PERIOD {
+            return Err(OptionsError::TrustingPeriodTooLong {
+                value: self.trusting_period,
+                max: MAX_TRUSTING_PERIOD,
+            });
+        }
+        if self.clock_drift > MAX_CLOCK_DRIFT {
+            return Err(OptionsError::ClockDriftTooLarge {
+                value: self.clock_drift,
+                max: MAX_CLOCK_DRIFT,
+            });
+        }
+        if self.clock_drift >= self.trusting_period {
+            return Err(OptionsError::ClockDriftNotBelowTrustingPeriod {
+                clock_drift: self.clock_drift,
+                trusting_period: self.trusting_period,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for Options {

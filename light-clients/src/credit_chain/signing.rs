@@ -34,6 +34,38 @@ pub fn sign_commit<'a>(
     }
 }
 
+/// A non-canonical signature by `key` over `message`, for tests of the
+/// verifier: its R carries the order-2 point (0, -1), i.e. R = rB + T and
+/// s = r + H(R, A, M)·a, with r derived from `nonce`. Only the key's holder
+/// can make one. The plain equation misses by T, so strict verification
+/// refuses it; batch verification multiplies T by a random factor and
+/// accepts it whenever that factor is even (try a few nonces).
+pub fn torsioned_signature(key: &SigningKey, message: &[u8], nonce: u8) -> Signature {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+    // (0, -1): y = p - 1, little-endian.
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec;
+    minus_one[31] = 0x7f;
+    let Some(order_two) = CompressedEdwardsY(minus_one).decompress() else {
+        unreachable!("(0, -1) is on the curve")
+    };
+    let r = Scalar::from_bytes_mod_order(*Hash::tagged(b"torsioned-nonce", &[&[nonce]]).as_bytes());
+    let big_r = (ED25519_BASEPOINT_POINT * r + order_two).compress();
+    let mut h = Sha512::new();
+    h.update(big_r.as_bytes());
+    h.update(key.verifying_key().as_bytes());
+    h.update(message);
+    let h = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let s = r + h * key.to_scalar();
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(big_r.as_bytes());
+    out[32..].copy_from_slice(s.as_bytes());
+    Signature(out)
+}
+
 /// A validator committee whose keys sign commits.
 #[derive(Clone)]
 pub struct Committee {

@@ -4,7 +4,9 @@ use protocol::{Header, LightBlock, Time, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
 use crate::credit_chain::predicates as p;
-use crate::credit_chain::voting_power::{KeyCache, verify_commit_signatures};
+use crate::credit_chain::voting_power::{
+    KeyCache, validate_validator_set, verify_commit_signatures,
+};
 use crate::credit_chain::{Options, TrustThreshold, VerificationError, VotingPowerTally};
 
 /// What a light client trusts about a chain: a verified header and the
@@ -12,9 +14,9 @@ use crate::credit_chain::{Options, TrustThreshold, VerificationError, VotingPowe
 ///
 /// In JSON this is `{ "header": …, "validators": …, "next_validators": … }`;
 /// a whole light block (with `signed_header`) is accepted as well, since a
-/// light block verified earlier is exactly a trusted state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "TrustedStateJson")]
+/// light block verified earlier is exactly a trusted state. Either form is
+/// parsed strictly: an unknown field is refused, by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TrustedState {
     /// The trusted header.
     pub header: Header,
@@ -26,31 +28,77 @@ pub struct TrustedState {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum TrustedStateJson {
-    State {
-        header: Header,
-        validators: ValidatorSet,
-        next_validators: ValidatorSet,
-    },
-    LightBlock(LightBlock),
+#[serde(deny_unknown_fields)]
+struct TrustedStateJson {
+    header: Header,
+    validators: ValidatorSet,
+    next_validators: ValidatorSet,
 }
 
-impl From<TrustedStateJson> for TrustedState {
-    fn from(j: TrustedStateJson) -> Self {
-        match j {
-            TrustedStateJson::State {
-                header,
-                validators,
-                next_validators,
-            } => TrustedState {
-                header,
-                validators,
-                next_validators,
-            },
-            TrustedStateJson::LightBlock(lb) => lb.into(),
-        }
+impl<'de> Deserialize<'de> for TrustedState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Pick the form by its distinguishing field, so that an error names
+        // the field at fault (an untagged enum would only say "no variant").
+        let value = serde_json::Value::deserialize(d)?;
+        let is_light_block = value.get("signed_header").is_some();
+        let parsed = if is_light_block {
+            serde_json::from_value::<LightBlock>(value).map(TrustedState::from)
+        } else {
+            serde_json::from_value::<TrustedStateJson>(value).map(|j| TrustedState {
+                header: j.header,
+                validators: j.validators,
+                next_validators: j.next_validators,
+            })
+        };
+        parsed.map_err(serde::de::Error::custom)
     }
+}
+
+impl TrustedState {
+    /// Checks that the validator sets are those the header names: a
+    /// trusted state is only as good as this link, since skipping
+    /// verification counts trust against `next_validators`.
+    ///
+    /// ```
+    /// use light_clients::credit_chain::{TrustedState, VerificationError};
+    /// use light_clients::credit_chain::signing::{Committee, TestChain};
+    /// let mut chain = TestChain::new("shaanxi", 4);
+    /// let mut trusted = TrustedState::from(chain.next_block());
+    /// assert!(trusted.check().is_ok());
+    /// trusted.next_validators = Committee::deterministic("outsiders", 4).validator_set().clone();
+    /// assert!(matches!(
+    ///     trusted.check(),
+    ///     Err(VerificationError::TrustedNextValidatorsMismatch { .. })
+    /// ));
+    /// ```
+    pub fn check(&self) -> Result<(), VerificationError> {
+        check_trusted_sets(&self.header, &self.validators, &self.next_validators)
+    }
+}
+
+/// [`TrustedState::check`] on borrowed parts.
+pub(crate) fn check_trusted_sets(
+    header: &Header,
+    validators: &ValidatorSet,
+    next_validators: &ValidatorSet,
+) -> Result<(), VerificationError> {
+    let computed = validators.hash();
+    if computed != header.validators_hash {
+        return Err(VerificationError::TrustedValidatorsMismatch {
+            height: header.height,
+            header: header.validators_hash,
+            computed,
+        });
+    }
+    let computed = next_validators.hash();
+    if computed != header.next_validators_hash {
+        return Err(VerificationError::TrustedNextValidatorsMismatch {
+            height: header.height,
+            header: header.next_validators_hash,
+            computed,
+        });
+    }
+    Ok(())
 }
 
 impl From<LightBlock> for TrustedState {
@@ -98,7 +146,10 @@ pub(crate) struct Checks {
 /// than 2/3 of the trusted next validator set and linked by hash. Others
 /// are verified by skipping: more than `options.trust_threshold` of the
 /// trusted next set, and more than 2/3 of the header's own set, signed.
-/// Every signature is verified (one ed25519 batch) before power is counted.
+/// The trusted state must be consistent ([`TrustedState::check`]) and the
+/// options within bounds ([`Options::validate`]); every key of the block's
+/// sets must be sound ([`crate::credit_chain::validate_validator_set`]) and
+/// every signature verify strictly before power is counted.
 ///
 /// ```
 /// use light_clients::credit_chain::{verify, Options, TrustedState, Verdict};
@@ -155,6 +206,8 @@ pub(crate) fn verify_with(
     // Structure first: cheap, and it names the first thing wrong.
     let header_hash = header.hash();
     let structural = (|| {
+        options.validate()?;
+        trusted.check()?;
         p::is_within_trust_period(trusted_header, options.trusting_period, now)?;
         p::is_header_from_past(header, options.clock_drift, now)?;
         p::is_same_chain(trusted_header, header)?;
@@ -185,6 +238,15 @@ pub(crate) fn verify_with(
         Ok(s) => s,
         Err(e) => return Verdict::Invalid(e),
     };
+
+    // The next set becomes trusted with this header: its keys must be sound
+    // too (usually it is the set just checked, or one the cache holds).
+    if header.next_validators_hash != header.validators_hash
+        && cache.get(&header.next_validators_hash).is_none()
+        && let Err(e) = validate_validator_set(&untrusted.next_validators)
+    {
+        return Verdict::Invalid(e);
+    }
 
     let adjacent = header.height.value() == trusted_header.height.value() + 1;
     if !adjacent {

@@ -85,20 +85,14 @@ impl KeyCache {
     }
 
     /// Parses and keeps the keys of `set` (evicting the oldest set beyond
-    /// a few); fails on a key that is not a valid ed25519 point.
+    /// a few); fails, as [`validate_validator_set`] does, on a key that is
+    /// not a valid ed25519 point or is weak.
     pub fn insert(&mut self, set: &ValidatorSet) -> Result<(), VerificationError> {
         let hash = set.hash();
         if self.get(&hash).is_some() {
             return Ok(());
         }
-        let keys = set
-            .validators()
-            .iter()
-            .map(|v| {
-                VerifyingKey::from_bytes(v.pub_key.as_bytes())
-                    .map_err(|_| VerificationError::InvalidPublicKey(v.pub_key))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = validator_keys(set)?;
         self.sets.push_front((hash, keys));
         self.sets.truncate(KEY_CACHE_SETS);
         Ok(())
@@ -113,10 +107,64 @@ impl KeyCache {
     }
 }
 
+/// Checks what the [`ValidatorSet`] type cannot: that every validator key
+/// is a valid ed25519 point in its canonical encoding and not a
+/// small-order ("weak") one, under which a signature can be made to verify
+/// for almost any message.
+///
+/// The type itself already bounds the set (non-empty, at most
+/// [`protocol::validator::MAX_VALIDATORS`] members, sorted, no duplicates,
+/// every power at least 1, total power at most
+/// [`protocol::MAX_TOTAL_VOTING_POWER`]). A set that passes both may sign
+/// blocks; the chain node calls this before it adopts a set, the verifier
+/// on every set a light block brings.
+///
+/// ```
+/// use light_clients::credit_chain::{VerificationError, validate_validator_set};
+/// use light_clients::credit_chain::signing::Committee;
+/// use protocol::{PublicKey, Validator, ValidatorSet};
+/// let honest = Committee::deterministic("shaanxi", 4);
+/// assert!(validate_validator_set(honest.validator_set()).is_ok());
+/// // The identity point (encoded as 1 followed by zeros) has order 1.
+/// let mut identity = [0u8; 32];
+/// identity[0] = 1;
+/// let weak = ValidatorSet::new(vec![Validator { pub_key: PublicKey(identity), power: 1 }]).unwrap();
+/// assert_eq!(
+///     validate_validator_set(&weak),
+///     Err(VerificationError::WeakPublicKey(PublicKey(identity)))
+/// );
+/// ```
+pub fn validate_validator_set(set: &ValidatorSet) -> Result<(), VerificationError> {
+    validator_keys(set).map(|_| ())
+}
+
+/// The decompressed keys of `set`, in its order; refuses invalid and weak
+/// keys.
+fn validator_keys(set: &ValidatorSet) -> Result<Vec<VerifyingKey>, VerificationError> {
+    set.validators()
+        .iter()
+        .map(|v| {
+            let key = VerifyingKey::from_bytes(v.pub_key.as_bytes())
+                .map_err(|_| VerificationError::InvalidPublicKey(v.pub_key))?;
+            if key.is_weak() {
+                return Err(VerificationError::WeakPublicKey(v.pub_key));
+            }
+            // Another encoding of the same point would let one validator
+            // sit in a set twice (members are told apart by bytes).
+            if key.to_edwards().compress().as_bytes() != v.pub_key.as_bytes() {
+                return Err(VerificationError::NonCanonicalPublicKey(v.pub_key));
+            }
+            Ok(key)
+        })
+        .collect()
+}
+
 /// Checks the commit's structure against the header's own validator set
-/// (every signer a member, none twice), then verifies every signature over
-/// the vote sign-bytes in one ed25519 batch. Only when the batch fails are
-/// signatures checked one by one, to name the bad signer.
+/// (every signer a member, none twice) and that set's keys (see
+/// [`validate_validator_set`]), then verifies every signature over the vote
+/// sign-bytes with `verify_strict`, which refuses non-canonical signatures
+/// (an unreduced `s`, a non-canonical or small-order `R`) that batch or
+/// cofactored verification would let through.
 ///
 /// `validators` must already be checked to hash to `header.validators_hash`;
 /// keys come from `cache` when it holds that set.
@@ -127,23 +175,14 @@ pub fn verify_commit_signatures(
     validators: &ValidatorSet,
     cache: &KeyCache,
 ) -> Result<VerifiedSigners, VerificationError> {
-    let cached = cache.get(&header.validators_hash);
-    let n = commit.signatures.len();
-    let mut signers: Vec<PublicKey> = Vec::with_capacity(n);
-    let mut keys: Vec<VerifyingKey> = Vec::with_capacity(n);
-    let mut signatures: Vec<Signature> = Vec::with_capacity(n);
+    let mut signers: Vec<PublicKey> = Vec::with_capacity(commit.signatures.len());
+    let mut indices: Vec<usize> = Vec::with_capacity(commit.signatures.len());
     for sig in &commit.signatures {
         let index = validators
             .index_of(&sig.validator)
             .ok_or(VerificationError::UnknownSigner(sig.validator))?;
         signers.push(sig.validator);
-        let key = match cached.and_then(|keys| keys.get(index)) {
-            Some(key) => *key,
-            None => VerifyingKey::from_bytes(sig.validator.as_bytes())
-                .map_err(|_| VerificationError::InvalidPublicKey(sig.validator))?,
-        };
-        keys.push(key);
-        signatures.push(Signature::from_bytes(sig.signature.as_bytes()));
+        indices.push(index);
     }
     // Duplicates: sort a copy of the keys (cheaper than a hash set at n ≤ 10k).
     let mut sorted = signers.clone();
@@ -151,18 +190,25 @@ pub fn verify_commit_signatures(
     if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
         return Err(VerificationError::DuplicateSigner(w[0]));
     }
-    if n == 0 {
-        return Ok(VerifiedSigners(signers));
-    }
+    let decoded;
+    let keys: &[VerifyingKey] = match cache.get(&header.validators_hash) {
+        Some(keys) => keys,
+        None => {
+            decoded = validator_keys(validators)?;
+            &decoded
+        }
+    };
     let message = vote_sign_bytes(&header.chain_id, header.height, header_hash);
-    let messages: Vec<&[u8]> = vec![message.as_slice(); n];
-    if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-        return Ok(VerifiedSigners(signers));
-    }
-    for ((key, sig), signer) in keys.iter().zip(&signatures).zip(&signers) {
-        if key.verify_strict(&message, sig).is_err() {
-            return Err(VerificationError::InvalidSignature(*signer));
+    for (sig, index) in commit.signatures.iter().zip(indices) {
+        let Some(key) = keys.get(index) else {
+            // Only with a cache entry of another set under this hash,
+            // which `KeyCache` never builds.
+            return Err(VerificationError::UnknownSigner(sig.validator));
+        };
+        let signature = Signature::from_bytes(sig.signature.as_bytes());
+        if key.verify_strict(&message, &signature).is_err() {
+            return Err(VerificationError::InvalidSignature(sig.validator));
         }
     }
-    Err(VerificationError::BatchVerificationFailed)
+    Ok(VerifiedSigners(signers))
 }

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
-use light_clients::credit_chain::{Options, TrustThreshold, TrustedState, Verdict, verify};
+use light_clients::credit_chain::{
+    Options, OptionsError, TrustThreshold, TrustedState, Verdict, verify,
+};
 use protocol::{LightBlock, Time};
 use serde_json::json;
 
@@ -33,7 +35,8 @@ pub enum LightClientCommand {
 /// Arguments of `light-client verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Trusted state JSON: `{header, validators, next_validators}` or a light block.
+    /// Trusted state JSON: `{header, validators, next_validators}` or a light
+    /// block; its validator sets must be the ones its header names.
     #[arg(long)]
     pub trusted: PathBuf,
     /// Untrusted light block JSON: `{signed_header: {header, commit}, validators, next_validators}`.
@@ -45,10 +48,12 @@ pub struct VerifyArgs {
     /// Fraction of the trusted validator set that must sign a skipped-to header.
     #[arg(long, default_value = "1/3")]
     pub trust_threshold: String,
-    /// How long a trusted header stays usable, e.g. `14d`, `36h`.
+    /// How long a trusted header stays usable, e.g. `14d`, `36h`; more than
+    /// zero, at most a year.
     #[arg(long, default_value = "14d")]
     pub trusting_period: String,
-    /// How far ahead of `now` a header time may be, e.g. `10s`.
+    /// How far ahead of `now` a header time may be, e.g. `10s`; at most an
+    /// hour, and below the trusting period.
     #[arg(long, default_value = "10s")]
     pub clock_drift: String,
 }
@@ -98,11 +103,21 @@ fn verify_files(args: &VerifyArgs) -> Result<(serde_json::Value, u8), String> {
         .trust_threshold
         .parse()
         .map_err(|e| format!("--trust-threshold: {e}"))?;
-    let options = Options {
+    let options = Options::new(
         trust_threshold,
-        trusting_period: duration("trusting-period", &args.trusting_period)?,
-        clock_drift: duration("clock-drift", &args.clock_drift)?,
-    };
+        duration("trusting-period", &args.trusting_period)?,
+        duration("clock-drift", &args.clock_drift)?,
+    )
+    .map_err(|e| {
+        let flag = match e {
+            OptionsError::ZeroTrustingPeriod | OptionsError::TrustingPeriodTooLong { .. } => {
+                "--trusting-period"
+            }
+            OptionsError::ClockDriftTooLarge { .. }
+            | OptionsError::ClockDriftNotBelowTrustingPeriod { .. } => "--clock-drift",
+        };
+        format!("{flag}: {e}")
+    })?;
     let now = match &args.now {
         Some(s) => s.parse::<Time>().map_err(|e| format!("--now: {e}"))?,
         None => system_now()?,
