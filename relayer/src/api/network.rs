@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::{ApiError, ApiState};
 
 /// The prefix of a mesh endpoint's name in `endpoint_stats()`.
-const PEER_ENDPOINT: &str = "p2p:";
+pub(super) const PEER_ENDPOINT: &str = "p2p:";
 
 /// The counters of [`NetworkStats`] as JSON.
 fn stats_json(stats: &NetworkStats) -> Value {
@@ -323,13 +323,7 @@ mod tests {
             clear_interval: Duration::from_secs(1),
         };
         let engine = Engine::new(Vec::new(), &[], Store::open(&dir).unwrap(), options).unwrap();
-        let state = ApiState {
-            engine: Arc::new(engine),
-            metrics: Metrics::new(),
-            tokens: Arc::new(|_| None),
-            registry: None,
-            network: None,
-        };
+        let state = ApiState::with_tokens(Arc::new(engine), Metrics::new(), Arc::new(|_| None));
         (state, dir)
     }
 
