@@ -55,7 +55,7 @@ pub struct ChainLabels {
 pub struct EndpointLabels {
     /// The chain.
     pub chain: String,
-    /// The endpoint URL.
+    /// The endpoint's name: `rpc[i]` or `p2p:<peer id>`, never its URL.
     pub endpoint: String,
 }
 

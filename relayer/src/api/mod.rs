@@ -313,12 +313,27 @@ mod tests {
             ("/chains", "get"),
             ("/network/peers", "get"),
             ("/network/routes", "get"),
+            ("/network/bans/{peer_id}", "delete"),
+            ("/registry/proposals", "post"),
             ("/health", "get"),
             ("/metrics", "get"),
             ("/openapi.json", "get"),
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path}");
         }
+        // Operator routes say so, with their 403; integrators' do not.
+        for (path, method) in [
+            ("/network/peers", "get"),
+            ("/network/bans/{peer_id}", "delete"),
+            ("/registry", "get"),
+            ("/registry/approvals", "post"),
+        ] {
+            let operation = &doc["paths"][path][method];
+            assert_eq!(operation["x-required-role"], "operator", "{method} {path}");
+            assert!(operation["responses"]["403"].is_object(), "{method} {path}");
+        }
+        assert!(doc["paths"]["/queries"]["post"]["responses"]["403"].is_object());
+        assert!(doc["paths"]["/queries"]["post"]["x-required-role"].is_null());
         // Every reference resolves.
         let text = doc.to_string();
         for part in text.split("#/components/schemas/").skip(1) {
