@@ -453,7 +453,9 @@ pub const INTEGRATORS: &[&str] = &["bank-a", "bureau-a"];
 /// holds the operator token can print every integrator's, and an
 /// integrator's token tells nothing of another's or of the operator's.
 pub fn integrator_token(operator_token: &str, institution: &str, chain: &ChainId) -> String {
-    let digest = Sha256::digest(format!("devnet-integrator/{operator_token}/{institution}@{chain}"));
+    let digest = Sha256::digest(format!(
+        "devnet-integrator/{operator_token}/{institution}@{chain}"
+    ));
     hex::encode(&digest[..16])
 }
 

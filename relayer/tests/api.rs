@@ -278,7 +278,10 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
         assert_eq!(get("/health", None).await.status, 200);
     }
     let asked = requests() - before;
-    assert!(asked < 25, "50 calls of /health made {asked} chain requests");
+    assert!(
+        asked < 25,
+        "50 calls of /health made {asked} chain requests"
+    );
 
     // Unknown or missing tokens: 401 and nothing else.
     let bank_a = key(&shaanxi.home, "institutions/bank-a");
@@ -727,7 +730,13 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
     // bank-a submits its own query.
     let bank_a_key = key(&shaanxi.home, "institutions/bank-a");
     let nonce = next_nonce(&shaanxi, &bank_a_key).await;
-    let first = query_tx(&shaanxi, &guangdong.id, nonce, &grant.enterprise, grant.id());
+    let first = query_tx(
+        &shaanxi,
+        &guangdong.id,
+        nonce,
+        &grant.enterprise,
+        grant.id(),
+    );
     let sent = http(
         api,
         "POST",
@@ -741,13 +750,16 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
     let sequence = sent.json()["query"]["sequence"].as_u64().unwrap();
     let mine = get_with(api, &status_path, &bank_a).await;
     assert_eq!(mine.status, 200, "{}", mine.body);
-    assert_eq!(mine.json()["payload"]["body"]["requester"], "bank-a", "{}", mine.body);
+    assert_eq!(
+        mine.json()["payload"]["body"]["requester"],
+        "bank-a",
+        "{}",
+        mine.body
+    );
 
     // bureau-a reads bank-a's query: 404, the very answer of a query that
     // does not exist (so sequences tell nothing).
-    let unknown = |n: u64| {
-        json!({ "error": format!("no query shaanxi→guangdong #{n} is known to this relayer (not submitted, or not yet seen on shaanxi)") })
-    };
+    let unknown = |n: u64| json!({ "error": format!("no query shaanxi→guangdong #{n} is known to this relayer (not submitted, or not yet seen on shaanxi)") });
     for path in [status_path.clone(), format!("{status_path}/result")] {
         let theirs = get_with(api, &path, &bureau_a).await;
         assert_eq!(theirs.status, 404, "{path}: {}", theirs.body);
@@ -761,7 +773,13 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
     assert_eq!(any.status, 200, "{}", any.body);
 
     // bureau-a submits a query signed by bank-a: 403, nothing submitted.
-    let second = query_tx(&shaanxi, &guangdong.id, nonce + 1, &grant.enterprise, grant.id());
+    let second = query_tx(
+        &shaanxi,
+        &guangdong.id,
+        nonce + 1,
+        &grant.enterprise,
+        grant.id(),
+    );
     let forged = http(
         api,
         "POST",
@@ -815,9 +833,12 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
 
     // Integrators use none of the operator's routes; the operator does.
     let chain_operator = key(&guangdong.home, "institutions/relayer");
-    let registration =
-        common::signed_registration(&guangdong.runtime, identity_peer_id(&identity), &chain_operator)
-            .await;
+    let registration = common::signed_registration(
+        &guangdong.runtime,
+        identity_peer_id(&identity),
+        &chain_operator,
+    )
+    .await;
     let proposal = relayer::registry::signing::sign_proposal(
         protocol::registry::Proposal::Register(registration),
         &chain_operator,
@@ -836,8 +857,16 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
             ("GET", "/network/bans".to_owned(), None),
             ("DELETE", format!("/network/bans/{some_peer}"), None),
             ("GET", "/registry".to_owned(), None),
-            ("POST", "/registry/proposals".to_owned(), Some(proposal_json.as_str())),
-            ("POST", "/registry/approvals".to_owned(), Some(approval.as_str())),
+            (
+                "POST",
+                "/registry/proposals".to_owned(),
+                Some(proposal_json.as_str()),
+            ),
+            (
+                "POST",
+                "/registry/approvals".to_owned(),
+                Some(approval.as_str()),
+            ),
         ] {
             let answer = http(api, method, &path, Some(token), body).await;
             assert_error(&answer, 403, "it needs a token with role = \"operator\"");
@@ -851,11 +880,28 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
         json!([]),
         "an integrator's proposal was not taken"
     );
-    let proposed = http(api, "POST", "/registry/proposals", Some(operator), Some(&proposal_json)).await;
+    let proposed = http(
+        api,
+        "POST",
+        "/registry/proposals",
+        Some(operator),
+        Some(&proposal_json),
+    )
+    .await;
     assert_eq!(proposed.status, 201, "{}", proposed.body);
     let registry = get_with(api, "/registry", operator).await;
-    assert_eq!(registry.json()["proposals"][0]["id"], proposal.id().to_string());
-    let unban = http(api, "DELETE", &format!("/network/bans/{some_peer}"), Some(operator), None).await;
+    assert_eq!(
+        registry.json()["proposals"][0]["id"],
+        proposal.id().to_string()
+    );
+    let unban = http(
+        api,
+        "DELETE",
+        &format!("/network/bans/{some_peer}"),
+        Some(operator),
+        None,
+    )
+    .await;
     assert_error(&unban, 404, "is not banned");
     let peers = get_with(api, "/network/peers", operator).await;
     assert_eq!(peers.status, 200, "{}", peers.body);

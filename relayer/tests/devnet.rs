@@ -84,14 +84,7 @@ fn the_running_devnet_prints_a_token_per_integrator_and_the_operators() {
     let dir = std::env::temp_dir().join(format!("relayer-devnet-tokens-{}", std::process::id()));
     let base = free_base_port();
     let child = Command::new(env!("CARGO_BIN_EXE_relayer"))
-        .args([
-            "devnet",
-            "--chains",
-            "2",
-            "--block-time",
-            "100ms",
-            "--dir",
-        ])
+        .args(["devnet", "--chains", "2", "--block-time", "100ms", "--dir"])
         .arg(&dir)
         .args(["--base-port", &base.to_string()])
         .stdout(std::process::Stdio::piped())

@@ -89,7 +89,11 @@ fn redact(value: &mut Value) {
 pub fn without_urls(text: &str) -> String {
     /// Where a URL in a message ends.
     fn ends(c: char) -> bool {
-        c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '(' | ')' | '[' | ']' | '{' | '}' | '`')
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '<' | '>' | '(' | ')' | '[' | ']' | '{' | '}' | '`'
+            )
     }
     fn in_scheme(c: char) -> bool {
         c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')

@@ -49,7 +49,11 @@ pub(super) fn token_chains_known(
                     "token {:?} is bound to unknown chain \"{}\" (known: {})",
                     token.token,
                     token.chain.value,
-                    if list.is_empty() { "none".to_owned() } else { list.join(", ") }
+                    if list.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        list.join(", ")
+                    }
                 ),
             );
         }

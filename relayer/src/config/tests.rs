@@ -555,7 +555,9 @@ fn api_tokens_are_digests_with_unique_names() {
         "must not be empty",
     );
     assert_only(
-        dir.load_with_keys(&with(&format!("[[api.tokens]]\nsha256 = \"{digest}\"\nrole = \"operator\""))),
+        dir.load_with_keys(&with(&format!(
+            "[[api.tokens]]\nsha256 = \"{digest}\"\nrole = \"operator\""
+        ))),
         "api.tokens[0].name",
         "required field is missing",
     );
@@ -581,7 +583,11 @@ fn api_tokens_are_digests_with_unique_names() {
 fn api_tokens_are_bound_to_a_role() {
     let dir = Scratch::new();
     let digest = "71384e9600f81d119355e9c0eded7d2c48a885e8a98dc49d3acd39c83fc164ef";
-    let token = |rest: &str| with(&format!("[[api.tokens]]\nname = \"bank-a\"\nsha256 = \"{digest}\"\n{rest}"));
+    let token = |rest: &str| {
+        with(&format!(
+            "[[api.tokens]]\nname = \"bank-a\"\nsha256 = \"{digest}\"\n{rest}"
+        ))
+    };
     assert_only(
         dir.load_with_keys(&token("")),
         "api.tokens[0].role",
@@ -593,7 +599,9 @@ fn api_tokens_are_bound_to_a_role() {
         "token \"bank-a\" is an integrator token without an institution",
     );
     assert_only(
-        dir.load_with_keys(&token("role = \"integrator\"\ninstitution = \"bank-a@beijing\"")),
+        dir.load_with_keys(&token(
+            "role = \"integrator\"\ninstitution = \"bank-a@beijing\"",
+        )),
         "api.tokens[0].institution",
         "token \"bank-a\" is bound to unknown chain \"beijing\" (known: shaanxi, guangdong)",
     );
@@ -603,12 +611,16 @@ fn api_tokens_are_bound_to_a_role() {
         "token \"bank-a\": institution \"bank-a\" is not INSTITUTION@CHAIN",
     );
     assert_only(
-        dir.load_with_keys(&token("role = \"integrator\"\ninstitution = \"Bank A@shaanxi\"")),
+        dir.load_with_keys(&token(
+            "role = \"integrator\"\ninstitution = \"Bank A@shaanxi\"",
+        )),
         "api.tokens[0].institution",
         "token \"bank-a\": invalid institution id",
     );
     assert_only(
-        dir.load_with_keys(&token("role = \"operator\"\ninstitution = \"bank-a@shaanxi\"")),
+        dir.load_with_keys(&token(
+            "role = \"operator\"\ninstitution = \"bank-a@shaanxi\"",
+        )),
         "api.tokens[0].institution",
         "token \"bank-a\" is an operator token",
     );
@@ -618,7 +630,9 @@ fn api_tokens_are_bound_to_a_role() {
         "token \"bank-a\": unknown role \"admin\"",
     );
     let config = dir
-        .load_with_keys(&token("role = \"integrator\"\ninstitution = \"bureau-a@guangdong\""))
+        .load_with_keys(&token(
+            "role = \"integrator\"\ninstitution = \"bureau-a@guangdong\"",
+        ))
         .unwrap();
     assert_eq!(
         config.api.tokens[0].role,
