@@ -687,22 +687,47 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
         ),
     )
     .unwrap();
-    let refused = relayer()
-        .args(["start", "--config"])
+    let validated = relayer()
+        .args(["config", "validate", "--config"])
         .arg(&with_secret)
         .output()
         .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&refused.stdout),
-        String::from_utf8_lossy(&refused.stderr)
-    );
-    assert!(!refused.status.success(), "{said}");
+    let said = String::from_utf8_lossy(&validated.stdout).into_owned();
+    assert_eq!(validated.status.code(), Some(3), "{said}");
     assert!(
         said.contains("of chain shaanxi carries credentials"),
         "{said}"
     );
     assert!(!said.contains("hunter2"), "{said}");
+    // The daemon refuses to start on it, too (and would keep running if
+    // it took the file: the wait is bounded, the test fails then).
+    let mut refused = common::Daemon(
+        relayer()
+            .args(["start", "--config"])
+            .arg(&with_secret)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = refused.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "relayer start took a config with credentials in a URL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut refused.0.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(!exit.success(), "{said}");
+    assert!(
+        said.contains("of chain shaanxi carries credentials") && !said.contains("hunter2"),
+        "{said}"
+    );
 
     let file = dir.join("relayer.toml");
     std::fs::write(&file, &text).unwrap();
