@@ -73,11 +73,7 @@ impl IntoResponse for ApiError {
 /// Replaces, in every string of `value`, each URL by `<endpoint>`.
 fn redact(value: &mut Value) {
     match value {
-        Value::String(s) => {
-            if s.contains("://") {
-                *s = without_urls(s);
-            }
-        }
+        Value::String(s) if s.contains("://") => *s = without_urls(s),
         Value::Array(items) => items.iter_mut().for_each(redact),
         Value::Object(map) => map.values_mut().for_each(redact),
         _ => {}
@@ -127,6 +123,23 @@ pub fn without_urls(text: &str) -> String {
     out
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let status = match e {
+            EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // A chain unreachable, or serving what does not verify.
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,22 +164,5 @@ mod tests {
             body,
             json!({"error": "at <endpoint>", "queries": [{"error": "x <endpoint>"}], "n": 1})
         );
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
-        let status = match e {
-            EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            // A chain unreachable, or serving what does not verify.
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        ApiError::new(status, e.to_string())
     }
 }
