@@ -504,6 +504,21 @@ pub async fn send_query(
     Ok((sent, sequence))
 }
 
+/// The institutions of every devnet chain that get an integrator API token
+/// (the sample bank and credit bureau: the institutions that may query).
+pub const INTEGRATORS: &[&str] = &["bank-a", "bureau-a"];
+
+/// The API token of integrator `institution` on `chain` in a devnet whose
+/// operator token is `operator_token`: derived from it one way, so whoever
+/// holds the operator token can print every integrator's, and an
+/// integrator's token tells nothing of another's or of the operator's.
+pub fn integrator_token(operator_token: &str, institution: &str, chain: &ChainId) -> String {
+    let digest = Sha256::digest(format!(
+        "devnet-integrator/{operator_token}/{institution}@{chain}"
+    ));
+    hex::encode(&digest[..16])
+}
+
 /// What a generated relayer configuration sets beyond the chains.
 #[derive(Clone, Debug)]
 pub struct RelayerConfig {
@@ -511,7 +526,9 @@ pub struct RelayerConfig {
     pub store: PathBuf,
     /// Where the integrator API listens, if enabled.
     pub api: Option<SocketAddr>,
-    /// The API's bearer token (its SHA-256 is written), when the API is on.
+    /// The API's operator token (its SHA-256 is written), when the API is
+    /// on; each chain's [`INTEGRATORS`] get a token derived from it
+    /// ([`integrator_token`]).
     pub api_token: String,
     /// Where `/metrics` is served, if enabled.
     pub telemetry: Option<SocketAddr>,
@@ -591,8 +608,20 @@ impl RelayerConfig {
         let digest = hex::encode(Sha256::digest(self.api_token.as_bytes()));
         let _ = writeln!(
             out,
-            "[[api.tokens]]\nname = \"devnet\"\nsha256 = \"{digest}\"\n"
+            "[[api.tokens]]\nname = \"devnet\"\nsha256 = \"{digest}\"\nrole = \"operator\"\n"
         );
+        for c in chains {
+            for institution in INTEGRATORS {
+                let token = integrator_token(&self.api_token, institution, &c.id);
+                let digest = hex::encode(Sha256::digest(token.as_bytes()));
+                let _ = writeln!(
+                    out,
+                    "[[api.tokens]]\nname = \"{institution}@{}\"\nsha256 = \"{digest}\"\n\
+                     role = \"integrator\"\ninstitution = \"{institution}@{}\"\n",
+                    c.id, c.id
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "[telemetry]\nenabled = {}\nlisten = {}\n",

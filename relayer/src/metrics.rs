@@ -67,7 +67,7 @@ pub struct RefusalLabels {
 pub struct EndpointLabels {
     /// The chain.
     pub chain: String,
-    /// The endpoint URL.
+    /// The endpoint's name: `rpc[i]` or `p2p:<peer id>`, never its URL.
     pub endpoint: String,
 }
 

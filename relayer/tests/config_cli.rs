@@ -199,6 +199,7 @@ fn every_mistake_is_reported_with_its_location() {
     let missing_key = dir.join("keys/x.json");
     let expected = [
         "global.log_level: unknown log level \"verbose\" (expected trace, debug, info, warn or error) (line 2)".to_owned(),
+        "api.tokens[0].role: token \"bank-a\" has no role: add role = \"integrator\" (with institution = \"INSTITUTION@CHAIN\") or role = \"operator\" (line 6)".to_owned(),
         "api.tokens[0].sha256: expected 64 hex digits (a SHA-256 digest), got \"not-a-digest\" (line 8)".to_owned(),
         "telemetry.listen: 127.0.0.1:3000 conflicts with api.listen 127.0.0.1:3000: the API and telemetry need different addresses (line 11)".to_owned(),
         "chains[0].trust_anchor: chain shaanxi has no trust anchor: add trust_anchor = { height = H, hash = \"HEX\" } with the hash of its header at height H, read from a source you trust (the relayer never trusts its endpoints for it) (line 13)".to_owned(),
@@ -232,10 +233,10 @@ fn json_report_of_a_bad_config() {
     let report = json(&out);
     assert_eq!(report["ok"], false);
     let errors = report["errors"].as_array().unwrap();
-    // Three of them: chains without a trust anchor.
-    assert_eq!(errors.len(), 13);
+    // Three of them: chains without a trust anchor; one a token's role.
+    assert_eq!(errors.len(), 14);
     assert_eq!(
-        errors[11],
+        errors[12],
         serde_json::json!({
             "location": "paths[0].b",
             "message": "unknown chain \"guangdon\" (known: shaanxi, beijing)",

@@ -261,15 +261,17 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
         .unwrap_or_else(|| panic!("no guangdong in {chains}"));
     let endpoints = guangdong["endpoints"].as_array().unwrap();
     assert_eq!(endpoints.len(), 2, "{guangdong}");
+    // Named by their place in the chain's rpc list, never by URL.
+    assert!(!chains.to_string().contains(&proxy_url), "{chains}");
     let proxy = endpoints
         .iter()
-        .find(|e| e["url"] == proxy_url.as_str())
-        .unwrap_or_else(|| panic!("no {proxy_url} in {guangdong}"));
+        .find(|e| e["endpoint"] == "rpc[0]")
+        .unwrap_or_else(|| panic!("no rpc[0] (the proxy) in {guangdong}"));
     assert!(proxy["faults"].as_u64().unwrap() >= 1, "{proxy}");
     let honest = endpoints
         .iter()
-        .find(|e| e["url"] == b.url())
-        .unwrap_or_else(|| panic!("no {} in {guangdong}", b.url()));
+        .find(|e| e["endpoint"] == "rpc[1]")
+        .unwrap_or_else(|| panic!("no rpc[1] (the node) in {guangdong}"));
     assert_eq!(honest["faults"], 0, "{honest}");
     assert!(honest["requests"].as_u64().unwrap() >= 1, "{honest}");
     let shaanxi = chains["chains"]
@@ -286,10 +288,11 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
         .text()
         .await
         .unwrap();
-    let line = format!("relayer_rpc_errors{{chain=\"guangdong\",endpoint=\"{proxy_url}\"}} ");
+    assert!(!metrics.contains(&proxy_url), "{metrics}");
+    let line = "relayer_rpc_errors{chain=\"guangdong\",endpoint=\"rpc[0]\"} ";
     let errors: u64 = metrics
         .lines()
-        .find_map(|l| l.strip_prefix(&line))
+        .find_map(|l| l.strip_prefix(line))
         .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
         .trim()
         .parse()

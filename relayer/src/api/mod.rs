@@ -4,25 +4,38 @@
 //! (Prometheus text format) and `/openapi.json` (the OpenAPI 3.0 document of
 //! all of it).
 //!
-//! | method | path | auth | |
+//! | method | path | role | |
 //! |---|---|---|---|
-//! | POST | `/queries` | bearer | a signed `send_credit_query` transaction, or an array of them |
-//! | GET | `/queries/{source}/{destination}/{sequence}` | bearer | where the query is |
-//! | GET | `/queries/{source}/{destination}/{sequence}/result` | bearer | the acknowledgement with its proof bundle |
-//! | GET | `/chains` | bearer | heights, light clients, endpoints |
-//! | GET | `/network/peers` | bearer | the mesh node, its connected peers, its counters (404 when not in a mesh) |
-//! | GET | `/network/routes` | bearer | per chain: local or remote, endpoints or serving relayers, latency |
-//! | GET | `/network/bans` | bearer | peers banned for misbehaviour, kept across restarts |
-//! | DELETE | `/network/bans/{peer_id}` | bearer | lifts a ban |
-//! | GET | `/health` | none | 200, or 503 naming unreachable chains |
+//! | POST | `/queries` | integrator, operator | a signed `send_credit_query` transaction, or an array of them |
+//! | GET | `/queries/{source}/{destination}/{sequence}` | integrator (own queries), operator | where the query is |
+//! | GET | `/queries/{source}/{destination}/{sequence}/result` | integrator (own queries), operator | the acknowledgement with its proof bundle |
+//! | GET | `/chains` | integrator, operator | heights and light clients (endpoint counters: operator only) |
+//! | GET | `/network/peers` | operator | the mesh node, its connected peers, its counters (404 when not in a mesh) |
+//! | GET | `/network/routes` | operator | per chain: local or remote, endpoints or serving relayers, latency |
+//! | GET | `/network/bans` | operator | peers banned for misbehaviour, kept across restarts |
+//! | DELETE | `/network/bans/{peer_id}` | operator | lifts a ban |
+//! | GET, POST | `/registry`, `/registry/proposals`, `/registry/approvals` | operator | the network registry and its governance |
+//! | GET | `/health` | none | 200, or 503 naming unreachable chains (from a survey kept fresh in the background) |
 //! | GET | `/metrics` | none | Prometheus text format |
 //! | GET | `/openapi.json` | none | this API described |
 //!
+//! Every bearer token has a role (`[[api.tokens]]`). An *integrator* token
+//! is bound to one institution on one chain: it submits only that
+//! institution's transactions on that chain (403 otherwise) and reads only
+//! its queries (any other query is 404, the very answer an unknown one
+//! gets, so sequences cannot be enumerated). An *operator* token reaches
+//! every route; the routes that change the network's state or show its
+//! internals (peers, addresses, bans, routes, the registry) need it (403
+//! otherwise). The operator holds the store anyway, so it may read and
+//! forward any query.
+//!
 //! What this module must never do: hold an integrator's key (queries come
-//! signed by the requester institution; the relayer only forwards them), or
+//! signed by the requester institution; the relayer only forwards them),
 //! answer anything but 401 to an unknown or missing bearer token on a
-//! protected route. Errors are JSON `{"error": "..."}` with a 4xx (bad
-//! input) or 5xx (a chain or the store failed) status; no handler panics.
+//! protected route, or show an endpoint URL (endpoints are named `rpc[i]`,
+//! URLs are cut out of error messages). Errors are JSON `{"error": "..."}`
+//! with a 4xx (bad input) or 5xx (a chain or the store failed) status; no
+//! handler panics.
 
 mod chains;
 mod error;
@@ -44,13 +57,13 @@ use protocol::ChainId;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, TokenRole};
 use crate::engine::{ChainRuntime, Engine};
 use crate::metrics::Metrics;
 use crate::registry::RegistryService;
 
-/// Tells whether a bearer token is known: the integrator's name, or `None`.
-pub type TokenCheck = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// Tells whether a bearer token is known: who holds it, or `None`.
+pub type TokenCheck = Arc<dyn Fn(&str) -> Option<Caller> + Send + Sync>;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -67,6 +80,9 @@ pub struct ApiState {
     /// The mesh network node, for a relayer in the mesh (`/network`
     /// routes); `None` for a stand-alone relayer.
     pub network: Option<::network::NetworkHandle>,
+    /// The latest survey of the chains (`/health`, `/chains`), refreshed
+    /// in the background by [`serve`].
+    health: chains::HealthCache,
 }
 
 impl ApiState {
@@ -74,12 +90,24 @@ impl ApiState {
     /// SHA-256 digests; see [`ApiConfig::token_name`]).
     pub fn new(engine: Arc<Engine>, metrics: Metrics, api: &ApiConfig) -> ApiState {
         let api = api.clone();
+        let tokens: TokenCheck = Arc::new(move |bearer| {
+            api.token(bearer).map(|t| Caller {
+                name: t.name.clone(),
+                role: t.role.clone(),
+            })
+        });
+        ApiState::with_tokens(engine, metrics, tokens)
+    }
+
+    /// State whose bearer tokens are checked by `tokens`.
+    pub fn with_tokens(engine: Arc<Engine>, metrics: Metrics, tokens: TokenCheck) -> ApiState {
         ApiState {
             engine,
             metrics,
-            tokens: Arc::new(move |bearer| api.token_name(bearer).map(str::to_owned)),
+            tokens,
             registry: None,
             network: None,
+            health: chains::HealthCache::new(),
         }
     }
 
@@ -113,13 +141,36 @@ impl ApiState {
     }
 }
 
-/// The integrator a request was authenticated as (a request extension set
-/// by the bearer-token check).
-#[derive(Clone, Debug)]
-pub struct Integrator(pub String);
+/// Who a request was authenticated as (a request extension set by the
+/// bearer-token check).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's name.
+    pub name: String,
+    /// What it may do.
+    pub role: TokenRole,
+}
 
-/// The API's routes over `state`.
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "token {:?} ({})", self.name, self.role)
+    }
+}
+
+/// The API's routes over `state`. [`serve`] also keeps the survey of the
+/// chains fresh; without it `/health` and `/chains` answer 503.
 pub fn router(state: ApiState) -> Router {
+    // Routes that change the network's state or show its internals.
+    let operator = Router::new()
+        .route("/network/peers", get(network::peers))
+        .route("/network/routes", get(network::routes))
+        .route("/network/bans", get(network::bans))
+        .route("/network/bans/{peer_id}", delete(network::unban));
+    let operator = match state.registry.clone() {
+        Some(service) => operator.merge(registry::routes().with_state(service)),
+        None => operator,
+    }
+    .route_layer(middleware::from_fn(operator_only));
     let protected = Router::new()
         .route("/queries", post(queries::submit))
         .route(
@@ -131,15 +182,8 @@ pub fn router(state: ApiState) -> Router {
             get(queries::result),
         )
         .route("/chains", get(chains::list))
-        .route("/network/peers", get(network::peers))
-        .route("/network/routes", get(network::routes))
-        .route("/network/bans", get(network::bans))
-        .route("/network/bans/{peer_id}", delete(network::unban));
-    let protected = match state.registry.clone() {
-        Some(service) => protected.merge(registry::routes().with_state(service)),
-        None => protected,
-    }
-    .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .merge(operator)
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(protected)
         .route("/health", get(chains::health))
@@ -150,8 +194,17 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the server fails.
+/// Serves the API on `listener` until the server fails, surveying the
+/// chains in the background meanwhile.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
+    /// Stops the survey when serving stops (or is dropped).
+    struct StopOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _survey = StopOnDrop(tokio::spawn(chains::refresh(state.clone())));
     axum::serve(listener, router(state)).await
 }
 
@@ -169,7 +222,7 @@ fn bearer(request: &Request) -> Option<&str> {
 
 /// Lets a request through only with a known bearer token.
 async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
-    let Some(name) = bearer(&request).and_then(|t| (state.tokens)(t)) else {
+    let Some(caller) = bearer(&request).and_then(|t| (state.tokens)(t)) else {
         let mut response =
             ApiError::new(StatusCode::UNAUTHORIZED, "unknown or missing bearer token")
                 .into_response();
@@ -178,9 +231,31 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
-    tracing::debug!(integrator = %name, method = %request.method(), path = %request.uri().path(), "api request");
-    request.extensions_mut().insert(Integrator(name));
+    tracing::debug!(caller = %caller, method = %request.method(), path = %request.uri().path(), "api request");
+    request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// Lets a request through only with an operator's token (after
+/// [`authenticate`]).
+async fn operator_only(request: Request, next: Next) -> Response {
+    match request.extensions().get::<Caller>() {
+        Some(caller) if caller.role == TokenRole::Operator => next.run(request).await,
+        caller => {
+            let who = caller.map_or_else(|| "this token".to_owned(), ToString::to_string);
+            tracing::warn!(caller = %who, method = %request.method(), path = %request.uri().path(), "operator route refused");
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{who} may not use {} {}: it needs a token with role = \"operator\"",
+                    request.method(),
+                    request.uri().path()
+                ),
+            )
+            .with("required_role", "operator")
+            .into_response()
+        }
+    }
 }
 
 async fn no_route(request: Request) -> ApiError {
@@ -238,12 +313,27 @@ mod tests {
             ("/chains", "get"),
             ("/network/peers", "get"),
             ("/network/routes", "get"),
+            ("/network/bans/{peer_id}", "delete"),
+            ("/registry/proposals", "post"),
             ("/health", "get"),
             ("/metrics", "get"),
             ("/openapi.json", "get"),
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path}");
         }
+        // Operator routes say so, with their 403; integrators' do not.
+        for (path, method) in [
+            ("/network/peers", "get"),
+            ("/network/bans/{peer_id}", "delete"),
+            ("/registry", "get"),
+            ("/registry/approvals", "post"),
+        ] {
+            let operation = &doc["paths"][path][method];
+            assert_eq!(operation["x-required-role"], "operator", "{method} {path}");
+            assert!(operation["responses"]["403"].is_object(), "{method} {path}");
+        }
+        assert!(doc["paths"]["/queries"]["post"]["responses"]["403"].is_object());
+        assert!(doc["paths"]["/queries"]["post"]["x-required-role"].is_null());
         // Every reference resolves.
         let text = doc.to_string();
         for part in text.split("#/components/schemas/").skip(1) {

@@ -5,7 +5,7 @@
 //! | GET | `/network/peers` | this node (peer id, operator key, listen addresses), the connected peers (peer id, operator key, addresses, agent) and the network's counters |
 //! | GET | `/network/bans` | the peers banned for misbehaviour (peer id, strikes, when), kept across restarts |
 //! | DELETE | `/network/bans/{peer_id}` | lifts a ban: the peer may connect again (if admitted) with its strikes cleared |
-//! | GET | `/network/routes` | per chain: served here (`local`: its RPC endpoints) or through the mesh (`remote`: its serving relayers in the order tried), each endpoint's requests / errors / faults / last error, and the round-trip percentiles of the latest requests |
+//! | GET | `/network/routes` | per chain: served here (`local`: its RPC endpoints, named `rpc[i]`) or through the mesh (`remote`: its serving relayers in the order tried), each endpoint's requests / errors / faults / last error, and the round-trip percentiles of the latest requests |
 //!
 //! A stand-alone relayer (no `[network]`) answers `/network/peers` with 404
 //! `{"error": "this relayer is not in a mesh ..."}`; `/network/routes`
@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::{ApiError, ApiState};
 
 /// The prefix of a mesh endpoint's name in `endpoint_stats()`.
-const PEER_ENDPOINT: &str = "p2p:";
+pub(super) const PEER_ENDPOINT: &str = "p2p:";
 
 /// The counters of [`NetworkStats`] as JSON.
 fn stats_json(stats: &NetworkStats) -> Value {
@@ -139,16 +139,18 @@ pub(super) async fn routes(State(state): State<ApiState>) -> Json<Value> {
     let routes: Vec<Value> = chains
         .iter()
         .map(|chain| {
-            let endpoints = chain.adapter().endpoint_stats();
-            let relayers: Vec<&str> = endpoints
+            let relayers: Vec<String> = chain
+                .adapter()
+                .endpoint_stats()
                 .iter()
-                .filter_map(|e| e.url.strip_prefix(PEER_ENDPOINT))
+                .filter_map(|e| e.url.strip_prefix(PEER_ENDPOINT).map(str::to_owned))
                 .collect();
             json!({
                 "chain": chain.id(),
                 "route": if chain.is_local() { "local" } else { "remote" },
                 "relayers": relayers,
-                "endpoints": endpoints,
+                // By name: `rpc[i]` or `p2p:<peer id>`, never a URL.
+                "endpoints": super::chains::endpoints_json(chain),
                 "latency": state.metrics.route_latency(chain.id()),
             })
         })
@@ -288,7 +290,7 @@ pub(super) fn schema_routes() -> Value {
                 "relayers": { "type": "array", "items": { "type": "string" },
                     "description": "Peer ids of the serving relayers in the order they are tried (remote)." },
                 "endpoints": { "type": "array", "items": { "type": "object", "properties": {
-                    "url": { "type": "string", "description": "An RPC URL, or `p2p:<peer id>`." },
+                    "endpoint": { "type": "string", "description": "`rpc[i]` (the i-th configured RPC URL, never shown), or `p2p:<peer id>`." },
                     "requests": { "type": "integer" }, "errors": { "type": "integer" },
                     "faults": { "type": "integer" }, "errors_by_kind": { "type": "object" },
                     "healthy": { "type": "boolean" },
@@ -323,13 +325,7 @@ mod tests {
             clear_interval: Duration::from_secs(1),
         };
         let engine = Engine::new(Vec::new(), &[], Store::open(&dir).unwrap(), options).unwrap();
-        let state = ApiState {
-            engine: Arc::new(engine),
-            metrics: Metrics::new(),
-            tokens: Arc::new(|_| None),
-            registry: None,
-            network: None,
-        };
+        let state = ApiState::with_tokens(Arc::new(engine), Metrics::new(), Arc::new(|_| None));
         (state, dir)
     }
 

@@ -42,6 +42,26 @@ pub(super) fn unauthorized() -> Value {
     )
 }
 
+/// The 403 of a route that needs the operator's token.
+pub(super) fn operator_only() -> Value {
+    error_response(
+        "The token is not the operator's: this route needs a token with `role = \"operator\"` \
+         (`required_role`: `operator`).",
+    )
+}
+
+/// A path item whose every operation needs the operator's token: each gets
+/// `security` naming the role and the 403.
+fn for_operator(mut item: Value) -> Value {
+    if let Some(operations) = item.as_object_mut() {
+        for operation in operations.values_mut() {
+            operation["x-required-role"] = json!("operator");
+            operation["responses"]["403"] = operator_only();
+        }
+    }
+    item
+}
+
 /// The OpenAPI 3.0 document of the API.
 pub fn document() -> Value {
     json!({
@@ -56,7 +76,14 @@ pub fn document() -> Value {
                 proof must verify against `bundle.light_block.signed_header.header.state_root` \
                 (light_clients::merkle::StateProof::verify). The relayer never holds integrators' \
                 keys. Errors are `{\"error\": \"...\"}` with a 4xx (bad request) or 5xx (a chain \
-                or the store failed) status.",
+                or the store failed) status; no answer carries an endpoint URL (endpoints are \
+                named `rpc[i]`). Every bearer token has a role: an `integrator` token is bound \
+                to one institution on one chain (INSTITUTION@CHAIN) and submits only that \
+                institution's queries on that chain (403 otherwise) and reads only its own \
+                queries (another's answers 404, exactly as an unknown query: no enumeration); \
+                an `operator` token reaches every route, and the routes marked \
+                `x-required-role: operator` (the mesh's peers, routes and bans, the registry) \
+                need it (403 otherwise).",
         },
         "security": [{ "bearer": [] }],
         "paths": {
@@ -64,10 +91,19 @@ pub fn document() -> Value {
             "/queries/{source}/{destination}/{sequence}": path_query_status(),
             "/queries/{source}/{destination}/{sequence}/result": path_query_result(),
             "/chains": path_chains(),
-            "/network/peers": super::network::path_peers(),
-            "/network/routes": super::network::path_routes(),
-            "/network/bans": super::network::path_bans(),
-            "/network/bans/{peer_id}": super::network::path_ban(),
+            "/network/peers": for_operator(super::network::path_peers()),
+            "/network/routes": for_operator(super::network::path_routes()),
+            "/network/bans": for_operator(super::network::path_bans()),
+            "/network/bans/{peer_id}": for_operator(super::network::path_ban()),
+            "/registry": for_operator(path_registry()),
+            "/registry/proposals": for_operator(path_registry_post(
+                "Submit a governance proposal signed by its proposer (register, freeze, deregister, ...)",
+                "201 `{id, already_pending, approvals, threshold, decided}`; 200 when pending already.",
+            )),
+            "/registry/approvals": for_operator(path_registry_post(
+                "Approve a pending proposal with a governance key's signature",
+                "`{outcome, ...}`: counted, already_counted or decided.",
+            )),
             "/health": path_health(),
             "/metrics": path_metrics(),
             "/openapi.json": path_openapi_json(),
@@ -77,8 +113,8 @@ pub fn document() -> Value {
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An integrator's token (the relayer config keeps its SHA-256 \
-                        under [[api.tokens]]).",
+                    "description": "An API token (the relayer config keeps its SHA-256, its \
+                        `role` and, for an integrator, its `institution` under [[api.tokens]]).",
                 },
             },
             "schemas": {
@@ -288,8 +324,10 @@ fn schema_chains() -> Value {
                     "frozen": { "type": "boolean" } } },
                 "stopped_by_registry": { "type": "string", "nullable": true,
                     "description": "Why the network registry stopped the chain's traffic (frozen or deregistered by governance)." },
-                "endpoints": { "type": "array", "items": { "type": "object", "properties": {
-                    "url": { "type": "string" }, "requests": { "type": "integer" },
+                "endpoints": { "type": "array", "description": "Operator tokens only.",
+                  "items": { "type": "object", "properties": {
+                    "endpoint": { "type": "string", "description": "`rpc[i]`: the i-th of the chain's configured `rpc` URLs (never the URL), or `p2p:<peer id>`." },
+                    "requests": { "type": "integer" },
                     "errors": { "type": "integer" }, "faults": { "type": "integer" },
                     "errors_by_kind": { "type": "object" }, "healthy": { "type": "boolean" },
                     "last_error": { "type": "string", "nullable": true } } } },
@@ -302,8 +340,10 @@ fn schema_chains() -> Value {
 fn schema_health() -> Value {
     json!({
         "type": "object", "required": ["status", "chains"],
+        "description": "From the latest survey of the chains, made in the background every few seconds (`surveyed_at`).",
         "properties": {
-            "status": { "type": "string", "enum": ["ok", "unavailable"] },
+            "status": { "type": "string", "enum": ["ok", "unavailable", "starting"] },
+            "surveyed_at": { "type": "string", "description": "When the chains were last asked (RFC 3339)." },
             "chains": { "type": "array", "items": { "type": "object", "properties": {
                 "id": { "type": "string" }, "reachable": { "type": "boolean" },
                 "latest_height": { "type": "integer", "nullable": true },
@@ -341,6 +381,7 @@ fn path_queries() -> Value {
                 },
                 "400": error_response("Malformed JSON, not a signed transaction, or not a `send_credit_query`."),
                 "401": unauthorized(),
+                "403": error_response("An integrator token submitting a query whose requester is not its institution, or whose source chain is not its chain (`requester`, `chain`); nothing was submitted."),
                 "404": error_response("The source or destination chain is not served by this relayer (named)."),
                 "422": error_response("The source chain refused a transaction: `code`, `codespace`, `message`, `tx`. For an array, `queries` holds each transaction's outcome in request order."),
                 "502": error_response("The source chain could not be reached: the transaction's fate is unknown (`tx`)."),
@@ -360,7 +401,7 @@ fn path_query_status() -> Value {
                 "200": ok_response("The query's state as the relayer's store records it.", "Status"),
                 "400": error_response("A malformed chain id or sequence."),
                 "401": unauthorized(),
-                "404": error_response("Unknown chain, or a query this relayer has not seen."),
+                "404": error_response("Unknown chain, or a query this relayer has not seen, or (the same answer) another institution's query asked with an integrator token."),
             },
         },
     })
@@ -376,7 +417,7 @@ fn path_query_result() -> Value {
                 "200": ok_response("The acknowledgement written by the destination chain (the answer, or the refusal with its reason), proven.", "Result"),
                 "400": error_response("A malformed chain id or sequence."),
                 "401": unauthorized(),
-                "404": error_response("No result (yet): the message says the query's state (`state`: committed, received, timed_out)."),
+                "404": error_response("No result (yet): the message says the query's state (`state`: committed, received, timed_out); or a query this relayer has not seen, or (the same answer) another institution's query asked with an integrator token."),
                 "502": error_response("The destination chain could not be reached or served data that does not verify."),
                 "503": error_response("No anchor to re-verify from yet; retry shortly."),
             },
@@ -388,10 +429,43 @@ fn path_query_result() -> Value {
 fn path_chains() -> Value {
     json!({
         "get": {
-            "summary": "The chains with their heights, the relayer's light clients and RPC endpoints",
+            "summary": "The chains with their heights and the relayer's light clients (and, for an operator, the RPC endpoints' counters)",
+            "description": "From the latest survey of the chains (`surveyed_at`).",
             "responses": {
                 "200": ok_response("One entry per chain.", "Chains"),
                 "401": unauthorized(),
+                "503": error_response("The chains have not been surveyed yet (`status`: `starting`); retry shortly."),
+            },
+        },
+    })
+}
+
+/// Path item `/registry` (served by a relayer in a mesh with governance).
+fn path_registry() -> Value {
+    json!({
+        "get": {
+            "summary": "The network registry: governance, chains, pending proposals, admitted peers",
+            "responses": {
+                "200": { "description": "`genesis`, `governors`, `threshold`, `chains`, `proposals`, `allowed_peers`." },
+                "401": unauthorized(),
+            },
+        },
+    })
+}
+
+/// A `POST` path item of the registry.
+fn path_registry_post(summary: &str, answer: &str) -> Value {
+    json!({
+        "post": {
+            "summary": summary,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
+            "responses": {
+                "200": { "description": answer },
+                "400": error_response("Malformed body or content."),
+                "401": unauthorized(),
+                "404": error_response("Unknown chain."),
+                "409": error_response("The registry's state forbids it (already registered, frozen, proposal closed)."),
+                "503": error_response("Too many pending proposals."),
             },
         },
     })
@@ -405,7 +479,7 @@ fn path_health() -> Value {
             "security": [],
             "responses": {
                 "200": ok_response("`{\"status\": \"ok\", \"chains\": [...]}`", "Health"),
-                "503": error_response("The message names the unreachable chains and frozen clients; `status` is `unavailable`, `chains` as for 200."),
+                "503": error_response("The message names the unreachable chains and frozen clients; `status` is `unavailable`, `chains` as for 200 (or `starting`: no survey yet)."),
             },
         },
     })

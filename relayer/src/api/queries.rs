@@ -11,10 +11,11 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use light_clients::credit_chain::{Options, Verdict, verify};
 use protocol::tx::{Acknowledgement, SignedTransaction, TxBody};
-use protocol::{Canonical, ChainId, Hash, Packet, state_keys};
+use protocol::{Canonical, ChainId, Hash, InstitutionId, Packet, PacketPayload, state_keys};
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiState, Integrator};
+use super::{ApiError, ApiState, Caller};
+use crate::config::TokenRole;
 use crate::engine::wall_clock;
 use crate::store::{PacketRecord, PacketState};
 
@@ -209,6 +210,54 @@ fn parse_transactions(body: &[u8]) -> Result<(Vec<SignedTransaction>, bool), Api
     }
 }
 
+/// Checks that `caller` may submit `tx`: an integrator only its own
+/// institution's queries on its own chain (403 otherwise); an operator any.
+fn authorize(caller: &Caller, tx: &SignedTransaction, at: &str) -> Result<(), ApiError> {
+    let TokenRole::Integrator { institution, chain } = &caller.role else {
+        return Ok(());
+    };
+    let requester = match &tx.tx.body {
+        TxBody::SendCreditQuery { query, .. } => &query.requester,
+        // Refused as not a credit query by `check`.
+        _ => return Ok(()),
+    };
+    if &tx.tx.chain_id == chain && requester == institution {
+        return Ok(());
+    }
+    tracing::warn!(caller = %caller, requester = %requester, chain = %tx.tx.chain_id,
+        "a query of another institution refused");
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!(
+            "{at}{caller} may submit only queries of {institution} on {chain}; this one is of {requester} on {}",
+            tx.tx.chain_id
+        ),
+    )
+    .with("requester", requester.to_string())
+    .with("chain", tx.tx.chain_id.to_string()))
+}
+
+/// The institution a stored packet was sent for: the requester of a query
+/// or of an aggregation.
+fn owner(packet: &Packet) -> Option<&InstitutionId> {
+    match &packet.payload {
+        PacketPayload::CreditQuery(q) => Some(&q.requester),
+        PacketPayload::AggregationRequest(r) => Some(&r.requester),
+        _ => None,
+    }
+}
+
+/// Whether `caller` may read the query of `packet`: an integrator only its
+/// own (sent from its chain for its institution), an operator any.
+fn may_read(caller: &Caller, packet: &Packet) -> bool {
+    match &caller.role {
+        TokenRole::Operator => true,
+        TokenRole::Integrator { institution, chain } => {
+            &packet.source == chain && owner(packet) == Some(institution)
+        }
+    }
+}
+
 /// Checks that `tx` is a credit query between chains this relayer serves.
 async fn check(state: &ApiState, tx: &SignedTransaction, at: &str) -> Result<(), ApiError> {
     let TxBody::SendCreditQuery { destination, .. } = &tx.tx.body else {
@@ -245,7 +294,7 @@ async fn check(state: &ApiState, tx: &SignedTransaction, at: &str) -> Result<(),
 /// their source chains; 201 with each query's id once committed.
 pub(super) async fn submit(
     State(state): State<ApiState>,
-    Extension(who): Extension<Integrator>,
+    Extension(who): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body.map_err(|e| {
@@ -261,6 +310,7 @@ pub(super) async fn submit(
         } else {
             String::new()
         };
+        authorize(&who, tx, &at)?;
         check(&state, tx, &at).await?;
     }
 
@@ -310,7 +360,7 @@ pub(super) async fn submit(
     remember(&state, &results).await;
     for r in &results {
         if let Sent::Committed { query, tx, .. } = r {
-            tracing::info!(integrator = %who.0, %query, %tx, "credit query submitted");
+            tracing::info!(caller = %who, %query, %tx, "credit query submitted");
         }
     }
 
@@ -427,8 +477,10 @@ fn state_name(state: &PacketState) -> &'static str {
     }
 }
 
-/// The store's record of a query, or 404 saying it is unknown.
-fn record_of(state: &ApiState, id: &QueryId) -> Result<PacketRecord, ApiError> {
+/// The store's record of a query `caller` may read, or 404 saying it is
+/// unknown: the same 404 whether no such query exists or it is another
+/// institution's, so that no one learns what others asked.
+fn record_of(state: &ApiState, id: &QueryId, caller: &Caller) -> Result<PacketRecord, ApiError> {
     for chain in [&id.source, &id.destination] {
         if state.chain(chain).is_none() {
             return Err(ApiError::not_found(format!(
@@ -437,25 +489,34 @@ fn record_of(state: &ApiState, id: &QueryId) -> Result<PacketRecord, ApiError> {
             )));
         }
     }
-    state
+    let unknown = || {
+        ApiError::not_found(format!(
+            "no query {id} is known to this relayer (not submitted, or not yet seen on {})",
+            id.source
+        ))
+    };
+    match state
         .engine
         .store()
         .packet(&id.source, &id.destination, id.sequence)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no query {id} is known to this relayer (not submitted, or not yet seen on {})",
-                id.source
-            ))
-        })
+    {
+        Some(record) if may_read(caller, &record.packet) => Ok(record),
+        Some(_) => {
+            tracing::warn!(caller = %caller, query = %id, "another institution's query asked for; answered as unknown");
+            Err(unknown())
+        }
+        None => Err(unknown()),
+    }
 }
 
 /// `GET /queries/{source}/{destination}/{sequence}`: where the query is.
 pub(super) async fn status(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     raw: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = QueryId::from_path(raw)?;
-    let record = record_of(&state, &id)?;
+    let record = record_of(&state, &id, &caller)?;
     let received_height = match &record.state {
         PacketState::Received { height } => height.map(|h| h.value()),
         _ => None,
@@ -484,10 +545,11 @@ pub(super) async fn status(
 /// bundle to re-verify it offline.
 pub(super) async fn result(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     raw: Result<Path<(String, String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = QueryId::from_path(raw)?;
-    let record = record_of(&state, &id)?;
+    let record = record_of(&state, &id, &caller)?;
     match record.state {
         PacketState::Committed => {
             return Err(ApiError::not_found(format!(

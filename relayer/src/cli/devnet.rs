@@ -11,7 +11,8 @@ use clap::Args;
 use protocol::tx::Acknowledgement;
 use protocol::{Canonical, PacketPayload, state_keys};
 use relayer::devnet::{
-    REGIONS, Regions, create_clients, seed_query_scenario, send_query, start_regions,
+    INTEGRATORS, REGIONS, Regions, create_clients, integrator_token, seed_query_scenario,
+    send_query, start_regions,
 };
 use relayer::engine::{Engine, EngineOptions};
 use relayer::metrics::Metrics;
@@ -289,9 +290,11 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
         println!(
-            "integrator API of {}'s relayer at http://{api_listen} (token {token}; see GET /openapi.json). Ctrl-C to stop.",
+            "integrator API of {}'s relayer at http://{api_listen} (see GET /openapi.json); its tokens:",
             asker.id
         );
+        print_tokens(&token, std::slice::from_ref(&asker.id));
+        println!("Ctrl-C to stop.");
         if let Some(node) = &supervisor {
             println!(
                 "regulator's supervision API at http://{}/audit/entries (signed requests only; see README), /health, /metrics",
@@ -301,14 +304,31 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         let _ = tokio::signal::ctrl_c().await;
         return Ok(ExitCode::SUCCESS);
     }
-    // The integrator API, with a fresh token for this devnet only.
+    // The integrator API, with fresh tokens for this devnet only: the
+    // operator's, and each region's integrators'.
+    let ids: Vec<protocol::ChainId> = regions.iter().map(|r| r.id.clone()).collect();
+    let mut tokens = vec![relayer::config::ApiToken {
+        name: "devnet".into(),
+        sha256: sha2::Sha256::digest(token.as_bytes()).into(),
+        role: relayer::config::TokenRole::Operator,
+    }];
+    for chain in &ids {
+        for institution in INTEGRATORS {
+            let secret = integrator_token(&token, institution, chain);
+            tokens.push(relayer::config::ApiToken {
+                name: format!("{institution}@{chain}"),
+                sha256: sha2::Sha256::digest(secret.as_bytes()).into(),
+                role: relayer::config::TokenRole::Integrator {
+                    institution: institution.parse()?,
+                    chain: chain.clone(),
+                },
+            });
+        }
+    }
     let api = relayer::config::ApiConfig {
         enabled: true,
         listen: api_listen,
-        tokens: vec![relayer::config::ApiToken {
-            name: "devnet".into(),
-            sha256: sha2::Sha256::digest(token.as_bytes()).into(),
-        }],
+        tokens,
     };
     let listener = tokio::net::TcpListener::bind(api.listen)
         .await
@@ -318,9 +338,11 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     println!(
-        "integrator API at http://{} (token {token}; see GET /openapi.json). Ctrl-C to stop.",
+        "integrator API at http://{} (see GET /openapi.json); its tokens:",
         api.listen
     );
+    print_tokens(&token, &ids);
+    println!("Ctrl-C to stop.");
     let state = relayer::api::ApiState::new(engine.clone(), metrics.clone(), &api);
     tokio::select! {
         _ = engine.run() => {}
@@ -328,4 +350,18 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the API's tokens, one a line: `token INSTITUTION@CHAIN TOKEN` for
+/// each integrator of `chains`, then `token operator TOKEN`.
+fn print_tokens(operator: &str, chains: &[protocol::ChainId]) {
+    for chain in chains {
+        for institution in INTEGRATORS {
+            println!(
+                "token {institution}@{chain} {}",
+                integrator_token(operator, institution, chain)
+            );
+        }
+    }
+    println!("token operator {operator}");
 }

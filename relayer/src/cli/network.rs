@@ -230,7 +230,7 @@ fn describe_routes(answer: &Value) -> String {
             out.push_str(&format!(
                 "{:<28} {:<60} {:>8} {:>7} {:>7}  {}\n",
                 "",
-                text(&e["url"]),
+                text(&e["endpoint"]),
                 e["requests"],
                 e["errors"],
                 e["faults"],
@@ -253,11 +253,11 @@ mod tests {
             "mesh": true,
             "routes": [
                 { "chain": "guangdong", "route": "remote", "relayers": ["12D3KooWA"],
-                  "endpoints": [{ "url": "p2p:12D3KooWA", "requests": 7, "errors": 1,
+                  "endpoints": [{ "endpoint": "p2p:12D3KooWA", "requests": 7, "errors": 1,
                                   "faults": 1, "last_error": "invalid_light_block: forged" }],
                   "latency": { "samples": 7, "p50_seconds": 0.0042, "p99_seconds": 0.012 } },
                 { "chain": "shaanxi", "route": "local", "relayers": [],
-                  "endpoints": [{ "url": "http://127.0.0.1:26657", "requests": 3, "errors": 0,
+                  "endpoints": [{ "endpoint": "rpc[0]", "requests": 3, "errors": 0,
                                   "faults": 0, "last_error": null }],
                   "latency": null },
             ],
@@ -272,7 +272,7 @@ mod tests {
         assert!(text.contains("p2p:12D3KooWA"), "{text}");
         assert!(text.contains("invalid_light_block: forged"), "{text}");
         assert!(text.contains("shaanxi              local"), "{text}");
-        assert!(text.contains("http://127.0.0.1:26657"), "{text}");
+        assert!(text.contains("rpc[0]"), "{text}");
     }
 
     #[test]

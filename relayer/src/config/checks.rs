@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 
 use protocol::ChainId;
 
-use super::parse::{ChainEntry, Located, PathEntry};
+use super::parse::{ChainEntry, Located, PathEntry, TokenChain};
 use super::reader::Report;
-use super::{ApiConfig, FilterRule, PacketFilter, PacketKind, TelemetryConfig};
+use super::{ApiConfig, FilterRule, NetworkSettings, PacketFilter, PacketKind, TelemetryConfig};
 
 /// No two chains share an id.
 pub(super) fn unique_chain_ids(chains: &[ChainEntry], report: &mut Report<'_>) {
@@ -21,6 +21,40 @@ pub(super) fn unique_chain_ids(chains: &[ChainEntry], report: &mut Report<'_>) {
                 id.loc.clone(),
                 Some(id.span.clone()),
                 format!("duplicate chain id \"{}\" (also {})", id.value, first.loc),
+            );
+        }
+    }
+}
+
+/// Every integrator token's chain is one this relayer knows: a `[[chains]]`
+/// entry or a `[[network.chains]]` entry.
+pub(super) fn token_chains_known(
+    tokens: &[TokenChain],
+    chains: &[ChainEntry],
+    network: Option<&NetworkSettings>,
+    report: &mut Report<'_>,
+) {
+    let mut known: Vec<&ChainId> = chains
+        .iter()
+        .filter_map(|c| c.id.as_ref().map(|id| &id.value))
+        .collect();
+    known.extend(network.iter().flat_map(|n| n.chains.iter().map(|c| &c.id)));
+    for token in tokens {
+        if !known.contains(&&token.chain.value) {
+            let list: Vec<&str> = known.iter().map(|c| c.as_str()).collect();
+            report.error(
+                token.chain.loc.clone(),
+                Some(token.chain.span.clone()),
+                format!(
+                    "token {:?} is bound to unknown chain \"{}\" (known: {})",
+                    token.token,
+                    token.chain.value,
+                    if list.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        list.join(", ")
+                    }
+                ),
             );
         }
     }

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use light_clients::credit_chain::{Options, TrustThreshold};
-use protocol::{ChainId, ChainType, Packet, PacketPayload, PublicKey};
+use protocol::{ChainId, ChainType, InstitutionId, Packet, PacketPayload, PublicKey};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -229,29 +229,79 @@ pub struct ApiConfig {
     pub enabled: bool,
     /// `listen`: default 127.0.0.1:3000.
     pub listen: SocketAddr,
-    /// `[[api.tokens]]`: integrators' bearer tokens, as SHA-256 digests;
-    /// names and digests unique.
+    /// `[[api.tokens]]`: the bearer tokens, as SHA-256 digests, each bound
+    /// to a role; names and digests unique.
     pub tokens: Vec<ApiToken>,
 }
 
 impl ApiConfig {
-    /// The name of the integrator whose token is `bearer`, if any.
-    pub fn token_name(&self, bearer: &str) -> Option<&str> {
+    /// The token whose secret is `bearer`, if any. Every digest is compared
+    /// in constant time, and all of them, so the time taken does not tell
+    /// which token (if any) matched.
+    pub fn token(&self, bearer: &str) -> Option<&ApiToken> {
         let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
-        self.tokens
-            .iter()
-            .find(|t| t.sha256 == digest)
-            .map(|t| t.name.as_str())
+        let index = matching_digest(&digest, self.tokens.iter().map(|t| &t.sha256))?;
+        self.tokens.get(index)
     }
 }
 
-/// One integrator's API token; the token itself is never stored.
+/// The index of the digest among `digests` equal to `digest`, compared in
+/// constant time: every digest is compared, with no early exit, and the
+/// index is chosen without a branch on the comparison.
+pub fn matching_digest<'a>(
+    digest: &[u8; 32],
+    digests: impl IntoIterator<Item = &'a [u8; 32]>,
+) -> Option<usize> {
+    use subtle::{ConditionallySelectable, ConstantTimeEq};
+    let mut found = subtle::Choice::from(0);
+    let mut index = 0u64;
+    for (i, candidate) in digests.into_iter().enumerate() {
+        let equal = digest.ct_eq(candidate);
+        // The first match wins (digests are unique in a valid config).
+        let take = equal & !found;
+        index = u64::conditional_select(&index, &(i as u64), take);
+        found |= equal;
+    }
+    bool::from(found).then_some(index as usize)
+}
+
+/// What a bearer token may do on the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenRole {
+    /// `role = "integrator"`, `institution = "INSTITUTION@CHAIN"`: submits
+    /// only its institution's transactions on that chain, reads only its
+    /// own queries.
+    Integrator {
+        /// The institution it acts for.
+        institution: InstitutionId,
+        /// The chain the institution belongs to.
+        chain: ChainId,
+    },
+    /// `role = "operator"`: the relayer's operator; every route, the
+    /// network's and the registry's included.
+    Operator,
+}
+
+impl fmt::Display for TokenRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenRole::Integrator { institution, chain } => {
+                write!(f, "integrator {institution}@{chain}")
+            }
+            TokenRole::Operator => f.write_str("operator"),
+        }
+    }
+}
+
+/// One API token; the token itself is never stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiToken {
     /// `name`: who holds it (shown in logs and the audit trail).
     pub name: String,
     /// `sha256`: SHA-256 of the token (64 hex digits in the file).
     pub sha256: [u8; 32],
+    /// `role` (and `institution`): what it may do.
+    pub role: TokenRole,
 }
 
 /// `[telemetry]`: Prometheus metrics.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use light_clients::credit_chain::TrustThreshold;
-use protocol::{ChainId, ChainType, PublicKey};
+use protocol::{ChainId, ChainType, InstitutionId, PublicKey};
 use serde::Deserialize;
 use toml::de::DeTable;
 use url::Url;
@@ -20,7 +20,7 @@ use super::reader::{Node, Report, Table};
 use super::{
     ApiConfig, ApiToken, ChainConfig, Config, ConfigError, ConfigErrors, FilterAction, FilterRule,
     GlobalConfig, LogLevel, PacketFilter, PacketKind, RelayConfig, RelayPath, StoreConfig,
-    TelemetryConfig, checks,
+    TelemetryConfig, TokenRole, checks,
 };
 use crate::trust::Anchor;
 
@@ -83,7 +83,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
 
     let global = global(&mut root, &mut report);
     let store = store(&mut root, &mut report, base);
-    let (api, api_listen) = api(&mut root, &mut report);
+    let (api, api_listen, token_chains) = api(&mut root, &mut report);
     let (telemetry, telemetry_listen) = telemetry(&mut root, &mut report);
     let relay = relay(&mut root, &mut report);
     let chains = chains(&mut root, &mut report, base);
@@ -101,6 +101,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         &telemetry_listen,
         &mut report,
     );
+    checks::token_chains_known(&token_chains, &chains, network.as_ref(), &mut report);
     checks::filter_rules_reachable(&rules, &packet_filter, &mut report);
     checks::filter_chains_configured(&rules, &chains, &mut report);
     checks::paths_not_filtered_out(&paths, &packet_filter, &mut report);
@@ -176,7 +177,11 @@ fn store(root: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> Stor
     StoreConfig { path }
 }
 
-fn api(root: &mut Table<'_, '_>, report: &mut Report<'_>) -> (ApiConfig, Located<SocketAddr>) {
+fn api(
+    root: &mut Table<'_, '_>,
+    report: &mut Report<'_>,
+) -> (ApiConfig, Located<SocketAddr>, Vec<TokenChain>) {
+    let mut token_chains = Vec::new();
     let mut config = ApiConfig {
         enabled: true,
         listen: default_addr(super::DEFAULT_API_LISTEN),
@@ -200,15 +205,28 @@ fn api(root: &mut Table<'_, '_>, report: &mut Report<'_>) -> (ApiConfig, Located
             }
         }
         if let Some(items) = t.get("tokens").and_then(|n| n.array(report)) {
-            config.tokens = api_tokens(items, report);
+            (config.tokens, token_chains) = api_tokens(items, report);
         }
         t.finish(report);
     }
-    (config, listen)
+    (config, listen, token_chains)
 }
 
-fn api_tokens(items: Vec<Node<'_, '_>>, report: &mut Report<'_>) -> Vec<ApiToken> {
+/// The chain an integrator token is bound to, where it was read, for the
+/// check that the chain is configured.
+pub(super) struct TokenChain {
+    /// The token's name.
+    pub token: String,
+    /// The chain and where it was read (`api.tokens[i].institution`).
+    pub chain: Located<ChainId>,
+}
+
+fn api_tokens(
+    items: Vec<Node<'_, '_>>,
+    report: &mut Report<'_>,
+) -> (Vec<ApiToken>, Vec<TokenChain>) {
     let mut tokens: Vec<(String, ApiToken)> = Vec::new();
+    let mut chains = Vec::new();
     for item in items {
         let Some(mut t) = item.table(report) else {
             continue;
@@ -236,13 +254,103 @@ fn api_tokens(items: Vec<Node<'_, '_>>, report: &mut Report<'_>) -> Vec<ApiToken
             }
             Some(digest)
         });
+        let role = token_role(&mut t, name.as_deref().unwrap_or("?"), report);
         let loc = t.loc().to_owned();
         t.finish(report);
+        let Some(role) = role else { continue };
+        if let (TokenRole::Integrator { chain, .. }, Some(name)) = (&role.0, &name) {
+            chains.push(TokenChain {
+                token: name.clone(),
+                chain: Located {
+                    value: chain.clone(),
+                    loc: role.1.clone(),
+                    span: role.2.clone(),
+                },
+            });
+        }
         if let (Some(name), Some(sha256)) = (name, sha256) {
-            tokens.push((loc, ApiToken { name, sha256 }));
+            tokens.push((
+                loc,
+                ApiToken {
+                    name,
+                    sha256,
+                    role: role.0,
+                },
+            ));
         }
     }
-    tokens.into_iter().map(|(_, t)| t).collect()
+    (tokens.into_iter().map(|(_, t)| t).collect(), chains)
+}
+
+/// A token's `role` and `institution`, with where the institution was read;
+/// errors name the token.
+fn token_role(
+    t: &mut Table<'_, '_>,
+    name: &str,
+    report: &mut Report<'_>,
+) -> Option<(TokenRole, String, Range<usize>)> {
+    let institution = t.get("institution");
+    let Some(role) = t.get("role") else {
+        report.error(
+            format!("{}.role", t.loc()),
+            Some(t.span()),
+            format!(
+                "token {name:?} has no role: add role = \"integrator\" (with institution = \"INSTITUTION@CHAIN\") or role = \"operator\""
+            ),
+        );
+        return None;
+    };
+    match role.str(report)? {
+        "operator" => {
+            if let Some(n) = institution {
+                n.error(
+                    report,
+                    format!(
+                        "token {name:?} is an operator token: it acts for no institution (remove institution, or make it role = \"integrator\")"
+                    ),
+                );
+                return None;
+            }
+            Some((TokenRole::Operator, role.loc.clone(), role.span()))
+        }
+        "integrator" => {
+            let Some(n) = institution else {
+                role.error(
+                    report,
+                    format!(
+                        "token {name:?} is an integrator token without an institution: add institution = \"INSTITUTION@CHAIN\" (e.g. \"bank-a@shaanxi\")"
+                    ),
+                );
+                return None;
+            };
+            let (institution, chain) = n.parse(report, |s| {
+                let (institution, chain) = s.split_once('@').ok_or_else(|| {
+                    format!("token {name:?}: institution {s:?} is not INSTITUTION@CHAIN (e.g. \"bank-a@shaanxi\")")
+                })?;
+                let institution = institution
+                    .parse::<InstitutionId>()
+                    .map_err(|e| format!("token {name:?}: {e}"))?;
+                let chain = chain
+                    .parse::<ChainId>()
+                    .map_err(|e| format!("token {name:?}: {e}"))?;
+                Ok((institution, chain))
+            })?;
+            Some((
+                TokenRole::Integrator { institution, chain },
+                n.loc.clone(),
+                n.span(),
+            ))
+        }
+        other => {
+            role.error(
+                report,
+                format!(
+                    "token {name:?}: unknown role {other:?} (expected \"integrator\" or \"operator\")"
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn telemetry(
@@ -355,7 +463,7 @@ fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEn
         .and_then(|n| n.parse(report, chain_type));
     let rpc = t
         .require(report, "rpc")
-        .and_then(|n| rpc_endpoints(n, report));
+        .and_then(|n| rpc_endpoints(n, report, id.as_ref().map(|id| &id.value)));
     let signer_key = t
         .require(report, "signer_key")
         .and_then(|n| key_file(&n, report, base));
@@ -478,7 +586,12 @@ pub(super) fn chain_type(s: &str) -> Result<ChainType, String> {
     }
 }
 
-pub(super) fn rpc_endpoints(node: Node<'_, '_>, report: &mut Report<'_>) -> Option<Vec<Url>> {
+/// Reads the RPC endpoints of `chain` (named in errors, when known).
+pub(super) fn rpc_endpoints(
+    node: Node<'_, '_>,
+    report: &mut Report<'_>,
+    chain: Option<&ChainId>,
+) -> Option<Vec<Url>> {
     let loc = node.loc.clone();
     let span = node.span();
     let items = node.one_or_many(report)?;
@@ -489,7 +602,7 @@ pub(super) fn rpc_endpoints(node: Node<'_, '_>, report: &mut Report<'_>) -> Opti
     let mut urls: Vec<Url> = Vec::new();
     let mut all_valid = true;
     for item in items {
-        match item.parse(report, http_url) {
+        match item.parse(report, |s| http_url(s, chain)) {
             Some(url) => {
                 if urls.contains(&url) {
                     item.warn(report, format!("{url} is listed twice"));
@@ -503,8 +616,20 @@ pub(super) fn rpc_endpoints(node: Node<'_, '_>, report: &mut Report<'_>) -> Opti
     all_valid.then_some(urls)
 }
 
-fn http_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("{s:?} is not an http(s) URL: {e}"))?;
+fn http_url(s: &str, chain: Option<&ChainId>) -> Result<Url, String> {
+    let mut url = Url::parse(s).map_err(|e| format!("{s:?} is not an http(s) URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // URLs end up in logs and in operators' tools: a secret in one
+        // leaks. The message shows the URL without them.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let of = chain.map(|c| format!(" of chain {c}")).unwrap_or_default();
+        return Err(format!(
+            "the RPC endpoint {url}{of} carries credentials (user:password@ in the URL): refused, \
+             since endpoint URLs are logged; give the endpoint without them (put an \
+             authenticating proxy on loopback in front of it)"
+        ));
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
             "{s:?} is not an http(s) URL (scheme {:?})",

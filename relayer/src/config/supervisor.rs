@@ -132,7 +132,7 @@ impl SupervisorConfig {
             });
             let rpc = t
                 .require(&mut report, "rpc")
-                .and_then(|n| rpc_endpoints(n, &mut report));
+                .and_then(|n| rpc_endpoints(n, &mut report, chain.as_ref()));
             let every_entries = match t.get("every_entries") {
                 Some(n) => n.int(&mut report).and_then(|k| {
                     if k < 1 {

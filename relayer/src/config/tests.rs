@@ -196,6 +196,8 @@ listen = "0.0.0.0:8080"
 [[api.tokens]]
 name = "bank-a"
 sha256 = "71384e9600f81d119355e9c0eded7d2c48a885e8a98dc49d3acd39c83fc164ef"
+role = "integrator"
+institution = "bank-a@shaanxi"
 [telemetry]
 enabled = false
 listen = "[::1]:9000"
@@ -218,11 +220,16 @@ poll_interval = "250ms"
     );
     assert!(!config.api.enabled && !config.telemetry.enabled);
     assert_eq!(config.api.listen.to_string(), "0.0.0.0:8080");
+    let token = config.api.token("bank-a-example-token").unwrap();
+    assert_eq!(token.name, "bank-a");
     assert_eq!(
-        config.api.token_name("bank-a-example-token"),
-        Some("bank-a")
+        token.role,
+        TokenRole::Integrator {
+            institution: "bank-a".parse().unwrap(),
+            chain: id("shaanxi"),
+        }
     );
-    assert_eq!(config.api.token_name("bank-a-example-tokeN"), None);
+    assert_eq!(config.api.token("bank-a-example-tokeN"), None);
     assert_eq!(config.telemetry.listen.to_string(), "[::1]:9000");
     assert_eq!(config.relay.clear_interval, Duration::from_secs(60));
     assert_eq!(config.relay.batch_size, 7);
@@ -376,6 +383,7 @@ listn = "127.0.0.1:3000"
 [[api.tokens]]
 name = "x"
 sha256 = "71384e9600f81d119355e9c0eded7d2c48a885e8a98dc49d3acd39c83fc164ef"
+role = "operator"
 secret = "oops"
 [[packet_filter.rules]]
 action = "deny"
@@ -529,14 +537,14 @@ fn api_tokens_are_digests_with_unique_names() {
     let digest = "71384e9600f81d119355e9c0eded7d2c48a885e8a98dc49d3acd39c83fc164ef";
     assert_only(
         dir.load_with_keys(&with(
-            "[[api.tokens]]\nname = \"a\"\nsha256 = \"bank-a-secret\"",
+            "[[api.tokens]]\nname = \"a\"\nsha256 = \"bank-a-secret\"\nrole = \"operator\"",
         )),
         "api.tokens[0].sha256",
         "expected 64 hex digits",
     );
     assert_only(
         dir.load_with_keys(&with(&format!(
-            "[[api.tokens]]\nname = \"a\"\nsha256 = \"{}\"",
+            "[[api.tokens]]\nname = \"a\"\nsha256 = \"{}\"\nrole = \"operator\"",
             &digest[..62]
         ))),
         "api.tokens[0].sha256",
@@ -544,31 +552,149 @@ fn api_tokens_are_digests_with_unique_names() {
     );
     assert_only(
         dir.load_with_keys(&with(&format!(
-            "[[api.tokens]]\nname = \"  \"\nsha256 = \"{digest}\""
+            "[[api.tokens]]\nname = \"  \"\nsha256 = \"{digest}\"\nrole = \"operator\""
         ))),
         "api.tokens[0].name",
         "must not be empty",
     );
     assert_only(
-        dir.load_with_keys(&with(&format!("[[api.tokens]]\nsha256 = \"{digest}\""))),
+        dir.load_with_keys(&with(&format!(
+            "[[api.tokens]]\nsha256 = \"{digest}\"\nrole = \"operator\""
+        ))),
         "api.tokens[0].name",
         "required field is missing",
     );
     let other = "eb681c7e0beb46b0f596f7f54048160d3aed03ac4ea83415e83713a14c34ce1c";
     assert_only(
         dir.load_with_keys(&with(&format!(
-            "[[api.tokens]]\nname = \"a\"\nsha256 = \"{digest}\"\n[[api.tokens]]\nname = \"a\"\nsha256 = \"{other}\""
+            "[[api.tokens]]\nname = \"a\"\nsha256 = \"{digest}\"\nrole = \"operator\"\n[[api.tokens]]\nname = \"a\"\nsha256 = \"{other}\"\nrole = \"operator\""
         ))),
         "api.tokens[1].name",
         "duplicate token name \"a\" (also api.tokens[0])",
     );
     assert_only(
         dir.load_with_keys(&with(&format!(
-            "[[api.tokens]]\nname = \"a\"\nsha256 = \"{digest}\"\n[[api.tokens]]\nname = \"b\"\nsha256 = \"{}\"",
+            "[[api.tokens]]\nname = \"a\"\nsha256 = \"{digest}\"\nrole = \"operator\"\n[[api.tokens]]\nname = \"b\"\nsha256 = \"{}\"\nrole = \"operator\"",
             digest.to_uppercase()
         ))),
         "api.tokens[1].sha256",
         "same digest as api.tokens[0]",
+    );
+}
+
+#[test]
+fn api_tokens_are_bound_to_a_role() {
+    let dir = Scratch::new();
+    let digest = "71384e9600f81d119355e9c0eded7d2c48a885e8a98dc49d3acd39c83fc164ef";
+    let token = |rest: &str| {
+        with(&format!(
+            "[[api.tokens]]\nname = \"bank-a\"\nsha256 = \"{digest}\"\n{rest}"
+        ))
+    };
+    assert_only(
+        dir.load_with_keys(&token("")),
+        "api.tokens[0].role",
+        "token \"bank-a\" has no role",
+    );
+    assert_only(
+        dir.load_with_keys(&token("role = \"integrator\"")),
+        "api.tokens[0].role",
+        "token \"bank-a\" is an integrator token without an institution",
+    );
+    assert_only(
+        dir.load_with_keys(&token(
+            "role = \"integrator\"\ninstitution = \"bank-a@beijing\"",
+        )),
+        "api.tokens[0].institution",
+        "token \"bank-a\" is bound to unknown chain \"beijing\" (known: shaanxi, guangdong)",
+    );
+    assert_only(
+        dir.load_with_keys(&token("role = \"integrator\"\ninstitution = \"bank-a\"")),
+        "api.tokens[0].institution",
+        "token \"bank-a\": institution \"bank-a\" is not INSTITUTION@CHAIN",
+    );
+    assert_only(
+        dir.load_with_keys(&token(
+            "role = \"integrator\"\ninstitution = \"Bank A@shaanxi\"",
+        )),
+        "api.tokens[0].institution",
+        "token \"bank-a\": invalid institution id",
+    );
+    assert_only(
+        dir.load_with_keys(&token(
+            "role = \"operator\"\ninstitution = \"bank-a@shaanxi\"",
+        )),
+        "api.tokens[0].institution",
+        "token \"bank-a\" is an operator token",
+    );
+    assert_only(
+        dir.load_with_keys(&token("role = \"admin\"")),
+        "api.tokens[0].role",
+        "token \"bank-a\": unknown role \"admin\"",
+    );
+    let config = dir
+        .load_with_keys(&token(
+            "role = \"integrator\"\ninstitution = \"bureau-a@guangdong\"",
+        ))
+        .unwrap();
+    assert_eq!(
+        config.api.tokens[0].role,
+        TokenRole::Integrator {
+            institution: "bureau-a".parse().unwrap(),
+            chain: id("guangdong"),
+        }
+    );
+    let config = dir.load_with_keys(&token("role = \"operator\"")).unwrap();
+    assert_eq!(config.api.tokens[0].role, TokenRole::Operator);
+}
+
+#[test]
+fn tokens_are_selected_by_comparing_every_digest() {
+    let digests = [[1u8; 32], [2; 32], [3; 32]];
+    assert_eq!(matching_digest(&[1; 32], &digests), Some(0));
+    assert_eq!(matching_digest(&[3; 32], &digests), Some(2));
+    assert_eq!(matching_digest(&[4; 32], &digests), None);
+    assert_eq!(matching_digest(&[1; 32], &[]), None);
+    // One byte off anywhere is no match.
+    let mut near = [2u8; 32];
+    near[31] = 0;
+    assert_eq!(matching_digest(&near, &digests), None);
+    // Every digest is looked at: an iterator that counts its items is
+    // drained even when the first one matches.
+    let mut looked_at = 0;
+    let counted = digests.iter().inspect(|_| looked_at += 1);
+    assert_eq!(matching_digest(&[1; 32], counted), Some(0));
+    assert_eq!(looked_at, 3);
+}
+
+#[test]
+fn endpoint_urls_with_credentials_are_refused_naming_the_chain() {
+    let dir = Scratch::new();
+    let text = BASE.replace(
+        "rpc = [\"http://127.0.0.1:26667\"]",
+        "rpc = [\"http://relayer:hunter2@127.0.0.1:26667\"]",
+    );
+    let errors = match dir.load_with_keys(&text) {
+        Ok(_) => panic!("a URL with credentials was accepted"),
+        Err(errors) => errors,
+    };
+    assert_eq!(errors.len(), 1, "{errors}");
+    let e = &errors.0[0];
+    assert_eq!(e.location, "chains[1].rpc[0]", "{errors}");
+    assert!(
+        e.message.contains("of chain guangdong carries credentials"),
+        "{errors}"
+    );
+    // The secret is not repeated in the message.
+    assert!(!errors.to_string().contains("hunter2"), "{errors}");
+    let text = BASE.replace(
+        "rpc = [\"http://127.0.0.1:26667\"]",
+        "rpc = [\"https://token@127.0.0.1:26667\"]",
+    );
+    assert_only(
+        dir.load_with_keys(&text),
+        "chains[1].rpc[0]",
+        "carries credentials",
     );
 }
 
