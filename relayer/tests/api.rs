@@ -668,7 +668,7 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
         regulator: None,
     });
     let regions = [shaanxi.chain.clone(), guangdong.chain.clone()];
-    let text = config.toml(&regions);
+    let text = config.toml(&regions).unwrap();
 
     // An endpoint URL with credentials in it is refused, naming the chain,
     // without repeating the secret.

@@ -482,6 +482,26 @@ fn chain(t: &mut Table<'_, '_>, report: &mut Report<'_>, base: &Path) -> ChainEn
         Some(n) => (n.parse(report, duration), n.span()),
         None => (Some(super::DEFAULT_CLOCK_DRIFT), t.span()),
     };
+    // The light client's own bounds (a year of trust, an hour of drift at
+    // most), named here rather than failing when the client starts.
+    if let (Some(threshold), Some(period), Some(drift)) =
+        (trust_threshold, trusting_period, clock_drift)
+        && drift < period
+        && let Err(e) = light_clients::credit_chain::Options::new(threshold, period, drift)
+    {
+        let field = match e {
+            light_clients::credit_chain::OptionsError::ZeroTrustingPeriod
+            | light_clients::credit_chain::OptionsError::TrustingPeriodTooLong { .. } => {
+                "trusting_period"
+            }
+            _ => "clock_drift",
+        };
+        report.error(
+            format!("{loc}.{field}"),
+            Some(drift_span.clone()),
+            e.to_string(),
+        );
+    }
     if let (Some(period), Some(drift)) = (trusting_period, clock_drift)
         && drift >= period
     {

@@ -974,6 +974,16 @@ fn trust_parameters_follow_the_light_client_rules() {
         "greater than zero",
     );
     assert_only(
+        dir.load_with_keys(&chain("trusting_period = \"400d\"")),
+        "chains[0].trusting_period",
+        "longer than the maximum",
+    );
+    assert_only(
+        dir.load_with_keys(&chain("clock_drift = \"2h\"")),
+        "chains[0].clock_drift",
+        "clock drift",
+    );
+    assert_only(
         dir.load_with_keys(&chain("clock_drift = \"ten seconds\"")),
         "chains[0].clock_drift",
         "not a duration",
