@@ -675,17 +675,25 @@ fn packet_scans_are_bounded_by_their_limit() {
     let chain: ChainId = "shaanxi".parse().unwrap();
     let governance = node.key("governance");
     let bank = node.key("institutions/bank-a");
-    let anchor = light_clients::credit_chain::signing::TestChain::new("guangdong", 4).next_block();
+    // An anchor dated now, so it is within the default trusting period
+    // whenever the test runs.
+    let mut counterparty = light_clients::credit_chain::signing::TestChain::new("guangdong", 4);
+    let mut header = counterparty.next_header();
+    header.time = protocol::Time::from_unix_nanos(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            - 1_000_000_000,
+    );
+    let anchor = counterparty.commit_header(header);
     let create = sign(
         &chain,
         &governance,
         1,
         TxBody::CreateClient {
             anchor,
-            params: protocol::tx::LightClientParams {
-                trusting_period_secs: 10 * 365 * 24 * 3600,
-                ..Default::default()
-            },
+            params: protocol::tx::LightClientParams::default(),
         },
     );
     let (code, v) = node.post_tx(serde_json::to_string(&create).unwrap());

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
 use axum::body::{Body, Bytes};
@@ -81,17 +82,25 @@ struct Proxy {
     upstream: String,
     client: reqwest::Client,
     rewrite: Rewrite,
+    /// While false, every request is answered 503.
+    open: Arc<AtomicBool>,
 }
 
 /// Starts a proxy in front of `upstream` that passes `rewrite` every JSON
 /// answer it serves; its URL.
 async fn start_proxy(upstream: &str, rewrite: Rewrite) -> String {
+    start_gated_proxy(upstream, rewrite, Arc::new(AtomicBool::new(true))).await
+}
+
+/// [`start_proxy`], answering 503 while `open` is false.
+async fn start_gated_proxy(upstream: &str, rewrite: Rewrite, open: Arc<AtomicBool>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = axum::Router::new().fallback(forward).with_state(Proxy {
         upstream: upstream.to_owned(),
         client: reqwest::Client::new(),
         rewrite,
+        open,
     });
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
@@ -136,6 +145,9 @@ fn re_dating(
 /// Forwards everything to the real node; light blocks come back with
 /// broken signatures, and there is no event stream.
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
+    if !proxy.open.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "closed").into_response();
+    }
     let (parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -460,6 +472,9 @@ async fn a_header_back_dated_past_an_expired_trust_is_refused_by_the_local_clock
         &metrics,
     );
     // Trusted today: block 2.
+    while b_rt_height(b).await < 2 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let trusted = honest
         .verified_block(Height::new(2).unwrap())
         .await
@@ -530,6 +545,9 @@ async fn no_endpoint_moves_the_trust_anchor_or_slips_in_an_older_block() {
         }),
     )
     .await;
+    while b_rt_height(b).await < 6 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let runtime = runtime_over(b, vec![liar], anchor, clock.clone(), &store, &metrics);
     let error = runtime
         .verified_block(Height::new(3).unwrap())
@@ -608,8 +626,8 @@ async fn no_endpoint_moves_the_trust_anchor_or_slips_in_an_older_block() {
 
 /// A rewrite of `/packets` answers that, for every packet an earlier answer
 /// showed sent, adds an `acknowledge_packet` event (once): the endpoint
-/// claims packets ended that never were.
-fn false_acknowledgements() -> Rewrite {
+/// claims packets ended that never were. Sets `lied` once it did.
+fn false_acknowledgements(lied: Arc<AtomicBool>) -> Rewrite {
     let sent: Arc<std::sync::Mutex<(Vec<Value>, usize)>> = Default::default();
     Arc::new(move |path: &str, json: &mut Value| {
         if !path.starts_with("/packets") {
@@ -638,6 +656,7 @@ fn false_acknowledgements() -> Rewrite {
             }
             *injected = seen.len();
             changed = true;
+            lied.store(true, Ordering::SeqCst);
         }
         let answered: Vec<Value> = json["events"].as_array().unwrap().clone();
         for event in answered {
@@ -664,25 +683,33 @@ async fn events_claiming_packets_ended_are_hints_and_every_packet_is_still_deliv
         .await
         .unwrap();
 
-    // shaanxi, where the queries are sent, only through the lying proxy.
-    let proxy_url = start_proxy(a.url(), false_acknowledgements()).await;
+    // shaanxi, where the query is sent, only through the lying proxy;
+    // guangdong unreachable until the lie was told, so the packet is still
+    // pending when the relayer hears it "acknowledged".
+    let lied = Arc::new(AtomicBool::new(false));
+    let proxy_url = start_proxy(a.url(), false_acknowledgements(lied.clone())).await;
+    let gate_url = start_gated_proxy(
+        b.url(),
+        Arc::new(|_: &str, _: &mut Value| false),
+        lied.clone(),
+    )
+    .await;
     let mut a_via_proxy = a.clone();
     a_via_proxy.rpc = vec![proxy_url];
+    let mut b_gated = b.clone();
+    b_gated.rpc = vec![gate_url];
     let mut options = RelayerConfig::new(dir.join("relayer-store"));
     options.clear_interval = Duration::from_secs(1);
     let config = dir.join("relayer.toml");
-    options.write(&config, &[a_via_proxy, b.clone()]).unwrap();
+    options.write(&config, &[a_via_proxy, b_gated]).unwrap();
     let log = dir.join("relayer.log");
     let _daemon = start_relayer(&config, &log);
 
-    // Three queries, one after another: each is falsely "acknowledged" by
-    // the proxy once the relayer has seen it sent.
-    for _ in 0..3 {
-        let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
-            .await
-            .unwrap();
-        wait_acknowledged(a_rt.adapter().as_ref(), b, sequence, &log).await;
-    }
+    let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
+        .await
+        .unwrap();
+    wait_acknowledged(a_rt.adapter().as_ref(), b, sequence, &log).await;
+    assert!(lied.load(Ordering::SeqCst), "the proxy never lied");
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
         logged.contains("proven state has no result"),
