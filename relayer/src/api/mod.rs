@@ -43,6 +43,7 @@ use protocol::ChainId;
 
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use queries::parse_transactions;
 
 use crate::config::ApiConfig;
 use crate::engine::{ChainRuntime, Engine};
