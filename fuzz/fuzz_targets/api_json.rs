@@ -19,26 +19,13 @@ fn seeds() -> Vec<Vec<u8>> {
     );
     let (proposals, approvals) = registry_messages();
     let tagged = |mode: u8, bytes: Vec<u8>| [&[mode][..], &bytes].concat();
-    let json = |v: &dyn erased::Json| v.to_json();
     let mut out = vec![
-        tagged(0, json(&tx)),
+        tagged(0, serde_json::to_vec(&tx).unwrap_or_default()),
         tagged(0, serde_json::to_vec(&[&tx, &tx]).unwrap_or_default()),
     ];
-    out.extend(proposals.iter().map(|p| tagged(1, json(p))));
-    out.extend(approvals.iter().map(|a| tagged(2, json(a))));
+    out.extend(proposals.iter().map(|p| tagged(1, serde_json::to_vec(p).unwrap_or_default())));
+    out.extend(approvals.iter().map(|a| tagged(2, serde_json::to_vec(a).unwrap_or_default())));
     out
-}
-
-mod erased {
-    /// JSON of a seed value.
-    pub trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            serde_json::to_vec(self).unwrap_or_default()
-        }
-    }
 }
 
 fuzz_target!(init: write_seeds(&seeds()), |data: &[u8]| {
