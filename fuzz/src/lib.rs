@@ -31,6 +31,15 @@ pub fn public(n: u8) -> PublicKey {
     PublicKey(key(n).verifying_key().to_bytes())
 }
 
+/// The libp2p peer id of [`key`]`(n)`, as the registry names relayers.
+pub fn peer_id(n: u8) -> String {
+    network::identity::keypair_of(&key(n))
+        .unwrap_or_else(|e| panic!("fixture key {n}: {e}"))
+        .public()
+        .to_peer_id()
+        .to_string()
+}
+
 /// Writes `seeds` as files `seed-0`, `seed-1`, ... into
 /// `$CREDIT_FUZZ_SEEDS`, when set. Called from a target's `init`.
 pub fn write_seeds(seeds: &[Vec<u8>]) {
@@ -94,7 +103,7 @@ pub fn registry() -> &'static Registry {
                     next_validators: anchor.next_validators.clone(),
                 },
                 operator_key: public(9),
-                relayer_peer_ids: Vec::new(),
+                relayer_peer_ids: vec![peer_id(9)],
             }],
             admitted_peers: Vec::new(),
         };
@@ -257,7 +266,7 @@ pub fn registry_messages() -> (Vec<protocol::SignedProposal>, Vec<protocol::Appr
             next_validators: anchor.next_validators.clone(),
         },
         operator_key: public(10),
-        relayer_peer_ids: Vec::new(),
+        relayer_peer_ids: vec![peer_id(10)],
         operator_signature: protocol::Signature([0; 64]),
     };
     sign_registration(&mut registration, &key(10));
