@@ -23,8 +23,16 @@ fn seeds() -> Vec<Vec<u8>> {
         tagged(0, serde_json::to_vec(&tx).unwrap_or_default()),
         tagged(0, serde_json::to_vec(&[&tx, &tx]).unwrap_or_default()),
     ];
-    out.extend(proposals.iter().map(|p| tagged(1, serde_json::to_vec(p).unwrap_or_default())));
-    out.extend(approvals.iter().map(|a| tagged(2, serde_json::to_vec(a).unwrap_or_default())));
+    out.extend(
+        proposals
+            .iter()
+            .map(|p| tagged(1, serde_json::to_vec(p).unwrap_or_default())),
+    );
+    out.extend(
+        approvals
+            .iter()
+            .map(|a| tagged(2, serde_json::to_vec(a).unwrap_or_default())),
+    );
     out
 }
 

@@ -19,7 +19,11 @@ fn seeds() -> Vec<Vec<u8>> {
     );
     vec![
         [&[0u8][..], &serde_json::to_vec(&tx).unwrap_or_default()].concat(),
-        [&[1u8][..], &serde_json::to_vec(&vec![tx.clone(), tx]).unwrap_or_default()].concat(),
+        [
+            &[1u8][..],
+            &serde_json::to_vec(&vec![tx.clone(), tx]).unwrap_or_default(),
+        ]
+        .concat(),
     ]
 }
 

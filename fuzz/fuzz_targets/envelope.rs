@@ -18,15 +18,23 @@ fn peer() -> PeerId {
 }
 
 fn seeds() -> Vec<Vec<u8>> {
-    let request = Envelope::seal(&key(5), Kind::Request, br#"{"kind":"status","chain":"guangdong"}"#.to_vec());
+    let request = Envelope::seal(
+        &key(5),
+        Kind::Request,
+        br#"{"kind":"status","chain":"guangdong"}"#.to_vec(),
+    );
     let gossip = Envelope::seal(
         &key(5),
-        Kind::Gossip { topic: "light-blocks/guangdong".into() },
+        Kind::Gossip {
+            topic: "light-blocks/guangdong".into(),
+        },
         vec![1, 2, 3],
     );
     let response = Envelope::seal(
         &key(5),
-        Kind::Response { request: Envelope::request_hash(&request.encode()) },
+        Kind::Response {
+            request: Envelope::request_hash(&request.encode()),
+        },
         b"{}".to_vec(),
     );
     let mut out = Vec::new();

@@ -27,7 +27,10 @@ fn seeds() -> Vec<Vec<u8>> {
         tagged(1, &f.ciphertext.to_bytes()),
         tagged(2, &f.keys.public().to_bytes()),
         tagged(3, &f.proof.to_bytes()),
-        tagged(4, &[&f.ciphertext.to_bytes()[..], &f.proof.to_bytes()].concat()),
+        tagged(
+            4,
+            &[&f.ciphertext.to_bytes()[..], &f.proof.to_bytes()].concat(),
+        ),
         tagged(5, &serde_json::to_vec(&f.ciphertext).unwrap_or_default()),
         tagged(6, &serde_json::to_vec(f.keys.public()).unwrap_or_default()),
     ]

@@ -22,9 +22,16 @@ fn seeds() -> Vec<Vec<u8>> {
         })
         .collect();
     vec![
-        wire::encode(&MeshResponse::LightBlock { block: block.clone() }),
-        wire::encode(&MeshResponse::States { light_block: block, entries }),
-        wire::encode(&MeshResponse::Refused { reason: "no".into() }),
+        wire::encode(&MeshResponse::LightBlock {
+            block: block.clone(),
+        }),
+        wire::encode(&MeshResponse::States {
+            light_block: block,
+            entries,
+        }),
+        wire::encode(&MeshResponse::Refused {
+            reason: "no".into(),
+        }),
         br#"{"kind":"submitted","outcomes":[{"Err":"x"}]}"#.to_vec(),
     ]
 }

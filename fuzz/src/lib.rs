@@ -213,11 +213,7 @@ pub fn state() -> &'static StateFixture {
         StateFixture {
             root: tree.root(),
             proven: vec![
-                (
-                    present.0.clone(),
-                    Some(present.1),
-                    tree.prove(&present.0),
-                ),
+                (present.0.clone(), Some(present.1), tree.prove(&present.0)),
                 (absent.clone(), None, tree.prove(&absent)),
             ],
         }
@@ -273,7 +269,12 @@ pub fn registry_messages() -> (Vec<protocol::SignedProposal>, Vec<protocol::Appr
     let register = sign_proposal(protocol::Proposal::Register(registration), &key(10));
     let approvals = [&freeze, &register]
         .iter()
-        .flat_map(|p| [sign_approval(p.id(), &key(2)), sign_approval(p.id(), &key(3))])
+        .flat_map(|p| {
+            [
+                sign_approval(p.id(), &key(2)),
+                sign_approval(p.id(), &key(3)),
+            ]
+        })
         .collect();
     (vec![freeze, register], approvals)
 }
