@@ -56,6 +56,7 @@ use protocol::ChainId;
 
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use queries::parse_transactions;
 
 use crate::config::{ApiConfig, TokenRole};
 use crate::engine::{ChainRuntime, Engine};

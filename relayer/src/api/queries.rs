@@ -174,8 +174,9 @@ fn unknown(source: &ChainId, tx: &Hash, error: &str) -> ApiError {
     .with("tx", tx.to_string())
 }
 
-/// Reads the body: one signed transaction, or a non-empty array of them.
-fn parse_transactions(body: &[u8]) -> Result<(Vec<SignedTransaction>, bool), ApiError> {
+/// Reads a `POST /queries` body: one signed transaction, or a non-empty
+/// array of them (then `true`). Public for the fuzz targets (`fuzz/`).
+pub fn parse_transactions(body: &[u8]) -> Result<(Vec<SignedTransaction>, bool), ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
     let one = |i: Option<usize>, v: Value| {
