@@ -344,6 +344,26 @@ async fn wait_acknowledged(
     }
 }
 
+/// Gives each chain a client of the other and seeds the devnet query
+/// scenario on `b`: shaanxi's runtime (over its own node) and the consent.
+async fn clients_and_seed(
+    dir: &std::path::Path,
+    a: &DevChain,
+    b: &DevChain,
+) -> (Arc<ChainRuntime>, protocol::tx::ConsentGrant) {
+    let setup_store = Store::open(&dir.join("setup-store")).unwrap();
+    let metrics = Metrics::new();
+    let a_rt = a.runtime(&setup_store, &metrics).unwrap();
+    let b_rt = b.runtime(&setup_store, &metrics).unwrap();
+    devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
+        .await
+        .unwrap();
+    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id)
+        .await
+        .unwrap();
+    (a_rt, grant)
+}
+
 /// The value of the sample `line_start` (`name{labels}`) in a metrics page.
 fn sample(page: &str, line_start: &str) -> Option<f64> {
     page.lines()
@@ -355,16 +375,7 @@ fn sample(page: &str, line_start: &str) -> Option<f64> {
 async fn headers_dated_ahead_of_the_local_clock_are_refused_and_relaying_goes_on() {
     let net = TwoChains::start("relayer-future-headers");
     let (dir, a, b) = (&net.dir, &net.a, &net.b);
-    let setup_store = Store::open(&dir.join("setup-store")).unwrap();
-    let metrics = Metrics::new();
-    let a_rt = a.runtime(&setup_store, &metrics).unwrap();
-    let b_rt = b.runtime(&setup_store, &metrics).unwrap();
-    devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
-        .await
-        .unwrap();
-    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id)
-        .await
-        .unwrap();
+    let (a_rt, grant) = clients_and_seed(dir, a, b).await;
 
     // Every block above the anchor, an hour ahead of its real time, signed
     // again by guangdong's own validators: only a clock can tell.
@@ -672,16 +683,7 @@ fn false_acknowledgements(lied: Arc<AtomicBool>) -> Rewrite {
 async fn events_claiming_packets_ended_are_hints_and_every_packet_is_still_delivered() {
     let net = TwoChains::start("relayer-false-acks");
     let (dir, a, b) = (&net.dir, &net.a, &net.b);
-    let setup_store = Store::open(&dir.join("setup-store")).unwrap();
-    let metrics = Metrics::new();
-    let a_rt = a.runtime(&setup_store, &metrics).unwrap();
-    let b_rt = b.runtime(&setup_store, &metrics).unwrap();
-    devnet::create_clients(&[a_rt.clone(), b_rt.clone()])
-        .await
-        .unwrap();
-    let grant = devnet::seed_query_scenario(b, b_rt.adapter().as_ref(), &a.id)
-        .await
-        .unwrap();
+    let (a_rt, grant) = clients_and_seed(dir, a, b).await;
 
     // shaanxi, where the query is sent, only through the lying proxy;
     // guangdong unreachable until the lie was told, so the packet is still
