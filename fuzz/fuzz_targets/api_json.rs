@@ -46,7 +46,7 @@ fuzz_target!(init: write_seeds(&seeds()), |data: &[u8]| {
         }
         1 => {
             if let Ok(proposal) = serde_json::from_slice::<SignedProposal>(rest) {
-                let _ = registry().clone().submit(proposal);
+                let _ = registry().clone().submit(proposal, credit_fuzz::FIXED_NOW_SECS);
             }
         }
         _ => {

@@ -279,12 +279,16 @@ pub fn registry_messages() -> (Vec<protocol::SignedProposal>, Vec<protocol::Appr
     (vec![freeze, register], approvals)
 }
 
+/// The registry's "now" (unix seconds) for every fuzz input: fixed, so a
+/// run is deterministic.
+pub const FIXED_NOW_SECS: u64 = 1_800_000_000;
+
 /// Puts a proposal's canonical bytes through the registry's checks
 /// (signatures, roles, whether it applies), as gossip and snapshots do.
 pub fn submit_proposal(registry: &mut Registry, bytes: &[u8]) {
     if let Ok(proposal) = protocol::SignedProposal::from_canonical_bytes(bytes) {
         assert_canonical(&proposal, bytes);
-        let _ = registry.submit(proposal);
+        let _ = registry.submit(proposal, FIXED_NOW_SECS);
     }
 }
 
