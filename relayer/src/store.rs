@@ -397,6 +397,36 @@ impl Store {
         Ok(())
     }
 
+    /// The sequence up to which every packet `source` sent to
+    /// `destination` is known to the store (read from events or proven
+    /// state); 0 when none is.
+    pub fn complete_upto(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+    ) -> Result<u64, StoreError> {
+        let key = format!("{source}/{destination}/complete");
+        Ok(self
+            .progress
+            .get(key.as_bytes())?
+            .map(|v| decode::<u64>(key.as_bytes(), &v))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Records [`Store::complete_upto`]; flushed.
+    pub fn set_complete_upto(
+        &self,
+        source: &ChainId,
+        destination: &ChainId,
+        sequence: u64,
+    ) -> Result<(), StoreError> {
+        let key = format!("{source}/{destination}/complete");
+        self.progress.insert(key.as_bytes(), encode(&sequence))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The latest verified light block of `chain`, if any.
     pub fn trusted_block(&self, chain: &ChainId) -> Result<Option<LightBlock>, StoreError> {
         let key = chain.as_str().as_bytes();

@@ -720,3 +720,48 @@ async fn events_claiming_packets_ended_are_hints_and_every_packet_is_still_deliv
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_hidden_from_the_events_is_found_in_proven_state_and_delivered() {
+    let net = TwoChains::start("relayer-hidden-sends");
+    let (dir, a, b) = (&net.dir, &net.a, &net.b);
+    let (a_rt, grant) = clients_and_seed(dir, a, b).await;
+
+    // shaanxi only through a proxy that drops every send_packet event
+    // while still claiming it scanned the whole range.
+    let hiding = start_proxy(
+        a.url(),
+        Arc::new(|path: &str, json: &mut Value| {
+            if !path.starts_with("/packets") {
+                return false;
+            }
+            let Some(events) = json["events"].as_array_mut() else {
+                return false;
+            };
+            let before = events.len();
+            events.retain(|e| e["event"]["kind"] != "send_packet");
+            events.len() != before
+        }),
+    )
+    .await;
+    let mut a_hidden = a.clone();
+    a_hidden.rpc = vec![hiding];
+    let mut options = RelayerConfig::new(dir.join("relayer-store"));
+    options.clear_interval = Duration::from_secs(1);
+    let config = dir.join("relayer.toml");
+    options.write(&config, &[a_hidden, b.clone()]).unwrap();
+    let log = dir.join("relayer.log");
+    let _daemon = start_relayer(&config, &log);
+
+    let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
+        .await
+        .unwrap();
+    wait_acknowledged(a_rt.adapter().as_ref(), b, sequence, &log).await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("a packet no event announced"),
+        "delivered without the recovery; see {}",
+        log.display()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -23,7 +23,7 @@ use tokio_stream::StreamExt;
 
 pub use chain::{ChainRuntime, MAX_GROUP_MESSAGES, VerifiedStates};
 pub use path::{Direction, PacketFilterFn, PathWorker, RelayReport, Stage};
-pub use scanner::scan_chain;
+pub use scanner::{MAX_RECOVERED_PER_PASS, recover_omitted, scan_chain};
 
 use crate::store::{Store, StoreError};
 
@@ -86,6 +86,24 @@ impl EngineError {
     }
 }
 
+/// The chains `chain` has a path to.
+fn destinations_of(paths: &RwLock<Vec<Arc<PathWorker>>>, chain: &ChainId) -> Vec<ChainId> {
+    let Ok(paths) = paths.read() else {
+        return Vec::new();
+    };
+    let mut out: Vec<ChainId> = paths
+        .iter()
+        .filter_map(|p| match p.ends() {
+            (a, b) if a == chain => Some(b.clone()),
+            (a, b) if b == chain => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The system clock as a protocol time (for store timestamps only;
 /// verification uses header times).
 pub fn wall_clock() -> protocol::Time {
@@ -110,7 +128,7 @@ pub struct EngineOptions {
 /// accepts a chain.
 pub struct Engine {
     chains: RwLock<BTreeMap<ChainId, Arc<ChainRuntime>>>,
-    paths: RwLock<Vec<Arc<PathWorker>>>,
+    paths: Arc<RwLock<Vec<Arc<PathWorker>>>>,
     store: Store,
     options: EngineOptions,
     filter: Option<PacketFilterFn>,
@@ -169,7 +187,7 @@ impl Engine {
         let (added, added_rx) = mpsc::unbounded_channel();
         Ok(Engine {
             chains: RwLock::new(chains),
-            paths: RwLock::new(workers),
+            paths: Arc::new(RwLock::new(workers)),
             store,
             options,
             filter,
@@ -243,6 +261,11 @@ impl Engine {
                 tracing::warn!(chain = %chain.id(), error = %e, "scanning events failed; will retry");
                 report.errors.push(e.to_string());
             }
+            let destinations = destinations_of(&self.paths, chain.id());
+            if let Err(e) = recover_omitted(chain, &self.store, &destinations).await {
+                tracing::warn!(chain = %chain.id(), error = %e, "checking for packets no event announced failed; will retry");
+                report.errors.push(e.to_string());
+            }
         }
         for path in self.paths() {
             report.merge(path.relay_both().await);
@@ -298,11 +321,23 @@ impl Engine {
         }
         let (store, wake) = (self.store.clone(), wake.clone());
         let interval = self.options.clear_interval;
+        let paths = self.paths.clone();
         tasks.spawn(async move {
             let mut blocks = chain.adapter().block_stream();
+            // Events are only hints of what was sent: once per clear
+            // interval the chain's proven sequences are checked as well.
+            let mut checked: Option<std::time::Instant> = None;
             loop {
                 if let Err(e) = scan_chain(&chain, &store).await {
                     tracing::warn!(chain = %chain.id(), error = %e, "scanning events failed; will retry");
+                }
+                if checked.is_none_or(|at| at.elapsed() >= interval) {
+                    let destinations = destinations_of(&paths, chain.id());
+                    match recover_omitted(&chain, &store, &destinations).await {
+                        Ok(_) => checked = Some(std::time::Instant::now()),
+                        Err(e) => tracing::warn!(chain = %chain.id(), error = %e,
+                            "checking for packets no event announced failed; will retry"),
+                    }
                 }
                 // Every block wakes the stages: new packets, and time
                 // passing for timeouts.

@@ -171,3 +171,85 @@ async fn record_ends(
     }
     Ok(())
 }
+
+/// Most packets one call of [`recover_omitted`] looks for, per destination:
+/// bounds the work when a long history must be checked.
+pub const MAX_RECOVERED_PER_PASS: u64 = 1_000;
+
+/// Finds the packets `chain` sent to `destinations` that no event
+/// announced: the chain's proven `next_sequence` per destination says how
+/// many were sent, and every sequence below it the store does not know is
+/// read back from the chain's proven state and recorded. An endpoint that
+/// hides `send_packet` events (or claims it scanned past them) therefore
+/// delays a packet, never loses it. Returns the packets recovered.
+pub async fn recover_omitted(
+    chain: &ChainRuntime,
+    store: &Store,
+    destinations: &[ChainId],
+) -> Result<usize, EngineError> {
+    if destinations.is_empty() {
+        return Ok(0);
+    }
+    let id = chain.id();
+    let keys: Vec<Vec<u8>> = destinations.iter().map(state_keys::next_sequence).collect();
+    let sent = chain.verified_states(&keys).await?;
+    let mut wanted = Vec::new();
+    let mut marks = Vec::new();
+    for (destination, (_, value, _)) in destinations.iter().zip(&sent.entries) {
+        let next = match value {
+            Some(bytes) => {
+                borsh::from_slice::<u64>(bytes).map_err(|e| EngineError::Unexpected {
+                    chain: id.clone(),
+                    reason: format!("next sequence to {destination}: {e}"),
+                })?
+            }
+            None => 1,
+        };
+        let from = store.complete_upto(id, destination)?.saturating_add(1);
+        let to = next.min(from.saturating_add(MAX_RECOVERED_PER_PASS));
+        for sequence in from..to {
+            if store.packet(id, destination, sequence)?.is_none() {
+                wanted.push((destination.clone(), sequence));
+            }
+        }
+        if to > from {
+            marks.push((destination.clone(), to - 1));
+        }
+    }
+    let now = super::wall_clock();
+    let mut recovered = 0;
+    for chunk in wanted.chunks(MAX_BATCH_KEYS) {
+        let keys: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|(d, s)| state_keys::packet(d, *s))
+            .collect();
+        let states = chain.verified_states(&keys).await?;
+        let height = states.light_block.height();
+        for ((destination, sequence), (_, value, _)) in chunk.iter().zip(&states.entries) {
+            // Absent: it already ended (acknowledged or timed out).
+            let Some(bytes) = value else { continue };
+            let packet =
+                Packet::from_canonical_bytes(bytes).map_err(|e| EngineError::Unexpected {
+                    chain: id.clone(),
+                    reason: format!("packet {destination}/{sequence}: {e}"),
+                })?;
+            if &packet.destination != destination || packet.sequence != *sequence {
+                return Err(EngineError::Unexpected {
+                    chain: id.clone(),
+                    reason: format!(
+                        "the packet stored under {destination}/{sequence} names another"
+                    ),
+                });
+            }
+            if store.record_committed(packet, height, now)? {
+                tracing::warn!(chain = %id, %destination, sequence,
+                    "a packet no event announced was found in the chain's proven state: recorded");
+                recovered += 1;
+            }
+        }
+    }
+    for (destination, upto) in marks {
+        store.set_complete_upto(id, &destination, upto)?;
+    }
+    Ok(recovered)
+}
