@@ -226,14 +226,7 @@ async fn a_query_completes_past_a_lying_endpoint_and_its_faults_are_counted() {
     let mut b_via_proxy = b.clone();
     b_via_proxy.rpc.insert(0, proxy_url.clone());
     let api: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut options = RelayerConfig::new(dir.join("relayer-store"));
-    options.api = Some(api);
-    options.api_token = TOKEN.into();
-    options.clear_interval = Duration::from_secs(1);
-    let config = dir.join("relayer.toml");
-    options.write(&config, &[a.clone(), b_via_proxy]).unwrap();
-    let log = dir.join("relayer.log");
-    let _daemon = start_relayer(&config, &log);
+    let (_daemon, log) = start_daemon(dir, &[a.clone(), b_via_proxy], Some(api));
 
     // The devnet query, answered and acknowledged on shaanxi.
     let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
@@ -364,6 +357,23 @@ async fn clients_and_seed(
     (a_rt, grant)
 }
 
+/// Starts `relayer start` over `chains` (clearing every second, its API
+/// on `api` with [`TOKEN`] if given); the daemon and its log's path.
+fn start_daemon(
+    dir: &std::path::Path,
+    chains: &[DevChain],
+    api: Option<std::net::SocketAddr>,
+) -> (common::Daemon, std::path::PathBuf) {
+    let mut options = RelayerConfig::new(dir.join("relayer-store"));
+    options.api = api;
+    options.api_token = TOKEN.into();
+    options.clear_interval = Duration::from_secs(1);
+    let config = dir.join("relayer.toml");
+    options.write(&config, chains).unwrap();
+    let log = dir.join("relayer.log");
+    (start_relayer(&config, &log), log)
+}
+
 /// The value of the sample `line_start` (`name{labels}`) in a metrics page.
 fn sample(page: &str, line_start: &str) -> Option<f64> {
     page.lines()
@@ -390,14 +400,7 @@ async fn headers_dated_ahead_of_the_local_clock_are_refused_and_relaying_goes_on
     let mut b_via_proxy = b.clone();
     b_via_proxy.rpc.insert(0, proxy_url);
     let api: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut options = RelayerConfig::new(dir.join("relayer-store"));
-    options.api = Some(api);
-    options.api_token = TOKEN.into();
-    options.clear_interval = Duration::from_secs(1);
-    let config = dir.join("relayer.toml");
-    options.write(&config, &[a.clone(), b_via_proxy]).unwrap();
-    let log = dir.join("relayer.log");
-    let _daemon = start_relayer(&config, &log);
+    let (_daemon, log) = start_daemon(dir, &[a.clone(), b_via_proxy], Some(api));
 
     // Relayed end to end, from the honest node.
     let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
@@ -700,12 +703,7 @@ async fn events_claiming_packets_ended_are_hints_and_every_packet_is_still_deliv
     a_via_proxy.rpc = vec![proxy_url];
     let mut b_gated = b.clone();
     b_gated.rpc = vec![gate_url];
-    let mut options = RelayerConfig::new(dir.join("relayer-store"));
-    options.clear_interval = Duration::from_secs(1);
-    let config = dir.join("relayer.toml");
-    options.write(&config, &[a_via_proxy, b_gated]).unwrap();
-    let log = dir.join("relayer.log");
-    let _daemon = start_relayer(&config, &log);
+    let (_daemon, log) = start_daemon(dir, &[a_via_proxy, b_gated], None);
 
     let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
         .await
@@ -746,12 +744,7 @@ async fn a_send_hidden_from_the_events_is_found_in_proven_state_and_delivered() 
     .await;
     let mut a_hidden = a.clone();
     a_hidden.rpc = vec![hiding];
-    let mut options = RelayerConfig::new(dir.join("relayer-store"));
-    options.clear_interval = Duration::from_secs(1);
-    let config = dir.join("relayer.toml");
-    options.write(&config, &[a_hidden, b.clone()]).unwrap();
-    let log = dir.join("relayer.log");
-    let _daemon = start_relayer(&config, &log);
+    let (_daemon, log) = start_daemon(dir, &[a_hidden, b.clone()], None);
 
     let (_, sequence) = devnet::send_query(a, a_rt.adapter().as_ref(), &b.id, &grant)
         .await
