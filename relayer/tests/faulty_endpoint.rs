@@ -486,9 +486,7 @@ async fn a_header_back_dated_past_an_expired_trust_is_refused_by_the_local_clock
         &metrics,
     );
     // Trusted today: block 2.
-    while b_rt_height(b).await < 2 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_height(b, 2).await;
     let trusted = honest
         .verified_block(Height::new(2).unwrap())
         .await
@@ -513,9 +511,7 @@ async fn a_header_back_dated_past_an_expired_trust_is_refused_by_the_local_clock
         re_dating(validator_keys(b), 2, move |_| back_dated),
     )
     .await;
-    while b_rt_height(b).await < 8 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_height(b, 8).await;
     let later = runtime_over(b, vec![proxy_url], anchor, clock.clone(), &store, &metrics);
     let refused = later.verified_block(Height::new(8).unwrap()).await;
     let error = refused.expect_err("a back-dated header passed an expired trust");
@@ -531,11 +527,16 @@ async fn a_header_back_dated_past_an_expired_trust_is_refused_by_the_local_clock
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Guangdong's latest height, from its own node.
-async fn b_rt_height(b: &DevChain) -> u64 {
-    match b.adapter().unwrap().status().await {
-        Ok(s) => s.latest_height.value(),
-        Err(_) => 0,
+/// Waits until `chain`'s own node has produced block `height`.
+async fn wait_for_height(chain: &DevChain, height: u64) {
+    let adapter = chain.adapter().unwrap();
+    while adapter
+        .status()
+        .await
+        .map_or(0, |s| s.latest_height.value())
+        < height
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -559,9 +560,7 @@ async fn no_endpoint_moves_the_trust_anchor_or_slips_in_an_older_block() {
         }),
     )
     .await;
-    while b_rt_height(b).await < 6 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_height(b, 6).await;
     let runtime = runtime_over(b, vec![liar], anchor, clock.clone(), &store, &metrics);
     let error = runtime
         .verified_block(Height::new(3).unwrap())
@@ -581,9 +580,6 @@ async fn no_endpoint_moves_the_trust_anchor_or_slips_in_an_older_block() {
         &store,
         &metrics,
     );
-    while b_rt_height(b).await < 6 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     honest
         .verified_block(Height::new(6).unwrap())
         .await
