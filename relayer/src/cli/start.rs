@@ -10,7 +10,6 @@ use clap::Args;
 use relayer::api::ApiState;
 use std::collections::BTreeSet;
 
-use light_clients::credit_chain::Options;
 use network::{Network, NetworkConfig, PeerId};
 use relayer::clock::{SharedClock, SystemClock};
 use relayer::config::{Config, NetworkSettings};
@@ -20,7 +19,6 @@ use relayer::metrics::Metrics;
 use relayer::registry::RegistryGenesis;
 use relayer::registry::service::RegistryService;
 use relayer::store::Store;
-use relayer::trust::ChainTrust;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 
@@ -172,11 +170,7 @@ pub async fn build_mesh_engine(
             chain.id.clone(),
             adapter,
             settings.identity.clone(),
-            ChainTrust {
-                anchor: chain.trust_anchor,
-                options: Options::default(),
-                clock: clock.clone(),
-            },
+            chain.trust(clock),
             local.store().clone(),
             metrics.clone(),
         )));

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use adapters::{ChainAdapter, CreditChainAdapter, RpcOptions};
 use anyhow::Context;
 use clap::Args;
-use light_clients::credit_chain::Options;
 use network::{Network, NetworkConfig, Topic};
 use relayer::audit::AuditService;
 use relayer::clock::SystemClock;
@@ -24,7 +23,6 @@ use relayer::registry::service::RegistryService;
 use relayer::registry::signing;
 use relayer::store::Store;
 use relayer::supervisor::{Anchorer, Supervisor, SupervisorState};
-use relayer::trust::ChainTrust;
 
 /// Arguments of `relayer supervise`.
 #[derive(Debug, Args)]
@@ -101,11 +99,7 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
             chain.id.clone(),
             adapter,
             key.clone(),
-            ChainTrust {
-                anchor: chain.trust_anchor,
-                options: Options::default(),
-                clock: clock.clone(),
-            },
+            chain.trust(&clock),
             store.clone(),
             metrics.clone(),
         )));

@@ -436,6 +436,18 @@ pub struct NetworkChain {
     pub trust_anchor: Anchor,
 }
 
+impl NetworkChain {
+    /// What the light client of this chain starts from, with `clock`
+    /// (default light-client parameters).
+    pub fn trust(&self, clock: &SharedClock) -> ChainTrust {
+        ChainTrust {
+            anchor: self.trust_anchor,
+            options: Options::default(),
+            clock: clock.clone(),
+        }
+    }
+}
+
 /// One `[[paths]]` entry: packets are relayed between `a` and `b`, both
 /// ways. Unordered: `a`–`b` and `b`–`a` are the same path.
 #[derive(Clone, Debug, PartialEq, Eq)]
