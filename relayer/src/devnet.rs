@@ -123,18 +123,22 @@ impl DevChain {
                 .enable_all()
                 .build()?;
             runtime.block_on(async move {
+                // Quietly wait for the node to serve block 1 (the adapter
+                // would log every refused connection), then read it checked.
+                let first = format!("{node}/light_block/1");
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !reqwest::get(&first)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    if Instant::now() > deadline {
+                        bail!("chain {id} produced no first block within 30 s");
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 let adapter =
                     CreditChainAdapter::new(id.clone(), vec![node], RpcOptions::default())?;
-                let deadline = Instant::now() + Duration::from_secs(30);
-                loop {
-                    match adapter.light_block(Height::GENESIS).await {
-                        Ok(block) => return Ok(Anchor::of(&block)),
-                        Err(e) if Instant::now() > deadline => {
-                            bail!("chain {id} produced no first block within 30 s: {e}")
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    }
-                }
+                Ok(Anchor::of(&adapter.light_block(Height::GENESIS).await?))
             })
         })
         .join()
