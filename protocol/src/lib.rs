@@ -14,6 +14,7 @@ pub mod header;
 pub mod ids;
 pub mod packet;
 pub mod registry;
+pub mod sealed;
 pub mod state_keys;
 pub mod time;
 pub mod tx;
@@ -26,9 +27,12 @@ pub use hash::Hash;
 pub use header::{Commit, CommitSig, Header, LightBlock, SignedHeader, vote_sign_bytes};
 pub use ids::{ChainId, EnterpriseId, InstitutionId};
 pub use packet::{
-    AggregationPartial, AggregationRequest, Attestation, ChainRegistration, ChainType, CreditQuery,
+    AggregationPartial, AggregationRequest, AggregationTotal, Attestation, ChainRegistration, ChainType, CreditQuery,
     CreditRecord, CreditResponse, Currency, FeeCharge, Money, Packet, PacketPayload, QueryOutcome,
     RecordKind, RecordStatus, TrustAnchor,
+};
+pub use sealed::{
+    DecryptionKey, EncryptionKey, RecordCommitment, SaltedRecord, SealError, SealedAnswer,
 };
 pub use registry::{Approval, Proposal, ProposalId, SignedProposal};
 pub use time::{Height, Time};

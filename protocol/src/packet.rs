@@ -10,6 +10,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{Canonical, invalid_data, string_conversions};
+use crate::sealed::{EncryptionKey, SealedAnswer};
 use crate::{
     ChainId, EnterpriseId, Error, Hash, Height, InstitutionId, PublicKey, Signature, Time,
     ValidatorSet,
@@ -160,6 +161,10 @@ pub struct CreditQuery {
     pub consent_id: Hash,
     /// The most the requester will pay.
     pub max_fee: Money,
+    /// The requester's encryption key, which the answer is sealed to: the
+    /// key registered for the requester on the asking chain (that chain
+    /// refuses the query otherwise).
+    pub encryption_key: EncryptionKey,
 }
 
 /// How the destination chain handled a credit query.
@@ -168,7 +173,8 @@ pub struct CreditQuery {
 #[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
 #[serde(deny_unknown_fields)]
 pub enum QueryOutcome {
-    /// Answered; the records follow.
+    /// Answered: the sealed answers follow (none when no record is
+    /// committed in the scope).
     Answered,
     /// Refused: no valid consent covers the query.
     ConsentRefused(String),
@@ -184,11 +190,15 @@ pub struct CreditResponse {
     pub query_packet: Hash,
     /// What happened.
     pub outcome: QueryOutcome,
-    /// The records found (empty unless answered).
-    pub records: Vec<CreditRecord>,
+    /// One sealed answer per provider that answered, in provider order
+    /// (empty unless answered; empty and `missing` empty: no record).
+    pub answers: Vec<SealedAnswer>,
+    /// Providers holding committed records in the scope that did not
+    /// answer before the answering chain's deadline.
+    pub missing: Vec<InstitutionId>,
     /// The fee charged: the sum of `charges` (zero unless answered).
     pub fee_charged: Money,
-    /// What each provider whose records are returned charges, in the
+    /// What each provider that answered charges, in the
     /// destination's order. Nothing is paid on the destination: the source
     /// pays each provider out of the requester's escrow when this
     /// acknowledgement is proven to it.
@@ -321,6 +331,38 @@ pub struct AggregationPartial {
     /// proof; nothing further to verify here.
     #[serde(with = "hex::serde")]
     pub proof: Vec<u8>,
+}
+
+/// An aggregation's total on the asking chain, written by
+/// `close_aggregation` once every chain it was sent to answered or timed
+/// out: the homomorphic sum of the partials, under the key shared by the
+/// requester and the regulator's supervision node
+/// ([`AggregationRequest::encryption_key`]). The supervision node releases
+/// its decryption share for this ciphertext only, and only when
+/// `providers` reaches its threshold; no partial is ever decrypted.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationTotal {
+    /// The aggregation.
+    pub aggregation_id: Hash,
+    /// Who asked.
+    pub requester: InstitutionId,
+    /// About whom.
+    pub enterprise: EnterpriseId,
+    /// The joint encryption key (requester's share + regulator's share).
+    #[serde(with = "hex::serde")]
+    pub encryption_key: Vec<u8>,
+    /// The sum of every partial (128 bytes, two limbs).
+    #[serde(with = "hex::serde")]
+    pub ciphertext: Vec<u8>,
+    /// How many providers contributed, over all chains.
+    pub providers: u32,
+    /// The chains whose partial is in the sum.
+    pub chains: Vec<ChainId>,
+    /// The chains asked that did not answer (timed out or refused).
+    pub missing_chains: Vec<ChainId>,
+    /// When it was closed (block time of the asking chain).
+    pub closed_at: Time,
 }
 
 /// Kind of chain a registration describes.

@@ -289,6 +289,72 @@ pub fn aggregation_deadlines_due(now: Time) -> Vec<u8> {
     ])
 }
 
+/// `institutions/<id>/encryption_key`: the X25519 key (`EncryptionKey`)
+/// an institution's answers are sealed to.
+pub fn encryption_key(institution: &InstitutionId) -> Vec<u8> {
+    join(&["institutions/", institution.as_str(), "/encryption_key"])
+}
+
+/// `institutions/<id>/aggregation_key`: an institution's share of joint
+/// aggregation keys (32-byte Ristretto255 point, proven known).
+pub fn aggregation_key(institution: &InstitutionId) -> Vec<u8> {
+    join(&["institutions/", institution.as_str(), "/aggregation_key"])
+}
+
+/// `params/regulator_aggregation_key`: the regulator's share of every joint
+/// aggregation key (32-byte Ristretto255 point).
+pub fn regulator_aggregation_key() -> Vec<u8> {
+    b"params/regulator_aggregation_key".to_vec()
+}
+
+/// `interchain/aggregation_totals/<aggregation id hex>`: on the asking
+/// chain, a closed aggregation's [`AggregationTotal`](crate::AggregationTotal).
+pub fn aggregation_total(aggregation_id: &Hash) -> Vec<u8> {
+    join(&[
+        "interchain/aggregation_totals/",
+        &aggregation_id.to_string(),
+    ])
+}
+
+/// `interchain/pending_queries/<source>/<seq>`: on an answering chain, a
+/// credit query received and not yet acknowledged: the commitments each
+/// provider must cover and the sealed answers so far.
+pub fn pending_query(source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/pending_queries/",
+        source.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// `interchain/query_deadlines/<deadline unix nanos>/<source>/<seq>`: the
+/// index of pending queries by answer deadline (value: borsh `(ChainId,
+/// u64)`), as [`aggregation_deadline`].
+pub fn query_deadline(deadline: Time, source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/query_deadlines/",
+        &seq(deadline.unix_nanos()),
+        "/",
+        source.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
+/// The prefix of every [`query_deadline`] key.
+pub fn query_deadlines() -> Vec<u8> {
+    b"interchain/query_deadlines/".to_vec()
+}
+
+/// The exclusive upper bound of the [`query_deadline`] keys due at `now`.
+pub fn query_deadlines_due(now: Time) -> Vec<u8> {
+    join(&[
+        "interchain/query_deadlines/",
+        &seq(now.unix_nanos().saturating_add(1)),
+    ])
+}
+
 /// `audit/anchors/<upto>`: an anchored checkpoint of the regulator's
 /// audit log ([`AuditAnchor`](crate::tx::AuditAnchor)), by its last entry.
 pub fn audit_anchor(upto: u64) -> Vec<u8> {

@@ -21,6 +21,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::{Canonical, string_conversions};
+use crate::sealed::{EncryptionKey, RecordCommitment, SealedAnswer};
 use crate::{
     AggregationRequest, Attestation, ChainId, CreditQuery, CreditRecord, EnterpriseId, Error, Hash,
     Height, InstitutionId, LightBlock, Money, Packet, PacketPayload, PublicKey, RecordKind,
@@ -310,8 +311,9 @@ pub enum TxBody {
     },
 
     // --- records ---
-    /// A data provider writes a credit record (the provider must be the
-    /// sender).
+    /// Legacy: a credit record in plaintext in the chain's state. Refused
+    /// by name since records stay with their provider; kept so the variant
+    /// indexes after it do not move. See [`TxBody::CommitRecord`].
     WriteRecord {
         /// The record.
         record: CreditRecord,
@@ -496,6 +498,63 @@ pub enum TxBody {
         /// The cap, in the chain's currency.
         fee: Money,
     },
+    // --- records that stay home (appended) ---
+    /// A data provider commits to a record it keeps itself: the chain
+    /// stores the commitment (kind, dates, salted digest), never the
+    /// record. The commitment's provider must be the sender.
+    CommitRecord {
+        /// The commitment.
+        commitment: RecordCommitment,
+    },
+    /// A bank or credit bureau registers (or rotates) the X25519 key its
+    /// answers are sealed to; its queries must name it.
+    RegisterEncryptionKey {
+        /// The key.
+        key: EncryptionKey,
+    },
+    /// A data provider answers a pending credit query received from
+    /// `source`: its committed records in the query's scope, sealed to the
+    /// requester's key. Refused unless the answer lists exactly the
+    /// provider's commitments the chain selected for the query.
+    AnswerQuery {
+        /// The asking chain.
+        source: ChainId,
+        /// The query packet's sequence.
+        sequence: u64,
+        /// The sealed answer.
+        answer: SealedAnswer,
+    },
+    /// A bank or credit bureau registers its share of the joint
+    /// aggregation key: a Ristretto255 point (32 bytes) and a Schnorr proof
+    /// that it knows the point's discrete log (`homomorphic`'s key-share
+    /// proof, bound to the chain and institution), so it cannot register a
+    /// share that cancels the regulator's.
+    RegisterAggregationKey {
+        /// The key share.
+        #[serde(with = "hex::serde")]
+        key: Vec<u8>,
+        /// The proof of knowledge.
+        #[serde(with = "hex::serde")]
+        proof: Vec<u8>,
+    },
+    /// Sets the regulator's share of every joint aggregation key
+    /// (governance), with its proof of knowledge.
+    SetRegulatorAggregationKey {
+        /// The key share.
+        #[serde(with = "hex::serde")]
+        key: Vec<u8>,
+        /// The proof of knowledge.
+        #[serde(with = "hex::serde")]
+        proof: Vec<u8>,
+    },
+    /// The requester closes an aggregation once every chain it was sent to
+    /// answered or timed out: the chain writes the
+    /// [`AggregationTotal`](crate::AggregationTotal); no request with this
+    /// id may be sent after.
+    CloseAggregation {
+        /// The aggregation.
+        aggregation_id: Hash,
+    },
 }
 
 /// Domain tag of the bytes a regulator signs for an audit checkpoint
@@ -560,11 +619,18 @@ impl TxBody {
             TxBody::SendAggregationRequest { .. } => "send_aggregation_request",
             TxBody::ContributeAggregation { .. } => "contribute_aggregation",
             TxBody::AnchorAuditCheckpoint { .. } => "anchor_audit_checkpoint",
+            TxBody::CommitRecord { .. } => "commit_record",
+            TxBody::RegisterEncryptionKey { .. } => "register_encryption_key",
+            TxBody::AnswerQuery { .. } => "answer_query",
+            TxBody::RegisterAggregationKey { .. } => "register_aggregation_key",
+            TxBody::SetRegulatorAggregationKey { .. } => "set_regulator_aggregation_key",
+            TxBody::CloseAggregation { .. } => "close_aggregation",
         }
     }
 
     /// The module that handles the message: `governance`, `records`,
-    /// `consent`, `attestations`, `fees` or `interchain`.
+    /// `consent`, `keys`, `attestations`, `fees`, `interchain` or
+    /// `supervision`.
     pub fn module(&self) -> &'static str {
         match self {
             TxBody::RegisterInstitution { .. }
@@ -572,8 +638,10 @@ impl TxBody {
             | TxBody::ReinstateInstitution { .. }
             | TxBody::RegisterEnterprise { .. }
             | TxBody::SetValidators { .. }
-            | TxBody::Mint { .. } => "governance",
-            TxBody::WriteRecord { .. } => "records",
+            | TxBody::Mint { .. }
+            | TxBody::SetRegulatorAggregationKey { .. } => "governance",
+            TxBody::WriteRecord { .. } | TxBody::CommitRecord { .. } => "records",
+            TxBody::RegisterEncryptionKey { .. } | TxBody::RegisterAggregationKey { .. } => "keys",
             TxBody::GrantConsent { .. } | TxBody::RevokeConsent { .. } => "consent",
             TxBody::IssueAttestation { .. } => "attestations",
             TxBody::SetQueryFee { .. }
@@ -588,7 +656,9 @@ impl TxBody {
             | TxBody::TimeoutPacket { .. }
             | TxBody::SendAttestation { .. }
             | TxBody::SendAggregationRequest { .. }
-            | TxBody::ContributeAggregation { .. } => "interchain",
+            | TxBody::ContributeAggregation { .. }
+            | TxBody::AnswerQuery { .. }
+            | TxBody::CloseAggregation { .. } => "interchain",
             TxBody::AnchorAuditCheckpoint { .. } => "supervision",
         }
     }
