@@ -6,6 +6,7 @@
 //! configuration it could only half use ([`config::Config::load`] is all or
 //! nothing).
 
+pub mod answers;
 pub mod api;
 pub mod audit;
 pub mod clock;

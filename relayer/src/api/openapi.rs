@@ -188,7 +188,7 @@ fn schema_send_credit_query() -> Value {
             "destination": { "type": "string", "description": "The chain to ask." },
             "query": {
                 "type": "object",
-                "required": ["requester", "enterprise", "kinds", "purpose", "consent_id", "max_fee"],
+                "required": ["requester", "enterprise", "kinds", "purpose", "consent_id", "max_fee", "encryption_key"],
                 "properties": {
                     "requester": { "type": "string", "description": "The asking institution (the sender)." },
                     "enterprise": { "type": "string", "description": "Unified social credit code (GB 32100-2015)." },
@@ -197,6 +197,7 @@ fn schema_send_credit_query() -> Value {
                     "purpose": { "type": "string" },
                     "consent_id": hex("Id of the enterprise's consent on the destination chain.", 64),
                     "max_fee": { "$ref": "#/components/schemas/Money" },
+                    "encryption_key": hex("The requester's X25519 key registered on the source chain: every provider's answer is sealed to it (HPKE).", 64),
                 },
             },
             "timeout_height": { "type": "integer", "format": "int64", "nullable": true },
@@ -253,13 +254,14 @@ fn schema_status() -> Value {
 /// Schema `Result`.
 fn schema_result() -> Value {
     json!({
-        "type": "object", "required": ["query", "state", "acknowledgement", "bundle"],
+        "type": "object", "required": ["query", "state", "packet", "acknowledgement", "bundle"],
         "properties": {
             "query": { "$ref": "#/components/schemas/QueryId" },
+            "packet": { "type": "object", "description": "The query packet as committed on the source: what the sealed answers are bound to (open them with `relayer query result --key FILE`)." },
             "state": { "type": "string", "enum": ["received", "acknowledged"] },
             "acknowledgement": {
                 "type": "object",
-                "description": "`{kind: result, body: {kind: credit_response, body: {query_packet, outcome: {outcome: answered | consent_refused | fee_refused, detail}, records, fee_charged, charges: [{provider, fee}]}}}` or `{kind: error, body: reason}`. Its hash is the value of the `interchain/acks/...` proof.",
+                "description": "`{kind: result, body: {kind: credit_response, body: {query_packet, outcome: {outcome: answered | consent_refused | fee_refused, detail}, answers: [{provider, commitments, encapsulated_key, ciphertext}], missing: [provider], fee_charged, charges: [{provider, fee}]}}}` or `{kind: error, body: reason}`. Each answer is sealed to the requester's key: the relayer sees ciphertext only. Its hash is the value of the `interchain/acks/...` proof.",
             },
             "bundle": { "$ref": "#/components/schemas/Bundle" },
         },

@@ -660,6 +660,9 @@ pub(super) async fn result(
     Ok(Json(json!({
         "query": id.json(),
         "state": state_name(&record.state),
+        // The packet as committed, so the requester can check that the
+        // acknowledgement answers it and open its sealed answers offline.
+        "packet": record.packet,
         "acknowledgement": acknowledgement,
         "bundle": {
             "chain_id": id.destination,

@@ -96,6 +96,11 @@ pub struct ResultArgs {
     /// --untrusted DIR/untrusted.json`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The requester's encryption key file: check the result from its
+    /// proof bundle alone, open every provider's sealed answer and check
+    /// each record against its commitment; prints the records.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 }
 
 pub(crate) use super::governance::Failure;
@@ -258,7 +263,10 @@ fn result(args: &ResultArgs) -> Result<u8, Failure> {
         write_bundle(dir, &answer["bundle"])?;
     }
     if args.api.json {
-        println!("{}", pretty(&answer));
+        // With a key, the opened records are the JSON printed.
+        if args.key.is_none() {
+            println!("{}", pretty(&answer));
+        }
     } else {
         println!(
             "query {}: {}",
@@ -272,6 +280,9 @@ fn result(args: &ResultArgs) -> Result<u8, Failure> {
             answer["bundle"]["height"]
         );
     }
+    if let Some(file) = &args.key {
+        open_and_print(file, &answer, args.api.json)?;
+    }
     if let Some(dir) = &args.out {
         eprintln!(
             "wrote {0}/trusted.json and {0}/untrusted.json; check with: relayer light-client verify --trusted {0}/trusted.json --untrusted {0}/untrusted.json",
@@ -279,6 +290,44 @@ fn result(args: &ResultArgs) -> Result<u8, Failure> {
         );
     }
     Ok(exit::OK)
+}
+
+/// Checks `answer` from its bundle, opens it with the key in `file` and
+/// prints the records (JSON with `--json`).
+fn open_and_print(file: &Path, answer: &Value, json_output: bool) -> Result<(), Failure> {
+    use crate::answers::{EncryptionKeyFile, open_result};
+    let (_, key) = EncryptionKeyFile::read(file)
+        .map_err(|e| Failure::new(exit::MALFORMED, e.to_string()))?;
+    let opened = open_result(&key, answer, crate::engine::wall_clock())
+        .map_err(|e| Failure::new(exit::REFUSED, e.to_string()))?;
+    if json_output {
+        let body = json!({
+            "query": answer["query"],
+            "proven_at": opened.proven_at.height(),
+            "opened": opened.answers,
+            "missing": opened.response.missing,
+        });
+        println!("{}", pretty(&body));
+        return Ok(());
+    }
+    println!(
+        "opened and checked against {} height {} ({:?}):",
+        opened.proven_at.header().chain_id,
+        opened.proven_at.height(),
+        opened.response.outcome
+    );
+    for answer in &opened.answers {
+        for r in &answer.records {
+            println!("  {}", crate::devnet::show_record(r));
+        }
+    }
+    if opened.answers.is_empty() && opened.response.missing.is_empty() {
+        println!("  no record");
+    }
+    for p in &opened.response.missing {
+        println!("  provider {p} did not answer before the deadline");
+    }
+    Ok(())
 }
 
 /// Writes the bundle's trusted block and proof block for offline checking.

@@ -1,0 +1,257 @@
+//! Sealed answers at the requester: its encryption key file, and opening a
+//! query's result offline.
+//!
+//! The relayer and its API never hold a requester's decryption key: they
+//! carry and serve the sealed answers. The requester opens them itself
+//! (`relayer query result --key FILE`, or the devnet acting as bank-a),
+//! after checking, from the proof bundle alone, that the acknowledgement is
+//! the one the answering chain committed: the proof block verifies from
+//! the bundle's trusted block, the acknowledgement and its hash are proven
+//! against the proof block's state root, and the acknowledgement answers
+//! this packet. Then every provider's answer is opened and each record
+//! checked against the commitment the chain selected for it.
+
+use std::path::Path;
+
+use light_clients::credit_chain::{Options, TrustedState, Verdict, verify};
+use light_clients::merkle::StateProof;
+use protocol::sealed::{SealError, open_answer};
+use protocol::tx::Acknowledgement;
+use protocol::{
+    Canonical, ChainId, CreditRecord, CreditResponse, DecryptionKey, EncryptionKey, Hash,
+    InstitutionId, LightBlock, Packet, PacketPayload, Time, state_keys,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Why a result could not be opened or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The key file is unreadable or malformed.
+    #[error("encryption key file {path}: {reason}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The result JSON lacks a part or has a malformed one.
+    #[error("the result is malformed: {0}")]
+    Malformed(String),
+    /// The proof bundle does not prove the acknowledgement.
+    #[error("the result's proof does not hold: {0}")]
+    Unproven(String),
+    /// The acknowledgement is not a credit response to this packet.
+    #[error("the acknowledgement does not answer this query: {0}")]
+    NotTheAnswer(String),
+    /// An answer does not open or a record does not match its commitment.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// A requester's encryption key file: JSON with the institution, its chain
+/// and the X25519 key pair (secret in hex). Written `0600`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionKeyFile {
+    /// The institution whose answers are sealed to this key.
+    pub institution: InstitutionId,
+    /// The chain it is registered on.
+    pub chain_id: ChainId,
+    /// The public key (registered on the chain).
+    pub public_key: EncryptionKey,
+    /// The secret key, 64 hex digits.
+    pub secret_key: String,
+}
+
+impl EncryptionKeyFile {
+    /// A fresh key for `institution` of `chain_id`.
+    pub fn generate(institution: InstitutionId, chain_id: ChainId) -> (EncryptionKeyFile, DecryptionKey) {
+        let key = DecryptionKey::generate(&mut rand::rngs::OsRng);
+        let file = EncryptionKeyFile {
+            institution,
+            chain_id,
+            public_key: key.public(),
+            secret_key: hex::encode(key.to_bytes()),
+        };
+        (file, key)
+    }
+
+    /// Writes the file (owner read/write only).
+    pub fn write(&self, path: &Path) -> Result<(), AnswerError> {
+        let fail = |e: std::io::Error| AnswerError::KeyFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let json = serde_json::to_string_pretty(self).unwrap_or_default();
+        std::fs::write(path, json).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a key file and checks that its secret matches its public key.
+    pub fn read(path: &Path) -> Result<(EncryptionKeyFile, DecryptionKey), AnswerError> {
+        let fail = |reason: String| AnswerError::KeyFile {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let file: EncryptionKeyFile =
+            serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(&file.secret_key, &mut secret)
+            .map_err(|e| fail(format!("secret_key: {e} (expected 64 hex digits)")))?;
+        let key = DecryptionKey::from_bytes(secret);
+        if key.public() != file.public_key {
+            return Err(fail("secret_key does not belong to public_key".into()));
+        }
+        Ok((file, key))
+    }
+}
+
+/// One provider's records, opened and checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpenedAnswer {
+    /// The provider.
+    pub provider: InstitutionId,
+    /// Its records, each matching its commitment.
+    pub records: Vec<CreditRecord>,
+}
+
+/// Opens every answer of `response`, the acknowledgement of the credit
+/// query `packet`, with `key`.
+pub fn open_response(
+    key: &DecryptionKey,
+    packet: &Packet,
+    response: &CreditResponse,
+) -> Result<Vec<OpenedAnswer>, AnswerError> {
+    let PacketPayload::CreditQuery(query) = &packet.payload else {
+        return Err(AnswerError::NotTheAnswer("the packet is not a credit query".into()));
+    };
+    if response.query_packet != packet.commitment() {
+        return Err(AnswerError::NotTheAnswer(format!(
+            "it answers packet {}, this query is packet {}",
+            response.query_packet,
+            packet.commitment()
+        )));
+    }
+    response
+        .answers
+        .iter()
+        .map(|answer| {
+            Ok(OpenedAnswer {
+                provider: answer.provider.clone(),
+                records: open_answer(key, packet, query, answer)?,
+            })
+        })
+        .collect()
+}
+
+/// A result checked from its proof bundle and opened.
+#[derive(Clone, Debug)]
+pub struct OpenedResult {
+    /// The query packet.
+    pub packet: Packet,
+    /// The proven acknowledgement.
+    pub response: CreditResponse,
+    /// The answering chain's block the acknowledgement is proven against.
+    pub proven_at: LightBlock,
+    /// Each provider's records.
+    pub answers: Vec<OpenedAnswer>,
+}
+
+/// Checks the API's result JSON (`GET /queries/.../result`: `packet`,
+/// `acknowledgement`, `bundle`) from its bundle alone, at time `now`, then
+/// opens its answers with `key`.
+pub fn open_result(key: &DecryptionKey, result: &Value, now: Time) -> Result<OpenedResult, AnswerError> {
+    let part = |name: &str, v: &Value| -> Result<Value, AnswerError> {
+        if v.is_null() {
+            Err(AnswerError::Malformed(format!("no {name}")))
+        } else {
+            Ok(v.clone())
+        }
+    };
+    let decode = |name: &str, v: Value| -> Result<_, AnswerError> {
+        Ok::<_, AnswerError>(v).and_then(|v| {
+            serde_json::from_value(v).map_err(|e| AnswerError::Malformed(format!("{name}: {e}")))
+        })
+    };
+    let packet: Packet = decode("packet", part("packet", &result["packet"])?)?;
+    let ack: Acknowledgement =
+        decode("acknowledgement", part("acknowledgement", &result["acknowledgement"])?)?;
+    let bundle = &result["bundle"];
+    let trusted: LightBlock = decode("bundle.trusted", part("bundle.trusted", &bundle["trusted"])?)?;
+    let proven_at: LightBlock =
+        decode("bundle.light_block", part("bundle.light_block", &bundle["light_block"])?)?;
+    if proven_at.header().chain_id != packet.destination {
+        return Err(AnswerError::Unproven(format!(
+            "the proof block is of {}, the query was answered by {}",
+            proven_at.header().chain_id,
+            packet.destination
+        )));
+    }
+    let trusted_state: TrustedState = trusted.into();
+    match verify(&trusted_state, &proven_at, &Options::default(), now) {
+        Verdict::Success => {}
+        other => {
+            return Err(AnswerError::Unproven(format!(
+                "the proof block {} does not verify from the bundle's trusted block: {other:?}",
+                proven_at.height()
+            )));
+        }
+    }
+    let root = proven_at.header().state_root;
+    let proofs = bundle["proofs"]
+        .as_array()
+        .ok_or_else(|| AnswerError::Malformed("no bundle.proofs".into()))?;
+    let expect = [
+        (
+            state_keys::packet_ack(&packet.source, packet.sequence),
+            ack.hash().0.to_vec(),
+        ),
+        (
+            state_keys::packet_ack_data(&packet.source, packet.sequence),
+            ack.to_canonical_bytes(),
+        ),
+    ];
+    for (key_bytes, value) in &expect {
+        let entry = proofs
+            .iter()
+            .find(|p| p["key"].as_str() == Some(&hex::encode(key_bytes)))
+            .ok_or_else(|| {
+                AnswerError::Unproven(format!("no proof of {}", state_keys::show(key_bytes)))
+            })?;
+        let proof: StateProof = decode("bundle.proofs[].proof", part("proof", &entry["proof"])?)?;
+        proof.verify(&root, key_bytes, Some(value)).map_err(|e| {
+            AnswerError::Unproven(format!("{}: {e}", state_keys::show(key_bytes)))
+        })?;
+    }
+    let Acknowledgement::Result(PacketPayload::CreditResponse(response)) = ack else {
+        return Err(AnswerError::NotTheAnswer(format!(
+            "the acknowledgement is not a credit response: {ack:?}"
+        )));
+    };
+    let answers = open_response(key, &packet, &response)?;
+    Ok(OpenedResult {
+        packet,
+        response,
+        proven_at,
+        answers,
+    })
+}
+
+/// The digest list of every answer, for display (`provider: n records`).
+pub fn commitments_of(response: &CreditResponse) -> Vec<(InstitutionId, Vec<Hash>)> {
+    response
+        .answers
+        .iter()
+        .map(|a| (a.provider.clone(), a.commitments.clone()))
+        .collect()
+}
