@@ -784,7 +784,10 @@ fn sealed_answers_open_only_at_the_requester_and_match_the_records() {
     assert_eq!(pending.expected.len(), 2);
     assert_eq!(pending.expected[0].commitments, digests("provider-b"));
     assert_eq!(pending.expected[1].commitments, digests("provider-c"));
-    assert_eq!(ev.get("deadline"), Some(pending.deadline.to_string().as_str()));
+    assert_eq!(
+        ev.get("deadline"),
+        Some(pending.deadline.to_string().as_str())
+    );
 
     // provider-c answers first: still pending.
     let r = n.b.ok("provider-c", n.answer(&packet, "provider-c"));
@@ -881,10 +884,22 @@ fn an_answer_leaving_out_a_committed_record_is_refused_naming_it() {
         },
     );
     let ack = n.ack_of(&packet).unwrap();
-    let err = open_answer(&decryption_key("bank-a"), &packet, q, &response(&ack).answers[0])
-        .unwrap_err();
+    let err = open_answer(
+        &decryption_key("bank-a"),
+        &packet,
+        q,
+        &response(&ack).answers[0],
+    )
+    .unwrap_err();
     assert!(
-        matches!(err, SealError::CountMismatch { opened: 1, committed: 2, .. }),
+        matches!(
+            err,
+            SealError::CountMismatch {
+                opened: 1,
+                committed: 2,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -905,16 +920,26 @@ fn an_answer_listing_an_uncommitted_digest_or_another_order_is_refused() {
     );
     let mut padded = all.clone();
     padded.push(invented.clone());
-    let r = n.b.fails("provider-b", sealed_body(&pending, "provider-b", &padded), 108);
+    let r = n.b.fails(
+        "provider-b",
+        sealed_body(&pending, "provider-b", &padded),
+        108,
+    );
     assert!(
-        r.message.contains(&invented.commitment().digest.to_string()),
+        r.message
+            .contains(&invented.commitment().digest.to_string()),
         "{}",
         r.message
     );
-    assert!(r.message.contains("not one of its committed records"), "{}", r.message);
+    assert!(
+        r.message.contains("not one of its committed records"),
+        "{}",
+        r.message
+    );
     // The right records in another order.
     all.reverse();
-    let r = n.b.fails("provider-b", sealed_body(&pending, "provider-b", &all), 109);
+    let r =
+        n.b.fails("provider-b", sealed_body(&pending, "provider-b", &all), 109);
     assert!(r.message.contains("position 0"), "{}", r.message);
     // An empty ciphertext is refused before any state is read.
     let TxBody::AnswerQuery { mut answer, .. } = n.answer(&packet, "provider-b") else {
@@ -953,7 +978,8 @@ fn a_second_answer_an_unexpected_provider_and_a_stranger_are_refused() {
     };
     let r = n.b.fails("provider-b", body.clone(), 104);
     assert!(
-        r.message.contains("names provider provider-c, but the sender is provider-b"),
+        r.message
+            .contains("names provider provider-c, but the sender is provider-b"),
         "{}",
         r.message
     );
@@ -974,9 +1000,11 @@ fn a_second_answer_an_unexpected_provider_and_a_stranger_are_refused() {
     let loans = n.pending(&[RecordKind::Loan, RecordKind::Overdue], consent);
     let pending = n.b.pending_query(&chain(A), loans.sequence).unwrap();
     let tax = n.records_of("provider-c", &[RecordKind::Tax]);
-    let r = n.b.fails("provider-c", sealed_body(&pending, "provider-c", &tax), 105);
+    let r =
+        n.b.fails("provider-c", sealed_body(&pending, "provider-c", &tax), 105);
     assert!(
-        r.message.contains("provider-c is not expected") && r.message.contains("(expected: provider-b)"),
+        r.message.contains("provider-c is not expected")
+            && r.message.contains("(expected: provider-b)"),
         "{}",
         r.message
     );
@@ -999,8 +1027,13 @@ fn the_deadline_acknowledges_with_the_missing_providers() {
         assert!(n.ack_of(&packet).is_none());
     }
     // In the deadline's block an answer is too late.
-    let r = n.b.fails("provider-c", n.answer(&packet, "provider-c"), 103);
-    assert!(r.message.contains("closed at its deadline"), "{}", r.message);
+    let r =
+        n.b.fails("provider-c", n.answer(&packet, "provider-c"), 103);
+    assert!(
+        r.message.contains("closed at its deadline"),
+        "{}",
+        r.message
+    );
     let (_, end) = n.b.block_with_end(&[]);
     let fin = end
         .events
@@ -1026,8 +1059,12 @@ fn the_deadline_acknowledges_with_the_missing_providers() {
     assert_eq!(opened(&packet, resp).len(), 1);
     // Forgotten: the pending query, its deadline entry and its fees.
     assert!(n.b.pending_query(&chain(A), packet.sequence).is_none());
-    assert!(n.b.state.keys().all(|k| !k.starts_with(b"interchain/query_deadlines/")
-        && !k.starts_with(b"interchain/pending_query_charges/")));
+    assert!(
+        n.b.state
+            .keys()
+            .all(|k| !k.starts_with(b"interchain/query_deadlines/")
+                && !k.starts_with(b"interchain/pending_query_charges/"))
+    );
     // Later, there is nothing to answer.
     n.b.fails("provider-c", n.answer_late(&pending), 102);
 
@@ -1069,8 +1106,10 @@ fn a_query_must_name_the_requesters_registered_key() {
     let r = n.a.fails("bank-a", send(swapped.clone()), 101);
     assert!(r.message.contains("institution bank-a"), "{}", r.message);
     assert!(
-        r.message.contains(&decryption_key("mallory").public().to_string())
-            && r.message.contains(&decryption_key("bank-a").public().to_string()),
+        r.message
+            .contains(&decryption_key("mallory").public().to_string())
+            && r.message
+                .contains(&decryption_key("bank-a").public().to_string()),
         "{}",
         r.message
     );
@@ -1079,7 +1118,8 @@ fn a_query_must_name_the_requesters_registered_key() {
     unkeyed.requester = id("bank-z");
     let r = n.a.fails("bank-z", send(unkeyed), 100);
     assert!(
-        r.message.contains("institution bank-z has no encryption key"),
+        r.message
+            .contains("institution bank-z has no encryption key"),
         "{}",
         r.message
     );
@@ -1113,7 +1153,11 @@ fn write_record_is_refused_naming_commit_record() {
         31,
     );
     assert!(r.message.contains("commit_record"), "{}", r.message);
-    assert!(r.message.contains("stay with their provider"), "{}", r.message);
+    assert!(
+        r.message.contains("stay with their provider"),
+        "{}",
+        r.message
+    );
     // Refused at admission too, so it takes no mempool room.
     let tx = n.b.tx(
         "provider-b",
@@ -1123,7 +1167,13 @@ fn write_record_is_refused_naming_commit_record() {
     );
     let err = credit_chain::app::App::check_tx(&n.b.state, &n.b.ctx(), &tx).unwrap_err();
     assert_eq!(err.code(), 31);
-    assert!(n.b.state.keys().filter(|k| k.starts_with(b"records/")).count() == 3);
+    assert!(
+        n.b.state
+            .keys()
+            .filter(|k| k.starts_with(b"records/"))
+            .count()
+            == 3
+    );
     assert_eq!(before.len(), n.b.state.len());
 }
 

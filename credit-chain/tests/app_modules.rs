@@ -12,8 +12,8 @@ use light_clients::credit_chain::signing::Committee;
 use light_clients::credit_chain::{LightClient, Options, UpdateOutcome};
 use light_clients::merkle::{StateTree, verify_membership};
 use protocol::encoding::Canonical;
-use protocol::tx::{Account, Role, TxBody};
 use protocol::sealed::{MAX_RECORDS_PER_ANSWER, RecordCommitment, SaltedRecord};
+use protocol::tx::{Account, Role, TxBody};
 use protocol::{Attestation, PublicKey, RecordKind, Signature};
 
 fn provider_chain() -> Chain {
