@@ -1,25 +1,36 @@
 //! Two in-memory chains with on-chain light clients of each other: a credit
 //! query sent on A (shaanxi) is received on B (guangdong) only with a valid
-//! proof, answered under consent and fee, acknowledged on A only with a
+//! proof; under consent and fee, B's providers answer it with their
+//! records sealed to the requester's registered key, each answer covering
+//! exactly the provider's commitments on B; B acknowledges when all have
+//! answered or at the deadline; A accepts the acknowledgement only with a
 //! valid proof, which pays the providers' charges from the escrow there;
 //! refusals and unanswered packets (timed out) refund it all. Value never
-//! crosses chains: each chain's balances plus escrows are conserved.
+//! crosses chains: each chain's balances plus escrows are conserved; no
+//! record's amount is ever in either chain's state.
 
 mod app_support;
 
 use app_support::*;
+use credit_chain::app::sealed::ANSWER_WINDOW;
 use credit_chain::app::state::{Escrow, PacketResult};
-use credit_chain::app::{fees, keys};
+use credit_chain::app::{TxResult, fees, keys};
+use protocol::sealed::{SaltedRecord, SealError, open_answer, seal_with_commitments};
 use protocol::tx::{Acknowledgement, Role, TxBody};
 use protocol::{
-    CreditQuery, CreditResponse, FeeCharge, Hash, Height, LightBlock, Packet, PacketPayload,
-    QueryOutcome, RecordKind, SignedHeader,
+    CreditQuery, CreditRecord, CreditResponse, FeeCharge, Hash, Height, LightBlock, Packet,
+    PacketPayload, QueryOutcome, RecordKind, SignedHeader,
 };
 
 struct Net {
     a: Chain,
     b: Chain,
+    /// B's providers' records, kept at home with their salts.
+    vault: Vec<SaltedRecord>,
 }
+
+/// The amounts of B's records: they must never appear in either state.
+const AMOUNTS: [u64; 3] = [3_000_017, 120_013, 45_011];
 
 const A: &str = "shaanxi";
 const B: &str = "guangdong";
@@ -27,6 +38,7 @@ const B: &str = "guangdong";
 fn net() -> Net {
     let mut ga = genesis(vec![
         institution("bank-a", &[Role::Bank]),
+        institution("bank-z", &[Role::Bank]),
         institution("relayer-a", &[Role::Relayer]),
     ]);
     ga.balances = vec![balance("bank-a", 10_000)];
@@ -38,22 +50,44 @@ fn net() -> Net {
     gb.balances = vec![balance("provider-c", 1_000)];
     gb.query_fees = vec![fee("provider-b", 300), fee("provider-c", 50)];
     let (mut a, mut b) = linked((A, &ga), (B, &gb));
-    // B holds records about the enterprise and its consent for bank-a.
+    // B's providers commit to records about the enterprise.
     let start = "2025-01-15T00:00:00Z".parse().unwrap();
-    for (p, kind, units) in [
-        ("provider-b", RecordKind::Loan, 3_000_000),
-        ("provider-b", RecordKind::Overdue, 120_000),
-        ("provider-c", RecordKind::Tax, 45_000),
-    ] {
-        b.ok(
-            p,
-            TxBody::WriteRecord {
-                record: record(p, kind, units, start),
-            },
-        );
+    let vault = [
+        ("provider-b", RecordKind::Loan, AMOUNTS[0]),
+        ("provider-b", RecordKind::Overdue, AMOUNTS[1]),
+        ("provider-c", RecordKind::Tax, AMOUNTS[2]),
+    ]
+    .into_iter()
+    .map(|(p, kind, units)| b.commit(record(p, kind, units, start)))
+    .collect();
+    // bank-a's answers are sealed to its key (bank-z registers none).
+    a.ok("bank-a", register_key("bank-a"));
+    a.empty_blocks(2);
+    Net { a, b, vault }
+}
+
+/// bank-a's query, naming its registered key.
+fn query(kinds: &[RecordKind], consent: Hash, max_fee: u64) -> CreditQuery {
+    CreditQuery {
+        requester: id("bank-a"),
+        enterprise: enterprise(),
+        kinds: kinds.to_vec(),
+        purpose: "loan application".into(),
+        consent_id: consent,
+        max_fee: cny(max_fee),
+        encryption_key: decryption_key("bank-a").public(),
     }
-    a.empty_blocks(3);
-    Net { a, b }
+}
+
+/// Every answer of `resp` opened with bank-a's key, in order.
+fn opened(packet: &Packet, resp: &CreditResponse) -> Vec<CreditRecord> {
+    let PacketPayload::CreditQuery(q) = &packet.payload else {
+        panic!("not a query")
+    };
+    resp.answers
+        .iter()
+        .flat_map(|a| open_answer(&decryption_key("bank-a"), packet, q, a).unwrap())
+        .collect()
 }
 
 impl Net {
@@ -71,14 +105,7 @@ impl Net {
             "bank-a",
             TxBody::SendCreditQuery {
                 destination: chain(B),
-                query: CreditQuery {
-                    requester: id("bank-a"),
-                    enterprise: enterprise(),
-                    kinds: kinds.to_vec(),
-                    purpose: "loan application".into(),
-                    consent_id: consent,
-                    max_fee: cny(max_fee),
-                },
+                query: query(kinds, consent, max_fee),
                 timeout_height,
                 timeout_time: None,
             },
@@ -125,11 +152,34 @@ impl Net {
         }
     }
 
-    /// Relays `packet` to B with a valid proof; returns the acknowledgement.
+    /// The honest answer of `provider` to the query `packet` pending on B.
+    fn answer(&self, packet: &Packet, provider: &str) -> TxBody {
+        self.b
+            .answer_body(&chain(A), packet.sequence, provider, &self.vault)
+    }
+
+    /// Every expected provider answers the query `packet` pending on B;
+    /// returns the last answer's result.
+    fn answer_all(&mut self, packet: &Packet) -> TxResult {
+        let pending = self.b.pending_query(&chain(A), packet.sequence).unwrap();
+        let mut last = None;
+        for e in &pending.expected {
+            let p = e.provider.as_str();
+            last = Some(self.b.ok(p, answer_body(&pending, p, &self.vault)));
+        }
+        last.expect("an expected provider")
+    }
+
+    /// Relays `packet` to B with a valid proof, and has B's providers
+    /// answer it when it waits for them; returns the acknowledgement.
     fn deliver(&mut self, packet: &Packet) -> Acknowledgement {
         let h = self.update_b();
-        let r = self.b.ok("relayer-b", self.recv_body(packet, h));
+        let mut r = self.b.ok("relayer-b", self.recv_body(packet, h));
         assert!(r.events_of("recv_packet").next().is_some());
+        if r.events_of("write_acknowledgement").next().is_none() {
+            assert!(r.events_of("query_requested").next().is_some());
+            r = self.answer_all(packet);
+        }
         let ev = r.events_of("write_acknowledgement").next().unwrap();
         let ack: Acknowledgement = self
             .b
@@ -231,8 +281,18 @@ fn query_is_received_only_with_a_valid_proof_answered_and_acknowledged() {
     // Only relayers deliver.
     n.b.fails("provider-b", n.recv_body(&packet, h), 8);
 
-    // The valid delivery.
+    // The valid delivery: provider-b holds commitments in the scope, so
+    // the query waits for its answer; no acknowledgement yet.
     let r = n.b.ok("relayer-b", n.recv_body(&packet, h));
+    assert!(r.events_of("write_acknowledgement").next().is_none());
+    let ev = r.events_of("query_requested").next().unwrap();
+    assert_eq!(ev.get("providers"), Some("provider-b"));
+    assert!(
+        n.b.read::<Acknowledgement>(&keys::packet_ack_data(&chain(A), packet.sequence))
+            .is_none()
+    );
+    let r = n.b.ok("provider-b", n.answer(&packet, "provider-b"));
+    assert!(r.events_of("query_answered").next().is_some());
     let ev = r.events_of("write_acknowledgement").next().unwrap();
     assert_eq!(ev.get("outcome"), Some("answered"));
     let ack: Acknowledgement =
@@ -241,8 +301,11 @@ fn query_is_received_only_with_a_valid_proof_answered_and_acknowledged() {
     let resp = response(&ack);
     assert_eq!(resp.outcome, QueryOutcome::Answered);
     assert_eq!(resp.query_packet, packet.commitment());
-    let kinds: Vec<RecordKind> = resp.records.iter().map(|r| r.kind).collect();
+    assert!(resp.missing.is_empty());
+    let kinds: Vec<RecordKind> = opened(&packet, resp).iter().map(|r| r.kind).collect();
     assert_eq!(kinds, vec![RecordKind::Loan, RecordKind::Overdue]);
+    // The pending query is gone once acknowledged.
+    assert!(n.b.pending_query(&chain(A), packet.sequence).is_none());
     // Only provider-b's records are returned, so only its fee is charged;
     // nothing moves on B.
     assert_eq!(resp.fee_charged, cny(300));
@@ -275,7 +338,7 @@ fn query_is_received_only_with_a_valid_proof_answered_and_acknowledged() {
     // A forged acknowledgement (claiming a refusal) fails the proof.
     let mut forged = response(&ack).clone();
     forged.outcome = QueryOutcome::ConsentRefused("made up".into());
-    forged.records.clear();
+    forged.answers.clear();
     let forged = Acknowledgement::Result(PacketPayload::CreditResponse(forged));
     let body = TxBody::AcknowledgePacket {
         packet: packet.clone(),
@@ -368,7 +431,7 @@ fn refusals_are_acknowledged_not_failed() {
         let ack = n.deliver(&packet);
         let resp = response(&ack).clone();
         if !matches!(resp.outcome, QueryOutcome::Answered) {
-            assert!(resp.records.is_empty());
+            assert!(resp.answers.is_empty());
             assert!(resp.charges.is_empty());
             assert_eq!(resp.fee_charged.minor_units, 0);
         }
@@ -422,14 +485,7 @@ fn refusals_are_acknowledged_not_failed() {
     // naming the account, its balance and the fee.
     let body = TxBody::SendCreditQuery {
         destination: chain(B),
-        query: CreditQuery {
-            requester: id("bank-a"),
-            enterprise: enterprise(),
-            kinds: vec![RecordKind::Loan],
-            purpose: "loan application".into(),
-            consent_id: narrow,
-            max_fee: cny(9_101),
-        },
+        query: query(&[RecordKind::Loan], narrow, 9_101),
         timeout_height: None,
         timeout_time: Some(secs(n.a.now(), 600)),
     };
@@ -476,7 +532,7 @@ fn a_provider_fee_of_u64_max_neither_blocks_queries_nor_overflows_the_sum() {
         ),
         other => panic!("expected an overflow refusal, got {other:?}"),
     }
-    assert!(resp.charges.is_empty() && resp.records.is_empty());
+    assert!(resp.charges.is_empty() && resp.answers.is_empty());
     // Acknowledged on A: the whole escrow comes back.
     let hb = n.update_a();
     n.a.ok("relayer-a", n.ack_body(&packet, &ack, hb));
@@ -675,6 +731,450 @@ fn update_with_a_conflicting_header_freezes_the_client() {
     assert_eq!(real.height(), next);
     let r = n.b.ok("relayer-b", TxBody::UpdateClient { block: real });
     assert!(r.events_of("client_frozen").next().is_some());
+}
+
+impl Net {
+    /// Sends bank-a's query of `kinds` under `consent` (max fee 1,000) and
+    /// delivers it to B, where it waits for its providers; returns it.
+    fn pending(&mut self, kinds: &[RecordKind], consent: Hash) -> Packet {
+        let packet = self.send(kinds, consent, 1_000, 1_000);
+        let h = self.update_b();
+        let r = self.b.ok("relayer-b", self.recv_body(&packet, h));
+        assert!(r.events_of("write_acknowledgement").next().is_none());
+        assert!(self.b.pending_query(&chain(A), packet.sequence).is_some());
+        packet
+    }
+
+    /// The vault's records of `provider` of one of `kinds`, in commit order.
+    fn records_of(&self, provider: &str, kinds: &[RecordKind]) -> Vec<SaltedRecord> {
+        self.vault
+            .iter()
+            .filter(|s| s.record.provider.as_str() == provider && kinds.contains(&s.record.kind))
+            .cloned()
+            .collect()
+    }
+
+    /// B's acknowledgement of `packet`, when written.
+    fn ack_of(&self, packet: &Packet) -> Option<Acknowledgement> {
+        self.b
+            .read(&keys::packet_ack_data(&chain(A), packet.sequence))
+    }
+}
+
+const ALL: [RecordKind; 3] = [RecordKind::Loan, RecordKind::Overdue, RecordKind::Tax];
+
+#[test]
+fn sealed_answers_open_only_at_the_requester_and_match_the_records() {
+    let mut n = net();
+    let consent = n.grant(&ALL, 86_400, 0);
+    let packet = n.send(&ALL, consent, 1_000, 1_000);
+    let h = n.update_b();
+    let r = n.b.ok("relayer-b", n.recv_body(&packet, h));
+    let ev = r.events_of("query_requested").next().unwrap();
+    assert_eq!(ev.get("providers"), Some("provider-b,provider-c"));
+    assert_eq!(ev.get("enterprise"), Some(enterprise().as_str()));
+    // B fixed what each provider must cover: its commitments, in order.
+    let pending = n.b.pending_query(&chain(A), packet.sequence).unwrap();
+    let digests = |p: &str| -> Vec<Hash> {
+        n.records_of(p, &ALL)
+            .iter()
+            .map(|s| s.commitment().digest)
+            .collect()
+    };
+    assert_eq!(pending.expected.len(), 2);
+    assert_eq!(pending.expected[0].commitments, digests("provider-b"));
+    assert_eq!(pending.expected[1].commitments, digests("provider-c"));
+    assert_eq!(
+        ev.get("deadline"),
+        Some(pending.deadline.to_string().as_str())
+    );
+
+    // provider-c answers first: still pending.
+    let r = n.b.ok("provider-c", n.answer(&packet, "provider-c"));
+    assert!(r.events_of("write_acknowledgement").next().is_none());
+    let ev = r.events_of("query_answered").next().unwrap();
+    assert_eq!(ev.get("provider"), Some("provider-c"));
+    // provider-b's answer completes it.
+    let r = n.b.ok("provider-b", n.answer(&packet, "provider-b"));
+    let fin = r.events_of("query_finalized").next().unwrap();
+    assert_eq!(fin.get("reason"), Some("complete"));
+    assert_eq!(r.events_of("fee_charged").count(), 2);
+    assert!(r.events_of("write_acknowledgement").next().is_some());
+    let ack = n.ack_of(&packet).unwrap();
+    let resp = response(&ack);
+    assert_eq!(resp.outcome, QueryOutcome::Answered);
+    // By provider, whatever the arrival order.
+    let answered: Vec<&str> = resp.answers.iter().map(|a| a.provider.as_str()).collect();
+    assert_eq!(answered, ["provider-b", "provider-c"]);
+    assert!(resp.missing.is_empty());
+    assert_eq!(resp.fee_charged, cny(350));
+
+    // The requester opens them: exactly the providers' records.
+    let records: Vec<CreditRecord> = n.vault.iter().map(|s| s.record.clone()).collect();
+    assert_eq!(opened(&packet, resp), records);
+    // Any other key opens nothing.
+    let PacketPayload::CreditQuery(q) = &packet.payload else {
+        unreachable!()
+    };
+    let err = open_answer(&decryption_key("mallory"), &packet, q, &resp.answers[0]).unwrap_err();
+    assert!(matches!(err, SealError::DoesNotOpen { .. }), "{err}");
+
+    // Acknowledged on A: both charges paid.
+    let hb = n.update_a();
+    n.a.ok("relayer-a", n.ack_body(&packet, &ack, hb));
+    assert_eq!(n.a.balance("guangdong/provider-b"), 300);
+    assert_eq!(n.a.balance("guangdong/provider-c"), 50);
+    assert_eq!(n.a.balance("bank-a"), 10_000 - 350);
+
+    // No amount of any record is in either chain's state, now or at any
+    // height: not under records/, not in the pending query, not in the
+    // acknowledgement.
+    for state in [&n.a.state, &n.b.state] {
+        assert_no_amount(state, &AMOUNTS);
+    }
+    for (_, state) in n.b.blocks.values() {
+        assert_no_amount(state, &AMOUNTS);
+    }
+    // The check itself finds an amount where there is one.
+    let mut leaky = State::new();
+    leaky.insert(b"x".to_vec(), AMOUNTS[1].to_le_bytes().to_vec());
+    assert!(std::panic::catch_unwind(|| assert_no_amount(&leaky, &AMOUNTS)).is_err());
+}
+
+/// The attack: a provider leaves out a record that would hurt the
+/// enterprise (its overdue payment). The chain refuses the answer, naming
+/// the committed record left out; hiding the omission behind the full list
+/// of digests is caught by the requester on opening.
+#[test]
+fn an_answer_leaving_out_a_committed_record_is_refused_naming_it() {
+    let mut n = net();
+    let kinds = [RecordKind::Loan, RecordKind::Overdue];
+    let consent = n.grant(&kinds, 86_400, 0);
+    let packet = n.pending(&kinds, consent);
+    let pending = n.b.pending_query(&chain(A), packet.sequence).unwrap();
+    let all = n.records_of("provider-b", &kinds);
+    let overdue = all[1].commitment().digest;
+    assert_eq!(all[1].record.kind, RecordKind::Overdue);
+
+    let body = sealed_body(&pending, "provider-b", &all[..1]);
+    let r = n.b.fails("provider-b", body, 107);
+    assert!(r.message.contains("incomplete"), "{}", r.message);
+    assert!(r.message.contains(&overdue.to_string()), "{}", r.message);
+    assert!(n.ack_of(&packet).is_none());
+
+    // Listing both digests over the loan alone passes the chain (it cannot
+    // read the seal) but not the requester.
+    let digests = all.iter().map(|s| s.commitment().digest).collect();
+    let q = pending.query().unwrap();
+    let answer = seal_with_commitments(
+        &q.encryption_key,
+        &packet,
+        &id("provider-b"),
+        &all[..1],
+        digests,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    n.b.ok(
+        "provider-b",
+        TxBody::AnswerQuery {
+            source: chain(A),
+            sequence: packet.sequence,
+            answer,
+        },
+    );
+    let ack = n.ack_of(&packet).unwrap();
+    let err = open_answer(
+        &decryption_key("bank-a"),
+        &packet,
+        q,
+        &response(&ack).answers[0],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SealError::CountMismatch {
+                opened: 1,
+                committed: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_answer_listing_an_uncommitted_digest_or_another_order_is_refused() {
+    let mut n = net();
+    let kinds = [RecordKind::Loan, RecordKind::Overdue];
+    let consent = n.grant(&kinds, 86_400, 0);
+    let packet = n.pending(&kinds, consent);
+    let pending = n.b.pending_query(&chain(A), packet.sequence).unwrap();
+    let mut all = n.records_of("provider-b", &kinds);
+    // A record provider-b never committed.
+    let start = "2025-02-01T00:00:00Z".parse().unwrap();
+    let invented = SaltedRecord::new(
+        record("provider-b", RecordKind::Loan, 1, start),
+        &mut rand::rngs::OsRng,
+    );
+    let mut padded = all.clone();
+    padded.push(invented.clone());
+    let r = n.b.fails(
+        "provider-b",
+        sealed_body(&pending, "provider-b", &padded),
+        108,
+    );
+    assert!(
+        r.message
+            .contains(&invented.commitment().digest.to_string()),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.message.contains("not one of its committed records"),
+        "{}",
+        r.message
+    );
+    // The right records in another order.
+    all.reverse();
+    let r =
+        n.b.fails("provider-b", sealed_body(&pending, "provider-b", &all), 109);
+    assert!(r.message.contains("position 0"), "{}", r.message);
+    // An empty ciphertext is refused before any state is read.
+    let TxBody::AnswerQuery { mut answer, .. } = n.answer(&packet, "provider-b") else {
+        unreachable!()
+    };
+    answer.ciphertext.clear();
+    let body = TxBody::AnswerQuery {
+        source: chain(A),
+        sequence: packet.sequence,
+        answer,
+    };
+    let r = n.b.fails("provider-b", body, 9);
+    assert!(r.message.contains("ciphertext is empty"), "{}", r.message);
+    // The honest answer still goes through.
+    n.b.ok("provider-b", n.answer(&packet, "provider-b"));
+    assert!(n.ack_of(&packet).is_some());
+}
+
+#[test]
+fn a_second_answer_an_unexpected_provider_and_a_stranger_are_refused() {
+    let mut n = net();
+    let consent = n.grant(&ALL, 86_400, 0);
+    let both = n.pending(&[RecordKind::Loan, RecordKind::Tax], consent);
+    n.b.ok("provider-b", n.answer(&both, "provider-b"));
+    // Once only.
+    let r = n.b.fails("provider-b", n.answer(&both, "provider-b"), 106);
+    assert!(r.message.contains("already answered"), "{}", r.message);
+    // An answer in another provider's name.
+    let TxBody::AnswerQuery { answer, .. } = n.answer(&both, "provider-c") else {
+        unreachable!()
+    };
+    let body = TxBody::AnswerQuery {
+        source: chain(A),
+        sequence: both.sequence,
+        answer,
+    };
+    let r = n.b.fails("provider-b", body.clone(), 104);
+    assert!(
+        r.message
+            .contains("names provider provider-c, but the sender is provider-b"),
+        "{}",
+        r.message
+    );
+    // Only data providers answer.
+    n.b.fails("relayer-b", body, 8);
+    // No such query.
+    let TxBody::AnswerQuery { answer, .. } = n.answer(&both, "provider-c") else {
+        unreachable!()
+    };
+    let body = TxBody::AnswerQuery {
+        source: chain(A),
+        sequence: both.sequence + 100,
+        answer,
+    };
+    n.b.fails("provider-c", body, 102);
+
+    // provider-c holds no loan or overdue record: not expected.
+    let loans = n.pending(&[RecordKind::Loan, RecordKind::Overdue], consent);
+    let pending = n.b.pending_query(&chain(A), loans.sequence).unwrap();
+    let tax = n.records_of("provider-c", &[RecordKind::Tax]);
+    let r =
+        n.b.fails("provider-c", sealed_body(&pending, "provider-c", &tax), 105);
+    assert!(
+        r.message.contains("provider-c is not expected")
+            && r.message.contains("(expected: provider-b)"),
+        "{}",
+        r.message
+    );
+}
+
+#[test]
+fn the_deadline_acknowledges_with_the_missing_providers() {
+    let mut n = net();
+    let consent = n.grant(&ALL, 86_400, 0);
+    let packet = n.pending(&[RecordKind::Loan, RecordKind::Tax], consent);
+    let pending = n.b.pending_query(&chain(A), packet.sequence).unwrap();
+    let received_at = n.b.latest().header().time;
+    assert_eq!(pending.deadline, secs(received_at, ANSWER_WINDOW.as_secs()));
+    n.b.ok("provider-b", n.answer(&packet, "provider-b"));
+    // provider-c never answers in time: blocks before the deadline
+    // acknowledge nothing.
+    while n.b.now() < pending.deadline {
+        let (_, end) = n.b.block_with_end(&[]);
+        assert!(end.events.is_empty());
+        assert!(n.ack_of(&packet).is_none());
+    }
+    // In the deadline's block an answer is too late.
+    let r =
+        n.b.fails("provider-c", n.answer(&packet, "provider-c"), 103);
+    assert!(
+        r.message.contains("closed at its deadline"),
+        "{}",
+        r.message
+    );
+    let (_, end) = n.b.block_with_end(&[]);
+    let fin = end
+        .events
+        .iter()
+        .find(|e| e.kind == "query_finalized")
+        .unwrap();
+    assert_eq!(fin.get("reason"), Some("deadline"));
+    assert_eq!(fin.get("missing"), Some("provider-c"));
+    assert!(end.events.iter().any(|e| e.kind == "write_acknowledgement"));
+    let ack = n.ack_of(&packet).unwrap();
+    let resp = response(&ack);
+    assert_eq!(resp.outcome, QueryOutcome::Answered);
+    assert_eq!(resp.missing, vec![id("provider-c")]);
+    assert_eq!(resp.answers.len(), 1);
+    assert_eq!(
+        resp.charges,
+        vec![FeeCharge {
+            provider: id("provider-b"),
+            fee: cny(300)
+        }]
+    );
+    assert_eq!(resp.fee_charged, cny(300));
+    assert_eq!(opened(&packet, resp).len(), 1);
+    // Forgotten: the pending query, its deadline entry and its fees.
+    assert!(n.b.pending_query(&chain(A), packet.sequence).is_none());
+    assert!(
+        n.b.state
+            .keys()
+            .all(|k| !k.starts_with(b"interchain/query_deadlines/")
+                && !k.starts_with(b"interchain/pending_query_charges/"))
+    );
+    // Later, there is nothing to answer.
+    n.b.fails("provider-c", n.answer_late(&pending), 102);
+
+    // A pays provider-b only and refunds the rest (once its clock caught
+    // up with B's: a light client refuses headers from its future).
+    while n.a.now() < n.b.latest().header().time {
+        n.a.empty_blocks(1);
+    }
+    let hb = n.update_a();
+    n.a.ok("relayer-a", n.ack_body(&packet, &ack, hb));
+    assert_eq!(n.a.balance("guangdong/provider-b"), 300);
+    assert_eq!(n.a.balance("guangdong/provider-c"), 0);
+    assert_eq!(n.a.balance("bank-a"), 9_700);
+}
+
+impl Net {
+    /// provider-c's answer to `pending`, built from the query as received.
+    fn answer_late(&self, pending: &protocol::sealed::PendingQuery) -> TxBody {
+        answer_body(pending, "provider-c", &self.vault)
+    }
+}
+
+/// The attack: a relayer or the caller swaps the query's key for its own,
+/// so the providers would seal the records to it. The asking chain refuses
+/// any key but the requester's registered one.
+#[test]
+fn a_query_must_name_the_requesters_registered_key() {
+    let mut n = net();
+    let consent = n.grant(&ALL, 86_400, 0);
+    let timeout = Some(secs(n.a.now(), 600));
+    let send = |q: CreditQuery| TxBody::SendCreditQuery {
+        destination: chain(B),
+        query: q,
+        timeout_height: None,
+        timeout_time: timeout,
+    };
+    let mut swapped = query(&ALL, consent, 100);
+    swapped.encryption_key = decryption_key("mallory").public();
+    let r = n.a.fails("bank-a", send(swapped.clone()), 101);
+    assert!(r.message.contains("institution bank-a"), "{}", r.message);
+    assert!(
+        r.message
+            .contains(&decryption_key("mallory").public().to_string())
+            && r.message
+                .contains(&decryption_key("bank-a").public().to_string()),
+        "{}",
+        r.message
+    );
+    // No key registered at all.
+    let mut unkeyed = query(&ALL, consent, 0);
+    unkeyed.requester = id("bank-z");
+    let r = n.a.fails("bank-z", send(unkeyed), 100);
+    assert!(
+        r.message
+            .contains("institution bank-z has no encryption key"),
+        "{}",
+        r.message
+    );
+    // Only banks and bureaus register keys; never a low-order point.
+    n.a.fails("relayer-a", register_key("relayer-a"), 8);
+    n.a.fails(
+        "bank-z",
+        TxBody::RegisterEncryptionKey {
+            key: protocol::sealed::EncryptionKey([0; 32]),
+        },
+        9,
+    );
+    // Rotated: the new key is the one queries must name.
+    let r = n.a.ok("bank-a", register_key("mallory"));
+    let ev = r.events_of("encryption_key_registered").next().unwrap();
+    assert_eq!(ev.get("rotated"), Some("true"));
+    n.a.ok("bank-a", send(swapped));
+    n.a.fails("bank-a", send(query(&ALL, consent, 100)), 101);
+}
+
+#[test]
+fn write_record_is_refused_naming_commit_record() {
+    let mut n = net();
+    let before = n.b.state.clone();
+    let start = "2025-01-15T00:00:00Z".parse().unwrap();
+    let r = n.b.fails(
+        "provider-b",
+        TxBody::WriteRecord {
+            record: record("provider-b", RecordKind::Loan, 1, start),
+        },
+        31,
+    );
+    assert!(r.message.contains("commit_record"), "{}", r.message);
+    assert!(
+        r.message.contains("stay with their provider"),
+        "{}",
+        r.message
+    );
+    // Refused at admission too, so it takes no mempool room.
+    let tx = n.b.tx(
+        "provider-b",
+        TxBody::WriteRecord {
+            record: record("provider-b", RecordKind::Loan, 1, start),
+        },
+    );
+    let err = credit_chain::app::App::check_tx(&n.b.state, &n.b.ctx(), &tx).unwrap_err();
+    assert_eq!(err.code(), 31);
+    assert!(
+        n.b.state
+            .keys()
+            .filter(|k| k.starts_with(b"records/"))
+            .count()
+            == 3
+    );
+    assert_eq!(before.len(), n.b.state.len());
 }
 
 /// A chain with an issuer and a relayer, and one with a relayer, each with

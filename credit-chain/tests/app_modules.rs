@@ -1,4 +1,4 @@
-//! The modules on one chain: genesis, institutions, records, consent,
+//! The modules on one chain: genesis, institutions, record commitments, consent,
 //! attestations, fees, validator-set changes.
 
 mod app_support;
@@ -12,8 +12,9 @@ use light_clients::credit_chain::signing::Committee;
 use light_clients::credit_chain::{LightClient, Options, UpdateOutcome};
 use light_clients::merkle::{StateTree, verify_membership};
 use protocol::encoding::Canonical;
+use protocol::sealed::{MAX_RECORDS_PER_ANSWER, RecordCommitment, SaltedRecord};
 use protocol::tx::{Account, Role, TxBody};
-use protocol::{Attestation, CreditRecord, PublicKey, RecordKind, Signature};
+use protocol::{Attestation, PublicKey, RecordKind, Signature};
 
 fn provider_chain() -> Chain {
     let mut g = genesis(vec![
@@ -165,38 +166,81 @@ fn registrar_rotates_an_enterprise_key() {
 }
 
 #[test]
-fn records_are_appended_under_readable_keys() {
+fn record_commitments_are_appended_under_readable_keys() {
     let mut c = provider_chain();
     let start = "2025-03-01T00:00:00Z".parse().unwrap();
-    let loan = record("provider-b", RecordKind::Loan, 5_000_000, start);
+    let loan = SaltedRecord::new(
+        record("provider-b", RecordKind::Loan, 5_000_017, start),
+        &mut rand::rngs::OsRng,
+    );
     let r = c.ok(
         "provider-b",
-        TxBody::WriteRecord {
-            record: loan.clone(),
+        TxBody::CommitRecord {
+            commitment: loan.commitment(),
         },
     );
-    let ev = r.events_of("record_written").next().unwrap();
+    let ev = r.events_of("record_committed").next().unwrap();
     assert_eq!(
         ev.get("key"),
         Some("records/91350100M000100Y43/provider-b/00000000000000000001")
     );
-    let mut repaid = loan.clone();
+    assert_eq!(ev.get("kind"), Some("loan"));
+    assert_eq!(ev.get("sequence"), Some("1"));
+    assert_eq!(
+        ev.get("digest"),
+        Some(loan.commitment().digest.to_string().as_str())
+    );
+    let mut repaid = loan.record.clone();
     repaid.kind = RecordKind::Repayment;
     repaid.status = protocol::RecordStatus::Settled;
-    c.ok(
-        "provider-b",
-        TxBody::WriteRecord {
-            record: repaid.clone(),
-        },
-    );
+    let repaid = c.commit(repaid);
     let all = credit_chain::app::records::records_of(&c.state, &enterprise()).unwrap();
-    let got: Vec<CreditRecord> = all.into_iter().map(|(_, r)| r).collect();
-    assert_eq!(got, vec![loan.clone(), repaid]);
-    // Provable: the stored bytes are the canonical record.
+    let got: Vec<RecordCommitment> = all.into_iter().map(|(_, r)| r).collect();
+    assert_eq!(got, vec![loan.commitment(), repaid.commitment()]);
+    // Provable: the stored bytes are the canonical commitment, which holds
+    // no amount.
     let key = keys::record(&enterprise(), &id("provider-b"), 1);
     let tree = StateTree::from_map(&c.state);
     let proof = tree.prove_membership(&key).unwrap();
-    verify_membership(&tree.root(), &key, &borsh::to_vec(&loan).unwrap(), &proof).unwrap();
+    let bytes = borsh::to_vec(&loan.commitment()).unwrap();
+    verify_membership(&tree.root(), &key, &bytes, &proof).unwrap();
+    assert_no_amount(&c.state, &[5_000_017]);
+}
+
+/// A provider holds at most `MAX_RECORDS_PER_ANSWER` commitments about one
+/// enterprise, so its sealed answer to any query always fits; another
+/// enterprise is unaffected.
+#[test]
+fn record_commitments_are_bounded_per_enterprise_and_provider() {
+    let mut c = provider_chain();
+    let start = "2025-03-01T00:00:00Z".parse().unwrap();
+    let body = |e: protocol::EnterpriseId, units: u64| {
+        let mut r = record("provider-b", RecordKind::Loan, units, start);
+        r.enterprise = e;
+        TxBody::CommitRecord {
+            commitment: SaltedRecord::new(r, &mut rand::rngs::OsRng).commitment(),
+        }
+    };
+    let txs: Vec<_> = (0..MAX_RECORDS_PER_ANSWER as u64)
+        .map(|i| c.tx_n("provider-b", i, body(enterprise(), i)))
+        .collect();
+    assert!(c.block(&txs).iter().all(|r| r.is_ok()));
+    let r = c.fails("provider-b", body(enterprise(), 9), 32);
+    assert!(
+        r.message.contains("already holds 256 record commitments"),
+        "{}",
+        r.message
+    );
+    c.ok("provider-b", body(other_enterprise(), 9));
+    // Only the provider itself commits, and only as a data provider.
+    let r = c.fails("bureau-b", body(other_enterprise(), 1), 8);
+    assert!(r.message.contains("may not commit_record"), "{}", r.message);
+    let mut theirs = record("bureau-b", RecordKind::Loan, 1, start);
+    theirs.enterprise = other_enterprise();
+    let theirs = TxBody::CommitRecord {
+        commitment: SaltedRecord::new(theirs, &mut rand::rngs::OsRng).commitment(),
+    };
+    c.fails("provider-b", theirs, 30);
 }
 
 #[test]
@@ -352,12 +396,12 @@ fn validator_set_change_takes_effect_through_next_validators_hash() {
 #[test]
 fn transactions_round_trip_through_bytes_and_json() {
     let c = provider_chain();
-    let tx = c.tx(
-        "provider-b",
-        TxBody::WriteRecord {
-            record: record("provider-b", RecordKind::Tax, 1, c.now()),
-        },
-    );
+    let commitment = SaltedRecord::new(
+        record("provider-b", RecordKind::Tax, 1, c.now()),
+        &mut rand::rngs::OsRng,
+    )
+    .commitment();
+    let tx = c.tx("provider-b", TxBody::CommitRecord { commitment });
     let bytes = tx.to_canonical_bytes();
     assert_eq!(App::decode_tx(&bytes).unwrap(), tx);
     let json = serde_json::to_string(&tx).unwrap();

@@ -9,6 +9,7 @@ use credit_chain::app::{App, TxError};
 use light_clients::credit_chain::signing::TestChain;
 use proptest::prelude::*;
 use protocol::encoding::Canonical;
+use protocol::sealed::SaltedRecord;
 use protocol::tx::{LightClientParams, Role, TxBody};
 use protocol::{Attestation, CreditQuery, Currency, Money, PublicKey, RecordKind, Signature};
 
@@ -23,17 +24,21 @@ fn chain_with_everyone() -> Chain {
     g.balances = vec![balance("bank-a", 1_000)];
     let mut c = Chain::new("shaanxi", &g);
     c.empty_blocks(1);
+    // bank-a's queries name its key (their other checks are under test).
+    c.ok("bank-a", register_key("bank-a"));
     c
 }
 
-fn write_record(provider: &str) -> TxBody {
-    TxBody::WriteRecord {
-        record: record(
-            provider,
-            RecordKind::Loan,
-            100_000,
-            "2025-06-01T00:00:00Z".parse().unwrap(),
-        ),
+/// A provider's commitment to one of its loans: the plainest transaction.
+fn commit_record(provider: &str) -> TxBody {
+    let record = record(
+        provider,
+        RecordKind::Loan,
+        100_000,
+        "2025-06-01T00:00:00Z".parse().unwrap(),
+    );
+    TxBody::CommitRecord {
+        commitment: SaltedRecord::new(record, &mut rand::rngs::OsRng).commitment(),
     }
 }
 
@@ -48,17 +53,17 @@ fn contains(r: &credit_chain::app::TxResult, needle: &str) {
 #[test]
 fn bad_signature_is_refused() {
     let mut c = chain_with_everyone();
-    let mut tx = c.tx("provider-a", write_record("provider-a"));
+    let mut tx = c.tx("provider-a", commit_record("provider-a"));
     tx.signature.0[0] ^= 1;
     let r = c.fails_tx(&tx, 3);
     assert_eq!(r.codespace, "tx");
     contains(&r, "invalid signature");
     // Signed by another key than the sender's.
-    let mut tx = c.tx("provider-a", write_record("provider-a"));
+    let mut tx = c.tx("provider-a", commit_record("provider-a"));
     tx.tx.sender = pk("bank-a");
     c.fails_tx(&tx, 3);
     // A sender key that is not a curve point.
-    let mut tx = c.tx("provider-a", write_record("provider-a"));
+    let mut tx = c.tx("provider-a", commit_record("provider-a"));
     tx.tx.sender = PublicKey([0xff; 32]);
     c.fails_tx(&tx, 3);
     assert!(matches!(
@@ -74,7 +79,7 @@ fn wrong_chain_id_is_refused() {
         &key("provider-a"),
         chain("guangdong"),
         1,
-        write_record("provider-a"),
+        commit_record("provider-a"),
     );
     let r = c.fails_tx(&tx, 2);
     contains(&r, "this is shaanxi, the transaction is for guangdong");
@@ -87,7 +92,7 @@ fn wrong_chain_id_is_refused() {
 #[test]
 fn replayed_and_skipped_nonces_are_refused() {
     let mut c = chain_with_everyone();
-    let tx = c.tx("provider-a", write_record("provider-a"));
+    let tx = c.tx("provider-a", commit_record("provider-a"));
     assert_eq!(tx.tx.nonce, 1);
     assert!(c.block(std::slice::from_ref(&tx))[0].is_ok());
     let r = c.fails_tx(&tx, 6);
@@ -97,7 +102,7 @@ fn replayed_and_skipped_nonces_are_refused() {
         Err(TxError::NonceReplayed { .. })
     ));
     // Nonce 3 before 2: admitted to the mempool, refused in a block.
-    let ahead = c.tx_n("provider-a", 1, write_record("provider-a"));
+    let ahead = c.tx_n("provider-a", 1, commit_record("provider-a"));
     App::check_tx(&c.state, &c.ctx(), &ahead).unwrap();
     let r = c.fails_tx(&ahead, 7);
     contains(&r, "the next nonce is 2");
@@ -111,10 +116,10 @@ fn replayed_and_skipped_nonces_are_refused() {
 fn a_nonce_far_ahead_is_refused_at_admission() {
     let c = chain_with_everyone();
     let max = credit_chain::app::MAX_NONCE_AHEAD;
-    let edge = c.tx_n("provider-a", max - 1, write_record("provider-a"));
+    let edge = c.tx_n("provider-a", max - 1, commit_record("provider-a"));
     assert_eq!(edge.tx.nonce, max);
     App::check_tx(&c.state, &c.ctx(), &edge).unwrap();
-    let far = c.tx_n("provider-a", max, write_record("provider-a"));
+    let far = c.tx_n("provider-a", max, commit_record("provider-a"));
     let err = App::check_tx(&c.state, &c.ctx(), &far).unwrap_err();
     assert_eq!(err.code(), 11);
     assert_eq!(err.codespace(), "tx");
@@ -130,7 +135,7 @@ fn a_nonce_far_ahead_is_refused_at_admission() {
     let err = App::check_tx(
         &c.state,
         &c.ctx(),
-        &c.tx_n("provider-a", u64::MAX - 1, write_record("provider-a")),
+        &c.tx_n("provider-a", u64::MAX - 1, commit_record("provider-a")),
     )
     .unwrap_err();
     assert!(matches!(err, TxError::NonceTooFarAhead { .. }), "{err}");
@@ -211,13 +216,13 @@ fn an_unauthenticated_transaction_uses_no_nonce() {
 #[test]
 fn unknown_sender_is_refused() {
     let mut c = chain_with_everyone();
-    let r = c.fails("stranger", write_record("provider-a"), 4);
+    let r = c.fails("stranger", commit_record("provider-a"), 4);
     contains(&r, "unknown sender");
     assert!(matches!(
         App::check_tx(
             &c.state,
             &c.ctx(),
-            &c.tx("stranger", write_record("x-provider"))
+            &c.tx("stranger", commit_record("x-provider"))
         ),
         Err(TxError::UnknownSender { .. })
     ));
@@ -226,8 +231,8 @@ fn unknown_sender_is_refused() {
 #[test]
 fn wrong_roles_are_refused() {
     let mut c = chain_with_everyone();
-    let r = c.fails("bank-a", write_record("bank-a"), 8);
-    contains(&r, "institution bank-a (roles: bank) may not write_record");
+    let r = c.fails("bank-a", commit_record("bank-a"), 8);
+    contains(&r, "institution bank-a (roles: bank) may not commit_record");
     contains(&r, "needs role data_provider");
     c.fails("bank-a", TxBody::SetQueryFee { fee: cny(1) }, 8);
     // Only governance registers institutions.
@@ -322,6 +327,7 @@ fn query(requester: &str, max_fee: u64) -> CreditQuery {
         purpose: "loan application".into(),
         consent_id: protocol::Hash::ZERO,
         max_fee: cny(max_fee),
+        encryption_key: decryption_key(requester).public(),
     }
 }
 
@@ -335,14 +341,14 @@ fn suspended_institution_is_refused_until_reinstated() {
             reason: "data quality audit".into(),
         },
     );
-    let r = c.fails("provider-a", write_record("provider-a"), 5);
+    let r = c.fails("provider-a", commit_record("provider-a"), 5);
     contains(&r, "provider-a is suspended");
     contains(&r, "data quality audit");
     assert!(matches!(
         App::check_tx(
             &c.state,
             &c.ctx(),
-            &c.tx("provider-a", write_record("provider-a"))
+            &c.tx("provider-a", commit_record("provider-a"))
         ),
         Err(TxError::SenderSuspended { .. })
     ));
@@ -367,7 +373,7 @@ fn suspended_institution_is_refused_until_reinstated() {
         },
         24,
     );
-    c.ok("provider-a", write_record("provider-a"));
+    c.ok("provider-a", commit_record("provider-a"));
 }
 
 #[test]
@@ -455,7 +461,7 @@ fn malformed_bytes_and_bodies_are_refused() {
     let mut c = chain_with_everyone();
     let before = c.state.clone();
     let ctx = c.ctx();
-    let tx = c.tx("provider-a", write_record("provider-a"));
+    let tx = c.tx("provider-a", commit_record("provider-a"));
     let bytes = tx.to_canonical_bytes();
     for bad in [
         &bytes[..bytes.len() - 1],
@@ -488,7 +494,8 @@ fn malformed_bytes_and_bodies_are_refused() {
     contains(&r, "invalid register_institution: roles is empty");
     let mut rec = record("provider-a", RecordKind::Loan, 1, c.now());
     rec.end = Some(secs(rec.start, 0).saturating_sub(std::time::Duration::from_secs(1)));
-    let r = c.fails("provider-a", TxBody::WriteRecord { record: rec }, 9);
+    let commitment = SaltedRecord::new(rec, &mut rand::rngs::OsRng).commitment();
+    let r = c.fails("provider-a", TxBody::CommitRecord { commitment }, 9);
     contains(&r, "before it starts");
     let r = c.fails(
         "ent",
@@ -795,7 +802,7 @@ fn balance_and_currency_rejections() {
 #[test]
 fn record_and_attestation_rejections() {
     let mut c = chain_with_everyone();
-    let r = c.fails("provider-a", write_record("bureau-a"), 30);
+    let r = c.fails("provider-a", commit_record("bureau-a"), 30);
     contains(&r, "names provider bureau-a, but the sender is provider-a");
 
     let now = c.now();
@@ -967,7 +974,7 @@ proptest! {
         let r = App::deliver_tx_bytes(&mut c.state, &ctx, &garbage);
         prop_assert!(r.code != 0);
         prop_assert_eq!(&c.state, &before);
-        let mut bytes = c.tx("provider-a", write_record("provider-a")).to_canonical_bytes();
+        let mut bytes = c.tx("provider-a", commit_record("provider-a")).to_canonical_bytes();
         let i = flip.index(bytes.len());
         bytes[i] ^= 1 << bit;
         let r = App::deliver_tx_bytes(&mut c.state, &ctx, &bytes);

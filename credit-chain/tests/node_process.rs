@@ -11,6 +11,7 @@ use credit_chain::keys::KeyFile;
 use ed25519_dalek::{Signer, SigningKey};
 use light_clients::credit_chain::{LightClient, Options, UpdateOutcome};
 use light_clients::merkle::StateProof;
+use protocol::sealed::{DecryptionKey, RecordCommitment, SaltedRecord};
 use protocol::tx::{ConsentGrant, SignedTransaction, Transaction, TxBody};
 use protocol::{
     ChainId, CreditRecord, Currency, EnterpriseId, Height, LightBlock, Money, PublicKey,
@@ -181,6 +182,18 @@ fn sign(chain: &ChainId, key: &SigningKey, nonce: u64, body: TxBody) -> SignedTr
     SignedTransaction { tx, signature }
 }
 
+/// A provider's record with a fresh salt, as its provider keeps it.
+fn salted(provider: &str, minor_units: u64) -> SaltedRecord {
+    SaltedRecord::new(record(provider, minor_units), &mut rand::rngs::OsRng)
+}
+
+/// The `commit_record` body of a fresh record.
+fn commit(provider: &str, minor_units: u64) -> TxBody {
+    TxBody::CommitRecord {
+        commitment: salted(provider, minor_units).commitment(),
+    }
+}
+
 fn record(provider: &str, minor_units: u64) -> CreditRecord {
     CreditRecord {
         enterprise: ENTERPRISE.parse().unwrap(),
@@ -304,13 +317,30 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
         "duplicate registration accepted: {v}"
     );
 
-    // A data provider writes a record.
-    let write = sign(
+    // The plaintext record is refused at admission, naming its
+    // replacement.
+    let legacy = sign(
         &chain,
         &provider,
         1,
         TxBody::WriteRecord {
-            record: record("provider-a", 5_000_000),
+            record: record("provider-a", 5_000_017),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&legacy).unwrap());
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("commit_record"),
+        "{v}"
+    );
+    // A data provider commits to a record it keeps.
+    let loan = salted("provider-a", 5_000_017);
+    let write = sign(
+        &chain,
+        &provider,
+        1,
+        TxBody::CommitRecord {
+            commitment: loan.commitment(),
         },
     );
     let (code, v) = node.post_tx(serde_json::to_string(&write).unwrap());
@@ -342,9 +372,15 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
     // Both are in state, proven against a verified header.
     let enterprise: EnterpriseId = ENTERPRISE.parse().unwrap();
     let record_key = keys::record(&enterprise, &"provider-a".parse().unwrap(), 1);
-    let stored = verified_value(&node, &record_key).expect("record proven present");
-    let decoded: CreditRecord = borsh::from_slice(&stored).unwrap();
-    assert_eq!(decoded.amount.minor_units, 5_000_000);
+    let stored = verified_value(&node, &record_key).expect("commitment proven present");
+    let decoded: RecordCommitment = borsh::from_slice(&stored).unwrap();
+    assert_eq!(decoded, loan.commitment());
+    // The chain holds the commitment, not the amount.
+    assert!(
+        !stored
+            .windows(8)
+            .any(|w| w == 5_000_017u64.to_le_bytes().as_slice())
+    );
     assert!(verified_value(&node, &keys::consent(&grant.id())).is_some());
     // A record never written is proven absent.
     assert!(
@@ -372,14 +408,7 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
         "{v}"
     );
 
-    let mut forged = sign(
-        &chain,
-        &provider,
-        2,
-        TxBody::WriteRecord {
-            record: record("provider-a", 1),
-        },
-    );
+    let mut forged = sign(&chain, &provider, 2, commit("provider-a", 1));
     forged.signature.0[0] ^= 1;
     let (code, v) = node.post_tx(serde_json::to_string(&forged).unwrap());
     assert_eq!(code, 400, "{v}");
@@ -393,22 +422,13 @@ fn a_chain_serves_verified_state_refuses_hostile_input_and_survives_kill_9() {
         &"beijing".parse().unwrap(),
         &provider,
         2,
-        TxBody::WriteRecord {
-            record: record("provider-a", 1),
-        },
+        commit("provider-a", 1),
     );
     let (code, v) = node.post_tx(serde_json::to_string(&other_chain).unwrap());
     assert_eq!(code, 400, "{v}");
 
-    // A bank may not write records.
-    let wrong_role = sign(
-        &chain,
-        &bank,
-        1,
-        TxBody::WriteRecord {
-            record: record("bank-a", 1),
-        },
-    );
+    // A bank may not commit records.
+    let wrong_role = sign(&chain, &bank, 1, commit("bank-a", 1));
     let (code, v) = node.post_tx(serde_json::to_string(&wrong_role).unwrap());
     assert!(code == 400 || code_of(&v) != 0, "wrong role accepted: {v}");
 
@@ -698,10 +718,22 @@ fn packet_scans_are_bounded_by_their_limit() {
     );
     let (code, v) = node.post_tx(serde_json::to_string(&create).unwrap());
     assert_eq!((code, code_of(&v)), (200, 0), "{v}");
+    // bank-a's answers are sealed to its key; its queries name it.
+    let decryption = DecryptionKey::generate(&mut rand::rngs::OsRng);
+    let register = sign(
+        &chain,
+        &bank,
+        1,
+        TxBody::RegisterEncryptionKey {
+            key: decryption.public(),
+        },
+    );
+    let (code, v) = node.post_tx(serde_json::to_string(&register).unwrap());
+    assert_eq!((code, code_of(&v)), (200, 0), "{v}");
     // Three queries, each in its own block (each answer waits for its
     // block).
     let mut heights = Vec::new();
-    for nonce in 1..=3 {
+    for nonce in 2..=4 {
         let query = sign(
             &chain,
             &bank,
@@ -718,6 +750,7 @@ fn packet_scans_are_bounded_by_their_limit() {
                         minor_units: 0,
                         currency: Currency::CNY,
                     },
+                    encryption_key: decryption.public(),
                 },
                 timeout_height: Some(Height::new(1_000_000).unwrap()),
                 timeout_time: None,

@@ -355,6 +355,20 @@ pub fn query_deadlines_due(now: Time) -> Vec<u8> {
     ])
 }
 
+/// `interchain/pending_query_charges/<source>/<seq>`: on an answering
+/// chain, the fee of each expected provider of a pending query
+/// (`Vec<FeeCharge>`), fixed when the query was received and checked
+/// against its `max_fee`: a fee changed while the query waits is not
+/// charged to it.
+pub fn pending_query_charges(source: &ChainId, sequence: u64) -> Vec<u8> {
+    join(&[
+        "interchain/pending_query_charges/",
+        source.as_str(),
+        "/",
+        &seq(sequence),
+    ])
+}
+
 /// `audit/anchors/<upto>`: an anchored checkpoint of the regulator's
 /// audit log ([`AuditAnchor`](crate::tx::AuditAnchor)), by its last entry.
 pub fn audit_anchor(upto: u64) -> Vec<u8> {

@@ -146,6 +146,24 @@ pub enum TxError {
         /// The sender.
         sender: InstitutionId,
     },
+    /// `write_record` is retired: records stay with their provider.
+    #[error(
+        "write_record is no longer accepted: credit records stay with their provider; commit each record's salted digest with commit_record (protocol::sealed::SaltedRecord::commitment) and answer queries with answer_query"
+    )]
+    WriteRecordRetired,
+    /// The provider holds as many commitments about the enterprise as one
+    /// sealed answer may cover.
+    #[error(
+        "provider {provider} already holds {max} record commitments about enterprise {enterprise}, as many as one sealed answer may cover"
+    )]
+    TooManyRecords {
+        /// The enterprise.
+        enterprise: EnterpriseId,
+        /// The provider.
+        provider: InstitutionId,
+        /// The bound ([`protocol::sealed::MAX_RECORDS_PER_ANSWER`]).
+        max: usize,
+    },
 
     // --- consent (40-49) ---
     /// The consent is not signed by the enterprise's registered key.
@@ -480,6 +498,116 @@ pub enum TxError {
         /// The client's allowed clock drift, in seconds.
         drift_secs: u64,
     },
+
+    // --- sealed credit queries (100-119, interchain) ---
+    /// The requester has no encryption key registered for its answers.
+    #[error(
+        "institution {institution} has no encryption key registered: register_encryption_key first, answers are sealed to it"
+    )]
+    NoEncryptionKey {
+        /// The requester.
+        institution: InstitutionId,
+    },
+    /// The query names another key than the requester's registered one.
+    #[error(
+        "the query names encryption key {given}, but the key registered for institution {institution} is {registered}"
+    )]
+    EncryptionKeyMismatch {
+        /// The requester.
+        institution: InstitutionId,
+        /// The key registered on this chain.
+        registered: protocol::sealed::EncryptionKey,
+        /// The key the query names.
+        given: protocol::sealed::EncryptionKey,
+    },
+    /// No credit query pending under this source and sequence.
+    #[error(
+        "no credit query from {source_chain} with sequence {sequence} is pending (never received, answered at once, or already acknowledged)"
+    )]
+    UnknownQuery {
+        /// The query's source.
+        source_chain: ChainId,
+        /// The query packet's sequence.
+        sequence: u64,
+    },
+    /// The query's answer deadline has passed.
+    #[error(
+        "credit query {sequence} from {source_chain} closed at its deadline {deadline} (block time {now})"
+    )]
+    QueryClosed {
+        /// The query's source.
+        source_chain: ChainId,
+        /// The query packet's sequence.
+        sequence: u64,
+        /// Its answer deadline.
+        deadline: Time,
+        /// The block time.
+        now: Time,
+    },
+    /// The answer names another provider than its sender.
+    #[error("the answer names provider {provider}, but the sender is {sender}")]
+    AnswerProviderMismatch {
+        /// The provider the answer names.
+        provider: InstitutionId,
+        /// The sender.
+        sender: InstitutionId,
+    },
+    /// The sender holds no committed record in the query's scope.
+    #[error(
+        "{provider} is not expected to answer credit query {sequence} from {source_chain} (expected: {expected})"
+    )]
+    NotExpectedAnswer {
+        /// The sender.
+        provider: InstitutionId,
+        /// The query's source.
+        source_chain: ChainId,
+        /// The query packet's sequence.
+        sequence: u64,
+        /// The expected providers, comma-separated.
+        expected: String,
+    },
+    /// The provider already answered this query.
+    #[error("{provider} already answered credit query {sequence} from {source_chain}")]
+    AlreadyAnswered {
+        /// The sender.
+        provider: InstitutionId,
+        /// The query's source.
+        source_chain: ChainId,
+        /// The query packet's sequence.
+        sequence: u64,
+    },
+    /// The answer leaves out a committed record in the query's scope.
+    #[error("the answer of {provider} is incomplete: it leaves out the committed record {missing}")]
+    IncompleteAnswer {
+        /// The provider.
+        provider: InstitutionId,
+        /// The first committed digest it does not list.
+        missing: Hash,
+    },
+    /// The answer lists a digest that is not one of the provider's
+    /// commitments in the query's scope.
+    #[error(
+        "the answer of {provider} lists {digest}, which is not one of its committed records in the query's scope"
+    )]
+    UnexpectedCommitment {
+        /// The provider.
+        provider: InstitutionId,
+        /// The first digest not expected.
+        digest: Hash,
+    },
+    /// The answer lists the expected digests, but repeated or in another
+    /// order than the chain's.
+    #[error(
+        "the answer of {provider} lists its {expected} committed records out of the chain's order or with repeats (at position {position})"
+    )]
+    AnswerOutOfOrder {
+        /// The provider.
+        provider: InstitutionId,
+        /// How many digests are expected.
+        expected: usize,
+        /// The first position that differs.
+        position: usize,
+    },
 }
 
 impl TxError {
@@ -540,6 +668,18 @@ impl TxError {
             TxError::AggregationExists { .. } => 88,
             TxError::InvalidContributionProof { .. } => 89,
             TxError::AnchorFromFuture { .. } => 90,
+            TxError::WriteRecordRetired => 31,
+            TxError::TooManyRecords { .. } => 32,
+            TxError::NoEncryptionKey { .. } => 100,
+            TxError::EncryptionKeyMismatch { .. } => 101,
+            TxError::UnknownQuery { .. } => 102,
+            TxError::QueryClosed { .. } => 103,
+            TxError::AnswerProviderMismatch { .. } => 104,
+            TxError::NotExpectedAnswer { .. } => 105,
+            TxError::AlreadyAnswered { .. } => 106,
+            TxError::IncompleteAnswer { .. } => 107,
+            TxError::UnexpectedCommitment { .. } => 108,
+            TxError::AnswerOutOfOrder { .. } => 109,
         }
     }
 

@@ -3,7 +3,8 @@
 //!
 //! The life of a credit query, with A the source and B the destination:
 //!
-//! 1. `send_credit_query` on A: the requester's maximum fee is escrowed
+//! 1. `send_credit_query` on A: the query must name the requester's
+//!    registered encryption key; the requester's maximum fee is escrowed
 //!    (the send fails when its balance is short); the
 //!    packet's commitment is written under
 //!    [`keys::packet_commitment`]`(B, seq)` and the packet under
@@ -11,8 +12,11 @@
 //! 2. `recv_packet` on B, with a membership proof of that commitment at a
 //!    height of A that B's client of A trusts: unless the packet timed out
 //!    on B, a receipt is written under [`keys::packet_receipt`]`(A, seq)`
-//!    (a second delivery is refused), the query is answered (or refused) and
-//!    the acknowledgement's hash is written under
+//!    (a second delivery is refused). A refusal (consent, fee) or a scope
+//!    without committed records is acknowledged at once; otherwise the
+//!    query waits for its providers' sealed answers (see [`sealed`]) and
+//!    is acknowledged when all answered or at its deadline. Either way the
+//!    acknowledgement's hash is written under
 //!    [`keys::packet_ack`]`(A, seq)`, the acknowledgement itself under
 //!    [`keys::packet_ack_data`]`(A, seq)`.
 //! 3. `acknowledge_packet` on A, with a membership proof of the
@@ -45,15 +49,15 @@ use light_clients::credit_chain::{
 use light_clients::merkle::{MembershipProof, NonMembershipProof};
 use protocol::tx::{Account, Acknowledgement, LightClientParams, Role};
 use protocol::{
-    Attestation, ChainId, CreditQuery, CreditResponse, FeeCharge, Hash, Height, LightBlock, Money,
-    Packet, PacketPayload, QueryOutcome, Time,
+    Attestation, ChainId, CreditQuery, FeeCharge, Hash, Height, LightBlock, Money, Packet,
+    PacketPayload, QueryOutcome, Time,
 };
 
 use super::auth::{Sender, verify_signature};
 use super::error::TxError;
 use super::state::{self, Escrow, InstitutionRecord, PacketResult, StoredClient};
 use super::store::{KvStore, KvStoreMut, Overlay};
-use super::{BlockContext, Event, aggregation, consent, fees, keys, records};
+use super::{BlockContext, Event, aggregation, fees, keys, sealed};
 
 /// How many trusted blocks an on-chain client keeps (the newest); proofs
 /// must be at one of their heights.
@@ -331,6 +335,7 @@ pub(crate) fn send_credit_query<S: KvStoreMut + ?Sized>(
             ),
         });
     }
+    sealed::check_query_key(store, &requester.id, query)?;
     if *destination == ctx.chain_id {
         return Err(TxError::invalid(
             "send_credit_query",
@@ -590,8 +595,8 @@ pub(crate) fn recv_packet<S: KvStoreMut + ?Sized>(
     // The handler runs in its own overlay: if it fails, its writes are
     // dropped and the failure is acknowledged, the receipt stays.
     let mut handler = Overlay::new(&*store);
-    // `None`: acknowledged later (an aggregation waits for its providers);
-    // only the receipt is written now.
+    // `None`: acknowledged later (a credit query or an aggregation waits
+    // for its providers); only the receipt is written now.
     let (ack, writes) = match handle_packet(&mut handler, ctx, packet, &mut events) {
         Ok(ack) => (ack, Some(handler.into_writes())),
         Err(e) => (Some(Acknowledgement::Error(e.to_string())), None),
@@ -608,7 +613,7 @@ pub(crate) fn recv_packet<S: KvStoreMut + ?Sized>(
 /// Writes the acknowledgement of packet `sequence` from `source` (its hash,
 /// which the source is proven, and the acknowledgement itself) and returns
 /// the `write_acknowledgement` event relayers follow. Used on receipt, and
-/// later for asynchronous acknowledgements (aggregations).
+/// later for asynchronous acknowledgements (credit queries, aggregations).
 pub(crate) fn write_acknowledgement<S: KvStoreMut + ?Sized>(
     store: &mut S,
     source: &ChainId,
@@ -639,7 +644,8 @@ pub fn outcome(ack: &Acknowledgement) -> &'static str {
 }
 
 /// Handles a received packet: `Some` acknowledgement to write now, or
-/// `None` when it is written later (an aggregation request, acknowledged
+/// `None` when it is written later (a credit query, acknowledged when its
+/// providers have answered or at its deadline; an aggregation request,
 /// when its providers have contributed or at its deadline).
 fn handle_packet<S: KvStoreMut + ?Sized>(
     store: &mut S,
@@ -649,17 +655,7 @@ fn handle_packet<S: KvStoreMut + ?Sized>(
 ) -> Result<Option<Acknowledgement>, TxError> {
     match &packet.payload {
         PacketPayload::CreditQuery(query) => {
-            let response = answer_credit_query(
-                store,
-                ctx,
-                &packet.source,
-                packet.commitment(),
-                query,
-                events,
-            )?;
-            Ok(Some(Acknowledgement::Result(
-                PacketPayload::CreditResponse(response),
-            )))
+            sealed::receive_query(store, ctx, packet, query, events)
         }
         PacketPayload::Attestation(attestation) => Ok(Some(receive_attestation(
             store,
@@ -687,100 +683,6 @@ fn payload_name(p: &PacketPayload) -> &'static str {
         PacketPayload::AggregationPartial(_) => "aggregation_partial",
         PacketPayload::ChainRegistration(_) => "chain_registration",
     }
-}
-
-/// Answers a credit query from local records under consent and fee.
-///
-/// Consent: see [`consent::refusal`]. Records: every record about the
-/// enterprise of a kind asked for. Fee: each provider whose records are
-/// returned charges its query fee (at most the governance cap,
-/// [`fees::max_query_fee`]); the total must be at most the query's
-/// `max_fee` (in this chain's currency), else the query is refused, as it is
-/// when the total would overflow. Nothing
-/// is paid here: the charges travel in the acknowledgement, and the source
-/// pays them out of the requester's escrow when the acknowledgement is
-/// proven to it (see [`settle_escrow`]). A refusal is an answer too (with
-/// no records and no charges), so the source learns of it.
-fn answer_credit_query<S: KvStoreMut + ?Sized>(
-    store: &mut S,
-    ctx: &BlockContext,
-    source: &ChainId,
-    query_packet: Hash,
-    query: &CreditQuery,
-    events: &mut Vec<Event>,
-) -> Result<CreditResponse, TxError> {
-    let params = state::params(store)?;
-    let nothing = Money {
-        minor_units: 0,
-        currency: params.currency,
-    };
-    let refuse = |outcome: QueryOutcome| CreditResponse {
-        query_packet,
-        outcome,
-        records: Vec::new(),
-        fee_charged: nothing,
-        charges: Vec::new(),
-    };
-    if let Some(reason) = consent::refusal(store, ctx, source, query)? {
-        return Ok(refuse(QueryOutcome::ConsentRefused(reason)));
-    }
-    let found: Vec<_> = records::records_of(store, &query.enterprise)?
-        .into_iter()
-        .map(|(_, r)| r)
-        .filter(|r| query.kinds.contains(&r.kind))
-        .collect();
-    // Each fee is charged at most at the governance cap (a fee set before
-    // the cap was lowered included), and the sum is checked: no provider
-    // can price every query about an enterprise out of reach.
-    let max_fee = fees::max_query_fee(store)?;
-    let mut charges = Vec::new();
-    let mut total: Option<u64> = Some(0);
-    for provider in records::providers(&found) {
-        let mut fee = state::read::<Money>(store, &keys::query_fee(&provider))?.unwrap_or(nothing);
-        fee.minor_units = fee.minor_units.min(max_fee);
-        if fee.minor_units > 0 {
-            total = total.and_then(|t| t.checked_add(fee.minor_units));
-            charges.push(FeeCharge { provider, fee });
-        }
-    }
-    let Some(total) = total else {
-        let overflow = TxError::QueryFeeOverflow {
-            providers: charges.len(),
-        };
-        return Ok(refuse(QueryOutcome::FeeRefused(overflow.to_string())));
-    };
-    if total > 0 && query.max_fee.currency != params.currency {
-        return Ok(refuse(QueryOutcome::FeeRefused(format!(
-            "max fee is in {}, this chain charges in {}",
-            query.max_fee.currency, params.currency
-        ))));
-    }
-    if total > query.max_fee.minor_units {
-        return Ok(refuse(QueryOutcome::FeeRefused(format!(
-            "fee {total} {} exceeds the max fee {}",
-            params.currency, query.max_fee.minor_units
-        ))));
-    }
-    for charge in &charges {
-        events.push(
-            Event::new("fee_charged")
-                .attr("source", source)
-                .attr("requester", &query.requester)
-                .attr("provider", &charge.provider)
-                .attr("amount", charge.fee.minor_units)
-                .attr("currency", charge.fee.currency),
-        );
-    }
-    Ok(CreditResponse {
-        query_packet,
-        outcome: QueryOutcome::Answered,
-        records: found,
-        fee_charged: Money {
-            minor_units: total,
-            currency: params.currency,
-        },
-        charges,
-    })
 }
 
 /// Checks that `packet` is one this chain sent and still has in flight.
@@ -1060,7 +962,7 @@ pub(crate) fn timeout_packet<S: KvStoreMut + ?Sized>(
 mod tests {
     use std::collections::BTreeMap;
 
-    use protocol::{Currency, EnterpriseId};
+    use protocol::{CreditResponse, Currency, EnterpriseId};
 
     use super::*;
 
@@ -1085,6 +987,7 @@ mod tests {
                 purpose: "loan".into(),
                 consent_id: Hash::ZERO,
                 max_fee: cny(max_fee),
+                encryption_key: protocol::sealed::EncryptionKey([9; 32]),
             }),
         }
     }
@@ -1096,7 +999,8 @@ mod tests {
         Acknowledgement::Result(PacketPayload::CreditResponse(CreditResponse {
             query_packet: Hash::ZERO,
             outcome: QueryOutcome::Answered,
-            records: Vec::new(),
+            answers: Vec::new(),
+            missing: Vec::new(),
             fee_charged: cny(total),
             charges: charges
                 .iter()
@@ -1172,7 +1076,8 @@ mod tests {
         let refusal = Acknowledgement::Result(PacketPayload::CreditResponse(CreditResponse {
             query_packet: Hash::ZERO,
             outcome: QueryOutcome::ConsentRefused("no consent".into()),
-            records: Vec::new(),
+            answers: Vec::new(),
+            missing: Vec::new(),
             fee_charged: cny(0),
             // Charges on a refusal are ignored.
             charges: vec![FeeCharge {

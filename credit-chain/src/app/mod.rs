@@ -22,7 +22,10 @@
 //! |---|---|
 //! | `register_institution`, `suspend_institution`, `reinstate_institution`, `set_validators`, `mint`, `set_max_query_fee` | governance |
 //! | `register_enterprise` | governance or registrar |
-//! | `write_record`, `set_query_fee` | data provider (for itself) |
+//! | `commit_record`, `set_query_fee` | data provider (for itself) |
+//! | `write_record` | nobody: refused, records stay with their provider |
+//! | `register_encryption_key` | bank or credit bureau (for itself) |
+//! | `answer_query` | data provider expected by the pending query |
 //! | `issue_attestation` | credit bureau, data provider or regulator (as issuer) |
 //! | `grant_consent` | anyone known (the enterprise's signature authenticates it) |
 //! | `revoke_consent` | the enterprise itself |
@@ -49,7 +52,7 @@
 //! | `nonces/<public key hex>` | `u64`, last nonce used |
 //! | `institutions/<id>` | [`InstitutionRecord`](state::InstitutionRecord) |
 //! | `enterprises/<uscc>` | [`EnterpriseRecord`](state::EnterpriseRecord) |
-//! | `records/<uscc>/<provider>/<seq>` | [`CreditRecord`](protocol::CreditRecord) |
+//! | `records/<uscc>/<provider>/<seq>` | [`RecordCommitment`](protocol::sealed::RecordCommitment), never the record (see [`records`]) |
 //! | `sequences/records/<uscc>/<provider>` | `u64`, next record sequence |
 //! | `consents/<consent id hex>` | [`ConsentRecord`](state::ConsentRecord) |
 //! | `attestations/<attestation id hex>` | [`Attestation`](protocol::Attestation) |
@@ -67,6 +70,10 @@
 //! | `interchain/receipts/<source>/<seq>` | [`Hash`], the received packet's commitment |
 //! | `interchain/acks/<source>/<seq>` | [`Hash`], [`Acknowledgement::hash`](protocol::Acknowledgement::hash) |
 //! | `interchain/ack_data/<source>/<seq>` | [`Acknowledgement`](protocol::Acknowledgement) |
+//! | `institutions/<id>/encryption_key` | [`EncryptionKey`](protocol::sealed::EncryptionKey) answers to it are sealed to |
+//! | `interchain/pending_queries/<source>/<seq>` | [`PendingQuery`](protocol::sealed::PendingQuery) (see [`sealed`]) |
+//! | `interchain/query_deadlines/<deadline nanos>/<source>/<seq>` | `(ChainId, u64)`, index of the pending queries by deadline |
+//! | `interchain/pending_query_charges/<source>/<seq>` | `Vec<FeeCharge>`, the expected providers' fees fixed on receipt |
 //! | `interchain/pending_aggregations/<source>/<seq>` | [`PendingAggregation`](state::PendingAggregation) (see [`aggregation`]) |
 //! | `interchain/aggregation_deadlines/<deadline nanos>/<source>/<seq>` | `(ChainId, u64)`, index of the pending ones by deadline |
 //! | `interchain/aggregations_sent/<aggregation id hex>/<dest>` | [`AggregationSent`](state::AggregationSent) |
@@ -97,10 +104,12 @@
 //!   [`interchain`]). Spending those earnings on the source needs a key
 //!   there: `transfer` only moves a local institution's own balance.
 //! - The fee of an answer is the sum of the query fees of the providers
-//!   whose records it returns.
+//!   that answered it (fees as they were when the query was received).
 //! - On-chain clients keep their newest [`interchain::MAX_STORED_HEADERS`]
 //!   trusted blocks; proofs must be at one of those heights.
-//! - Records are append-only.
+//! - Record commitments are append-only, at most
+//!   [`MAX_RECORDS_PER_ANSWER`](protocol::sealed::MAX_RECORDS_PER_ANSWER)
+//!   per enterprise and provider.
 
 pub mod aggregation;
 pub mod attestations;
@@ -114,6 +123,7 @@ pub mod governance;
 pub mod interchain;
 pub use protocol::state_keys as keys;
 pub mod records;
+pub mod sealed;
 pub mod state;
 mod store;
 pub mod validate;
@@ -163,7 +173,7 @@ pub struct EventAttribute {
 }
 
 /// Something a transaction did, for clients and relayers to follow
-/// (`send_packet`, `record_written`, ...).
+/// (`send_packet`, `record_committed`, ...).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// What happened.
@@ -281,9 +291,9 @@ pub struct EndBlock {
     /// changed it in this block; its hash goes in this block's
     /// `next_validators_hash`.
     pub next_validators: Option<ValidatorSet>,
-    /// What the block's end did: acknowledgements of aggregations whose
-    /// contribution deadline passed (`aggregation_finalized`,
-    /// `write_acknowledgement`).
+    /// What the block's end did: acknowledgements of aggregations and
+    /// credit queries whose deadline passed (`aggregation_finalized`,
+    /// `query_finalized`, `fee_charged`, `write_acknowledgement`).
     pub events: Vec<Event>,
 }
 
@@ -398,12 +408,14 @@ impl App {
         }
     }
 
-    /// Ends a block: aggregations whose contribution deadline is at or
-    /// before the block time are acknowledged (see [`aggregation`]), and a
+    /// Ends a block: aggregations whose contribution deadline and credit
+    /// queries whose answer deadline is at or before the block time are
+    /// acknowledged (see [`aggregation`] and [`sealed`]), and a
     /// validator set decided by governance in this block is announced (and
     /// recorded under `governance/validators`).
     pub fn end_block(store: &mut impl KvStoreMut, ctx: &BlockContext) -> EndBlock {
-        let events = aggregation::finalize_due(store, ctx);
+        let mut events = aggregation::finalize_due(store, ctx);
+        events.extend(sealed::finalize_due(store, ctx));
         let key = keys::pending_validators();
         // A pending value that fails to decode cannot have been written by
         // this state machine; drop it rather than halt the chain.
@@ -468,7 +480,25 @@ fn execute<S: KvStoreMut + ?Sized>(
             governance::set_validators(store, &sender, validators)
         }
         TxBody::Mint { to, amount } => fees::mint(store, &sender, to, amount),
-        TxBody::WriteRecord { record } => records::write_record(store, &sender, record),
+        // Refused by `validate_body` above: records stay with their provider.
+        TxBody::WriteRecord { .. } => Err(TxError::WriteRecordRetired),
+        TxBody::CommitRecord { commitment } => records::commit_record(store, &sender, commitment),
+        TxBody::RegisterEncryptionKey { key } => {
+            sealed::register_encryption_key(store, &sender, key)
+        }
+        TxBody::AnswerQuery {
+            source,
+            sequence,
+            answer,
+        } => sealed::answer_query(store, ctx, &sender, source, *sequence, answer),
+        // Threshold aggregation keys: handled by the aggregation module once
+        // it supports them; refused by name until then.
+        TxBody::RegisterAggregationKey { .. }
+        | TxBody::SetRegulatorAggregationKey { .. }
+        | TxBody::CloseAggregation { .. } => Err(TxError::invalid(
+            body.name(),
+            "not supported by this chain yet",
+        )),
         TxBody::GrantConsent { grant, signature } => {
             consent::grant_consent(store, ctx, grant, signature)
         }

@@ -3,8 +3,11 @@
 //! valid by type; a validator set's keys are checked here.
 
 use light_clients::credit_chain::validate_validator_set;
+use protocol::sealed::{
+    EncryptionKey, MAX_RECORDS_PER_ANSWER, MAX_SEALED_BYTES, RecordCommitment, SealedAnswer,
+};
 use protocol::tx::{Role, TxBody};
-use protocol::{AggregationRequest, Attestation, CreditQuery, CreditRecord, RecordKind};
+use protocol::{AggregationRequest, Attestation, CreditQuery, RecordKind};
 
 use super::error::TxError;
 
@@ -55,13 +58,59 @@ fn positive(message: &'static str, field: &str, units: u64) -> Result<(), TxErro
     Ok(())
 }
 
-fn record(message: &'static str, r: &CreditRecord) -> Result<(), TxError> {
-    if let Some(end) = r.end
-        && end < r.start
+fn commitment(message: &'static str, c: &RecordCommitment) -> Result<(), TxError> {
+    if let Some(end) = c.end
+        && end < c.start
     {
         return Err(TxError::invalid(
             message,
-            format!("record ends at {end}, before it starts at {}", r.start),
+            format!("record ends at {end}, before it starts at {}", c.start),
+        ));
+    }
+    Ok(())
+}
+
+/// A key HPKE can seal to: not a low-order X25519 point, whose shared
+/// secret is all zeros (RFC 7748 section 6.1) for every sender, so no
+/// answer could ever be sealed to it.
+fn encryption_key(message: &'static str, key: &EncryptionKey) -> Result<(), TxError> {
+    let point = curve25519_dalek::montgomery::MontgomeryPoint(*key.as_bytes());
+    // A clamped scalar is a multiple of the cofactor: it sends exactly the
+    // low-order points (on the curve or its twist) to zero.
+    if point.mul_clamped([0x5a; 32]).to_bytes() == [0u8; 32] {
+        return Err(TxError::invalid(
+            message,
+            format!(
+                "encryption key {key} is a low-order X25519 point: nothing can be sealed to it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn sealed_answer(message: &'static str, a: &SealedAnswer) -> Result<(), TxError> {
+    if a.commitments.len() > MAX_RECORDS_PER_ANSWER {
+        return Err(TxError::invalid(
+            message,
+            format!(
+                "the answer lists {} commitments, at most {MAX_RECORDS_PER_ANSWER}",
+                a.commitments.len()
+            ),
+        ));
+    }
+    if a.ciphertext.is_empty() {
+        return Err(TxError::invalid(
+            message,
+            "the answer's ciphertext is empty",
+        ));
+    }
+    if a.ciphertext.len() > MAX_SEALED_BYTES {
+        return Err(TxError::invalid(
+            message,
+            format!(
+                "the answer's ciphertext is {} bytes, at most {MAX_SEALED_BYTES}",
+                a.ciphertext.len()
+            ),
         ));
     }
     Ok(())
@@ -116,7 +165,11 @@ pub fn validate_body(body: &TxBody) -> Result<(), TxError> {
         TxBody::Mint { amount, .. } | TxBody::Transfer { amount, .. } => {
             positive(m, "amount", amount.minor_units)
         }
-        TxBody::WriteRecord { record: r } => record(m, r),
+        // Refused whoever sends it, at admission already.
+        TxBody::WriteRecord { .. } => Err(TxError::WriteRecordRetired),
+        TxBody::CommitRecord { commitment: c } => commitment(m, c),
+        TxBody::RegisterEncryptionKey { key } => encryption_key(m, key),
+        TxBody::AnswerQuery { answer, .. } => sealed_answer(m, answer),
         TxBody::GrantConsent { grant, .. } => {
             distinct::<RecordKind>(m, "scope", &grant.scope)?;
             text(m, "purpose", &grant.purpose, MAX_TEXT_LEN)
@@ -188,7 +241,11 @@ pub fn validate_body(body: &TxBody) -> Result<(), TxError> {
         // The ciphertext is checked by the module, with its own codes.
         | TxBody::ContributeAggregation { .. }
         // Signature and order are checked by the module.
-        | TxBody::AnchorAuditCheckpoint { .. } => Ok(()),
+        | TxBody::AnchorAuditCheckpoint { .. }
+        // Checked by their module (threshold aggregation keys).
+        | TxBody::RegisterAggregationKey { .. }
+        | TxBody::SetRegulatorAggregationKey { .. }
+        | TxBody::CloseAggregation { .. } => Ok(()),
     }
 }
 
@@ -212,6 +269,44 @@ mod tests {
         let err = validate_body(&body("x", vec![])).unwrap_err();
         assert_eq!(err.code(), 9);
         assert!(err.to_string().contains("roles is empty"), "{err}");
+    }
+
+    #[test]
+    fn low_order_encryption_keys_are_refused() {
+        let body = |key: [u8; 32]| TxBody::RegisterEncryptionKey {
+            key: EncryptionKey(key),
+        };
+        // u = 0 and u = 1 are of order 4 and 2 (RFC 7748's well-known
+        // low-order inputs).
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        for low in [[0u8; 32], one] {
+            let err = validate_body(&body(low)).unwrap_err();
+            assert!(err.to_string().contains("low-order"), "{err}");
+        }
+        let mut rng = rand::rngs::OsRng;
+        let good = protocol::sealed::DecryptionKey::generate(&mut rng).public();
+        assert!(validate_body(&body(*good.as_bytes())).is_ok());
+    }
+
+    #[test]
+    fn write_record_is_refused_by_name() {
+        let record = protocol::CreditRecord {
+            enterprise: "91350100M000100Y43".parse().unwrap(),
+            kind: RecordKind::Loan,
+            amount: protocol::Money {
+                minor_units: 1,
+                currency: protocol::Currency::CNY,
+            },
+            start: protocol::Time::from_unix_nanos(1),
+            end: None,
+            status: protocol::RecordStatus::Active,
+            provider: "provider-a".parse().unwrap(),
+            document_digest: None,
+        };
+        let err = validate_body(&TxBody::WriteRecord { record }).unwrap_err();
+        assert_eq!(err, TxError::WriteRecordRetired);
+        assert!(err.to_string().contains("commit_record"), "{err}");
     }
 
     #[test]

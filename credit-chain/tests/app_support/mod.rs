@@ -14,6 +14,7 @@ use credit_chain::app::{
 use ed25519_dalek::SigningKey;
 use light_clients::credit_chain::signing::{Committee, TestChain};
 use light_clients::merkle::StateTree;
+use protocol::sealed::{DecryptionKey, PendingQuery, SaltedRecord, seal_answer};
 use protocol::tx::{Account, ConsentGrant, Role, SignedTransaction, TxBody};
 use protocol::{
     ChainId, CreditRecord, Currency, EnterpriseId, Hash, Height, InstitutionId, LightBlock, Money,
@@ -25,6 +26,18 @@ pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
 /// A deterministic key for a name.
 pub fn key(name: &str) -> SigningKey {
     SigningKey::from_bytes(Hash::tagged(b"app-test-key", &[name.as_bytes()]).as_bytes())
+}
+
+/// A deterministic X25519 decryption key for a name (a requester's).
+pub fn decryption_key(name: &str) -> DecryptionKey {
+    DecryptionKey::from_bytes(*Hash::tagged(b"app-test-x25519", &[name.as_bytes()]).as_bytes())
+}
+
+/// The `register_encryption_key` body of `name`'s test key.
+pub fn register_key(name: &str) -> TxBody {
+    TxBody::RegisterEncryptionKey {
+        key: decryption_key(name).public(),
+    }
 }
 
 pub fn pk(name: &str) -> PublicKey {
@@ -296,6 +309,106 @@ impl Chain {
 
     pub fn balance(&self, account: &str) -> u64 {
         App::balance(&self.state, &account.parse::<Account>().unwrap()).unwrap()
+    }
+
+    /// Commits `record` from its provider (which keeps it, salted, as the
+    /// returned value); panics unless the commitment is accepted.
+    pub fn commit(&mut self, record: CreditRecord) -> SaltedRecord {
+        let salted = SaltedRecord::new(record, &mut rand::rngs::OsRng);
+        let provider = salted.record.provider.to_string();
+        self.ok(
+            &provider,
+            TxBody::CommitRecord {
+                commitment: salted.commitment(),
+            },
+        );
+        salted
+    }
+
+    /// The credit query from `source` with `sequence` pending here.
+    pub fn pending_query(&self, source: &ChainId, sequence: u64) -> Option<PendingQuery> {
+        self.read(&protocol::state_keys::pending_query(source, sequence))
+    }
+
+    /// The honest `answer_query` body of `provider` for the query pending
+    /// from `source`: the records of `vault` whose digests the chain
+    /// expects from it, in the chain's order, sealed to the query's key.
+    pub fn answer_body(
+        &self,
+        source: &ChainId,
+        sequence: u64,
+        provider: &str,
+        vault: &[SaltedRecord],
+    ) -> TxBody {
+        let pending = self
+            .pending_query(source, sequence)
+            .expect("a pending query");
+        answer_body(&pending, provider, vault)
+    }
+}
+
+/// The honest `answer_query` body of `provider` for `pending`: the records
+/// of `vault` whose digests the chain expects from it, in its order.
+pub fn answer_body(pending: &PendingQuery, provider: &str, vault: &[SaltedRecord]) -> TxBody {
+    let expected = pending
+        .expected
+        .iter()
+        .find(|e| e.provider.as_str() == provider)
+        .map(|e| e.commitments.clone())
+        .unwrap_or_default();
+    let records: Vec<SaltedRecord> = expected
+        .iter()
+        .map(|d| {
+            vault
+                .iter()
+                .find(|s| s.commitment().digest == *d)
+                .expect("the vault holds every committed record")
+                .clone()
+        })
+        .collect();
+    sealed_body(pending, provider, &records)
+}
+
+/// The `answer_query` body of `provider` sealing exactly `records` for
+/// `pending` (listing their own digests).
+pub fn sealed_body(pending: &PendingQuery, provider: &str, records: &[SaltedRecord]) -> TxBody {
+    let query = pending.query().expect("a credit query");
+    let answer = seal_answer(
+        &query.encryption_key,
+        &pending.packet,
+        &id(provider),
+        records,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    TxBody::AnswerQuery {
+        source: pending.packet.source.clone(),
+        sequence: pending.packet.sequence,
+        answer,
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// No key or value of `state` holds any of `amounts` as little-endian
+/// bytes or as a decimal string.
+pub fn assert_no_amount(state: &State, amounts: &[u64]) {
+    for (k, v) in state {
+        let entry = [k.as_slice(), v.as_slice()].concat();
+        for n in amounts {
+            assert!(
+                !contains(&entry, &n.to_le_bytes()),
+                "{} holds {n} as little-endian bytes",
+                protocol::state_keys::show(k)
+            );
+            assert!(
+                !contains(&entry, n.to_string().as_bytes()),
+                "{} holds {n} as a decimal string",
+                protocol::state_keys::show(k)
+            );
+        }
     }
 }
 
