@@ -27,14 +27,14 @@ pub use hash::Hash;
 pub use header::{Commit, CommitSig, Header, LightBlock, SignedHeader, vote_sign_bytes};
 pub use ids::{ChainId, EnterpriseId, InstitutionId};
 pub use packet::{
-    AggregationPartial, AggregationRequest, AggregationTotal, Attestation, ChainRegistration, ChainType, CreditQuery,
-    CreditRecord, CreditResponse, Currency, FeeCharge, Money, Packet, PacketPayload, QueryOutcome,
-    RecordKind, RecordStatus, TrustAnchor,
+    AggregationPartial, AggregationRequest, AggregationTotal, Attestation, ChainRegistration,
+    ChainType, CreditQuery, CreditRecord, CreditResponse, Currency, FeeCharge, Money, Packet,
+    PacketPayload, QueryOutcome, RecordKind, RecordStatus, TrustAnchor,
 };
+pub use registry::{Approval, Proposal, ProposalId, SignedProposal};
 pub use sealed::{
     DecryptionKey, EncryptionKey, RecordCommitment, SaltedRecord, SealError, SealedAnswer,
 };
-pub use registry::{Approval, Proposal, ProposalId, SignedProposal};
 pub use time::{Height, Time};
 pub use tx::{
     Account, Acknowledgement, ConsentGrant, LightClientParams, Role, SignedTransaction,

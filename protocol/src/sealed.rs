@@ -342,7 +342,10 @@ pub fn seal_answer(
     if records.len() > MAX_RECORDS_PER_ANSWER {
         return Err(SealError::TooLarge {
             provider: provider.clone(),
-            reason: format!("{} records, at most {MAX_RECORDS_PER_ANSWER}", records.len()),
+            reason: format!(
+                "{} records, at most {MAX_RECORDS_PER_ANSWER}",
+                records.len()
+            ),
         });
     }
     let commitments: Vec<Hash> = records.iter().map(|r| r.commitment().digest).collect();
@@ -370,16 +373,13 @@ pub fn seal_with_commitments(
     let plaintext = Zeroizing::new(borsh::to_vec(records).unwrap_or_default());
     let aad = borsh::to_vec(&commitments).unwrap_or_default();
     let info = SealContext::of(packet, provider).info();
-    let (encapsulated, ciphertext) =
-        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256, _>(
-            &OpModeS::Base,
-            &public,
-            &info,
-            &plaintext,
-            &aad,
-            rng,
-        )
-        .map_err(does_not_open)?;
+    let (encapsulated, ciphertext) = hpke::single_shot_seal::<
+        ChaCha20Poly1305,
+        HkdfSha256,
+        X25519HkdfSha256,
+        _,
+    >(&OpModeS::Base, &public, &info, &plaintext, &aad, rng)
+    .map_err(does_not_open)?;
     let mut encapsulated_key = [0u8; 32];
     encapsulated_key.copy_from_slice(&encapsulated.to_bytes());
     Ok(SealedAnswer {

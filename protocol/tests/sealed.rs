@@ -52,7 +52,10 @@ fn an_answer_opens_for_the_requester_and_matches_its_commitments() {
     let amount = 300_000_000u64.to_le_bytes();
     assert!(!bytes.windows(8).any(|w| w == amount));
     let opened = open_answer(&key, &packet, &query, &sealed).unwrap();
-    assert_eq!(opened, vec![records[0].record.clone(), records[1].record.clone()]);
+    assert_eq!(
+        opened,
+        vec![records[0].record.clone(), records[1].record.clone()]
+    );
 }
 
 #[test]
@@ -100,7 +103,10 @@ fn a_record_that_does_not_match_its_commitment_is_named() {
     altered[1].record.amount.minor_units = 1;
     // Sealed listing the honest commitments, as a lying provider would.
     let committed: Vec<_> = honest.iter().map(|r| r.commitment().digest).collect();
-    assert_ne!(committed[1], record_digest(&altered[1].record, &altered[1].salt));
+    assert_ne!(
+        committed[1],
+        record_digest(&altered[1].record, &altered[1].salt)
+    );
     let sealed = reseal_with_list(&key, &packet, &provider, &altered, committed);
     match open_answer(&key, &packet, &query, &sealed) {
         Err(SealError::RecordMismatch { index, .. }) => assert_eq!(index, 1),

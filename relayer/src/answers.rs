@@ -66,7 +66,10 @@ pub struct EncryptionKeyFile {
 
 impl EncryptionKeyFile {
     /// A fresh key for `institution` of `chain_id`.
-    pub fn generate(institution: InstitutionId, chain_id: ChainId) -> (EncryptionKeyFile, DecryptionKey) {
+    pub fn generate(
+        institution: InstitutionId,
+        chain_id: ChainId,
+    ) -> (EncryptionKeyFile, DecryptionKey) {
         let key = DecryptionKey::generate(&mut rand::rngs::OsRng);
         let file = EncryptionKeyFile {
             institution,
@@ -133,7 +136,9 @@ pub fn open_response(
     response: &CreditResponse,
 ) -> Result<Vec<OpenedAnswer>, AnswerError> {
     let PacketPayload::CreditQuery(query) = &packet.payload else {
-        return Err(AnswerError::NotTheAnswer("the packet is not a credit query".into()));
+        return Err(AnswerError::NotTheAnswer(
+            "the packet is not a credit query".into(),
+        ));
     };
     if response.query_packet != packet.commitment() {
         return Err(AnswerError::NotTheAnswer(format!(
@@ -170,7 +175,11 @@ pub struct OpenedResult {
 /// Checks the API's result JSON (`GET /queries/.../result`: `packet`,
 /// `acknowledgement`, `bundle`) from its bundle alone, at time `now`, then
 /// opens its answers with `key`.
-pub fn open_result(key: &DecryptionKey, result: &Value, now: Time) -> Result<OpenedResult, AnswerError> {
+pub fn open_result(
+    key: &DecryptionKey,
+    result: &Value,
+    now: Time,
+) -> Result<OpenedResult, AnswerError> {
     let part = |name: &str, v: &Value| -> Result<Value, AnswerError> {
         if v.is_null() {
             Err(AnswerError::Malformed(format!("no {name}")))
@@ -184,12 +193,19 @@ pub fn open_result(key: &DecryptionKey, result: &Value, now: Time) -> Result<Ope
         })
     };
     let packet: Packet = decode("packet", part("packet", &result["packet"])?)?;
-    let ack: Acknowledgement =
-        decode("acknowledgement", part("acknowledgement", &result["acknowledgement"])?)?;
+    let ack: Acknowledgement = decode(
+        "acknowledgement",
+        part("acknowledgement", &result["acknowledgement"])?,
+    )?;
     let bundle = &result["bundle"];
-    let trusted: LightBlock = decode("bundle.trusted", part("bundle.trusted", &bundle["trusted"])?)?;
-    let proven_at: LightBlock =
-        decode("bundle.light_block", part("bundle.light_block", &bundle["light_block"])?)?;
+    let trusted: LightBlock = decode(
+        "bundle.trusted",
+        part("bundle.trusted", &bundle["trusted"])?,
+    )?;
+    let proven_at: LightBlock = decode(
+        "bundle.light_block",
+        part("bundle.light_block", &bundle["light_block"])?,
+    )?;
     if proven_at.header().chain_id != packet.destination {
         return Err(AnswerError::Unproven(format!(
             "the proof block is of {}, the query was answered by {}",
@@ -229,9 +245,9 @@ pub fn open_result(key: &DecryptionKey, result: &Value, now: Time) -> Result<Ope
                 AnswerError::Unproven(format!("no proof of {}", state_keys::show(key_bytes)))
             })?;
         let proof: StateProof = decode("bundle.proofs[].proof", part("proof", &entry["proof"])?)?;
-        proof.verify(&root, key_bytes, Some(value)).map_err(|e| {
-            AnswerError::Unproven(format!("{}: {e}", state_keys::show(key_bytes)))
-        })?;
+        proof
+            .verify(&root, key_bytes, Some(value))
+            .map_err(|e| AnswerError::Unproven(format!("{}: {e}", state_keys::show(key_bytes))))?;
     }
     let Acknowledgement::Result(PacketPayload::CreditResponse(response)) = ack else {
         return Err(AnswerError::NotTheAnswer(format!(

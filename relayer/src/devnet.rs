@@ -23,11 +23,12 @@ use ed25519_dalek::SigningKey;
 use light_clients::credit_chain::Options;
 use protocol::tx::{ConsentGrant, LightClientParams, TxBody};
 use protocol::{
-    ChainId, CreditQuery, CreditRecord, Currency, EnterpriseId, Hash, Height, Money, RecordKind,
-    RecordStatus, state_keys,
+    ChainId, CreditQuery, CreditRecord, Currency, DecryptionKey, EncryptionKey, EnterpriseId, Hash,
+    Height, Money, RecordKind, RecordStatus, state_keys,
 };
 use sha2::{Digest, Sha256};
 
+use crate::answers::EncryptionKeyFile;
 use crate::clock::SystemClock;
 use crate::engine::{ChainRuntime, wall_clock};
 use crate::metrics::Metrics;
@@ -165,6 +166,26 @@ impl DevChain {
     /// `institutions/bank-a`, `governance`, `enterprises/<code>`).
     pub fn key(&self, name: &str) -> anyhow::Result<SigningKey> {
         key(&self.home, name)
+    }
+
+    /// Where requester `institution`'s encryption key file is kept:
+    /// `keys/institutions/<institution>.encryption.json` of the home (the
+    /// devnet plays every institution; a real requester keeps it itself).
+    pub fn encryption_key_file(&self, institution: &str) -> PathBuf {
+        self.home
+            .join("keys/institutions")
+            .join(format!("{institution}.encryption.json"))
+    }
+
+    /// Requester `institution`'s decryption key, created on first use.
+    pub fn encryption_key(&self, institution: &str) -> anyhow::Result<DecryptionKey> {
+        let path = self.encryption_key_file(institution);
+        if path.exists() {
+            return Ok(EncryptionKeyFile::read(&path)?.1);
+        }
+        let (file, key) = EncryptionKeyFile::generate(institution.parse()?, self.id.clone());
+        file.write(&path)?;
+        Ok(key)
     }
 
     /// An adapter over the chain's endpoints (5 s event-stream silence
@@ -430,8 +451,13 @@ pub async fn seed_query_scenario(
 
 /// A `send_credit_query` of bank-a to `destination` for the loans of
 /// `enterprise` under consent `consent_id` ([`PURPOSE`], max fee 100 CNY,
-/// timing out in 10 minutes).
-pub fn credit_query(destination: &ChainId, enterprise: &EnterpriseId, consent_id: Hash) -> TxBody {
+/// timing out in 10 minutes), its answers sealed to `encryption_key`.
+pub fn credit_query(
+    destination: &ChainId,
+    enterprise: &EnterpriseId,
+    consent_id: Hash,
+    encryption_key: EncryptionKey,
+) -> TxBody {
     TxBody::SendCreditQuery {
         destination: destination.clone(),
         query: CreditQuery {
@@ -441,10 +467,53 @@ pub fn credit_query(destination: &ChainId, enterprise: &EnterpriseId, consent_id
             purpose: PURPOSE.into(),
             consent_id,
             max_fee: cny(10_000),
+            encryption_key,
         },
         timeout_height: None,
         timeout_time: wall_clock().checked_add(Duration::from_secs(600)),
     }
+}
+
+/// Registers requester `institution`'s encryption key
+/// ([`DevChain::encryption_key`]) on `chain` unless the chain already holds
+/// it (read with its proof); returns the public key its queries name.
+pub async fn register_encryption_key(
+    chain: &DevChain,
+    adapter: &dyn ChainAdapter,
+    institution: &str,
+) -> anyhow::Result<EncryptionKey> {
+    let public = chain.encryption_key(institution)?.public();
+    let id: protocol::InstitutionId = institution.parse()?;
+    let registered = adapter.state(&state_keys::encryption_key(&id)).await?;
+    let current = registered
+        .value
+        .map(|bytes| borsh::from_slice::<EncryptionKey>(&bytes))
+        .transpose()?;
+    if current != Some(public) {
+        submit(
+            adapter,
+            &chain.key(&format!("institutions/{institution}"))?,
+            TxBody::RegisterEncryptionKey { key: public },
+        )
+        .await?;
+    }
+    Ok(public)
+}
+
+/// A record shown on one line: enterprise, kind, amount, status, provider,
+/// start.
+pub fn show_record(r: &CreditRecord) -> String {
+    format!(
+        "{} {:?} {}.{:02} {} {:?} from {} since {}",
+        r.enterprise,
+        r.kind,
+        r.amount.minor_units / 100,
+        r.amount.minor_units % 100,
+        r.amount.currency,
+        r.status,
+        r.provider,
+        r.start
+    )
 }
 
 /// The packet sequence of a committed `send_credit_query`.
@@ -498,10 +567,11 @@ pub async fn send_query(
     destination: &ChainId,
     grant: &ConsentGrant,
 ) -> anyhow::Result<(SubmitOutcome, u64)> {
+    let key = register_encryption_key(asker, adapter, "bank-a").await?;
     let sent = submit(
         adapter,
         &asker.key("institutions/bank-a")?,
-        credit_query(destination, &grant.enterprise, grant.id()),
+        credit_query(destination, &grant.enterprise, grant.id(), key),
     )
     .await?;
     let sequence = sent_sequence(&sent)?;

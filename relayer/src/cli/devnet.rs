@@ -225,33 +225,40 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     }
     let took = started.elapsed();
 
-    // The answer, read back from the answering chain with a verified proof.
+    // The answer, read back from the answering chain with a verified proof,
+    // and the query packet from the asking chain: bank-a opens the sealed
+    // answers with its own key and checks every record against its
+    // commitment.
     let ack_key = state_keys::packet_ack_data(&asker.id, sequence);
     let verified = b_runtime.verified_states(&[ack_key]).await?;
     let header = verified.light_block.header();
     let Some((_, Some(bytes), _)) = verified.entries.first() else {
         bail!("the acknowledgement is missing from {}", answerer.id);
     };
+    let packet_key = state_keys::packet(&answerer.id, sequence);
+    let sent_packet = a_runtime.verified_states(&[packet_key]).await?;
+    let Some((_, Some(packet_bytes), _)) = sent_packet.entries.first() else {
+        bail!("the query packet is missing from {}", asker.id);
+    };
+    let packet = protocol::Packet::from_canonical_bytes(packet_bytes)?;
     match Acknowledgement::from_canonical_bytes(bytes)? {
         Acknowledgement::Result(PacketPayload::CreditResponse(response)) => {
             println!(
-                "verified answer from {} ({:?}), relayed in {:.1} s:",
+                "verified answer from {} ({:?}), relayed in {:.1} s; opened by bank-a with {}:",
                 answerer.id,
                 response.outcome,
-                took.as_secs_f64()
+                took.as_secs_f64(),
+                asker.encryption_key_file("bank-a").display()
             );
-            for r in &response.records {
-                println!(
-                    "  {} {:?} {}.{:02} {} {:?} from {} since {}",
-                    r.enterprise,
-                    r.kind,
-                    r.amount.minor_units / 100,
-                    r.amount.minor_units % 100,
-                    r.amount.currency,
-                    r.status,
-                    r.provider,
-                    r.start
-                );
+            let key = asker.encryption_key("bank-a")?;
+            let opened = relayer::answers::open_response(&key, &packet, &response)?;
+            for answer in &opened {
+                for r in &answer.records {
+                    println!("  {}", relayer::devnet::show_record(r));
+                }
+            }
+            for p in &response.missing {
+                println!("  provider {p} did not answer before the deadline");
             }
             println!(
                 "  proven against {} header height {} hash {}",

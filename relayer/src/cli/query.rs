@@ -296,8 +296,8 @@ fn result(args: &ResultArgs) -> Result<u8, Failure> {
 /// prints the records (JSON with `--json`).
 fn open_and_print(file: &Path, answer: &Value, json_output: bool) -> Result<(), Failure> {
     use crate::answers::{EncryptionKeyFile, open_result};
-    let (_, key) = EncryptionKeyFile::read(file)
-        .map_err(|e| Failure::new(exit::MALFORMED, e.to_string()))?;
+    let (_, key) =
+        EncryptionKeyFile::read(file).map_err(|e| Failure::new(exit::MALFORMED, e.to_string()))?;
     let opened = open_result(&key, answer, crate::engine::wall_clock())
         .map_err(|e| Failure::new(exit::REFUSED, e.to_string()))?;
     if json_output {
