@@ -172,6 +172,14 @@ pub struct OpenedResult {
     pub answers: Vec<OpenedAnswer>,
 }
 
+/// The part `name` of a result, decoded.
+fn decode<T: serde::de::DeserializeOwned>(name: &str, v: &Value) -> Result<T, AnswerError> {
+    if v.is_null() {
+        return Err(AnswerError::Malformed(format!("no {name}")));
+    }
+    serde_json::from_value(v.clone()).map_err(|e| AnswerError::Malformed(format!("{name}: {e}")))
+}
+
 /// Checks the API's result JSON (`GET /queries/.../result`: `packet`,
 /// `acknowledgement`, `bundle`) from its bundle alone, at time `now`, then
 /// opens its answers with `key`.
@@ -180,32 +188,11 @@ pub fn open_result(
     result: &Value,
     now: Time,
 ) -> Result<OpenedResult, AnswerError> {
-    let part = |name: &str, v: &Value| -> Result<Value, AnswerError> {
-        if v.is_null() {
-            Err(AnswerError::Malformed(format!("no {name}")))
-        } else {
-            Ok(v.clone())
-        }
-    };
-    let decode = |name: &str, v: Value| -> Result<_, AnswerError> {
-        Ok::<_, AnswerError>(v).and_then(|v| {
-            serde_json::from_value(v).map_err(|e| AnswerError::Malformed(format!("{name}: {e}")))
-        })
-    };
-    let packet: Packet = decode("packet", part("packet", &result["packet"])?)?;
-    let ack: Acknowledgement = decode(
-        "acknowledgement",
-        part("acknowledgement", &result["acknowledgement"])?,
-    )?;
+    let packet: Packet = decode("packet", &result["packet"])?;
+    let ack: Acknowledgement = decode("acknowledgement", &result["acknowledgement"])?;
     let bundle = &result["bundle"];
-    let trusted: LightBlock = decode(
-        "bundle.trusted",
-        part("bundle.trusted", &bundle["trusted"])?,
-    )?;
-    let proven_at: LightBlock = decode(
-        "bundle.light_block",
-        part("bundle.light_block", &bundle["light_block"])?,
-    )?;
+    let trusted: LightBlock = decode("bundle.trusted", &bundle["trusted"])?;
+    let proven_at: LightBlock = decode("bundle.light_block", &bundle["light_block"])?;
     if proven_at.header().chain_id != packet.destination {
         return Err(AnswerError::Unproven(format!(
             "the proof block is of {}, the query was answered by {}",
@@ -244,7 +231,7 @@ pub fn open_result(
             .ok_or_else(|| {
                 AnswerError::Unproven(format!("no proof of {}", state_keys::show(key_bytes)))
             })?;
-        let proof: StateProof = decode("bundle.proofs[].proof", part("proof", &entry["proof"])?)?;
+        let proof: StateProof = decode("bundle.proofs[].proof", &entry["proof"])?;
         proof
             .verify(&root, key_bytes, Some(value))
             .map_err(|e| AnswerError::Unproven(format!("{}: {e}", state_keys::show(key_bytes))))?;

@@ -116,6 +116,9 @@ impl Load<'_> {
         progress: Option<&tokio::sync::mpsc::UnboundedSender<(u64, Instant)>>,
     ) -> anyhow::Result<Vec<(u64, Instant)>> {
         let key = self.asker.key("institutions/bank-a")?;
+        let encryption_key =
+            relayer::devnet::register_encryption_key(self.asker, self.adapter.as_ref(), "bank-a")
+                .await?;
         let mut nonce = next_nonce(
             self.adapter.as_ref(),
             &credit_chain::app::auth::public_key(&key),
@@ -135,7 +138,12 @@ impl Load<'_> {
                         &key,
                         self.asker.id.clone(),
                         nonce + i as u64,
-                        credit_query(self.answerer, &self.grant.enterprise, self.grant.id()),
+                        credit_query(
+                            self.answerer,
+                            &self.grant.enterprise,
+                            self.grant.id(),
+                            encryption_key,
+                        ),
                     )
                 })
                 .collect();

@@ -448,6 +448,8 @@ async fn run_asker(
     let adapter = me.adapter()?;
     let key = me.key("institutions/bank-a")?;
     let (progress, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(usize, u64, Instant)>();
+    let encryption_key =
+        relayer::devnet::register_encryption_key(me, adapter.as_ref(), "bank-a").await?;
     let sending = async {
         let mut nonce = next_nonce(adapter.as_ref(), &public_key(&key)).await?;
         let mut sent = 0usize;
@@ -465,7 +467,12 @@ async fn run_asker(
                         &key,
                         me.id.clone(),
                         nonce + k as u64,
-                        credit_query(&chains[*b].id, &grant.enterprise, grant.id()),
+                        credit_query(
+                            &chains[*b].id,
+                            &grant.enterprise,
+                            grant.id(),
+                            encryption_key,
+                        ),
                     )
                 })
                 .collect();

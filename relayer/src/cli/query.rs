@@ -295,10 +295,10 @@ fn result(args: &ResultArgs) -> Result<u8, Failure> {
 /// Checks `answer` from its bundle, opens it with the key in `file` and
 /// prints the records (JSON with `--json`).
 fn open_and_print(file: &Path, answer: &Value, json_output: bool) -> Result<(), Failure> {
-    use crate::answers::{EncryptionKeyFile, open_result};
+    use relayer::answers::{EncryptionKeyFile, open_result};
     let (_, key) =
         EncryptionKeyFile::read(file).map_err(|e| Failure::new(exit::MALFORMED, e.to_string()))?;
-    let opened = open_result(&key, answer, crate::engine::wall_clock())
+    let opened = open_result(&key, answer, relayer::engine::wall_clock())
         .map_err(|e| Failure::new(exit::REFUSED, e.to_string()))?;
     if json_output {
         let body = json!({
@@ -318,7 +318,7 @@ fn open_and_print(file: &Path, answer: &Value, json_output: bool) -> Result<(), 
     );
     for answer in &opened.answers {
         for r in &answer.records {
-            println!("  {}", crate::devnet::show_record(r));
+            println!("  {}", relayer::devnet::show_record(r));
         }
     }
     if opened.answers.is_empty() && opened.response.missing.is_empty() {
