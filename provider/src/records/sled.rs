@@ -41,12 +41,22 @@ impl SledRecords {
 
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: &Path) -> Result<SledRecords, Error> {
+        let db = sled::open(path).map_err(|e| Error::Sled {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        SledRecords::from_db(&db, path)
+    }
+
+    /// The store in the trees of an open database at `path` (a process
+    /// that keeps other trees in the same database; tests that look under
+    /// the hood).
+    pub fn from_db(db: &sled::Db, path: &Path) -> Result<SledRecords, Error> {
         let shown = path.display().to_string();
         let fail = |e: sled::Error| Error::Sled {
             path: shown.clone(),
             reason: e.to_string(),
         };
-        let db = sled::open(path).map_err(fail)?;
         Ok(SledRecords {
             records: db.open_tree(Self::RECORDS).map_err(fail)?,
             index: db.open_tree(Self::INDEX).map_err(fail)?,
