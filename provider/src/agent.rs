@@ -206,7 +206,7 @@ impl<S: RecordSource> Agent<S> {
     fn adapter_error(chain: &ChainId) -> impl Fn(adapters::AdapterError) -> Error + '_ {
         move |source| Error::Adapter {
             chain: chain.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -440,10 +440,11 @@ impl<S: RecordSource> Agent<S> {
         if !FOLLOWED_EVENTS.contains(&event.kind.as_str()) {
             return None;
         }
-        if let Some(destination) = event.get("destination") {
-            if destination != self.home().as_str() {
-                return None;
-            }
+        if event
+            .get("destination")
+            .is_some_and(|d| d != self.home().as_str())
+        {
+            return None;
         }
         let source = event.get("source")?.parse().ok()?;
         let sequence = event.get("sequence")?.parse().ok()?;

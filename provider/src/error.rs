@@ -89,9 +89,9 @@ pub enum Error {
     Adapter {
         /// The chain.
         chain: ChainId,
-        /// The adapter's error.
+        /// The adapter's error (boxed: it is large, and rare).
         #[source]
-        source: adapters::AdapterError,
+        source: Box<adapters::AdapterError>,
     },
     /// The chain refused a transaction.
     #[error("chain {chain} refused {what}: code {code} ({codespace}): {message}")]

@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use protocol::sealed::open_answer;
 use protocol::tx::TxBody;
-use protocol::{
-    DecryptionKey, Hash, PacketPayload, RecordKind, SaltedRecord, state_keys,
-};
+use protocol::{DecryptionKey, Hash, PacketPayload, RecordKind, SaltedRecord, state_keys};
 use provider::records::{PostgresRecords, RecordSource, SledRecords};
 use provider::{Agent, Error, Outcome, Task};
 use support::*;
@@ -97,9 +95,18 @@ async fn contract(source: &impl RecordSource) {
         .await
         .unwrap();
     assert_eq!(both, vec![early_loan.clone(), tax.clone(), loan.clone()]);
-    assert!(source.list(&e, &[RecordKind::Judgement]).await.unwrap().is_empty());
+    assert!(
+        source
+            .list(&e, &[RecordKind::Judgement])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        source.list(&other_enterprise(), &[RecordKind::Loan]).await.unwrap(),
+        source
+            .list(&other_enterprise(), &[RecordKind::Loan])
+            .await
+            .unwrap(),
         vec![elsewhere]
     );
 
@@ -296,12 +303,19 @@ fn setup() -> Setup {
     }
 }
 
-fn agent_on<S: RecordSource>(home: &Arc<FakeChain>, asker: &Arc<FakeChain>, records: S) -> Agent<S> {
+fn agent_on<S: RecordSource>(
+    home: &Arc<FakeChain>,
+    asker: &Arc<FakeChain>,
+    records: S,
+) -> Agent<S> {
     Agent::new(home.clone(), provider(), provider_key(), records).with_source_chain(asker.clone())
 }
 
 /// Adds `records` through the agent; returns their commitments' digests.
-async fn add_all<S: RecordSource>(agent: &Agent<S>, records: Vec<protocol::CreditRecord>) -> Vec<Hash> {
+async fn add_all<S: RecordSource>(
+    agent: &Agent<S>,
+    records: Vec<protocol::CreditRecord>,
+) -> Vec<Hash> {
     let mut out = Vec::new();
     for r in records {
         out.push(agent.add_record(r).await.unwrap().digest);
@@ -326,7 +340,12 @@ async fn add_record_stores_first_then_commits() {
     let r2 = record(&enterprise(), RecordKind::Tax, 1_000, 40);
     let err = s.agent.add_record(r2.clone()).await.unwrap_err();
     assert!(matches!(err, Error::Refused { code: 7, .. }), "{err}");
-    let listed = s.agent.records().list(&enterprise(), &[RecordKind::Tax]).await.unwrap();
+    let listed = s
+        .agent
+        .records()
+        .list(&enterprise(), &[RecordKind::Tax])
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].record, r2);
 
@@ -352,16 +371,27 @@ async fn answers_with_the_expected_records_in_the_chains_order_and_they_open() {
     let expected = vec![digests[2], digests[0], digests[1]];
     let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
     let packet = query_packet(1, &requester);
-    s.home.receive_query(&pending(packet.clone(), expected.clone()));
+    s.home
+        .receive_query(&pending(packet.clone(), expected.clone()));
 
     let report = s.agent.sync().await.unwrap();
     assert!(
-        matches!(report.outcomes.as_slice(), [(_, Outcome::Answered { records: 3 })]),
+        matches!(
+            report.outcomes.as_slice(),
+            [(_, Outcome::Answered { records: 3 })]
+        ),
         "{:?}",
         report.outcomes
     );
     let answers = s.home.answers();
-    let [TxBody::AnswerQuery { source, sequence, answer }] = answers.as_slice() else {
+    let [
+        TxBody::AnswerQuery {
+            source,
+            sequence,
+            answer,
+        },
+    ] = answers.as_slice()
+    else {
         panic!("one answer expected, got {answers:?}");
     };
     assert_eq!((source.as_str(), *sequence), (ASKER, 1));
@@ -373,7 +403,10 @@ async fn answers_with_the_expected_records_in_the_chains_order_and_they_open() {
         unreachable!()
     };
     let opened = open_answer(&requester, &packet, query, answer).unwrap();
-    assert_eq!(opened, vec![records[2].clone(), records[0].clone(), records[1].clone()]);
+    assert_eq!(
+        opened,
+        vec![records[2].clone(), records[0].clone(), records[1].clone()]
+    );
     // Nobody else does.
     let stranger = DecryptionKey::generate(&mut rand::rngs::OsRng);
     assert!(open_answer(&stranger, &packet, query, answer).is_err());
@@ -403,7 +436,10 @@ async fn a_missing_record_means_no_answer_at_all() {
         panic!("{:?}", report.outcomes);
     };
     assert_eq!(task.sequence, 2);
-    assert!(matches!(err, Error::MissingRecord { digest, .. } if *digest == unknown), "{err}");
+    assert!(
+        matches!(err, Error::MissingRecord { digest, .. } if *digest == unknown),
+        "{err}"
+    );
     assert!(err.to_string().contains(&unknown.to_string()), "{err}");
     // Nothing sealed, nothing sent: not even the two records it has.
     assert!(s.home.answers().is_empty());
@@ -416,7 +452,8 @@ async fn a_record_that_does_not_fit_the_query_is_not_sealed() {
     // loans and repayments.
     let digests = add_all(&s.agent, vec![record(&enterprise(), RecordKind::Tax, 5, 1)]).await;
     let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
-    s.home.receive_query(&pending(query_packet(3, &requester), digests.clone()));
+    s.home
+        .receive_query(&pending(query_packet(3, &requester), digests.clone()));
     let report = s.agent.sync().await.unwrap();
     let [(_, Outcome::Declined(err))] = report.outcomes.as_slice() else {
         panic!("{:?}", report.outcomes);
@@ -432,8 +469,11 @@ async fn never_answers_twice() {
     let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
     {
         let agent = agent_on(&home, &asker, SledRecords::open(dir.path()).unwrap());
-        let digests =
-            add_all(&agent, vec![record(&enterprise(), RecordKind::Loan, 500_000, 30)]).await;
+        let digests = add_all(
+            &agent,
+            vec![record(&enterprise(), RecordKind::Loan, 500_000, 30)],
+        )
+        .await;
         home.receive_query(&pending(query_packet(4, &requester), digests));
         agent.sync().await.unwrap();
         assert_eq!(home.answers().len(), 1);
@@ -442,7 +482,10 @@ async fn never_answers_twice() {
             source: ASKER.parse().unwrap(),
             sequence: 4,
         };
-        assert!(matches!(agent.handle(&task).await.unwrap(), Outcome::AlreadyHandled));
+        assert!(matches!(
+            agent.handle(&task).await.unwrap(),
+            Outcome::AlreadyHandled
+        ));
         agent.sync().await.unwrap();
         assert_eq!(home.answers().len(), 1);
     }
@@ -483,10 +526,15 @@ async fn never_answers_twice() {
 #[tokio::test]
 async fn an_unreachable_chain_keeps_the_place() {
     let s = setup();
-    let digests = add_all(&s.agent, vec![record(&enterprise(), RecordKind::Loan, 9, 1)]).await;
+    let digests = add_all(
+        &s.agent,
+        vec![record(&enterprise(), RecordKind::Loan, 9, 1)],
+    )
+    .await;
     let before = s.agent.records().last_height().await.unwrap();
     let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
-    s.home.receive_query(&pending(query_packet(5, &requester), digests));
+    s.home
+        .receive_query(&pending(query_packet(5, &requester), digests));
     s.home.lock().unreachable = true;
     let err = s.agent.sync().await.unwrap_err();
     assert!(err.is_transient(), "{err}");
@@ -504,7 +552,11 @@ async fn an_unreachable_chain_keeps_the_place() {
 #[tokio::test]
 async fn queries_for_other_providers_or_past_their_deadline_are_left_alone() {
     let s = setup();
-    let digests = add_all(&s.agent, vec![record(&enterprise(), RecordKind::Loan, 9, 1)]).await;
+    let digests = add_all(
+        &s.agent,
+        vec![record(&enterprise(), RecordKind::Loan, 9, 1)],
+    )
+    .await;
     let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
     let mut others = pending(query_packet(6, &requester), digests.clone());
     others.expected[0].provider = "provider-b".parse().unwrap();
@@ -513,9 +565,16 @@ async fn queries_for_other_providers_or_past_their_deadline_are_left_alone() {
     late.deadline = s.home.lock().time;
     s.home.receive_query(&late);
     let report = s.agent.sync().await.unwrap();
-    let outcomes: Vec<_> = report.outcomes.iter().map(|(t, o)| (t.sequence, o)).collect();
+    let outcomes: Vec<_> = report
+        .outcomes
+        .iter()
+        .map(|(t, o)| (t.sequence, o))
+        .collect();
     assert!(
-        matches!(outcomes.as_slice(), [(6, Outcome::NotExpected), (7, Outcome::TooLate)]),
+        matches!(
+            outcomes.as_slice(),
+            [(6, Outcome::NotExpected), (7, Outcome::TooLate)]
+        ),
         "{outcomes:?}"
     );
     assert!(s.home.answers().is_empty());
@@ -546,7 +605,10 @@ async fn contributes_its_sum_of_the_kinds_asked() {
 
     let report = s.agent.sync().await.unwrap();
     assert!(
-        matches!(report.outcomes.as_slice(), [(_, Outcome::Contributed { records: 2 })]),
+        matches!(
+            report.outcomes.as_slice(),
+            [(_, Outcome::Contributed { records: 2 })]
+        ),
         "{:?}",
         report.outcomes
     );
@@ -575,14 +637,19 @@ async fn contributes_its_sum_of_the_kinds_asked() {
         8,
         &provider(),
     );
-    proof.verify(requester.public(), &ciphertext, &context).unwrap();
+    proof
+        .verify(requester.public(), &ciphertext, &context)
+        .unwrap();
     assert!(
         proof
             .verify(requester.public(), &ciphertext, b"another context")
             .is_err()
     );
     assert_eq!(
-        requester.secret().decrypt_fen(&ciphertext, &small_table()).unwrap(),
+        requester
+            .secret()
+            .decrypt_fen(&ciphertext, &small_table())
+            .unwrap(),
         500_012 + 120_099
     );
 }
@@ -605,7 +672,11 @@ async fn a_substituted_aggregation_request_is_refused() {
     // The asking chain's endpoint serves another request under the same
     // route: taxes too, under an attacker's key.
     let attacker = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
-    let served = aggregation_packet(9, attacker.public(), vec![RecordKind::Loan, RecordKind::Tax]);
+    let served = aggregation_packet(
+        9,
+        attacker.public(),
+        vec![RecordKind::Loan, RecordKind::Tax],
+    );
     s.asker.send_packet(&served);
 
     let report = s.agent.sync().await.unwrap();
@@ -613,7 +684,10 @@ async fn a_substituted_aggregation_request_is_refused() {
         panic!("{:?}", report.outcomes);
     };
     assert!(matches!(err, Error::AggregationRequest { .. }), "{err}");
-    assert!(err.to_string().contains("is not the one received here"), "{err}");
+    assert!(
+        err.to_string().contains("is not the one received here"),
+        "{err}"
+    );
     assert!(
         !s.home
             .bodies()
@@ -636,8 +710,10 @@ async fn an_aggregation_with_a_committed_record_missing_gets_no_contribution() {
             state_keys::record(&e, &p, 2),
             borsh::to_vec(&lost.commitment()).unwrap(),
         );
-        st.state
-            .insert(state_keys::record_sequence(&e, &p), borsh::to_vec(&3u64).unwrap());
+        st.state.insert(
+            state_keys::record_sequence(&e, &p),
+            borsh::to_vec(&3u64).unwrap(),
+        );
     }
     let requester = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
     let packet = aggregation_packet(10, requester.public(), vec![RecordKind::Loan]);
@@ -665,12 +741,19 @@ async fn an_aggregation_from_a_chain_without_an_endpoint_is_declined_by_name() {
     );
     add_all(&agent, vec![record(&enterprise(), RecordKind::Loan, 1, 1)]).await;
     let requester = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
-    home.receive_aggregation(&aggregation_packet(11, requester.public(), vec![RecordKind::Loan]));
+    home.receive_aggregation(&aggregation_packet(
+        11,
+        requester.public(),
+        vec![RecordKind::Loan],
+    ));
     let report = agent.sync().await.unwrap();
     let [(_, Outcome::Declined(err))] = report.outcomes.as_slice() else {
         panic!("{:?}", report.outcomes);
     };
-    assert!(err.to_string().contains("no RPC endpoint of chain shaanxi"), "{err}");
+    assert!(
+        err.to_string().contains("no RPC endpoint of chain shaanxi"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -790,7 +873,8 @@ async fn logs_never_hold_an_amount() {
     .await;
     let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
     // One answered, one declined (a missing record), one aggregation.
-    s.home.receive_query(&pending(query_packet(13, &requester), digests.clone()));
+    s.home
+        .receive_query(&pending(query_packet(13, &requester), digests.clone()));
     s.home.receive_query(&pending(
         query_packet(14, &requester),
         vec![digests[0], Hash::tagged(b"lost", &[])],
@@ -803,12 +887,18 @@ async fn logs_never_hold_an_amount() {
     assert_eq!(s.home.answers().len(), 1);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("query answered packet=shaanxi/13 records=2"), "{logs}");
+    assert!(
+        logs.contains("query answered packet=shaanxi/13 records=2"),
+        "{logs}"
+    );
     assert!(logs.contains("not answered packet=shaanxi/14"), "{logs}");
     assert!(logs.contains("contributed packet=shaanxi/15"), "{logs}");
     let sum = amounts[0] + amounts[1];
     for amount in [amounts[0], amounts[1], sum] {
-        assert!(!logs.contains(&amount.to_string()), "amount {amount} in the logs:\n{logs}");
+        assert!(
+            !logs.contains(&amount.to_string()),
+            "amount {amount} in the logs:\n{logs}"
+        );
     }
 }
 

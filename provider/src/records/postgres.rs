@@ -34,10 +34,15 @@ fn pg(context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
     move |e| {
         // The server's own message says what failed; the outer Display of
         // tokio-postgres is only "db error".
-        let detail = e
+        let mut detail = e
             .as_db_error()
             .map(|d| d.message().to_owned())
             .unwrap_or_else(|| e.to_string());
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            detail.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
         Error::Postgres(format!("{context}: {detail}"))
     }
 }

@@ -278,10 +278,16 @@ impl FakeChain {
             } => {
                 let key = state_keys::pending_query(source, *sequence);
                 let mut pending: PendingQuery = borsh::from_slice(
-                    s.state.get(&key).ok_or((60, "no pending query".to_owned()))?,
+                    s.state
+                        .get(&key)
+                        .ok_or((60, "no pending query".to_owned()))?,
                 )
                 .unwrap();
-                if pending.answers.iter().any(|a| a.provider == answer.provider) {
+                if pending
+                    .answers
+                    .iter()
+                    .any(|a| a.provider == answer.provider)
+                {
                     return Err((61, format!("{} answered already", answer.provider)));
                 }
                 let expected = pending
@@ -298,7 +304,8 @@ impl FakeChain {
             TxBody::ContributeAggregation { .. } => {}
             other => return Err((99, format!("{} not supported here", other.name()))),
         }
-        s.state.insert(nonce_key, borsh::to_vec(&tx.tx.nonce).unwrap());
+        s.state
+            .insert(nonce_key, borsh::to_vec(&tx.tx.nonce).unwrap());
         Ok(())
     }
 }
@@ -367,7 +374,11 @@ impl ChainAdapter for FakeChain {
                 hash: tx.hash(),
                 height: Some(Height::new(s.height).unwrap()),
                 code,
-                codespace: if code == 0 { String::new() } else { "fake".into() },
+                codespace: if code == 0 {
+                    String::new()
+                } else {
+                    "fake".into()
+                },
                 message,
                 events: Vec::new(),
             })
@@ -443,7 +454,12 @@ pub fn provider_key() -> SigningKey {
 }
 
 /// A record of the provider about `enterprise`, of `kind`, for `fen`.
-pub fn record(enterprise: &EnterpriseId, kind: RecordKind, fen: u64, start_secs: u64) -> CreditRecord {
+pub fn record(
+    enterprise: &EnterpriseId,
+    kind: RecordKind,
+    fen: u64,
+    start_secs: u64,
+) -> CreditRecord {
     CreditRecord {
         enterprise: enterprise.clone(),
         kind,
