@@ -131,7 +131,10 @@ pub trait ChainAdapter: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<Result<SubmitOutcome, String>>, AdapterError>>;
 
     /// Packet and acknowledgement events of the blocks after `since` (0 =
-    /// from the first block), up to [`PacketEvents::scanned_to`].
+    /// from the first block), up to [`PacketEvents::scanned_to`]; where the
+    /// chain reports them, also the events asking its data providers to act
+    /// (`credit_chain::PROVIDER_EVENT_KINDS`). Consumers skip kinds they do
+    /// not follow.
     fn packet_events(&self, since: u64) -> BoxFuture<'_, Result<PacketEvents, AdapterError>>;
 
     /// The heights of new blocks, strictly increasing (heights may be

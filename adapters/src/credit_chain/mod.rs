@@ -74,6 +74,12 @@ pub const PACKET_EVENT_KINDS: [&str; 5] = [
     "timeout_packet",
 ];
 
+/// The kinds of event a data chain emits when it waits for its providers:
+/// a credit query to answer (`query_requested`), an aggregation to
+/// contribute to (`aggregation_requested`). Provider agents follow them
+/// beside `recv_packet`; `GET /packets` may report them too.
+pub const PROVIDER_EVENT_KINDS: [&str; 2] = ["query_requested", "aggregation_requested"];
+
 /// The [`ChainAdapter`] of a credit chain, over several RPC endpoints; see
 /// the [module docs](self). Cheap to clone: clones share endpoints,
 /// counters and caches.
@@ -785,7 +791,8 @@ impl Inner {
                 )));
             }
             previous = h;
-            if !PACKET_EVENT_KINDS.contains(&e.event.kind.as_str()) {
+            let kind = e.event.kind.as_str();
+            if !PACKET_EVENT_KINDS.contains(&kind) && !PROVIDER_EVENT_KINDS.contains(&kind) {
                 return Err(inconsistent(format!(
                     "event of kind {:?} is not a packet event",
                     http::excerpt(e.event.kind.as_bytes())

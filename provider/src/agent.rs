@@ -1,0 +1,765 @@
+//! The provider agent: commits records it keeps, follows its chain, and
+//! answers what the chain asks of it.
+//!
+//! # What it follows
+//!
+//! The agent reads its home chain's packet events from its last processed
+//! height ([`ChainAdapter::packet_events`]): `recv_packet` (which every
+//! received packet emits, with its source and sequence) and, where the
+//! chain serves them, `query_requested` and `aggregation_requested`. Each
+//! names a received packet; what the agent does for it is decided by the
+//! chain's state only (proven, read through the adapter), never by the
+//! event: a [`PendingQuery`] under `pending_query(source, sequence)` it is
+//! expected in, or a pending aggregation under `pending_aggregation(source,
+//! sequence)`. Events are hints of where to look.
+//!
+//! # Queries
+//!
+//! For a pending query naming this provider and not answered by it yet:
+//! the records of the expected digests, in the chain's order, from the
+//! [`RecordSource`], sealed to the query's key ([`seal_answer`]) and sent
+//! as `answer_query`. A digest the source does not hold is logged by name
+//! and the query is not answered at all (the chain then lists this
+//! provider as missing at the deadline): a partial answer is never sealed.
+//!
+//! # Aggregations
+//!
+//! The chain's pending aggregation does not carry the request's record
+//! kinds, so the agent reads the request packet itself from the asking
+//! chain (`interchain/packets/<home>/<seq>`, through an adapter of that
+//! chain given with [`Agent::with_source_chain`]) and accepts it only if
+//! its commitment is the receipt its home chain wrote (proven): the asking
+//! chain's endpoints cannot substitute another request. The sum covers
+//! exactly the records the chain has committed for this provider about the
+//! enterprise of the kinds asked (read from the chain, so the same
+//! selection as the chain's expected providers), each found in the source
+//! and matching its commitment.
+//!
+//! # Restarts
+//!
+//! The last height processed and the packets handled are kept in the
+//! record source. A packet already handled is skipped; one whose pending
+//! query already holds this provider's answer is skipped too (the chain
+//! refuses a second answer anyway). A transient failure (chain or store
+//! unreachable) leaves the height where it was, so the same blocks are
+//! read again.
+//!
+//! Logs name chains, sequences, providers and digests; never an amount or
+//! a record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters::ChainAdapter;
+use ed25519_dalek::SigningKey;
+use protocol::sealed::{PendingQuery, seal_answer};
+use protocol::tx::{SignedTransaction, TxBody};
+use protocol::{
+    AggregationRequest, ChainId, CreditRecord, EnterpriseId, InstitutionId, Packet, PacketPayload,
+    RecordCommitment, RecordKind, SaltedRecord, SealedAnswer, Time, state_keys,
+};
+use tokio_stream::StreamExt;
+
+use crate::Error;
+use crate::contribution::{contribution_context, sum_fen};
+use crate::records::RecordSource;
+use crate::signer::{public_key, sign_transaction};
+
+/// The event kinds that name a received packet the agent may have to act
+/// on.
+pub const FOLLOWED_EVENTS: [&str; 3] = ["recv_packet", "query_requested", "aggregation_requested"];
+
+/// The most pages of events one [`Agent::sync`] reads (each page is up to
+/// the node's limit of events); the rest is read by the next call.
+pub const MAX_PAGES_PER_SYNC: usize = 64;
+
+/// A received packet the agent looks at: the asking chain and the
+/// packet's sequence.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Task {
+    /// The asking chain.
+    pub source: ChainId,
+    /// The packet's sequence.
+    pub sequence: u64,
+}
+
+impl Task {
+    /// The key under which the record source remembers it was handled.
+    pub fn key(&self) -> String {
+        format!("{}/{:020}", self.source, self.sequence)
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.source, self.sequence)
+    }
+}
+
+/// What the agent did about one [`Task`].
+#[derive(Debug)]
+pub enum Outcome {
+    /// It answered the query with this many records.
+    Answered {
+        /// Records sealed.
+        records: usize,
+    },
+    /// It contributed to the aggregation, summing this many records.
+    Contributed {
+        /// Records summed.
+        records: u32,
+    },
+    /// Handled before (by this agent or, for a query, an answer already on
+    /// the chain).
+    AlreadyHandled,
+    /// Nothing pending under this packet (not a query or aggregation, or
+    /// already finalized).
+    NothingPending,
+    /// Pending, but this provider is not expected to answer.
+    NotExpected,
+    /// The deadline had passed (block time of the state read).
+    TooLate,
+    /// Not answered, for the reason given (logged as an error): a missing
+    /// or unfit record, a refusal by the chain, an unreadable request.
+    Declined(Error),
+}
+
+/// What one [`Agent::sync`] did.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// The height processed up to (and remembered).
+    pub height: u64,
+    /// Each packet looked at, with what was done.
+    pub outcomes: Vec<(Task, Outcome)>,
+}
+
+/// What [`Agent::import`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Records committed by this run.
+    pub committed: usize,
+    /// Records found stored and committed already.
+    pub already: usize,
+}
+
+/// A data provider's agent on its home chain; see the [module docs](self).
+pub struct Agent<S> {
+    chain: Arc<dyn ChainAdapter>,
+    institution: InstitutionId,
+    key: SigningKey,
+    records: S,
+    sources: BTreeMap<ChainId, Arc<dyn ChainAdapter>>,
+    /// One transaction at a time: each takes the next nonce from the chain.
+    submitting: tokio::sync::Mutex<()>,
+    poll: Duration,
+}
+
+impl<S: RecordSource> Agent<S> {
+    /// The agent of `institution`, signing with `key`, on the chain of
+    /// `chain`, keeping its records in `records`.
+    pub fn new(
+        chain: Arc<dyn ChainAdapter>,
+        institution: InstitutionId,
+        key: SigningKey,
+        records: S,
+    ) -> Agent<S> {
+        Agent {
+            chain,
+            institution,
+            key,
+            records,
+            sources: BTreeMap::new(),
+            submitting: tokio::sync::Mutex::new(()),
+            poll: Duration::from_secs(5),
+        }
+    }
+
+    /// Adds an adapter of another chain, from which aggregation requests
+    /// it sends are read (see the [module docs](self)).
+    pub fn with_source_chain(mut self, adapter: Arc<dyn ChainAdapter>) -> Agent<S> {
+        self.sources.insert(adapter.chain_id().clone(), adapter);
+        self
+    }
+
+    /// How long [`Agent::run`] waits for a new block before looking again
+    /// anyway (default 5 s): a safety net under the block stream.
+    pub fn with_poll_interval(mut self, poll: Duration) -> Agent<S> {
+        self.poll = poll;
+        self
+    }
+
+    /// The book of records.
+    pub fn records(&self) -> &S {
+        &self.records
+    }
+
+    /// The agent's institution.
+    pub fn institution(&self) -> &InstitutionId {
+        &self.institution
+    }
+
+    fn home(&self) -> &ChainId {
+        self.chain.chain_id()
+    }
+
+    fn adapter_error(chain: &ChainId) -> impl Fn(adapters::AdapterError) -> Error + '_ {
+        move |source| Error::Adapter {
+            chain: chain.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Salts `record`, stores it, then commits it on the chain: stored
+    /// first, so that a crash never leaves a commitment without its record
+    /// (a record stored and not committed is only never asked for).
+    pub async fn add_record(&self, record: CreditRecord) -> Result<RecordCommitment, Error> {
+        if record.provider != self.institution {
+            return Err(Error::ForeignRecord {
+                expected: self.institution.clone(),
+                found: record.provider,
+            });
+        }
+        let salted = SaltedRecord::new(record, &mut rand::rngs::OsRng);
+        self.add_salted(&salted).await
+    }
+
+    /// Stores and commits an already salted record (an import that keeps
+    /// its salts). Storing again a record already stored is a no-op; the
+    /// commitment is sent each time.
+    pub async fn add_salted(&self, salted: &SaltedRecord) -> Result<RecordCommitment, Error> {
+        if salted.record.provider != self.institution {
+            return Err(Error::ForeignRecord {
+                expected: self.institution.clone(),
+                found: salted.record.provider.clone(),
+            });
+        }
+        let commitment = salted.commitment();
+        self.records.put(salted).await?;
+        tracing::debug!(digest = %commitment.digest, enterprise = %commitment.enterprise, "record stored");
+        self.submit(
+            "commit_record",
+            TxBody::CommitRecord {
+                commitment: commitment.clone(),
+            },
+        )
+        .await?;
+        tracing::info!(
+            chain = %self.home(),
+            digest = %commitment.digest,
+            enterprise = %commitment.enterprise,
+            "record committed"
+        );
+        Ok(commitment)
+    }
+
+    /// Imports plaintext records (a migration from a chain that kept them
+    /// in its state): salts, stores and commits each. Safe to run again on
+    /// the same list: the `n`-th copy of a record already stored `n` times
+    /// is not stored again, and is committed only if its commitment is not
+    /// on the chain yet (a previous run stopped between storing and
+    /// committing). Stops at the first failure; what came before stands.
+    pub async fn import(&self, records: &[CreditRecord]) -> Result<ImportReport, Error> {
+        let mut report = ImportReport::default();
+        let mut occurrences: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+        let mut committed: BTreeMap<EnterpriseId, BTreeSet<protocol::Hash>> = BTreeMap::new();
+        let all_kinds = [
+            RecordKind::Loan,
+            RecordKind::Repayment,
+            RecordKind::Overdue,
+            RecordKind::Tax,
+            RecordKind::Utility,
+            RecordKind::Judgement,
+        ];
+        for record in records {
+            if record.provider != self.institution {
+                return Err(Error::ForeignRecord {
+                    expected: self.institution.clone(),
+                    found: record.provider.clone(),
+                });
+            }
+            let seen = occurrences
+                .entry(borsh::to_vec(record).unwrap_or_default())
+                .or_insert(0);
+            let occurrence = *seen;
+            *seen += 1;
+            let mut stored: Vec<SaltedRecord> = self
+                .records
+                .list(&record.enterprise, &[record.kind])
+                .await?
+                .into_iter()
+                .filter(|s| s.record == *record)
+                .collect();
+            stored.sort_by_key(|s| s.commitment().digest);
+            let Some(salted) = stored.into_iter().nth(occurrence) else {
+                self.add_record(record.clone()).await?;
+                report.committed += 1;
+                continue;
+            };
+            // Read once per enterprise, when a stored record may be
+            // committed already; what this run commits is not in it, but
+            // this run never meets its own records here (occurrences).
+            if !committed.contains_key(&record.enterprise) {
+                let on_chain = self.committed(&record.enterprise, &all_kinds).await?;
+                committed.insert(
+                    record.enterprise.clone(),
+                    on_chain.into_iter().map(|c| c.digest).collect(),
+                );
+            }
+            let digest = salted.commitment().digest;
+            if committed
+                .get(&record.enterprise)
+                .is_some_and(|set| set.contains(&digest))
+            {
+                report.already += 1;
+            } else {
+                self.add_salted(&salted).await?;
+                report.committed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Signs `body` with the sender's next nonce (read from the chain),
+    /// submits it and waits for its commit; a refusal is an error.
+    async fn submit(&self, what: &'static str, body: TxBody) -> Result<(), Error> {
+        let _one_at_a_time = self.submitting.lock().await;
+        let home = self.home().clone();
+        let nonce_key = state_keys::nonce(&public_key(&self.key));
+        let proven = self
+            .chain
+            .state(&nonce_key)
+            .await
+            .map_err(Self::adapter_error(&home))?;
+        let nonce = match proven.value {
+            None => 1,
+            Some(bytes) => {
+                let last: u64 = borsh::from_slice(&bytes).map_err(|e| Error::ChainValue {
+                    chain: home.clone(),
+                    key: state_keys::show(&nonce_key),
+                    reason: e.to_string(),
+                })?;
+                last.saturating_add(1)
+            }
+        };
+        let tx: SignedTransaction = sign_transaction(&self.key, home.clone(), nonce, body);
+        let outcome = self
+            .chain
+            .submit(&tx)
+            .await
+            .map_err(Self::adapter_error(&home))?;
+        if !outcome.is_ok() {
+            return Err(Error::Refused {
+                chain: home,
+                what,
+                code: outcome.code,
+                codespace: outcome.codespace,
+                message: outcome.message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Follows the chain forever: [`Agent::sync`] at every new block (and
+    /// at least every poll interval). Transient failures are logged and
+    /// retried; returns only on a failure of the agent's own store.
+    pub async fn run(&self) -> Result<(), Error> {
+        let mut blocks = self.chain.block_stream();
+        loop {
+            match self.sync().await {
+                Ok(report) => {
+                    if !report.outcomes.is_empty() {
+                        tracing::debug!(
+                            height = report.height,
+                            packets = report.outcomes.len(),
+                            "processed"
+                        );
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "will retry from the last processed height");
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::select! {
+                _ = blocks.next() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+            }
+        }
+    }
+
+    /// Processes the blocks after the last processed height, up to the
+    /// chain's latest (at most [`MAX_PAGES_PER_SYNC`] pages of events), and
+    /// remembers how far it got. Errs only on a transient failure (nothing
+    /// after the last complete page is remembered) or a corrupt progress
+    /// value; what went wrong with one packet is in its [`Outcome`].
+    pub async fn sync(&self) -> Result<SyncReport, Error> {
+        let home = self.home().clone();
+        let mut report = SyncReport {
+            height: self.records.last_height().await?,
+            outcomes: Vec::new(),
+        };
+        for _ in 0..MAX_PAGES_PER_SYNC {
+            let page = self
+                .chain
+                .packet_events(report.height)
+                .await
+                .map_err(Self::adapter_error(&home))?;
+            let mut seen = BTreeSet::new();
+            for event in &page.events {
+                let Some(task) = self.task_of(&event.event) else {
+                    continue;
+                };
+                if !seen.insert(task.clone()) {
+                    continue;
+                }
+                let outcome = match self.handle(&task).await {
+                    Ok(outcome) => outcome,
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) => {
+                        tracing::error!(packet = %task, error = %e, "not answered");
+                        Outcome::Declined(e)
+                    }
+                };
+                report.outcomes.push((task, outcome));
+            }
+            if page.scanned_to > report.height {
+                self.records.set_last_height(page.scanned_to).await?;
+                report.height = page.scanned_to;
+            }
+            if page.scanned_to >= page.latest_height {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The packet an event names, if it is one the agent follows and is
+    /// for this chain.
+    fn task_of(&self, event: &adapters::ChainEvent) -> Option<Task> {
+        if !FOLLOWED_EVENTS.contains(&event.kind.as_str()) {
+            return None;
+        }
+        if event
+            .get("destination")
+            .is_some_and(|d| d != self.home().as_str())
+        {
+            return None;
+        }
+        let source = event.get("source")?.parse().ok()?;
+        let sequence = event.get("sequence")?.parse().ok()?;
+        Some(Task { source, sequence })
+    }
+
+    /// Does what the chain's state asks of this provider for `task`, once.
+    /// An `Err` is not handled (and not remembered as handled).
+    pub async fn handle(&self, task: &Task) -> Result<Outcome, Error> {
+        if self.records.is_handled(&task.key()).await? {
+            return Ok(Outcome::AlreadyHandled);
+        }
+        let home = self.home().clone();
+        let keys = vec![
+            state_keys::pending_query(&task.source, task.sequence),
+            state_keys::pending_aggregation(&task.source, task.sequence),
+            state_keys::packet_receipt(&task.source, task.sequence),
+        ];
+        let proven = self
+            .chain
+            .states(&keys)
+            .await
+            .map_err(Self::adapter_error(&home))?;
+        let value = |i: usize| proven.entries.get(i).and_then(|e| e.value.clone());
+        let now = proven.light_block.header().time;
+        let outcome = if let Some(bytes) = value(0) {
+            let pending: PendingQuery =
+                borsh::from_slice(&bytes).map_err(|e| Error::ChainValue {
+                    chain: home.clone(),
+                    key: state_keys::show(&keys[0]),
+                    reason: e.to_string(),
+                })?;
+            self.answer(task, &pending, now).await?
+        } else if value(1).is_some() {
+            self.contribute(task, value(2), now).await?
+        } else {
+            return Ok(Outcome::NothingPending);
+        };
+        match outcome {
+            Outcome::Answered { .. }
+            | Outcome::Contributed { .. }
+            | Outcome::AlreadyHandled
+            | Outcome::NotExpected
+            | Outcome::TooLate => self.records.mark_handled(&task.key()).await?,
+            Outcome::NothingPending | Outcome::Declined(_) => {}
+        }
+        Ok(outcome)
+    }
+
+    async fn answer(
+        &self,
+        task: &Task,
+        pending: &PendingQuery,
+        now: Time,
+    ) -> Result<Outcome, Error> {
+        let me = &self.institution;
+        if !pending.expected.iter().any(|e| e.provider == *me) {
+            return Ok(Outcome::NotExpected);
+        }
+        if pending.answers.iter().any(|a| a.provider == *me) {
+            tracing::info!(packet = %task, "already answered on the chain");
+            return Ok(Outcome::AlreadyHandled);
+        }
+        if now >= pending.deadline {
+            tracing::warn!(packet = %task, deadline = %pending.deadline, "query deadline passed");
+            return Ok(Outcome::TooLate);
+        }
+        let Some(answer) = sealed_answer(&self.records, me, pending).await? else {
+            return Ok(Outcome::NotExpected);
+        };
+        let records = answer.commitments.len();
+        self.submit(
+            "answer_query",
+            TxBody::AnswerQuery {
+                source: task.source.clone(),
+                sequence: task.sequence,
+                answer,
+            },
+        )
+        .await?;
+        tracing::info!(packet = %task, records, "query answered");
+        Ok(Outcome::Answered { records })
+    }
+
+    /// The aggregation request of `task`, read from the asking chain and
+    /// checked against the home chain's receipt.
+    async fn request_of(
+        &self,
+        task: &Task,
+        receipt: Option<Vec<u8>>,
+    ) -> Result<AggregationRequest, Error> {
+        let fail = |reason: String| Error::AggregationRequest {
+            source_chain: task.source.clone(),
+            sequence: task.sequence,
+            reason,
+        };
+        let source = self.sources.get(&task.source).ok_or_else(|| {
+            fail(format!(
+                "no RPC endpoint of chain {} is configured, so its request (its record \
+                 kinds) cannot be read",
+                task.source
+            ))
+        })?;
+        let receipt = receipt.ok_or_else(|| fail("no receipt of the packet here".to_owned()))?;
+        let key = state_keys::packet(self.home(), task.sequence);
+        let proven = source
+            .state(&key)
+            .await
+            .map_err(Self::adapter_error(&task.source))?;
+        let bytes = proven.value.ok_or_else(|| {
+            fail(format!(
+                "chain {} no longer holds the packet ({})",
+                task.source,
+                state_keys::show(&key)
+            ))
+        })?;
+        let packet: Packet = borsh::from_slice(&bytes)
+            .map_err(|e| fail(format!("the packet does not decode: {e}")))?;
+        if receipt.as_slice() != packet.commitment().as_bytes() {
+            return Err(fail(format!(
+                "the packet chain {} serves (commitment {}) is not the one received here",
+                task.source,
+                packet.commitment()
+            )));
+        }
+        // The commitment covers these; checked anyway, as what the proof
+        // context names.
+        if packet.source != task.source
+            || packet.destination != *self.home()
+            || packet.sequence != task.sequence
+        {
+            return Err(fail("the packet's route is not this one".to_owned()));
+        }
+        match packet.payload {
+            PacketPayload::AggregationRequest(request) => Ok(request),
+            _ => Err(fail("the packet is not an aggregation request".to_owned())),
+        }
+    }
+
+    /// This provider's commitments on the chain about `enterprise` of one
+    /// of `kinds`, in the chain's order, read from proven state.
+    pub async fn committed(
+        &self,
+        enterprise: &EnterpriseId,
+        kinds: &[RecordKind],
+    ) -> Result<Vec<RecordCommitment>, Error> {
+        let home = self.home().clone();
+        let me = &self.institution;
+        let seq_key = state_keys::record_sequence(enterprise, me);
+        let chain_value = |key: &[u8], reason: String| Error::ChainValue {
+            chain: home.clone(),
+            key: state_keys::show(key),
+            reason,
+        };
+        let next = match self
+            .chain
+            .state(&seq_key)
+            .await
+            .map_err(Self::adapter_error(&home))?
+            .value
+        {
+            None => 1,
+            Some(bytes) => borsh::from_slice::<u64>(&bytes)
+                .map_err(|e| chain_value(&seq_key, e.to_string()))?,
+        };
+        let count = next.saturating_sub(1);
+        if count > protocol::sealed::MAX_RECORDS_PER_ANSWER as u64 {
+            return Err(chain_value(
+                &seq_key,
+                format!(
+                    "{count} commitments, more than the chain allows ({})",
+                    protocol::sealed::MAX_RECORDS_PER_ANSWER
+                ),
+            ));
+        }
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<Vec<u8>> = (1..next)
+            .map(|seq| state_keys::record(enterprise, me, seq))
+            .collect();
+        let proven = self
+            .chain
+            .states(&keys)
+            .await
+            .map_err(Self::adapter_error(&home))?;
+        let mut out = Vec::new();
+        for (key, entry) in keys.iter().zip(&proven.entries) {
+            let Some(bytes) = &entry.value else { continue };
+            let c: RecordCommitment =
+                borsh::from_slice(bytes).map_err(|e| chain_value(key, e.to_string()))?;
+            if c.provider == *me && c.enterprise == *enterprise && kinds.contains(&c.kind) {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn contribute(
+        &self,
+        task: &Task,
+        receipt: Option<Vec<u8>>,
+        now: Time,
+    ) -> Result<Outcome, Error> {
+        let request = self.request_of(task, receipt).await?;
+        if now >= request.contribution_deadline {
+            tracing::warn!(packet = %task, "aggregation deadline passed");
+            return Ok(Outcome::TooLate);
+        }
+        let committed = self.committed(&request.enterprise, &request.kinds).await?;
+        if committed.is_empty() {
+            return Ok(Outcome::NotExpected);
+        }
+        let what = format!("aggregation {} ({task})", request.aggregation_id);
+        let mut found = Vec::with_capacity(committed.len());
+        for c in &committed {
+            let salted =
+                self.records
+                    .get(&c.digest)
+                    .await?
+                    .ok_or_else(|| Error::MissingRecord {
+                        digest: c.digest,
+                        what: what.clone(),
+                    })?;
+            if !c.matches(&salted.record, &salted.salt) {
+                return Err(Error::UnfitRecord {
+                    digest: c.digest,
+                    what,
+                    reason: "it does not match its commitment on the chain".to_owned(),
+                });
+            }
+            found.push((c.digest, salted));
+        }
+        let total = sum_fen(&found, &what)?;
+        let key = homomorphic::PublicKey::from_bytes(&request.encryption_key)?;
+        let context = contribution_context(
+            &request.aggregation_id,
+            self.home(),
+            &task.source,
+            task.sequence,
+            &self.institution,
+        );
+        let (ciphertext, proof) =
+            key.encrypt_contribution(total, &context, &mut rand::rngs::OsRng)?;
+        let records = u32::try_from(found.len()).unwrap_or(u32::MAX);
+        self.submit(
+            "contribute_aggregation",
+            TxBody::ContributeAggregation {
+                source: task.source.clone(),
+                sequence: task.sequence,
+                ciphertext: ciphertext.to_bytes().to_vec(),
+                records,
+                proof: proof.to_bytes(),
+            },
+        )
+        .await?;
+        tracing::info!(packet = %task, aggregation = %request.aggregation_id, records, "contributed");
+        Ok(Outcome::Contributed { records })
+    }
+}
+
+/// `provider`'s answer to `pending`: the records of its expected digests,
+/// in the chain's order, fetched from `records` and sealed to the query's
+/// key. `None` when the provider is not expected. Fails, naming the
+/// digest, when a record is missing or does not fit the query (another
+/// enterprise, kind or provider): nothing partial is ever sealed.
+pub async fn sealed_answer<S: RecordSource>(
+    records: &S,
+    provider: &InstitutionId,
+    pending: &PendingQuery,
+) -> Result<Option<SealedAnswer>, Error> {
+    let Some(expected) = pending.expected.iter().find(|e| e.provider == *provider) else {
+        return Ok(None);
+    };
+    let packet = &pending.packet;
+    let what = format!("query {}/{}", packet.source, packet.sequence);
+    let query = pending.query().ok_or_else(|| Error::ChainValue {
+        chain: packet.destination.clone(),
+        key: state_keys::show(&state_keys::pending_query(&packet.source, packet.sequence)),
+        reason: "the pending query's packet is not a credit query".to_owned(),
+    })?;
+    let mut found = Vec::with_capacity(expected.commitments.len());
+    for digest in &expected.commitments {
+        let salted = records
+            .get(digest)
+            .await?
+            .ok_or_else(|| Error::MissingRecord {
+                digest: *digest,
+                what: what.clone(),
+            })?;
+        let unfit = |reason: &str| Error::UnfitRecord {
+            digest: *digest,
+            what: what.clone(),
+            reason: reason.to_owned(),
+        };
+        let r = &salted.record;
+        if r.provider != *provider {
+            return Err(unfit("it is another provider's record"));
+        }
+        if r.enterprise != query.enterprise {
+            return Err(unfit("it is about another enterprise"));
+        }
+        if !query.kinds.contains(&r.kind) {
+            return Err(unfit("its kind was not asked for"));
+        }
+        found.push(salted);
+    }
+    let answer = seal_answer(
+        &query.encryption_key,
+        packet,
+        provider,
+        &found,
+        &mut rand::rngs::OsRng,
+    )?;
+    // The source checked each digest; the list is the chain's, in its order.
+    debug_assert_eq!(answer.commitments, expected.commitments);
+    Ok(Some(answer))
+}
