@@ -94,6 +94,31 @@ pub struct DevChain {
     pub node: String,
     /// The trust anchor, once read (shared by clones).
     anchor: Arc<OnceLock<Anchor>>,
+    /// The agents of its data providers, started on first use (shared by
+    /// clones).
+    agents: ProviderAgents,
+    /// The other chains of its devnet (id, endpoints): where its agents
+    /// read the aggregation requests they contribute to.
+    neighbours: Arc<OnceLock<Vec<(ChainId, Vec<String>)>>>,
+}
+
+/// A data provider's agent as the devnet runs it: in this process, its
+/// records in its own sled store under `DIR/providers/<chain>-<provider>`.
+pub type DevAgent = provider::Agent<provider::SledRecords>;
+
+/// The provider agents of one devnet chain, by provider.
+#[derive(Clone, Default)]
+struct ProviderAgents(Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<DevAgent>>>>);
+
+impl std::fmt::Debug for ProviderAgents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .0
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        write!(f, "ProviderAgents({names:?})")
+    }
 }
 
 impl DevChain {
@@ -105,7 +130,68 @@ impl DevChain {
             rpc: vec![node.clone()],
             node,
             anchor: Arc::new(OnceLock::new()),
+            agents: ProviderAgents::default(),
+            neighbours: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Tells the chain which other chains its devnet runs (for its
+    /// agents' aggregation requests); the first call wins.
+    pub fn set_neighbours(&self, chains: &[DevChain]) {
+        let others = chains
+            .iter()
+            .filter(|c| c.id != self.id)
+            .map(|c| (c.id.clone(), c.rpc.clone()))
+            .collect();
+        let _ = self.neighbours.set(others);
+    }
+
+    /// Where provider `provider`'s agent keeps its records:
+    /// `DIR/providers/<chain>-<provider>` beside the chain's home.
+    pub fn provider_store(&self, provider: &str) -> PathBuf {
+        let dir = self.home.parent().unwrap_or(&self.home);
+        dir.join("providers")
+            .join(format!("{}-{provider}", self.id))
+    }
+
+    /// The agent of data provider `provider` (its key `institutions/
+    /// <provider>` of the home), started on first use: it follows the
+    /// chain from then on in a task of the current runtime, answering the
+    /// queries and aggregations that name it.
+    pub fn provider_agent(&self, provider: &str) -> anyhow::Result<Arc<DevAgent>> {
+        let mut agents = self
+            .agents
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the provider agents' lock is poisoned"))?;
+        if let Some(agent) = agents.get(provider) {
+            return Ok(agent.clone());
+        }
+        let records = provider::SledRecords::open(&self.provider_store(provider))?;
+        let mut agent = provider::Agent::new(
+            self.adapter()?,
+            provider.parse()?,
+            self.key(&format!("institutions/{provider}"))?,
+            records,
+        )
+        .with_poll_interval(Duration::from_millis(500));
+        for (id, rpc) in self.neighbours.get().into_iter().flatten() {
+            agent = agent.with_source_chain(Arc::new(CreditChainAdapter::new(
+                id.clone(),
+                rpc.clone(),
+                RpcOptions::default(),
+            )?));
+        }
+        let agent = Arc::new(agent);
+        let running = agent.clone();
+        let (chain, name) = (self.id.clone(), provider.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = running.run().await {
+                tracing::error!(%chain, provider = %name, error = %e, "provider agent stopped");
+            }
+        });
+        agents.insert(provider.to_owned(), agent.clone());
+        Ok(agent)
     }
 
     /// The chain's trust anchor: its first block, read from the node the
@@ -301,6 +387,7 @@ pub async fn start_regions(
         regions.processes.push(process);
     }
     for chain in &regions.chains {
+        chain.set_neighbours(&regions.chains);
         let runtime = chain.runtime(store, metrics)?;
         wait_for_chain(runtime.adapter().as_ref()).await?;
         regions.runtimes.push(runtime);
@@ -395,7 +482,9 @@ pub fn cny(minor_units: u64) -> Money {
 }
 
 /// Seeds the answering chain of the scenario: the [`SEED_LOANS`] of the
-/// first sample enterprise and its consent (a year, loans, [`PURPOSE`]) for
+/// first sample enterprise, kept by their providers' agents (started
+/// here: [`DevChain::provider_agent`]) and committed on the chain, and its
+/// consent (a year, loans, [`PURPOSE`]) for
 /// `asker`/bank-a. Returns the consent. Nothing is prepaid on the answering
 /// chain: a query's fee is escrowed from bank-a's balance on the asking
 /// chain (its genesis funds it) and paid to the providers there.
@@ -405,24 +494,22 @@ pub async fn seed_query_scenario(
     asker: &ChainId,
 ) -> anyhow::Result<ConsentGrant> {
     let enterprise: EnterpriseId = SAMPLE_ENTERPRISES[0].parse()?;
+    // Each provider keeps its record itself; the chain gets its
+    // commitment.
     for (provider, amount) in SEED_LOANS {
-        submit(
-            adapter,
-            &answerer.key(&format!("institutions/{provider}"))?,
-            TxBody::WriteRecord {
-                record: CreditRecord {
-                    enterprise: enterprise.clone(),
-                    kind: RecordKind::Loan,
-                    amount: cny(amount),
-                    start: "2026-02-01T00:00:00Z".parse()?,
-                    end: Some("2027-02-01T00:00:00Z".parse()?),
-                    status: RecordStatus::Active,
-                    provider: provider.parse()?,
-                    document_digest: None,
-                },
-            },
-        )
-        .await?;
+        answerer
+            .provider_agent(provider)?
+            .add_record(CreditRecord {
+                enterprise: enterprise.clone(),
+                kind: RecordKind::Loan,
+                amount: cny(amount),
+                start: "2026-02-01T00:00:00Z".parse()?,
+                end: Some("2027-02-01T00:00:00Z".parse()?),
+                status: RecordStatus::Active,
+                provider: provider.parse()?,
+                document_digest: None,
+            })
+            .await?;
     }
     let grant = ConsentGrant {
         chain_id: answerer.id.clone(),
