@@ -717,7 +717,8 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
     let refuse = |outcome: QueryOutcome| CreditResponse {
         query_packet,
         outcome,
-        records: Vec::new(),
+        answers: Vec::new(),
+        missing: Vec::new(),
         fee_charged: nothing,
         charges: Vec::new(),
     };
@@ -774,7 +775,10 @@ fn answer_credit_query<S: KvStoreMut + ?Sized>(
     Ok(CreditResponse {
         query_packet,
         outcome: QueryOutcome::Answered,
-        records: found,
+        // Compile fix only: answers are sealed by the providers in the
+        // records change, merged separately.
+        answers: Vec::new(),
+        missing: Vec::new(),
         fee_charged: Money {
             minor_units: total,
             currency: params.currency,
@@ -1051,7 +1055,7 @@ pub(crate) fn timeout_packet<S: KvStoreMut + ?Sized>(
     ];
     close_packet(store, packet, &PacketResult::TimedOut, &mut events)?;
     if let PacketPayload::AggregationRequest(request) = &packet.payload {
-        aggregation::timed_out(store, packet, request, &mut events);
+        aggregation::timed_out(packet, request, &mut events);
     }
     Ok(events)
 }
