@@ -441,6 +441,9 @@ pub fn credit_query(destination: &ChainId, enterprise: &EnterpriseId, consent_id
             purpose: PURPOSE.into(),
             consent_id,
             max_fee: cny(10_000),
+            // Compile fix only: the records change (sealed answers) sets
+            // bank-a's registered key here.
+            encryption_key: protocol::EncryptionKey([0; 32]),
         },
         timeout_height: None,
         timeout_time: wall_clock().checked_add(Duration::from_secs(600)),

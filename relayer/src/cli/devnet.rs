@@ -179,6 +179,11 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                 governance: None,
             },
         )?;
+        relayer::mesh::devnet::set_regulator_aggregation_share(&dir, &regions).await?;
+        println!(
+            "  regulator's aggregation key share {} set on every chain (joint totals: POST http://{api}/aggregations/{{chain}}/{{id}}/decryption-share)",
+            node.aggregation_share
+        );
         println!(
             "  supervision node {} (the regulator of {}): API at http://{api} (requests signed with {}), audit log anchored on {}; log in {}/supervisor",
             node.peer_id,
@@ -240,17 +245,12 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                 response.outcome,
                 took.as_secs_f64()
             );
-            for r in &response.records {
+            // Compile fix only: the records change opens the sealed answers.
+            for a in &response.answers {
                 println!(
-                    "  {} {:?} {}.{:02} {} {:?} from {} since {}",
-                    r.enterprise,
-                    r.kind,
-                    r.amount.minor_units / 100,
-                    r.amount.minor_units % 100,
-                    r.amount.currency,
-                    r.status,
-                    r.provider,
-                    r.start
+                    "  sealed answer from {} ({} records)",
+                    a.provider,
+                    a.commitments.len()
                 );
             }
             println!(
