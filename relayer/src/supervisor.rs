@@ -1452,7 +1452,8 @@ mod tests {
         Acknowledgement::Result(PacketPayload::CreditResponse(protocol::CreditResponse {
             query_packet: packet().commitment(),
             outcome,
-            records: Vec::new(),
+            answers: Vec::new(),
+            missing: Vec::new(),
             fee_charged: money(fee),
             charges: Vec::new(),
         }))

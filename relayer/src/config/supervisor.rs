@@ -183,8 +183,10 @@ impl SupervisorConfig {
                     if !(1..=i64::from(u32::MAX)).contains(&k) {
                         n.error(
                             &mut report,
-                            format!("{k}: release totals of 1 provider or more (or leave it out: {})",
-                                crate::supervisor::release::DEFAULT_AGGREGATION_THRESHOLD),
+                            format!(
+                                "{k}: release totals of 1 provider or more (or leave it out: {})",
+                                crate::supervisor::release::DEFAULT_AGGREGATION_THRESHOLD
+                            ),
                         );
                         return None;
                     }

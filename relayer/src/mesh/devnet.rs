@@ -411,7 +411,12 @@ pub async fn set_regulator_aggregation_share(
             },
         )
         .await
-        .with_context(|| format!("cannot set the regulator's aggregation share on {}", chain.id))?;
+        .with_context(|| {
+            format!(
+                "cannot set the regulator's aggregation share on {}",
+                chain.id
+            )
+        })?;
     }
     Ok(())
 }

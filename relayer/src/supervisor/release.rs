@@ -137,11 +137,13 @@ pub enum Refusal {
         chain: ChainId,
         /// What the chain has (hex, or "none").
         registered: String,
-        /// This node's public share.
-        ours: PublicKey,
+        /// This node's public share, hex.
+        ours: String,
     },
     /// The total's ciphertext does not decode.
-    #[error("the total of aggregation {aggregation_id} on {chain} is not a valid ciphertext: {reason}")]
+    #[error(
+        "the total of aggregation {aggregation_id} on {chain} is not a valid ciphertext: {reason}"
+    )]
     BadTotal {
         /// The chain.
         chain: ChainId,
@@ -166,7 +168,7 @@ pub fn check_release(
         return Err(Refusal::NotOurShare {
             chain: chain.clone(),
             registered: registered.map_or_else(|| "none".to_owned(), hex::encode),
-            ours,
+            ours: ours.to_string(),
         });
     }
     if total.providers < policy.threshold {
@@ -209,12 +211,7 @@ pub struct ReleasedShare {
 /// The audit entry of a release decision about `total` (metadata only:
 /// never the ciphertext nor the share).
 fn release_record(chain: &ChainId, total: &AggregationTotal, outcome: Outcome) -> AuditRecord {
-    let names = |c: &[ChainId]| {
-        c.iter()
-            .map(ChainId::as_str)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let names = |c: &[ChainId]| c.iter().map(ChainId::as_str).collect::<Vec<_>>().join(",");
     AuditRecord {
         time: wall_clock(),
         source: chain.clone(),
@@ -433,7 +430,10 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(KeyShareFile::create(&path, &share).is_err(), "never overwritten");
+        assert!(
+            KeyShareFile::create(&path, &share).is_err(),
+            "never overwritten"
+        );
         let other = KeyShare::generate(&mut rand::rngs::OsRng);
         let forged = KeyShareFile {
             public_key: *share.public(),
