@@ -1,20 +1,28 @@
 //! Joint credit totals under homomorphic encryption, chain side: A
 //! (shaanxi) asks B (guangdong) for the enterprise's total outstanding loan
-//! amount; B's providers encrypt their own amounts under A's key and
-//! contribute; B acknowledges the encrypted sum when all have contributed
-//! or at the deadline; A keeps the partial and alone decrypts it. No
-//! amount is ever on chain in plaintext.
+//! amount under the joint key of bank-a's share and the regulator's; B's
+//! providers encrypt their own amounts under it and contribute; B
+//! acknowledges the encrypted sum when all have contributed or at the
+//! deadline; A keeps the partial; bank-a closes the aggregation, A writes the
+//! total, and only bank-a's share together with the regulator's decryption
+//! share opens it. No amount is ever on chain in plaintext, and no single
+//! party can open a partial.
 
 mod app_support;
 
 use app_support::*;
-use credit_chain::app::aggregation::contribution_context;
+use credit_chain::app::aggregation::{
+    KeyShareOwner, contribution_context, decryption_share_context, key_share_context,
+};
 use credit_chain::app::keys;
 use credit_chain::app::state::PendingAggregation;
-use homomorphic::{DiscreteLogTable, FenCiphertext, KeyPair};
+use homomorphic::{
+    DiscreteLogTable, FenCiphertext, KeyPair, KeyShare, PublicKey, SecretKey, combine, joint_key,
+};
 use protocol::tx::{Acknowledgement, Role, TxBody};
 use protocol::{
-    AggregationPartial, AggregationRequest, Hash, Height, Packet, PacketPayload, RecordKind, Time,
+    AggregationPartial, AggregationRequest, AggregationTotal, Hash, Height, Packet, PacketPayload,
+    RecordKind, Time,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -30,12 +38,19 @@ const TAX_D: u64 = 45_000;
 struct Net {
     a: Chain,
     b: Chain,
-    keys: KeyPair,
+    /// bank-a's share of the joint key.
+    share: KeyShare,
+    /// The regulator's share (held by its supervision node).
+    regulator: KeyShare,
+    /// The joint key every request is sent under.
+    joint: PublicKey,
 }
 
-fn net() -> Net {
+/// The two chains with their records; no key share registered yet.
+fn bare_net() -> Net {
     let ga = genesis(vec![
         institution("bank-a", &[Role::Bank]),
+        institution("bank-b", &[Role::Bank]),
         institution("relayer-a", &[Role::Relayer]),
     ]);
     let gb = genesis(vec![
@@ -55,8 +70,27 @@ fn net() -> Net {
         b.commit(record(p, kind, units, start));
     }
     a.empty_blocks(2);
-    let keys = KeyPair::generate(&mut StdRng::seed_from_u64(42));
-    Net { a, b, keys }
+    let mut rng = StdRng::seed_from_u64(42);
+    let share = KeyShare::generate(&mut rng);
+    let regulator = KeyShare::generate(&mut rng);
+    let joint = joint_key(share.public(), regulator.public()).unwrap();
+    Net {
+        a,
+        b,
+        share,
+        regulator,
+        joint,
+    }
+}
+
+/// [`bare_net`] with bank-a's share registered and the regulator's set on A.
+fn net() -> Net {
+    let mut n = bare_net();
+    let body = n.register_share(&n.share.clone(), "bank-a");
+    n.a.ok("bank-a", body);
+    let body = n.regulator_share(&n.regulator.clone());
+    n.a.ok("gov", body);
+    n
 }
 
 fn table() -> DiscreteLogTable {
@@ -64,6 +98,47 @@ fn table() -> DiscreteLogTable {
 }
 
 impl Net {
+    /// `register_aggregation_key` of `share` by `institution`, proven for A.
+    fn register_share(&self, share: &KeyShare, institution: &str) -> TxBody {
+        let context = key_share_context(&chain(A), KeyShareOwner::Institution(&id(institution)));
+        let proof = share.prove_knowledge(&context, &mut StdRng::seed_from_u64(7));
+        TxBody::RegisterAggregationKey {
+            key: share.public().to_bytes().to_vec(),
+            proof: proof.to_bytes().to_vec(),
+        }
+    }
+
+    /// `set_regulator_aggregation_key` of `share`, proven for A.
+    fn regulator_share(&self, share: &KeyShare) -> TxBody {
+        let context = key_share_context(&chain(A), KeyShareOwner::Regulator);
+        let proof = share.prove_knowledge(&context, &mut StdRng::seed_from_u64(8));
+        TxBody::SetRegulatorAggregationKey {
+            key: share.public().to_bytes().to_vec(),
+            proof: proof.to_bytes().to_vec(),
+        }
+    }
+
+    /// The regulator's decryption share of `total`, verified, combined with
+    /// bank-a's share.
+    fn open(&self, total: &AggregationTotal) -> Result<u64, homomorphic::Error> {
+        let ciphertext = FenCiphertext::from_bytes(&total.ciphertext).unwrap();
+        let context = decryption_share_context(&chain(A), &total.aggregation_id);
+        let share =
+            self.regulator
+                .decryption_share(&ciphertext, &context, &mut StdRng::seed_from_u64(9));
+        let verified = share.verify(self.regulator.public(), &ciphertext, &context)?;
+        combine(&ciphertext, &self.share, &verified, &table())
+    }
+
+    fn close(&mut self, aggregation_id: Hash) -> credit_chain::app::TxResult {
+        self.a
+            .ok("bank-a", TxBody::CloseAggregation { aggregation_id })
+    }
+
+    fn total(&self, aggregation_id: &Hash) -> Option<AggregationTotal> {
+        self.a.read(&keys::aggregation_total(aggregation_id))
+    }
+
     fn grant(&mut self) -> Hash {
         let body = consent(
             B,
@@ -87,7 +162,7 @@ impl Net {
             purpose: "loan application".into(),
             consent_id: consent,
             scheme: AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255.into(),
-            encryption_key: self.keys.public().to_bytes().to_vec(),
+            encryption_key: self.joint.to_bytes().to_vec(),
             contribution_deadline: deadline,
         }
     }
@@ -159,12 +234,11 @@ impl Net {
         self.a.ok("relayer-a", body)
     }
 
-    /// `provider` encrypts `amount` (in fen) itself under A's key and
+    /// `provider` encrypts `amount` (in fen) itself under the joint key and
     /// proves it well formed.
     fn contribution(&self, provider: &str, packet: &Packet, amount: u64, seed: u64) -> TxBody {
         let (c, proof) = self
-            .keys
-            .public()
+            .joint
             .encrypt_contribution(
                 amount,
                 &context(packet, provider),
@@ -411,17 +485,39 @@ fn providers_contribute_encrypted_amounts_and_the_requester_decrypts_the_sum() {
         82,
     );
 
-    // --- A keeps the partial and decrypts the total ---
+    // --- A keeps the partial; bank-a's share alone does not open it ---
     let r = n.acknowledge(&packet);
     assert!(r.events_of("aggregation_partial_received").next().is_some());
     let stored = n.partial(&id).unwrap();
     assert_eq!(&stored, partial);
     let sum = FenCiphertext::from_bytes(&stored.ciphertext).unwrap();
-    let expected_total = total_b + LOAN_C;
+    let alone = SecretKey::from_bytes(&n.share.to_bytes()).unwrap();
     assert_eq!(
-        n.keys.secret().decrypt_fen(&sum, &table()).unwrap(),
-        expected_total
+        alone.decrypt_fen(&sum, &table()),
+        Err(homomorphic::Error::PlaintextOutOfRange { max: 100_000_000 })
     );
+
+    // --- bank-a closes it; the total opens with both shares ---
+    let closing_time = n.a.now();
+    let r = n.close(id);
+    let ev = r.events_of("aggregation_closed").next().unwrap();
+    assert_eq!(ev.get("providers"), Some("2"));
+    assert_eq!(ev.get("chains"), Some("1"));
+    assert_eq!(ev.get("missing_chains"), Some(""));
+    let total = n.total(&id).unwrap();
+    assert_eq!(total.requester, id_("bank-a"));
+    assert_eq!(total.enterprise, enterprise());
+    assert_eq!(total.encryption_key, n.joint.to_bytes().to_vec());
+    assert_eq!(
+        total.ciphertext, stored.ciphertext,
+        "one chain: its partial"
+    );
+    assert_eq!(total.providers, 2);
+    assert_eq!(total.chains, vec![chain(B)]);
+    assert!(total.missing_chains.is_empty());
+    assert_eq!(total.closed_at, closing_time);
+    let expected_total = total_b + LOAN_C;
+    assert_eq!(n.open(&total), Ok(expected_total));
     // The partials of one aggregation are under one prefix.
     assert_eq!(
         n.a.state
@@ -499,12 +595,11 @@ fn at_the_deadline_the_partial_says_who_is_missing() {
     assert_eq!(n.ack(&packet).unwrap(), ack, "acknowledged once only");
 
     n.acknowledge(&packet);
-    let stored = n.partial(&id).unwrap();
-    let sum = FenCiphertext::from_bytes(&stored.ciphertext).unwrap();
-    assert_eq!(
-        n.keys.secret().decrypt_fen(&sum, &table()).unwrap(),
-        total_b
-    );
+    assert!(n.partial(&id).is_some());
+    n.close(id);
+    let total = n.total(&id).unwrap();
+    assert_eq!(total.providers, 1);
+    assert_eq!(n.open(&total), Ok(total_b));
 }
 
 #[test]
@@ -554,6 +649,12 @@ fn without_consent_the_request_is_refused_like_a_credit_query() {
     let r = n.acknowledge(&packet);
     assert!(r.events_of("aggregation_refused").next().is_some());
     assert!(n.partial(&id).is_none());
+    // Closed, the refusing chain is missing, not zero.
+    n.close(id);
+    let total = n.total(&id).unwrap();
+    assert_eq!(total.missing_chains, vec![chain(B)]);
+    assert!(total.chains.is_empty());
+    assert_eq!(total.providers, 0);
 }
 
 #[test]
@@ -584,8 +685,54 @@ fn a_timed_out_request_leaves_the_chain_missing() {
             .is_some()
     );
     assert!(n.partial(&id).is_none(), "a timed-out chain is not zero");
-    // It may be sent again.
-    n.send(request, 100);
+    // It may be sent again, and while that one is in flight the
+    // aggregation stays open.
+    let again = n.send(request.clone(), 100);
+    assert_ne!(again.sequence, packet.sequence);
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::CloseAggregation { aggregation_id: id },
+        105,
+    );
+    assert!(r.message.contains(B), "{}", r.message);
+    // A second timeout: closed with the chain missing.
+    let timeout = again.timeout_height.unwrap();
+    while n.b.height() < timeout {
+        n.b.empty_blocks(1);
+    }
+    let block = n.b.latest();
+    let late = block.height();
+    while n.a.now() < block.header().time {
+        n.a.empty_blocks(1);
+    }
+    n.a.ok("relayer-a", TxBody::UpdateClient { block });
+    let body = TxBody::TimeoutPacket {
+        packet: again.clone(),
+        proof: n
+            .b
+            .prove_absent(late, &keys::packet_receipt(&chain(A), again.sequence)),
+        proof_height: late,
+    };
+    n.a.ok("relayer-a", body);
+    let r = n.close(id);
+    let ev = r.events_of("aggregation_closed").next().unwrap();
+    assert_eq!(ev.get("missing_chains"), Some(B));
+    let total = n.total(&id).unwrap();
+    assert_eq!(total.missing_chains, vec![chain(B)]);
+    assert_eq!(total.providers, 0);
+    assert_eq!(total.ciphertext, FenCiphertext::zero().to_bytes().to_vec());
+    // Not sent again after closing.
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::SendAggregationRequest {
+            destination: chain(B),
+            request,
+            timeout_height: Some(Height::new(1_000).unwrap()),
+            timeout_time: None,
+        },
+        104,
+    );
+    assert!(r.message.contains("was closed"), "{}", r.message);
 }
 
 #[test]
@@ -604,10 +751,266 @@ fn requests_are_checked_on_the_source() {
     request.encryption_key = vec![0; 32];
     let r = n.a.fails("bank-a", send(request.clone()), 9);
     assert!(r.message.contains("identity"), "{}", r.message);
-    request.encryption_key = n.keys.public().to_bytes().to_vec();
+    request.encryption_key = n.joint.to_bytes().to_vec();
     request.scheme = "paillier".into();
     n.a.fails("bank-a", send(request.clone()), 9);
     request.scheme = AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255.into();
     request.contribution_deadline = n.a.now();
     n.a.fails("bank-a", send(request), 9);
+}
+
+#[test]
+fn key_shares_are_registered_only_with_a_proof_of_knowledge() {
+    let mut n = bare_net();
+    let mut rng = StdRng::seed_from_u64(100);
+    let regulator = n.regulator.clone();
+    let body = n.regulator_share(&regulator);
+    n.a.ok("gov", body);
+    assert_eq!(
+        n.a.read::<[u8; 32]>(&keys::regulator_aggregation_key()),
+        Some(regulator.public().to_bytes())
+    );
+
+    // The rogue-key attack: bank-a registers x·G − Y_reg, so that the joint
+    // key would be x·G, which it alone could open. It can only prove
+    // knowledge of x, for x·G.
+    let attacker = KeyShare::generate(&mut rng);
+    let rogue = {
+        let x_g = curve_point(attacker.public());
+        let y_reg = curve_point(regulator.public());
+        PublicKey::from_bytes((x_g - y_reg).compress().as_bytes()).unwrap()
+    };
+    assert_eq!(
+        &joint_key(&rogue, regulator.public()).unwrap(),
+        attacker.public(),
+        "the rogue key would make the joint key the attacker's own"
+    );
+    let context = key_share_context(&chain(A), KeyShareOwner::Institution(&id("bank-a")));
+    let proof = attacker.prove_knowledge(&context, &mut rng);
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::RegisterAggregationKey {
+            key: rogue.to_bytes().to_vec(),
+            proof: proof.to_bytes().to_vec(),
+        },
+        100,
+    );
+    assert!(
+        r.message.contains("key share proof rejected"),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains("institution bank-a"), "{}", r.message);
+    assert!(
+        n.a.read::<[u8; 32]>(&keys::aggregation_key(&id("bank-a")))
+            .is_none()
+    );
+
+    // A valid proof is bound to its party and chain: bank-b's, or one made
+    // for another chain, or the regulator's context, do not register it
+    // for bank-a.
+    let share = n.share.clone();
+    let for_bank_b = n.register_share(&share, "bank-b");
+    n.a.fails("bank-a", for_bank_b, 100);
+    let other_chain = key_share_context(&chain(B), KeyShareOwner::Institution(&id("bank-a")));
+    let regulator_context = key_share_context(&chain(A), KeyShareOwner::Regulator);
+    for context in [other_chain, regulator_context] {
+        let proof = share.prove_knowledge(&context, &mut rng);
+        n.a.fails(
+            "bank-a",
+            TxBody::RegisterAggregationKey {
+                key: share.public().to_bytes().to_vec(),
+                proof: proof.to_bytes().to_vec(),
+            },
+            100,
+        );
+    }
+    // Malformed: checked before any state is read.
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::RegisterAggregationKey {
+            key: vec![0; 32],
+            proof: vec![0; 64],
+        },
+        9,
+    );
+    assert!(r.message.contains("identity"), "{}", r.message);
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::RegisterAggregationKey {
+            key: share.public().to_bytes().to_vec(),
+            proof: vec![0; 63],
+        },
+        9,
+    );
+    assert!(r.message.contains("63 bytes, must be 64"), "{}", r.message);
+    // Who may: banks and bureaus for themselves, governance for the
+    // regulator.
+    let body = n.register_share(&share, "relayer-a");
+    n.a.fails("relayer-a", body, 8);
+    let body = n.regulator_share(&share);
+    n.a.fails("bank-a", body, 8);
+    // The honest registration.
+    let body = n.register_share(&share, "bank-a");
+    let r = n.a.ok("bank-a", body);
+    let ev = r.events_of("aggregation_key_registered").next().unwrap();
+    assert_eq!(ev.get("key"), Some(share.public().to_string().as_str()));
+    assert_eq!(
+        n.a.read::<[u8; 32]>(&keys::aggregation_key(&id("bank-a"))),
+        Some(share.public().to_bytes())
+    );
+}
+
+fn curve_point(key: &PublicKey) -> curve25519_dalek::ristretto::RistrettoPoint {
+    curve25519_dalek::ristretto::CompressedRistretto(key.to_bytes())
+        .decompress()
+        .unwrap()
+}
+
+#[test]
+fn requests_must_be_under_the_joint_key() {
+    let mut n = bare_net();
+    let consent = n.grant();
+    let deadline = secs(n.b.now(), 3_600);
+    let send = |request: AggregationRequest| TxBody::SendAggregationRequest {
+        destination: chain(B),
+        request,
+        timeout_height: Some(Height::new(1_000).unwrap()),
+        timeout_time: None,
+    };
+    // No share registered.
+    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 101);
+    assert!(
+        r.message.contains("bank-a has no aggregation key share"),
+        "{}",
+        r.message
+    );
+    let body = n.register_share(&n.share.clone(), "bank-a");
+    n.a.ok("bank-a", body);
+    // No regulator share.
+    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 102);
+    assert!(
+        r.message.contains("no regulator aggregation key"),
+        "{}",
+        r.message
+    );
+    let body = n.regulator_share(&n.regulator.clone());
+    n.a.ok("gov", body);
+
+    // Under bank-a's own share (or any key of its own): it could open the
+    // total, and every partial, alone.
+    let mut own = n.request(consent, deadline);
+    own.encryption_key = n.share.public().to_bytes().to_vec();
+    let r = n.a.fails("bank-a", send(own), 103);
+    assert!(r.message.contains(&n.joint.to_string()), "{}", r.message);
+    let mut private = n.request(consent, deadline);
+    private.encryption_key = KeyPair::generate(&mut StdRng::seed_from_u64(5))
+        .public()
+        .to_bytes()
+        .to_vec();
+    n.a.fails("bank-a", send(private), 103);
+    // bank-b's joint key is not bank-a's.
+    let bank_b = KeyShare::generate(&mut StdRng::seed_from_u64(6));
+    let body = n.register_share(&bank_b, "bank-b");
+    n.a.ok("bank-b", body);
+    let mut request = n.request(consent, deadline);
+    request.encryption_key = joint_key(bank_b.public(), n.regulator.public())
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    n.a.fails("bank-a", send(request), 103);
+
+    // Under the joint key: sent.
+    let packet = n.send(n.request(consent, deadline), 100);
+    // bank-a re-registers its share: this aggregation stays under the key
+    // of its first request, so a request to another destination under the
+    // new joint key is refused as a mismatch.
+    let rotated = KeyShare::generate(&mut StdRng::seed_from_u64(7));
+    let body = n.register_share(&rotated, "bank-a");
+    n.a.ok("bank-a", body);
+    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 103);
+    assert!(r.message.contains("not the joint key"), "{}", r.message);
+    let mut under_new_key = n.request(consent, deadline);
+    under_new_key.encryption_key = joint_key(rotated.public(), n.regulator.public())
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    let r = n.a.fails("bank-a", send(under_new_key), 88);
+    assert!(r.message.contains("re-registered"), "{}", r.message);
+    assert!(n.total(&packet_id(&packet)).is_none());
+}
+
+fn packet_id(packet: &Packet) -> Hash {
+    match &packet.payload {
+        PacketPayload::AggregationRequest(r) => r.aggregation_id,
+        _ => panic!("not an aggregation request"),
+    }
+}
+
+#[test]
+fn an_aggregation_is_closed_once_by_its_requester_after_every_chain_answered() {
+    let mut n = net();
+    let consent = n.grant();
+    let request = n.request(consent, secs(n.b.now(), 3_600));
+    let id = request.aggregation_id;
+    // Nothing sent yet.
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::CloseAggregation { aggregation_id: id },
+        106,
+    );
+    assert!(r.message.contains("never sent"), "{}", r.message);
+    let packet = n.send(request.clone(), 100);
+    // B has not answered: the aggregation is open on B.
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::CloseAggregation { aggregation_id: id },
+        105,
+    );
+    assert!(r.message.contains(&format!("to {B}")), "{}", r.message);
+    n.deliver(&packet);
+    n.b.ok(
+        "provider-b",
+        n.contribution("provider-b", &packet, LOANS_B[0], 31),
+    );
+    n.b.ok(
+        "provider-c",
+        n.contribution("provider-c", &packet, LOAN_C, 32),
+    );
+    // Acknowledged on B, not yet on A: still open.
+    n.a.fails(
+        "bank-a",
+        TxBody::CloseAggregation { aggregation_id: id },
+        105,
+    );
+    n.acknowledge(&packet);
+    // Only its requester closes it.
+    let r =
+        n.a.fails("bank-b", TxBody::CloseAggregation { aggregation_id: id }, 8);
+    assert!(r.message.contains("requester bank-a"), "{}", r.message);
+    n.a.fails(
+        "relayer-a",
+        TxBody::CloseAggregation { aggregation_id: id },
+        8,
+    );
+    assert!(n.total(&id).is_none());
+    n.close(id);
+    let total = n.total(&id).unwrap();
+    assert_eq!(n.open(&total), Ok(LOANS_B[0] + LOAN_C));
+    // Once.
+    let r = n.a.fails(
+        "bank-a",
+        TxBody::CloseAggregation { aggregation_id: id },
+        104,
+    );
+    assert!(r.message.contains("was closed at"), "{}", r.message);
+    assert_eq!(n.total(&id), Some(total));
+    // No request with its id after: not to B again, nor to anywhere else.
+    let body = TxBody::SendAggregationRequest {
+        destination: chain(B),
+        request,
+        timeout_height: Some(Height::new(1_000).unwrap()),
+        timeout_time: None,
+    };
+    n.a.fails("bank-a", body, 104);
 }

@@ -114,6 +114,45 @@ pub enum Error {
         check: &'static str,
     },
 
+    /// The two key shares are each other's negation: their joint key is
+    /// the identity, under which nothing is hidden.
+    #[error("the two key shares cancel out: their joint key is the identity point")]
+    SharesCancel,
+
+    /// A point or scalar inside a
+    /// [`KeyShareProof`](crate::KeyShareProof) or
+    /// [`DecryptionShare`](crate::DecryptionShare) encoding is not
+    /// canonical.
+    #[error("{what} is malformed: its {part} is not a canonical encoding")]
+    ShareMalformed {
+        /// `"key share proof"` or `"decryption share"`.
+        what: &'static str,
+        /// Which part: `"R"`, `"s"`, `"D yuan"`, `"D fen"`, `"T G"`, ….
+        part: &'static str,
+    },
+
+    /// A [`KeyShareProof`](crate::KeyShareProof) does not verify: whoever
+    /// registers the key does not show it knows its secret (a rogue key
+    /// made to cancel another party's share), or the proof is for another
+    /// key or context.
+    #[error(
+        "key share proof rejected: it does not show knowledge of the share's secret for this key and context (a rogue key, or a proof made for another key or context)"
+    )]
+    KeyShareProofRejected,
+
+    /// A [`DecryptionShare`](crate::DecryptionShare)'s DLEQ proof does not
+    /// verify: it was not made with the secret of the claimed public share,
+    /// or not for this ciphertext and context.
+    #[error(
+        "decryption share rejected: its DLEQ proof does not show it was made with the claimed share's secret for this ciphertext and context"
+    )]
+    DecryptionShareRejected,
+
+    /// [`combine`](crate::combine) was given a decryption share verified
+    /// for another ciphertext than the total.
+    #[error("the decryption share was verified for another ciphertext than this total")]
+    ShareForAnotherCiphertext,
+
     /// Making a range proof failed (cannot happen for amounts the prover
     /// accepted; reported rather than panicking).
     #[error("cannot make the range proof: {reason}")]

@@ -67,6 +67,11 @@ impl SecretKey {
         self.scalar.to_bytes()
     }
 
+    /// The scalar `x`, for the threshold shares built on it.
+    pub(crate) fn scalar(&self) -> Scalar {
+        self.scalar
+    }
+
     /// The matching public key `x·G`.
     pub fn public_key(&self) -> PublicKey {
         PublicKey::from_point(RistrettoPoint::mul_base(&self.scalar))
@@ -127,7 +132,7 @@ pub struct PublicKey {
 }
 
 impl PublicKey {
-    fn from_point(point: RistrettoPoint) -> Self {
+    pub(crate) fn from_point(point: RistrettoPoint) -> Self {
         Self {
             point,
             compressed: point.compress(),

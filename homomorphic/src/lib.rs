@@ -56,6 +56,13 @@
 //! # Ok::<(), homomorphic::Error>(())
 //! ```
 //!
+//! So that no single party can open a total, the key can be split in two
+//! ([`KeyShare`], [`joint_key`]): each share is registered with a proof of
+//! knowledge of its secret ([`KeyShareProof`]), and a total is decrypted
+//! only when the second party releases its [`DecryptionShare`] — with a
+//! DLEQ proof anyone can check — for the first to [`combine`] with its own
+//! (an example is on [`combine`]).
+//!
 //! This crate never does I/O and never spawns threads; given the RNG, every
 //! function is deterministic, and decoding untrusted bytes never panics.
 //! It does not authenticate anything: a ciphertext says nothing about who
@@ -71,6 +78,7 @@ mod fen;
 mod keys;
 mod point;
 mod proof;
+mod threshold;
 
 pub use ciphertext::{CIPHERTEXT_LEN, Ciphertext};
 pub use dlog::DiscreteLogTable;
@@ -78,6 +86,10 @@ pub use error::{Error, Result};
 pub use fen::{FEN_CIPHERTEXT_LEN, FEN_PER_YUAN, FenCiphertext, MAX_FEN_AMOUNT};
 pub use keys::{KEY_LEN, KeyPair, PublicKey, SecretKey};
 pub use proof::{CONTRIBUTION_PROOF_LEN, ContributionProof};
+pub use threshold::{
+    DECRYPTION_SHARE_LEN, DecryptionShare, KEY_SHARE_PROOF_LEN, KeyShare, KeyShareProof,
+    VerifiedDecryptionShare, combine, joint_key,
+};
 
 /// The largest amount [`PublicKey::encrypt`] accepts and the largest total
 /// the default [`DiscreteLogTable`] decrypts: 2^40 - 1 = 1,099,511,627,775,

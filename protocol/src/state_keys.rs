@@ -226,8 +226,8 @@ pub fn aggregation_partials(aggregation_id: &Hash) -> Vec<u8> {
 
 /// `interchain/aggregations_sent/<aggregation id hex>/<destination>`: on the
 /// requester's chain, who sent the aggregation's request to `destination`
-/// and with which sequence (`AggregationSent`); deleted on timeout, so the
-/// request can be sent again.
+/// and with which sequence (`AggregationSent`); after a timeout (the
+/// packet's result says so) the request can be sent again, replacing it.
 pub fn aggregation_sent(aggregation_id: &Hash, destination: &ChainId) -> Vec<u8> {
     join(&[
         "interchain/aggregations_sent/",

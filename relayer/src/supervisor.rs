@@ -76,6 +76,8 @@ use crate::audit::{
 use crate::engine::{ChainRuntime, EngineError, wall_clock};
 use crate::store::{Store, StoreError};
 
+pub mod release;
+
 /// Why the supervision node could not log or anchor (it retries).
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -192,6 +194,9 @@ pub struct Supervisor {
     /// not logged.
     unproven_hints: AtomicU64,
     started: Instant,
+    /// The regulator's aggregation key share and release threshold, when
+    /// configured (see [`release`]).
+    release: std::sync::OnceLock<release::ReleasePolicy>,
 }
 
 /// The chain's attribute `key` of `event`.
@@ -431,7 +436,15 @@ impl Supervisor {
             anchor_failures: AtomicU64::new(0),
             unproven_hints: AtomicU64::new(0),
             started: Instant::now(),
+            release: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Holds `policy` (the regulator's aggregation key share and the
+    /// release threshold) for releasing decryption shares of closed
+    /// aggregations' totals; set once, at start. Returns whether it was set.
+    pub fn set_release_policy(&self, policy: release::ReleasePolicy) -> bool {
+        self.release.set(policy).is_ok()
     }
 
     /// The audit log.
@@ -1230,13 +1243,19 @@ impl FromRef<SupervisorState> for Arc<AuditService> {
 }
 
 /// The supervision node's API: the regulator's audit routes
-/// ([`crate::audit::http`], with the log's gaps), `/health` and `/metrics`;
-/// anything else is 403 (the node serves the regulator only).
+/// ([`crate::audit::http`], with the log's gaps), `/health` and `/metrics`,
+/// and the release of decryption shares of closed aggregations' totals
+/// (`POST /aggregations/{chain}/{aggregation_id}/decryption-share`, see
+/// [`release`]); anything else is 403.
 pub fn router(state: SupervisorState) -> Router {
     Router::new()
         .merge(crate::audit::http::routes())
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route(
+            "/aggregations/{chain}/{aggregation_id}/decryption-share",
+            axum::routing::post(release::decryption_share),
+        )
         .fallback(forbidden)
         .with_state(state)
 }
@@ -1246,7 +1265,8 @@ async fn forbidden(request: Request) -> ApiError {
         StatusCode::FORBIDDEN,
         format!(
             "{} {}: the regulator's supervision node serves only /audit/entries, \
-             /audit/checkpoints and /audit/gaps (signed by the regulator), /health and /metrics",
+             /audit/checkpoints and /audit/gaps (signed by the regulator), \
+             POST /aggregations/{{chain}}/{{aggregation_id}}/decryption-share, /health and /metrics",
             request.method(),
             request.uri().path()
         ),
@@ -1432,7 +1452,8 @@ mod tests {
         Acknowledgement::Result(PacketPayload::CreditResponse(protocol::CreditResponse {
             query_packet: packet().commitment(),
             outcome,
-            records: Vec::new(),
+            answers: Vec::new(),
+            missing: Vec::new(),
             fee_charged: money(fee),
             charges: Vec::new(),
         }))

@@ -1,9 +1,13 @@
 //! A joint credit total across real chain processes: bank-a on shaanxi asks
-//! guangdong, beijing and shanghai for an enterprise's total loans under
-//! homomorphic encryption; each chain's two providers encrypt their own
-//! amounts; shanghai is down. `relayer aggregate result` decrypts exactly the
-//! plaintext sum of the chains that answered and names shanghai as missing;
-//! no per-provider or per-chain amount appears in the relayer's store.
+//! guangdong, beijing and shanghai for an enterprise's total loans under the
+//! joint key of its share and the regulator's; each chain's two providers
+//! encrypt their own amounts; shanghai has no consent and refuses.
+//! `relayer aggregate result` closes the aggregation, gets the regulator's
+//! decryption share of the total from a supervision node (its release
+//! route, served in-process over a light client of shaanxi), verifies it,
+//! and decrypts exactly the plaintext sum of the chains that answered,
+//! naming shanghai as missing; no per-provider or per-chain amount appears
+//! in the relayer's store.
 
 mod common;
 
@@ -11,7 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use homomorphic::PublicKey as ElGamalKey;
+use homomorphic::{KeyShare, PublicKey as ElGamalKey};
 use relayer::devnet::{
     Regions, SEED_LOANS, aggregation_contribution, create_clients, seed_query_scenario,
     start_regions, submit,
@@ -19,6 +23,8 @@ use relayer::devnet::{
 use relayer::engine::{Engine, EngineOptions};
 use relayer::metrics::Metrics;
 use relayer::store::Store;
+use relayer::supervisor::release::ReleasePolicy;
+use relayer::supervisor::{Supervisor, SupervisorState};
 
 fn relayer(args: &[&str]) -> (i32, String) {
     let out = Command::new(common::exe()).args(args).output().unwrap();
@@ -33,7 +39,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
+async fn a_joint_total_opens_only_with_the_regulators_share_and_a_refusing_chain_is_missing() {
     let dir = std::env::temp_dir().join(format!("relayer-aggregation-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -41,7 +47,7 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
     let metrics = Metrics::new();
     let Regions {
         chains,
-        mut processes,
+        processes: _processes,
         runtimes,
     } = start_regions(
         common::exe(),
@@ -59,14 +65,71 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
     // Every answering chain: two providers' loans of the enterprise and its
     // consent for shaanxi/bank-a (purpose and scope as the request's).
     let mut grants = Vec::new();
-    for (answerer, runtime) in chains.iter().zip(&runtimes).skip(1) {
+    let mut enterprise = None;
+    for (answerer, runtime) in chains.iter().zip(&runtimes).skip(1).take(2) {
         let grant = seed_query_scenario(answerer, runtime.adapter().as_ref(), &asker.id)
             .await
             .unwrap();
-        grants.push((answerer.id.clone(), grant));
+        enterprise = Some(grant.enterprise.clone());
+        grants.push((answerer.id.clone(), grant.id()));
     }
-    // shanghai goes down before anything reaches it.
-    drop(processes.pop());
+    // shanghai: no consent for this request (it refuses it).
+    grants.push((
+        chains[3].id.clone(),
+        protocol::Hash::digest(b"no such consent"),
+    ));
+
+    // The regulator's share, set on shaanxi by governance with its proof.
+    let regulator = KeyShare::generate(&mut rand::rngs::OsRng);
+    let context = credit_chain::app::aggregation::key_share_context(
+        &asker.id,
+        credit_chain::app::aggregation::KeyShareOwner::Regulator,
+    );
+    submit(
+        runtimes[0].adapter().as_ref(),
+        &asker.key("governance").unwrap(),
+        protocol::tx::TxBody::SetRegulatorAggregationKey {
+            key: regulator.public().to_bytes().to_vec(),
+            proof: regulator
+                .prove_knowledge(&context, &mut rand::rngs::OsRng)
+                .to_bytes()
+                .to_vec(),
+        },
+    )
+    .await
+    .unwrap();
+    // Its supervision node's release route, over its own light client of
+    // shaanxi (no follower is run: only the release is under test).
+    let supervisor_store = Store::open(&dir.join("supervisor-store")).unwrap();
+    let audit = Arc::new(
+        relayer::audit::AuditService::open(
+            supervisor_store.clone(),
+            relayer::registry::signing::public_key(&ed25519_dalek::SigningKey::from_bytes(
+                &[9; 32],
+            )),
+        )
+        .unwrap(),
+    );
+    let supervisor_runtime = asker.runtime(&supervisor_store, &Metrics::new()).unwrap();
+    let supervisor = Supervisor::new(
+        audit.clone(),
+        supervisor_store.clone(),
+        vec![supervisor_runtime],
+    )
+    .unwrap();
+    assert!(supervisor.set_release_policy(ReleasePolicy {
+        share: regulator,
+        threshold: 3,
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let supervisor_url = format!("http://{}", listener.local_addr().unwrap());
+    let serving = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            relayer::supervisor::router(SupervisorState { supervisor }),
+        )
+        .await
+    });
 
     let paths: Vec<_> = chains
         .iter()
@@ -87,7 +150,8 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
     );
     let relaying = tokio::spawn(engine.clone().run());
 
-    let key_file = dir.join("aggregation-key.json");
+    let key_file = dir.join("aggregation.json");
+    let share_file = dir.join("bank-a-share.json");
     let bank_key = asker.home.join("keys/institutions/bank-a.json");
     let mut args = vec![
         "aggregate".to_owned(),
@@ -101,18 +165,20 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
         "--requester-key".into(),
         bank_key.to_string_lossy().into(),
         "--enterprise".into(),
-        grants[0].1.enterprise.to_string(),
+        enterprise.unwrap().to_string(),
         "--purpose".into(),
         relayer::devnet::PURPOSE.into(),
         "--window".into(),
         "20s".into(),
         "--key-out".into(),
         key_file.to_string_lossy().into(),
+        "--share-file".into(),
+        share_file.to_string_lossy().into(),
         "--json".into(),
     ];
     for (chain, grant) in &grants {
         args.push("--to".into());
-        args.push(format!("{chain}={}", grant.id()));
+        args.push(format!("{chain}={grant}"));
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out) = relayer(&argv);
@@ -120,8 +186,7 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
     let sent: serde_json::Value = serde_json::from_str(&out).unwrap();
     let key: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
-    let public =
-        ElGamalKey::from_bytes(&hex::decode(key["public_key"].as_str().unwrap()).unwrap()).unwrap();
+    let public: ElGamalKey = key["joint_key"].as_str().unwrap().parse().unwrap();
 
     // On guangdong and beijing, each provider encrypts its own amount once
     // the request has arrived (its receipt is written).
@@ -169,33 +234,29 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
         }
     }
 
-    // The partials come back; shanghai's never does.
+    // The partials come back, shanghai's refusal too; bank-a closes the
+    // aggregation and opens the total with the regulator's share.
     let key_arg = key_file.to_string_lossy().into_owned();
-    let result_args = [
+    let bank_arg = bank_key.to_string_lossy().into_owned();
+    let (code, out) = relayer(&[
         "aggregate",
         "result",
         "--rpc",
         asker.url(),
         "--key-file",
         &key_arg,
+        "--requester-key",
+        &bank_arg,
+        "--supervisor",
+        &supervisor_url,
+        "--wait",
+        "120s",
         "--max-total",
         "100000000000",
         "--json",
-    ];
-    let started = Instant::now();
-    let report = loop {
-        let (code, out) = relayer(&result_args);
-        let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-        if report["chains_answered"] == 2 {
-            assert_eq!(code, 1, "shanghai is missing: {out}");
-            break report;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "partials not back: {out}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert_eq!(code, 1, "shanghai is missing: {out}");
     let per_chain: u64 = SEED_LOANS.iter().map(|(_, a)| a).sum();
     assert_eq!(report["total"], per_chain * 2, "{report}");
     assert_eq!(
@@ -203,8 +264,27 @@ async fn a_joint_total_is_exact_and_a_silent_chain_is_reported_missing() {
         serde_json::json!(["shanghai"]),
         "{report}"
     );
-    assert_eq!(report["providers_contributed"], 4, "{report}");
-    assert_eq!(report["providers_expected"], 4, "{report}");
+    assert_eq!(report["providers"], 4, "{report}");
+    assert_eq!(
+        report["chains"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    // The release is in the supervision node's audit log, once.
+    let released: Vec<_> = audit
+        .entries(&relayer::audit::AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.record.kind == relayer::audit::MessageKind::DecryptionShare)
+        .collect();
+    assert_eq!(released.len(), 1, "{released:?}");
+    assert!(
+        released[0]
+            .record
+            .purpose
+            .contains("4 providers on 2 chains")
+    );
+    serving.abort();
     relaying.abort();
     drop(engine);
     drop(runtimes);

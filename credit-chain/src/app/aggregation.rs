@@ -6,9 +6,43 @@
 //! # Design
 //!
 //! The scheme is exponential ElGamal over Ristretto255 (the
-//! `credit-homomorphic` crate): A generates a key pair, sends the public key
-//! in an [`AggregationRequest`] to every chain, adds the chains' partial sums
-//! and alone decrypts the total.
+//! `credit-homomorphic` crate) under a **two-party joint key**: the
+//! requester A and the regulator's supervision node R each hold a
+//! [`KeyShare`](homomorphic::KeyShare), and every request is sent under
+//! `Y = Y_A + Y_R` ([`joint_aggregation_key`]). The chains add the
+//! providers' ciphertexts; A closes the aggregation, which writes the sum of
+//! every chain's partial as one [`AggregationTotal`]; R releases its
+//! decryption share for that total only — never for a partial — and A
+//! combines it with its own. So A learns the total over all chains and
+//! nothing about any one chain's (or, with one provider on a chain, any one
+//! provider's) amount; R learns nothing at all (it never holds A's share).
+//!
+//! 0. A registers its share once (`register_aggregation_key`, a bank or
+//!    credit bureau) and governance sets R's
+//!    (`set_regulator_aggregation_key`), each with a Schnorr proof of
+//!    knowledge of the share's secret bound to [`key_share_context`] (this
+//!    chain and the party). Without the proof A could register
+//!    `x·G − Y_R`, making the joint key `x·G`, which it alone opens (a
+//!    rogue key); it knows no discrete log of that point, so it cannot
+//!    prove one ([`TxError::InvalidKeyShare`]). Both are stored under
+//!    [`keys::aggregation_key`] and [`keys::regulator_aggregation_key`].
+//!
+//! **Why the supervision node is the second party.** It already sees every
+//! cross-chain packet's metadata (it follows all chains with light clients
+//! and keeps the audit log), so holding a share teaches it nothing new; it
+//! is independent of every lender, so no lender can collude with itself to
+//! open a partial; and it is online, so a release needs no quorum to show
+//! up. A validator committee holding a threshold key would need a
+//! distributed key generation, a liveness guarantee of its own and a
+//! decryption protocol among validators of every chain — much more
+//! machinery for a second party that is no more independent.
+//!
+//! **Known limit: differencing.** A total over chains {B, C} and another
+//! over {B} tell their difference, C's partial. R's release policy
+//! mitigates it: it releases only totals with at least K providers
+//! (`aggregation_threshold` of the supervision node) and logs every release
+//! in its audit log, so overlapping aggregations by one requester are
+//! visible to the regulator. It does not prevent them.
 //!
 //! **Encryption is done by each data provider itself**, off chain, with its
 //! own randomness. The chain cannot encrypt for them: its execution is
@@ -22,9 +56,15 @@
 //! Hence acknowledgements are **asynchronous**:
 //!
 //! 1. `send_aggregation_request` on A (a bank or credit bureau, as the
-//!    request's requester; no fee yet) commits the packet like a credit
-//!    query and remembers who sent the aggregation to that destination
-//!    ([`keys::aggregation_sent`]).
+//!    request's requester; no fee yet) requires the request's key to be the
+//!    joint key of A's registered share and R's
+//!    ([`TxError::NoAggregationKey`], [`TxError::NoRegulatorAggregationKey`],
+//!    [`TxError::WrongAggregationKey`]) and the aggregation not to be
+//!    closed ([`TxError::AggregationAlreadyClosed`]), commits the packet
+//!    like a credit query and remembers who sent the aggregation to that
+//!    destination, about whom and under which key
+//!    ([`keys::aggregation_sent`]; every destination of one aggregation
+//!    gets the same enterprise and key, so the partials add up).
 //! 2. `recv_packet` on B writes the receipt, checks consent exactly as for a
 //!    credit query ([`consent::refusal`]; a refusal, an unknown scheme, a
 //!    bad key or a deadline not in `(now, now + MAX_CONTRIBUTION_WINDOW]`
@@ -64,7 +104,21 @@
 //!    one aggregation share the prefix [`keys::aggregation_partials`], and
 //!    each is provable — and emits `aggregation_partial_received`. A timeout
 //!    leaves it absent (and allows the request to be sent again): the
-//!    requester reports that chain as missing, never as zero.
+//!    chain is missing, never zero.
+//! 6. `close_aggregation` on A (the requester), once every destination
+//!    acknowledged or timed out ([`TxError::AggregationStillOpen`] names
+//!    the chain still in flight), writes the [`AggregationTotal`] under
+//!    [`keys::aggregation_total`]: the sum of the partials' ciphertexts,
+//!    the providers summed over them, the chains in it and the chains
+//!    missing (refused or timed out), and the block time; emits
+//!    `aggregation_closed`. It is written once; no request with the id is
+//!    sent after.
+//! 7. R's supervision node, asked for its share of that total, reads it
+//!    from A's state through its light client, refuses when `providers` is
+//!    below its threshold, and otherwise returns its
+//!    [`DecryptionShare`](homomorphic::DecryptionShare) with a DLEQ proof
+//!    bound to [`decryption_share_context`]; A verifies it against R's
+//!    registered share and combines.
 //!
 //! # Well-formedness proofs
 //!
@@ -83,14 +137,16 @@
 //!
 //! Limits: nothing proves that a provider encrypted its *true* amount (only
 //! that it is a well-formed amount in range); the record counts are
-//! self-reported.
+//! self-reported. Re-registering a share (or R's) changes the joint key of
+//! later aggregations only: one aggregation's requests all carry the key
+//! of its first, and its total is decrypted with the shares of that key.
 
 use borsh::BorshSerialize;
-use homomorphic::{ContributionProof, Error as HeError, FenCiphertext};
+use homomorphic::{ContributionProof, Error as HeError, FenCiphertext, KeyShareProof};
 use protocol::tx::{Acknowledgement, Role};
 use protocol::{
-    AggregationPartial, AggregationRequest, ChainId, Height, InstitutionId, Packet, PacketPayload,
-    Time,
+    AggregationPartial, AggregationRequest, AggregationTotal, ChainId, Hash, Height, InstitutionId,
+    Packet, PacketPayload, Time,
 };
 
 use super::auth::Sender;
@@ -98,8 +154,8 @@ use super::error::TxError;
 use super::interchain::{
     REQUESTER_ROLES, commit_packet, next_sequence, open_client, write_acknowledgement,
 };
-use super::state::{self, AggregationSent, PendingAggregation};
-use super::store::KvStoreMut;
+use super::state::{self, AggregationSent, PacketResult, PendingAggregation};
+use super::store::{KvStore, KvStoreMut};
 use super::{BlockContext, Event, consent, keys, records};
 
 /// The latest contribution deadline a chain accepts, after the block that
@@ -151,6 +207,162 @@ pub fn contribution_context(
     context
 }
 
+/// Whose share of the joint aggregation key a proof of knowledge is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyShareOwner<'a> {
+    /// A requesting institution (bank or credit bureau).
+    Institution(&'a InstitutionId),
+    /// The regulator's supervision node.
+    Regulator,
+}
+
+impl std::fmt::Display for KeyShareOwner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyShareOwner::Institution(id) => write!(f, "institution {id}"),
+            KeyShareOwner::Regulator => f.write_str("the regulator"),
+        }
+    }
+}
+
+/// The context a key share's [`KeyShareProof`] is bound to: this chain and
+/// the party registering it. A proof made for one chain or party does not
+/// verify for another, so a share's registration cannot be replayed as
+/// someone else's.
+///
+/// ```
+/// use credit_chain::app::aggregation::{KeyShareOwner, key_share_context};
+/// use protocol::{ChainId, InstitutionId};
+///
+/// let chain: ChainId = "shaanxi".parse().unwrap();
+/// let bank: InstitutionId = "bank-a".parse().unwrap();
+/// assert_ne!(
+///     key_share_context(&chain, KeyShareOwner::Institution(&bank)),
+///     key_share_context(&chain, KeyShareOwner::Regulator)
+/// );
+/// ```
+pub fn key_share_context(chain: &ChainId, owner: KeyShareOwner<'_>) -> Vec<u8> {
+    // Institution ids never contain '/', so neither form is the other.
+    let party = match owner {
+        KeyShareOwner::Institution(id) => format!("institution/{id}"),
+        KeyShareOwner::Regulator => "regulator".to_owned(),
+    };
+    let mut context = b"credit-chain/aggregation-key-share/v1".to_vec();
+    (chain, party)
+        .serialize(&mut context)
+        .expect("writing to a Vec cannot fail");
+    context
+}
+
+/// The context the supervision node's
+/// [`DecryptionShare`](homomorphic::DecryptionShare) for a closed
+/// aggregation's total is bound to: the chain holding the
+/// [`AggregationTotal`] and the aggregation. The node proves against it;
+/// the requester verifies against it.
+pub fn decryption_share_context(chain: &ChainId, aggregation_id: &Hash) -> Vec<u8> {
+    let mut context = b"credit-chain/aggregation-decryption-share/v1".to_vec();
+    (chain, aggregation_id)
+        .serialize(&mut context)
+        .expect("writing to a Vec cannot fail");
+    context
+}
+
+/// Decodes a key share and checks its proof of knowledge for `context`.
+fn proven_share(
+    owner: KeyShareOwner<'_>,
+    key: &[u8],
+    proof: &[u8],
+    context: &[u8],
+) -> Result<homomorphic::PublicKey, TxError> {
+    let refused = |e: HeError| TxError::InvalidKeyShare {
+        owner: owner.to_string(),
+        reason: e.to_string(),
+    };
+    let public = homomorphic::PublicKey::from_bytes(key).map_err(refused)?;
+    KeyShareProof::from_bytes(proof)
+        .and_then(|p| p.verify(&public, context))
+        .map_err(refused)?;
+    Ok(public)
+}
+
+/// `register_aggregation_key` (a bank or credit bureau): its share of the
+/// joint keys its aggregations are sent under, with a proof that it knows
+/// the share's secret. Registering again replaces the share (requests sent
+/// before stay under the key they were sent with).
+pub(crate) fn register_aggregation_key<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    key: &[u8],
+    proof: &[u8],
+) -> Result<Vec<Event>, TxError> {
+    let institution = sender.require_role("register_aggregation_key", &REQUESTER_ROLES)?;
+    let owner = KeyShareOwner::Institution(&institution.id);
+    let context = key_share_context(&ctx.chain_id, owner);
+    let public = proven_share(owner, key, proof, &context)?;
+    state::write(
+        store,
+        keys::aggregation_key(&institution.id),
+        &public.to_bytes(),
+    );
+    Ok(vec![
+        Event::new("aggregation_key_registered")
+            .attr("institution", &institution.id)
+            .attr("key", public),
+    ])
+}
+
+/// `set_regulator_aggregation_key` (governance): the regulator's share of
+/// every joint key, with its proof of knowledge.
+pub(crate) fn set_regulator_aggregation_key<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    key: &[u8],
+    proof: &[u8],
+) -> Result<Vec<Event>, TxError> {
+    sender.require_governance("set_regulator_aggregation_key")?;
+    let owner = KeyShareOwner::Regulator;
+    let context = key_share_context(&ctx.chain_id, owner);
+    let public = proven_share(owner, key, proof, &context)?;
+    state::write(store, keys::regulator_aggregation_key(), &public.to_bytes());
+    Ok(vec![
+        Event::new("regulator_aggregation_key_set").attr("key", public),
+    ])
+}
+
+/// A stored key share (32 bytes).
+fn stored_share(
+    store: &(impl KvStore + ?Sized),
+    key: &[u8],
+) -> Result<Option<homomorphic::PublicKey>, TxError> {
+    let Some(bytes) = state::read::<[u8; 32]>(store, key)? else {
+        return Ok(None);
+    };
+    homomorphic::PublicKey::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|e| TxError::CorruptState {
+            key: keys::show(key),
+            reason: e.to_string(),
+        })
+}
+
+/// The joint key `requester`'s aggregations must be sent under: its
+/// registered share plus the regulator's.
+pub fn joint_aggregation_key(
+    store: &(impl KvStore + ?Sized),
+    requester: &InstitutionId,
+) -> Result<homomorphic::PublicKey, TxError> {
+    let own = stored_share(store, &keys::aggregation_key(requester))?
+        .ok_or_else(|| TxError::NoAggregationKey(requester.clone()))?;
+    let regulator = stored_share(store, &keys::regulator_aggregation_key())?
+        .ok_or(TxError::NoRegulatorAggregationKey)?;
+    homomorphic::joint_key(&own, &regulator).map_err(|e| TxError::InvalidKeyShare {
+        owner: KeyShareOwner::Institution(requester).to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// Maps a decoding error of an untrusted ciphertext to its error code.
 pub(crate) fn ciphertext_error(e: HeError) -> TxError {
     match e {
@@ -197,6 +409,22 @@ pub(crate) fn send_aggregation_request<S: KvStoreMut + ?Sized>(
         ));
     }
     let id = request.aggregation_id;
+    if let Some(total) = state::read::<AggregationTotal>(store, &keys::aggregation_total(&id))? {
+        return Err(TxError::AggregationAlreadyClosed {
+            aggregation_id: id,
+            closed_at: total.closed_at,
+        });
+    }
+    // Under the joint key only: a total under the requester's own key (or
+    // any key the regulator has no share of) could be opened by it alone.
+    let joint = joint_aggregation_key(store, &requester.id)?;
+    if request.encryption_key != joint.to_bytes() {
+        return Err(TxError::WrongAggregationKey {
+            requester: requester.id.clone(),
+            expected: joint.to_string(),
+            got: hex::encode(&request.encryption_key),
+        });
+    }
     for (key, value) in store.scan_prefix(&keys::aggregations_sent(&id)) {
         let sent: AggregationSent = state::decode(&key, &value)?;
         if sent.requester != requester.id {
@@ -205,15 +433,40 @@ pub(crate) fn send_aggregation_request<S: KvStoreMut + ?Sized>(
                 reason: format!("the id is used by {}", sent.requester),
             });
         }
+        // The partials are added up: they must be about one enterprise,
+        // under one key.
+        if sent.enterprise != request.enterprise {
+            return Err(TxError::AggregationExists {
+                aggregation_id: id,
+                reason: format!(
+                    "its requests are about enterprise {}, this one about {}",
+                    sent.enterprise, request.enterprise
+                ),
+            });
+        }
+        if sent.encryption_key != request.encryption_key {
+            return Err(TxError::AggregationExists {
+                aggregation_id: id,
+                reason: format!(
+                    "its requests are under key {}, this one under {} (was the aggregation key share re-registered?)",
+                    hex::encode(&sent.encryption_key),
+                    hex::encode(&request.encryption_key)
+                ),
+            });
+        }
     }
-    if store
-        .get(&keys::aggregation_sent(&id, destination))
-        .is_some()
+    if let Some(sent) =
+        state::read::<AggregationSent>(store, &keys::aggregation_sent(&id, destination))?
     {
-        return Err(TxError::AggregationExists {
-            aggregation_id: id,
-            reason: format!("its request to {destination} was already sent"),
-        });
+        // Only a request proven never received may be sent again.
+        let result =
+            state::read::<PacketResult>(store, &keys::packet_result(destination, sent.sequence))?;
+        if result != Some(PacketResult::TimedOut) {
+            return Err(TxError::AggregationExists {
+                aggregation_id: id,
+                reason: format!("its request to {destination} was already sent"),
+            });
+        }
     }
     open_client(store, destination)?;
     let sequence = next_sequence(store, destination)?;
@@ -232,6 +485,8 @@ pub(crate) fn send_aggregation_request<S: KvStoreMut + ?Sized>(
         &AggregationSent {
             requester: requester.id.clone(),
             sequence,
+            enterprise: request.enterprise.clone(),
+            encryption_key: request.encryption_key.clone(),
         },
     );
     Ok(vec![
@@ -560,19 +815,116 @@ pub(crate) fn acknowledged<S: KvStoreMut + ?Sized>(
 }
 
 /// On the requester's chain, an aggregation request proven never received:
-/// no partial (the chain is missing, not zero); it may be sent again.
-pub(crate) fn timed_out<S: KvStoreMut + ?Sized>(
-    store: &mut S,
-    packet: &Packet,
-    request: &AggregationRequest,
-    events: &mut Vec<Event>,
-) {
+/// no partial (the chain is missing, not zero); it may be sent again. Its
+/// [`AggregationSent`] stays: the packet's result ([`PacketResult::TimedOut`])
+/// says it ended, so the aggregation can be closed with the chain missing.
+pub(crate) fn timed_out(packet: &Packet, request: &AggregationRequest, events: &mut Vec<Event>) {
     let id = request.aggregation_id;
-    store.delete(&keys::aggregation_sent(&id, &packet.destination));
     events.push(
         Event::new("aggregation_request_timed_out")
             .attr("aggregation_id", id)
             .attr("destination", &packet.destination)
             .attr("sequence", packet.sequence),
     );
+}
+
+/// `close_aggregation` (the aggregation's requester): once every chain it
+/// was sent to acknowledged or timed out, writes the [`AggregationTotal`] —
+/// the homomorphic sum of the partials received, with how many providers
+/// and which chains are in it and which are missing — under
+/// [`keys::aggregation_total`]. No request with this id is sent after.
+pub(crate) fn close_aggregation<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    ctx: &BlockContext,
+    sender: &Sender,
+    aggregation_id: &Hash,
+) -> Result<Vec<Event>, TxError> {
+    let action = "close_aggregation";
+    let id = *aggregation_id;
+    let total_key = keys::aggregation_total(&id);
+    if let Some(total) = state::read::<AggregationTotal>(&*store, &total_key)? {
+        return Err(TxError::AggregationAlreadyClosed {
+            aggregation_id: id,
+            closed_at: total.closed_at,
+        });
+    }
+    let prefix = keys::aggregations_sent(&id);
+    let sent_entries = store.scan_prefix(&prefix);
+    let Some((first_key, first_value)) = sent_entries.first() else {
+        return Err(TxError::AggregationNotSent(id));
+    };
+    let first: AggregationSent = state::decode(first_key, first_value)?;
+    let requester = sender.require_role(action, &REQUESTER_ROLES)?;
+    if requester.id != first.requester {
+        return Err(TxError::Unauthorized {
+            sender: format!("institution {}", requester.id),
+            action,
+            needed: format!("only the aggregation's requester {} may", first.requester),
+        });
+    }
+    let mut ciphertext = FenCiphertext::zero();
+    let mut providers = 0u32;
+    let mut chains = Vec::new();
+    let mut missing_chains = Vec::new();
+    for (key, value) in &sent_entries {
+        let sent: AggregationSent = state::decode(key, value)?;
+        let destination = std::str::from_utf8(&key[prefix.len()..])
+            .ok()
+            .and_then(|s| s.parse::<ChainId>().ok())
+            .ok_or_else(|| TxError::CorruptState {
+                key: keys::show(key),
+                reason: "the key does not end in a chain id".into(),
+            })?;
+        let partial_key = keys::aggregation_partial(&id, &destination);
+        if let Some(partial) = state::read::<AggregationPartial>(&*store, &partial_key)? {
+            let sum = FenCiphertext::from_bytes(&partial.ciphertext).map_err(|e| {
+                TxError::CorruptState {
+                    key: keys::show(&partial_key),
+                    reason: format!("partial ciphertext: {e}"),
+                }
+            })?;
+            ciphertext += sum;
+            providers = providers.saturating_add(partial.providers);
+            chains.push(destination);
+        } else if store
+            .get(&keys::packet_result(&destination, sent.sequence))
+            .is_some()
+        {
+            // Refused, or proven never received: missing, never zero.
+            missing_chains.push(destination);
+        } else {
+            return Err(TxError::AggregationStillOpen {
+                aggregation_id: id,
+                chain: destination,
+                sequence: sent.sequence,
+            });
+        }
+    }
+    let names = |chains: &[ChainId]| {
+        chains
+            .iter()
+            .map(ChainId::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let event = Event::new("aggregation_closed")
+        .attr("aggregation_id", id)
+        .attr("requester", &first.requester)
+        .attr("providers", providers)
+        .attr("chains", chains.len())
+        .attr("answered", names(&chains))
+        .attr("missing_chains", names(&missing_chains));
+    let total = AggregationTotal {
+        aggregation_id: id,
+        requester: first.requester,
+        enterprise: first.enterprise,
+        encryption_key: first.encryption_key,
+        ciphertext: ciphertext.to_bytes().to_vec(),
+        providers,
+        chains,
+        missing_chains,
+        closed_at: ctx.time,
+    };
+    state::write(store, total_key, &total);
+    Ok(vec![event])
 }

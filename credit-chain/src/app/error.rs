@@ -608,6 +608,62 @@ pub enum TxError {
         /// The first position that differs.
         position: usize,
     },
+    // --- joint aggregation keys and totals (120-139) ---
+    /// A key share is not a valid Ristretto255 point, or its proof of
+    /// knowledge is missing, malformed or does not verify for this chain and
+    /// party (a rogue key made to cancel the other share).
+    #[error("aggregation key share of {owner} refused: {reason}")]
+    InvalidKeyShare {
+        /// Whose share: "institution bank-a" or "the regulator".
+        owner: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The requester has registered no aggregation key share.
+    #[error("{0} has no aggregation key share registered: send register_aggregation_key first")]
+    NoAggregationKey(InstitutionId),
+    /// Governance has set no regulator aggregation key share.
+    #[error(
+        "no regulator aggregation key share is set on this chain (set_regulator_aggregation_key): no joint key can be formed"
+    )]
+    NoRegulatorAggregationKey,
+    /// The request's encryption key is not the joint key of the requester's
+    /// registered share and the regulator's.
+    #[error(
+        "aggregation request of {requester} is under key {got}, not the joint key {expected} of its registered share and the regulator's: a total under any other key could be opened without the regulator"
+    )]
+    WrongAggregationKey {
+        /// The requester.
+        requester: InstitutionId,
+        /// The joint key, hex.
+        expected: String,
+        /// The request's key, hex.
+        got: String,
+    },
+    /// The aggregation is closed: its total is written.
+    #[error("aggregation {aggregation_id} was closed at {closed_at}")]
+    AggregationAlreadyClosed {
+        /// The aggregation.
+        aggregation_id: Hash,
+        /// When.
+        closed_at: Time,
+    },
+    /// The aggregation cannot be closed: its request to a chain is still in
+    /// flight (neither acknowledged nor timed out).
+    #[error(
+        "aggregation {aggregation_id} cannot be closed: its request {sequence} to {chain} has neither been acknowledged nor timed out"
+    )]
+    AggregationStillOpen {
+        /// The aggregation.
+        aggregation_id: Hash,
+        /// The chain still open.
+        chain: ChainId,
+        /// Its request's sequence.
+        sequence: u64,
+    },
+    /// No request of this aggregation was ever sent from this chain.
+    #[error("aggregation {0} was never sent from this chain")]
+    AggregationNotSent(Hash),
 }
 
 impl TxError {
@@ -680,6 +736,13 @@ impl TxError {
             TxError::IncompleteAnswer { .. } => 107,
             TxError::UnexpectedCommitment { .. } => 108,
             TxError::AnswerOutOfOrder { .. } => 109,
+            TxError::InvalidKeyShare { .. } => 120,
+            TxError::NoAggregationKey(_) => 121,
+            TxError::NoRegulatorAggregationKey => 122,
+            TxError::WrongAggregationKey { .. } => 123,
+            TxError::AggregationAlreadyClosed { .. } => 124,
+            TxError::AggregationStillOpen { .. } => 125,
+            TxError::AggregationNotSent(_) => 126,
         }
     }
 

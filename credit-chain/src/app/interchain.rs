@@ -953,7 +953,7 @@ pub(crate) fn timeout_packet<S: KvStoreMut + ?Sized>(
     ];
     close_packet(store, packet, &PacketResult::TimedOut, &mut events)?;
     if let PacketPayload::AggregationRequest(request) = &packet.payload {
-        aggregation::timed_out(store, packet, request, &mut events);
+        aggregation::timed_out(packet, request, &mut events);
     }
     Ok(events)
 }

@@ -32,6 +32,9 @@
 //! | `transfer` | any institution (from its own account) |
 //! | `send_credit_query`, `send_aggregation_request` | bank or credit bureau (as requester) |
 //! | `contribute_aggregation` | data provider expected by the pending aggregation |
+//! | `register_aggregation_key` | bank or credit bureau (its own share, proven known) |
+//! | `set_regulator_aggregation_key` | governance (the regulator's share, proven known) |
+//! | `close_aggregation` | the aggregation's requester |
 //! | `create_client` | governance or relayer |
 //! | `update_client`, `recv_packet`, `acknowledge_packet`, `timeout_packet` | relayer |
 //! | `submit_misbehaviour` | governance or any institution |
@@ -78,6 +81,9 @@
 //! | `interchain/aggregation_deadlines/<deadline nanos>/<source>/<seq>` | `(ChainId, u64)`, index of the pending ones by deadline |
 //! | `interchain/aggregations_sent/<aggregation id hex>/<dest>` | [`AggregationSent`](state::AggregationSent) |
 //! | `aggregations/<aggregation id hex>/<dest>` | [`AggregationPartial`](protocol::AggregationPartial), verified |
+//! | `institutions/<id>/aggregation_key` | `[u8; 32]`, the institution's share of joint aggregation keys |
+//! | `params/regulator_aggregation_key` | `[u8; 32]`, the regulator's share |
+//! | `interchain/aggregation_totals/<aggregation id hex>` | [`AggregationTotal`](protocol::AggregationTotal), written by `close_aggregation` |
 //! | `audit/anchors/<upto>` | [`AuditAnchor`](protocol::tx::AuditAnchor), see [`audit_anchor`] |
 //! | `audit/latest_anchor` | `u64`, the latest anchored `upto` |
 //!
@@ -491,14 +497,6 @@ fn execute<S: KvStoreMut + ?Sized>(
             sequence,
             answer,
         } => sealed::answer_query(store, ctx, &sender, source, *sequence, answer),
-        // Threshold aggregation keys: handled by the aggregation module once
-        // it supports them; refused by name until then.
-        TxBody::RegisterAggregationKey { .. }
-        | TxBody::SetRegulatorAggregationKey { .. }
-        | TxBody::CloseAggregation { .. } => Err(TxError::invalid(
-            body.name(),
-            "not supported by this chain yet",
-        )),
         TxBody::GrantConsent { grant, signature } => {
             consent::grant_consent(store, ctx, grant, signature)
         }
@@ -618,6 +616,15 @@ fn execute<S: KvStoreMut + ?Sized>(
             proof,
             proof_height,
         } => interchain::timeout_packet(store, ctx, &sender, packet, proof, *proof_height),
+        TxBody::RegisterAggregationKey { key, proof } => {
+            aggregation::register_aggregation_key(store, ctx, &sender, key, proof)
+        }
+        TxBody::SetRegulatorAggregationKey { key, proof } => {
+            aggregation::set_regulator_aggregation_key(store, ctx, &sender, key, proof)
+        }
+        TxBody::CloseAggregation { aggregation_id } => {
+            aggregation::close_aggregation(store, ctx, &sender, aggregation_id)
+        }
     }?;
     state::write(store, keys::nonce(&sender.key), &signed.tx.nonce);
     Ok(events)

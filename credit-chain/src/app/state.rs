@@ -147,13 +147,21 @@ pub struct PendingAggregation {
 }
 
 /// On the requester's chain: who sent an aggregation's request to one
-/// destination, with which sequence.
+/// destination, with which sequence, about whom and under which key (the
+/// same for every destination of one aggregation, so its partials add up).
+/// Kept after a timeout (the packet's result says so) until the request is
+/// sent again.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct AggregationSent {
     /// The requester.
     pub requester: InstitutionId,
     /// The request packet's sequence.
     pub sequence: u64,
+    /// The enterprise asked about.
+    pub enterprise: EnterpriseId,
+    /// The joint encryption key the request was sent under.
+    #[serde(with = "hex::serde")]
+    pub encryption_key: Vec<u8>,
 }
 
 /// Misbehaviour evidence as stored (mirrors the light client's

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub const ENTRY_TAG: &[u8] = b"credit-relayer/audit-entry";
 
 /// What kind of message an entry is about: the kinds of
-/// [`PacketPayload`], by the same names.
+/// [`PacketPayload`], by the same names, and the supervision node's own
+/// releases of decryption shares.
 #[derive(
     Clone,
     Copy,
@@ -44,6 +45,10 @@ pub enum MessageKind {
     AggregationPartial,
     /// [`PacketPayload::ChainRegistration`].
     ChainRegistration,
+    /// Not a packet: the supervision node released (or refused) its
+    /// decryption share of a closed aggregation's total (never the share
+    /// or the ciphertext is logged).
+    DecryptionShare,
 }
 
 impl MessageKind {
@@ -68,6 +73,7 @@ impl MessageKind {
             MessageKind::AggregationRequest => "aggregation_request",
             MessageKind::AggregationPartial => "aggregation_partial",
             MessageKind::ChainRegistration => "chain_registration",
+            MessageKind::DecryptionShare => "decryption_share",
         }
     }
 }

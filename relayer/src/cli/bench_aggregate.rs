@@ -33,7 +33,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use credit_chain::app::auth::sign_transaction;
 use futures::future::try_join_all;
-use homomorphic::{DiscreteLogTable, FenCiphertext, KeyPair};
+use homomorphic::{DiscreteLogTable, FenCiphertext, KeyShare, PublicKey as ElGamalKey};
 use protocol::tx::{ConsentGrant, LightClientParams, SignedTransaction, TxBody};
 use protocol::{AggregationPartial, AggregationRequest, ChainId, Hash, RecordKind, state_keys};
 use relayer::devnet::{
@@ -129,10 +129,46 @@ async fn create_star_clients(runtimes: &[Arc<ChainRuntime>]) -> anyhow::Result<(
     Ok(())
 }
 
+/// Registers bank-a's key share and the regulator's on the asker (each
+/// with its proof of knowledge); returns both.
+async fn register_shares(asker: &DevChain) -> anyhow::Result<(KeyShare, KeyShare)> {
+    use credit_chain::app::aggregation::{KeyShareOwner, key_share_context};
+    let mut rng = rand::rngs::OsRng;
+    let (share, regulator) = (KeyShare::generate(&mut rng), KeyShare::generate(&mut rng));
+    let adapter = asker.adapter()?;
+    let bank: protocol::InstitutionId = "bank-a".parse()?;
+    let context = key_share_context(&asker.id, KeyShareOwner::Institution(&bank));
+    relayer::devnet::submit(
+        adapter.as_ref(),
+        &asker.key("institutions/bank-a")?,
+        TxBody::RegisterAggregationKey {
+            key: share.public().to_bytes().to_vec(),
+            proof: share
+                .prove_knowledge(&context, &mut rng)
+                .to_bytes()
+                .to_vec(),
+        },
+    )
+    .await?;
+    let context = key_share_context(&asker.id, KeyShareOwner::Regulator);
+    relayer::devnet::submit(
+        adapter.as_ref(),
+        &asker.key("governance")?,
+        TxBody::SetRegulatorAggregationKey {
+            key: regulator.public().to_bytes().to_vec(),
+            proof: regulator
+                .prove_knowledge(&context, &mut rng)
+                .to_bytes()
+                .to_vec(),
+        },
+    )
+    .await?;
+    Ok((share, regulator))
+}
+
 /// One aggregation in flight.
 struct InFlight {
     id: Hash,
-    keys: KeyPair,
     /// Its request's sequence on each destination, in destination order.
     sequences: Vec<u64>,
 }
@@ -145,6 +181,12 @@ struct Bench<'a> {
     table: &'static DiscreteLogTable,
     /// The plaintext total every aggregation must decrypt to.
     expected_total: u64,
+    /// bank-a's share of the joint key.
+    share: KeyShare,
+    /// The regulator's share (the bench plays the supervision node too).
+    regulator: KeyShare,
+    /// The joint key every request is sent under.
+    joint: ElGamalKey,
 }
 
 /// Figures of one aggregation.
@@ -175,7 +217,6 @@ impl Bench<'_> {
         let mut flights = Vec::new();
         let mut txs: Vec<SignedTransaction> = Vec::new();
         for _ in 0..count {
-            let keys = KeyPair::generate(&mut rand::rngs::OsRng);
             let mut seed = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
             let id = Hash::tagged(b"credit-relayer/aggregation", &[&seed]);
@@ -188,7 +229,7 @@ impl Bench<'_> {
                     purpose: PURPOSE.into(),
                     consent_id: grant.id(),
                     scheme: AggregationRequest::SCHEME_ELGAMAL_RISTRETTO255.into(),
-                    encryption_key: keys.public().to_bytes().to_vec(),
+                    encryption_key: self.joint.to_bytes().to_vec(),
                     contribution_deadline: deadline,
                 };
                 txs.push(sign_transaction(
@@ -205,7 +246,6 @@ impl Bench<'_> {
             }
             flights.push(InFlight {
                 id,
-                keys,
                 sequences: Vec::new(),
             });
         }
@@ -260,12 +300,8 @@ impl Bench<'_> {
             let nonce =
                 next_nonce(adapter.as_ref(), &credit_chain::app::auth::public_key(&key)).await?;
             for (i, flight) in flights.iter().enumerate() {
-                let (public, id, chain_id, sequence) = (
-                    *flight.keys.public(),
-                    flight.id,
-                    chain.id.clone(),
-                    flight.sequences[d],
-                );
+                let (public, id, chain_id, sequence) =
+                    (self.joint, flight.id, chain.id.clone(), flight.sequences[d]);
                 let asker = asker.clone();
                 let provider_id = provider.parse()?;
                 let (body, took) = tokio::task::spawn_blocking(move || {
@@ -335,7 +371,17 @@ impl Bench<'_> {
             }
             total += FenCiphertext::from_bytes(&partial.ciphertext)?;
         }
-        let value = flight.keys.secret().decrypt_fen(&total, self.table)?;
+        // The supervision node's part (its share, with the DLEQ proof), then
+        // the requester's: verify and combine.
+        let context = credit_chain::app::aggregation::decryption_share_context(
+            &self.chains[0].id,
+            &flight.id,
+        );
+        let released = self
+            .regulator
+            .decryption_share(&total, &context, &mut rand::rngs::OsRng);
+        let verified = released.verify(self.regulator.public(), &total, &context)?;
+        let value = homomorphic::combine(&total, &self.share, &verified, self.table)?;
         let decrypt = decrypting.elapsed();
         if value != self.expected_total {
             bail!(
@@ -410,6 +456,7 @@ async fn run_async(args: BenchAggregateArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     create_star_clients(&runtimes).await?;
+    let (share, regulator) = register_shares(&chains[0]).await?;
     let asker = chains[0].id.clone();
     let grants = try_join_all(chains.iter().zip(&runtimes).skip(1).map(|(c, r)| {
         let asker = asker.clone();
@@ -441,6 +488,9 @@ async fn run_async(args: BenchAggregateArgs) -> anyhow::Result<ExitCode> {
         grants: &grants,
         table,
         expected_total: per_chain * (args.chains as u64 - 1),
+        joint: homomorphic::joint_key(share.public(), regulator.public())?,
+        share,
+        regulator,
     };
     eprintln!(
         "bench-aggregate: {} chains ({} blocks), set up in {:.1?} (table {:.1?}); {} aggregations, {} at a time",

@@ -179,6 +179,11 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                 governance: None,
             },
         )?;
+        relayer::mesh::devnet::set_regulator_aggregation_share(&dir, &regions).await?;
+        println!(
+            "  regulator's aggregation key share {} set on every chain (joint totals: POST http://{api}/aggregations/{{chain}}/{{id}}/decryption-share)",
+            node.aggregation_share
+        );
         println!(
             "  supervision node {} (the regulator of {}): API at http://{api} (requests signed with {}), audit log anchored on {}; log in {}/supervisor",
             node.peer_id,

@@ -2,7 +2,8 @@
 //! node (see [`relayer::supervisor`]): follows every chain through the
 //! mesh (those configured, and, with `[network.governance]`, those the
 //! network registry accepts at runtime), keeps the audit log, anchors its
-//! checkpoints, serves the regulator's API.
+//! checkpoints, serves the regulator's API and, with `[aggregation]`, the
+//! release of its decryption shares of closed aggregations' totals.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ use relayer::registry::RegistryGenesis;
 use relayer::registry::service::RegistryService;
 use relayer::registry::signing;
 use relayer::store::Store;
+use relayer::supervisor::release::{KeyShareFile, ReleasePolicy};
 use relayer::supervisor::{Anchorer, Supervisor, SupervisorState};
 
 /// Arguments of `relayer supervise`.
@@ -105,6 +107,18 @@ async fn serve(config: SupervisorConfig) -> anyhow::Result<()> {
         )));
     }
     let supervisor = Supervisor::new(audit, store.clone(), chains)?;
+    match &config.aggregation {
+        Some(aggregation) => {
+            let share = KeyShareFile::read(&aggregation.key_file)?;
+            tracing::info!(share = %share.public(), threshold = aggregation.threshold,
+                "releasing decryption shares of closed aggregations' totals");
+            supervisor.set_release_policy(ReleasePolicy {
+                share,
+                threshold: aggregation.threshold,
+            });
+        }
+        None => tracing::info!("no [aggregation]: no decryption share is ever released"),
+    }
     tokio::spawn(supervisor.clone().run(config.poll_interval));
 
     // The network registry, when governance keys are configured: chains

@@ -37,8 +37,23 @@ pub struct SupervisorConfig {
     /// `[anchor]`: where and how often checkpoints are anchored; `None`
     /// when the table is absent (checkpoints are then never anchored).
     pub anchor: Option<AnchorConfig>,
+    /// `[aggregation]`: the regulator's share of the joint aggregation
+    /// keys and when its decryption shares are released; `None` when the
+    /// table is absent (no share is ever released).
+    pub aggregation: Option<AggregationConfig>,
     /// Problems that do not stop the node.
     pub warnings: Vec<ConfigError>,
+}
+
+/// `[aggregation]`: the regulator's part in joint credit totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AggregationConfig {
+    /// `key_file`: the regulator's key share (a key share file, mode 0600;
+    /// its public share is set on every chain by governance).
+    pub key_file: PathBuf,
+    /// `threshold`: the aggregation threshold, the fewest providers a
+    /// total must sum for its share to be released (default 3).
+    pub threshold: u32,
 }
 
 /// `[anchor]`: the chain the regulator anchors its checkpoints on.
@@ -159,6 +174,33 @@ impl SupervisorConfig {
             })
         });
 
+        let aggregation = root.table(&mut report, "aggregation").and_then(|mut t| {
+            let key_file = t
+                .require(&mut report, "key_file")
+                .and_then(|n| n.parse(&mut report, |s| file_path(base, s)));
+            let threshold = match t.get("threshold") {
+                Some(n) => n.int(&mut report).and_then(|k| {
+                    if !(1..=i64::from(u32::MAX)).contains(&k) {
+                        n.error(
+                            &mut report,
+                            format!(
+                                "{k}: release totals of 1 provider or more (or leave it out: {})",
+                                crate::supervisor::release::DEFAULT_AGGREGATION_THRESHOLD
+                            ),
+                        );
+                        return None;
+                    }
+                    Some(k as u32)
+                }),
+                None => Some(crate::supervisor::release::DEFAULT_AGGREGATION_THRESHOLD),
+            };
+            t.finish(&mut report);
+            Some(AggregationConfig {
+                key_file: key_file?,
+                threshold: threshold?,
+            })
+        });
+
         let network = super::mesh::network(&mut root, &mut report, base);
         let network_missing = network.is_none();
         root.finish(&mut report);
@@ -204,6 +246,7 @@ impl SupervisorConfig {
             poll_interval,
             api_listen,
             anchor,
+            aggregation,
             warnings: in_file_order(report.warnings),
         })
     }
@@ -278,6 +321,28 @@ trust_anchor = {{ height = 1, hash = "ababababababababababababababababababababab
         assert_eq!(anchor.chain.as_str(), "shaanxi");
         assert_eq!(anchor.every_entries, 5);
         assert_eq!(anchor.every, Duration::from_secs(60));
+        assert_eq!(config.aggregation, None);
+        let config = SupervisorConfig::from_toml(
+            &text("[aggregation]\nkey_file = \"share.json\"\n"),
+            &d.join("supervisor.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.aggregation,
+            Some(AggregationConfig {
+                key_file: d.join("share.json"),
+                threshold: 3
+            })
+        );
+        let errors = SupervisorConfig::from_toml(
+            &text("[aggregation]\nthreshold = 0\n"),
+            &d.join("supervisor.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        for field in ["aggregation.key_file", "aggregation.threshold"] {
+            assert!(errors.contains(field), "{field} not named in:\n{errors}");
+        }
     }
 
     #[test]

@@ -273,6 +273,10 @@ pub struct SupervisorProcess {
     pub config: std::path::PathBuf,
     /// Its store.
     pub store: std::path::PathBuf,
+    /// The regulator's share of the joint aggregation keys (its file is
+    /// `supervisor/aggregation-share.json`); set it on the chains with
+    /// [`set_regulator_aggregation_share`].
+    pub aggregation_share: homomorphic::PublicKey,
     /// The process.
     pub child: std::process::Child,
 }
@@ -359,6 +363,15 @@ pub fn start_supervisor(
             crate::devnet::anchor_toml(&chain.anchor()?)
         );
     }
+    // The regulator's share of the joint aggregation keys, generated once.
+    let share_file = home.join("aggregation-share.json");
+    let share = crate::supervisor::release::KeyShareFile::read_or_create(&share_file)?;
+    let _ = writeln!(
+        text,
+        "[aggregation]\nkey_file = {}\nthreshold = {}\n",
+        quote(&share_file.to_string_lossy()),
+        crate::supervisor::release::DEFAULT_AGGREGATION_THRESHOLD
+    );
     let config = home.join("supervisor.toml");
     std::fs::write(&config, text)?;
     let child = spawn_logged(exe, "supervise", &config, &home.join("supervisor.log"))
@@ -368,8 +381,44 @@ pub fn start_supervisor(
         api: options.api,
         config,
         store,
+        aggregation_share: *share.public(),
         child,
     })
+}
+
+/// Sets the regulator's aggregation key share (the supervision node's, in
+/// `dir/supervisor/aggregation-share.json`) on every chain of `chains`, by
+/// governance, each with its proof of knowledge for that chain.
+pub async fn set_regulator_aggregation_share(
+    dir: &Path,
+    chains: &[DevChain],
+) -> anyhow::Result<()> {
+    let share = crate::supervisor::release::KeyShareFile::read(
+        &dir.join("supervisor/aggregation-share.json"),
+    )?;
+    for chain in chains {
+        let context = credit_chain::app::aggregation::key_share_context(
+            &chain.id,
+            credit_chain::app::aggregation::KeyShareOwner::Regulator,
+        );
+        let proof = share.prove_knowledge(&context, &mut rand::rngs::OsRng);
+        crate::devnet::submit(
+            chain.adapter()?.as_ref(),
+            &chain.key("governance")?,
+            protocol::tx::TxBody::SetRegulatorAggregationKey {
+                key: share.public().to_bytes().to_vec(),
+                proof: proof.to_bytes().to_vec(),
+            },
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "cannot set the regulator's aggregation share on {}",
+                chain.id
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Starts `relayer SUBCOMMAND --config CONFIG` as a child process, its log
