@@ -692,7 +692,7 @@ fn a_timed_out_request_leaves_the_chain_missing() {
     let r = n.a.fails(
         "bank-a",
         TxBody::CloseAggregation { aggregation_id: id },
-        105,
+        125,
     );
     assert!(r.message.contains(B), "{}", r.message);
     // A second timeout: closed with the chain missing.
@@ -730,7 +730,7 @@ fn a_timed_out_request_leaves_the_chain_missing() {
             timeout_height: Some(Height::new(1_000).unwrap()),
             timeout_time: None,
         },
-        104,
+        124,
     );
     assert!(r.message.contains("was closed"), "{}", r.message);
 }
@@ -793,7 +793,7 @@ fn key_shares_are_registered_only_with_a_proof_of_knowledge() {
             key: rogue.to_bytes().to_vec(),
             proof: proof.to_bytes().to_vec(),
         },
-        100,
+        120,
     );
     assert!(
         r.message.contains("key share proof rejected"),
@@ -811,7 +811,7 @@ fn key_shares_are_registered_only_with_a_proof_of_knowledge() {
     // for bank-a.
     let share = n.share.clone();
     let for_bank_b = n.register_share(&share, "bank-b");
-    n.a.fails("bank-a", for_bank_b, 100);
+    n.a.fails("bank-a", for_bank_b, 120);
     let other_chain = key_share_context(&chain(B), KeyShareOwner::Institution(&id("bank-a")));
     let regulator_context = key_share_context(&chain(A), KeyShareOwner::Regulator);
     for context in [other_chain, regulator_context] {
@@ -822,7 +822,7 @@ fn key_shares_are_registered_only_with_a_proof_of_knowledge() {
                 key: share.public().to_bytes().to_vec(),
                 proof: proof.to_bytes().to_vec(),
             },
-            100,
+            120,
         );
     }
     // Malformed: checked before any state is read.
@@ -879,7 +879,7 @@ fn requests_must_be_under_the_joint_key() {
         timeout_time: None,
     };
     // No share registered.
-    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 101);
+    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 121);
     assert!(
         r.message.contains("bank-a has no aggregation key share"),
         "{}",
@@ -888,7 +888,7 @@ fn requests_must_be_under_the_joint_key() {
     let body = n.register_share(&n.share.clone(), "bank-a");
     n.a.ok("bank-a", body);
     // No regulator share.
-    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 102);
+    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 122);
     assert!(
         r.message.contains("no regulator aggregation key"),
         "{}",
@@ -901,14 +901,14 @@ fn requests_must_be_under_the_joint_key() {
     // total, and every partial, alone.
     let mut own = n.request(consent, deadline);
     own.encryption_key = n.share.public().to_bytes().to_vec();
-    let r = n.a.fails("bank-a", send(own), 103);
+    let r = n.a.fails("bank-a", send(own), 123);
     assert!(r.message.contains(&n.joint.to_string()), "{}", r.message);
     let mut private = n.request(consent, deadline);
     private.encryption_key = KeyPair::generate(&mut StdRng::seed_from_u64(5))
         .public()
         .to_bytes()
         .to_vec();
-    n.a.fails("bank-a", send(private), 103);
+    n.a.fails("bank-a", send(private), 123);
     // bank-b's joint key is not bank-a's.
     let bank_b = KeyShare::generate(&mut StdRng::seed_from_u64(6));
     let body = n.register_share(&bank_b, "bank-b");
@@ -918,7 +918,7 @@ fn requests_must_be_under_the_joint_key() {
         .unwrap()
         .to_bytes()
         .to_vec();
-    n.a.fails("bank-a", send(request), 103);
+    n.a.fails("bank-a", send(request), 123);
 
     // Under the joint key: sent.
     let packet = n.send(n.request(consent, deadline), 100);
@@ -928,7 +928,7 @@ fn requests_must_be_under_the_joint_key() {
     let rotated = KeyShare::generate(&mut StdRng::seed_from_u64(7));
     let body = n.register_share(&rotated, "bank-a");
     n.a.ok("bank-a", body);
-    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 103);
+    let r = n.a.fails("bank-a", send(n.request(consent, deadline)), 123);
     assert!(r.message.contains("not the joint key"), "{}", r.message);
     let mut under_new_key = n.request(consent, deadline);
     under_new_key.encryption_key = joint_key(rotated.public(), n.regulator.public())
@@ -957,7 +957,7 @@ fn an_aggregation_is_closed_once_by_its_requester_after_every_chain_answered() {
     let r = n.a.fails(
         "bank-a",
         TxBody::CloseAggregation { aggregation_id: id },
-        106,
+        126,
     );
     assert!(r.message.contains("never sent"), "{}", r.message);
     let packet = n.send(request.clone(), 100);
@@ -965,7 +965,7 @@ fn an_aggregation_is_closed_once_by_its_requester_after_every_chain_answered() {
     let r = n.a.fails(
         "bank-a",
         TxBody::CloseAggregation { aggregation_id: id },
-        105,
+        125,
     );
     assert!(r.message.contains(&format!("to {B}")), "{}", r.message);
     n.deliver(&packet);
@@ -981,7 +981,7 @@ fn an_aggregation_is_closed_once_by_its_requester_after_every_chain_answered() {
     n.a.fails(
         "bank-a",
         TxBody::CloseAggregation { aggregation_id: id },
-        105,
+        125,
     );
     n.acknowledge(&packet);
     // Only its requester closes it.
@@ -1001,7 +1001,7 @@ fn an_aggregation_is_closed_once_by_its_requester_after_every_chain_answered() {
     let r = n.a.fails(
         "bank-a",
         TxBody::CloseAggregation { aggregation_id: id },
-        104,
+        124,
     );
     assert!(r.message.contains("was closed at"), "{}", r.message);
     assert_eq!(n.total(&id), Some(total));
@@ -1012,5 +1012,5 @@ fn an_aggregation_is_closed_once_by_its_requester_after_every_chain_answered() {
         timeout_height: Some(Height::new(1_000).unwrap()),
         timeout_time: None,
     };
-    n.a.fails("bank-a", body, 104);
+    n.a.fails("bank-a", body, 124);
 }
