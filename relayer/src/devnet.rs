@@ -108,7 +108,13 @@ pub type DevAgent = provider::Agent<provider::SledRecords>;
 
 /// The provider agents of one devnet chain, by provider.
 #[derive(Clone, Default)]
-struct ProviderAgents(Arc<std::sync::Mutex<std::collections::BTreeMap<String, Arc<DevAgent>>>>);
+struct ProviderAgents(Arc<std::sync::Mutex<std::collections::BTreeMap<String, RunningAgent>>>);
+
+/// An agent and its task.
+struct RunningAgent {
+    agent: Arc<DevAgent>,
+    task: tokio::task::AbortHandle,
+}
 
 impl std::fmt::Debug for ProviderAgents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,8 +170,8 @@ impl DevChain {
             .0
             .lock()
             .map_err(|_| anyhow::anyhow!("the provider agents' lock is poisoned"))?;
-        if let Some(agent) = agents.get(provider) {
-            return Ok(agent.clone());
+        if let Some(running) = agents.get(provider) {
+            return Ok(running.agent.clone());
         }
         let records = provider::SledRecords::open(&self.provider_store(provider))?;
         let mut agent = provider::Agent::new(
@@ -185,13 +191,30 @@ impl DevChain {
         let agent = Arc::new(agent);
         let running = agent.clone();
         let (chain, name) = (self.id.clone(), provider.to_owned());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = running.run().await {
                 tracing::error!(%chain, provider = %name, error = %e, "provider agent stopped");
             }
-        });
-        agents.insert(provider.to_owned(), agent.clone());
+        })
+        .abort_handle();
+        agents.insert(
+            provider.to_owned(),
+            RunningAgent {
+                agent: agent.clone(),
+                task,
+            },
+        );
         Ok(agent)
+    }
+
+    /// Stops the chain's provider agents (before its process stops, so
+    /// they do not log a vanished chain).
+    pub fn stop_providers(&self) {
+        if let Ok(mut agents) = self.agents.0.lock() {
+            for (_, running) in std::mem::take(&mut *agents) {
+                running.task.abort();
+            }
+        }
     }
 
     /// The chain's trust anchor: its first block, read from the node the
@@ -351,6 +374,18 @@ pub fn start_chain(
         DevChain::new(id, home, format!("http://127.0.0.1:{port}")),
         ChainProcess(child),
     ))
+}
+
+/// Stops the provider agents of its chains when dropped: held after the
+/// chains' processes, so the agents stop first.
+pub struct StopProvidersOnDrop(pub Vec<DevChain>);
+
+impl Drop for StopProvidersOnDrop {
+    fn drop(&mut self) {
+        for chain in &self.0 {
+            chain.stop_providers();
+        }
+    }
 }
 
 /// The first chains of [`REGIONS`] as processes, with a relayer runtime of

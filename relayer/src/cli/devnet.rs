@@ -91,6 +91,7 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         &metrics,
     )
     .await?;
+    let _stop_providers = relayer::devnet::StopProvidersOnDrop(regions.clone());
     println!("devnet: {} chains in {}", regions.len(), dir.display());
     for r in &regions {
         println!("  {} at {}", r.id, r.url());
@@ -206,6 +207,15 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         sent.height.map_or(0, |h| h.value())
     );
 
+    // The packet as committed (the sealed answers are bound to it), read
+    // before its acknowledgement removes it from the asking chain.
+    let packet_key = state_keys::packet(&answerer.id, sequence);
+    let sent_packet = a_runtime.verified_states(&[packet_key]).await?;
+    let Some((_, Some(packet_bytes), _)) = sent_packet.entries.first() else {
+        bail!("the query packet is missing from {}", asker.id);
+    };
+    let packet = protocol::Packet::from_canonical_bytes(packet_bytes)?;
+
     // Relay until the acknowledgement is proven back on the asking chain.
     let started = Instant::now();
     if relayers.is_empty() {
@@ -240,12 +250,6 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     let Some((_, Some(bytes), _)) = verified.entries.first() else {
         bail!("the acknowledgement is missing from {}", answerer.id);
     };
-    let packet_key = state_keys::packet(&answerer.id, sequence);
-    let sent_packet = a_runtime.verified_states(&[packet_key]).await?;
-    let Some((_, Some(packet_bytes), _)) = sent_packet.entries.first() else {
-        bail!("the query packet is missing from {}", asker.id);
-    };
-    let packet = protocol::Packet::from_canonical_bytes(packet_bytes)?;
     match Acknowledgement::from_canonical_bytes(bytes)? {
         Acknowledgement::Result(PacketPayload::CreditResponse(response)) => {
             println!(
