@@ -101,7 +101,12 @@ fn query_tx(
         &key(&asker.home, "institutions/bank-a"),
         asker.id.clone(),
         nonce,
-        devnet::credit_query(answerer, enterprise, consent_id),
+        devnet::credit_query(
+            answerer,
+            enterprise,
+            consent_id,
+            asker.chain.encryption_key("bank-a").unwrap().public(),
+        ),
     )
 }
 
@@ -212,6 +217,9 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
     )
     .await
     .unwrap();
+    devnet::register_encryption_key(&shaanxi.chain, shaanxi.runtime.adapter().as_ref(), "bank-a")
+        .await
+        .unwrap();
     let consented: EnterpriseId = grant.enterprise.clone();
     assert_eq!(consented.to_string(), SAMPLE_ENTERPRISES[0]);
     let unconsented: EnterpriseId = SAMPLE_ENTERPRISES[1].parse().unwrap();
@@ -643,6 +651,9 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
     )
     .await
     .unwrap();
+    devnet::register_encryption_key(&shaanxi.chain, shaanxi.runtime.adapter().as_ref(), "bank-a")
+        .await
+        .unwrap();
 
     // A relayer daemon in a mesh with governance (the registry's routes),
     // with the devnet's tokens: the operator's, and bank-a's and
@@ -824,7 +835,12 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
         &key(&guangdong.home, "institutions/bank-a"),
         guangdong.id.clone(),
         1,
-        devnet::credit_query(&shaanxi.id, &grant.enterprise, grant.id()),
+        devnet::credit_query(
+            &shaanxi.id,
+            &grant.enterprise,
+            grant.id(),
+            guangdong.chain.encryption_key("bank-a").unwrap().public(),
+        ),
     );
     assert_error(
         &http(

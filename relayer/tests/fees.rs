@@ -149,6 +149,9 @@ async fn fees_are_conserved_across_answers_refusals_and_timeouts() {
         .await
         .unwrap();
     let bank_key = asker.key("institutions/bank-a").unwrap();
+    let sealed_to = relayer::devnet::register_encryption_key(asker, a.adapter().as_ref(), "bank-a")
+        .await
+        .unwrap();
     let bank_a = Account::Local("bank-a".parse().unwrap());
     let bank_before = balance(a.adapter().as_ref(), &bank_a).await;
 
@@ -156,12 +159,12 @@ async fn fees_are_conserved_across_answers_refusals_and_timeouts() {
     // more than its max fee).
     let mut answered = Vec::new();
     for _ in 0..ANSWERED {
-        let body = credit_query(&answerer.id, &grant.enterprise, grant.id());
+        let body = credit_query(&answerer.id, &grant.enterprise, grant.id(), sealed_to);
         let sent = submit(a.adapter().as_ref(), &bank_key, body).await.unwrap();
         answered.push(sent_sequence(&sent).unwrap());
     }
     let all_fees: u64 = SAMPLE_FEES.iter().map(|(_, f)| f).sum();
-    let mut body = credit_query(&answerer.id, &grant.enterprise, grant.id());
+    let mut body = credit_query(&answerer.id, &grant.enterprise, grant.id(), sealed_to);
     if let TxBody::SendCreditQuery { query, .. } = &mut body {
         query.max_fee = cny(all_fees - 1);
     }
@@ -175,7 +178,7 @@ async fn fees_are_conserved_across_answers_refusals_and_timeouts() {
     // Queries that time out: sent while nothing relays, 2 s to live.
     let mut timed_out = Vec::new();
     for _ in 0..TIMED_OUT {
-        let mut body = credit_query(&answerer.id, &grant.enterprise, grant.id());
+        let mut body = credit_query(&answerer.id, &grant.enterprise, grant.id(), sealed_to);
         if let TxBody::SendCreditQuery { timeout_time, .. } = &mut body {
             *timeout_time = wall_clock().checked_add(Duration::from_secs(2));
         }

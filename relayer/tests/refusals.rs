@@ -45,7 +45,11 @@ async fn ask(
     grant: &ConsentGrant,
     max_fee: Option<u64>,
 ) -> QueryOutcome {
-    let mut body = credit_query(&b.id().clone(), &grant.enterprise, grant.id());
+    let sealed_to =
+        relayer::devnet::register_encryption_key(asker, a.adapter().as_ref(), requester)
+            .await
+            .unwrap();
+    let mut body = credit_query(&b.id().clone(), &grant.enterprise, grant.id(), sealed_to);
     if let TxBody::SendCreditQuery { query, .. } = &mut body {
         query.requester = requester.parse().unwrap();
         if let Some(units) = max_fee {
@@ -85,8 +89,8 @@ async fn ask(
         Acknowledgement::Result(PacketPayload::CreditResponse(r)) => {
             if !matches!(r.outcome, QueryOutcome::Answered) {
                 assert!(
-                    r.records.is_empty(),
-                    "a refused query must carry no records"
+                    r.answers.is_empty() && r.missing.is_empty(),
+                    "a refused query must carry no answers"
                 );
             }
             r.outcome
@@ -200,7 +204,11 @@ async fn refused_queries_say_why() {
     };
     grant_on_b(bureau.clone()).await;
     let have = balance(a.adapter().as_ref(), "bureau-a").await;
-    let mut body = credit_query(b.id(), &bureau.enterprise, bureau.id());
+    let sealed_to =
+        relayer::devnet::register_encryption_key(&asker, a.adapter().as_ref(), "bureau-a")
+            .await
+            .unwrap();
+    let mut body = credit_query(b.id(), &bureau.enterprise, bureau.id(), sealed_to);
     if let TxBody::SendCreditQuery { query, .. } = &mut body {
         query.requester = "bureau-a".parse().unwrap();
         query.max_fee = cny(have + 1);

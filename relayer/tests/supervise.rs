@@ -310,7 +310,15 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
 
     // A query sent while nothing relays, with a short timeout: it will be
     // timed out once the relayers start.
-    let mut body = relayer::devnet::credit_query(&stranger.id, &grant.enterprise, grant.id());
+    let sealed_to = relayer::devnet::register_encryption_key(
+        asker,
+        asker.adapter().unwrap().as_ref(),
+        "bank-a",
+    )
+    .await
+    .unwrap();
+    let mut body =
+        relayer::devnet::credit_query(&stranger.id, &grant.enterprise, grant.id(), sealed_to);
     if let protocol::tx::TxBody::SendCreditQuery { timeout_time, .. } = &mut body {
         *timeout_time = wall_clock().checked_add(Duration::from_secs(2));
     }
