@@ -74,6 +74,12 @@ pub struct NetworkConfig {
     /// gossip message is reported `Ignore`, a dropped request goes
     /// unanswered.
     pub event_buffer: usize,
+    /// Where to append every gossip, request and response body this node
+    /// receives, once its envelope opened (what the protocol layer sees),
+    /// for audits of what crosses the mesh. One record per body: a kind
+    /// byte (`g` gossip, `q` request, `r` response), its length (u32 big
+    /// endian), the body. Off by default.
+    pub capture: Option<std::path::PathBuf>,
 }
 
 impl NetworkConfig {
@@ -98,6 +104,7 @@ impl NetworkConfig {
             max_connections_per_peer: 2,
             max_connections: 256,
             event_buffer: 1024,
+            capture: None,
         }
     }
 

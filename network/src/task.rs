@@ -110,7 +110,18 @@ impl Network {
             max_message_size: config.max_message_size,
             max_gossip_size: config.max_gossip_size,
         };
+        let capture = match &config.capture {
+            Some(path) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| Error::Config(format!("capture file {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
         let task = Task {
+            capture,
             swarm,
             events: event_tx,
             key,
@@ -221,6 +232,8 @@ type PendingResponse = BoxFuture<
 >;
 
 struct Task {
+    /// Where received bodies are appended ([`NetworkConfig::capture`]).
+    capture: Option<std::fs::File>,
     swarm: Swarm<Behaviour>,
     events: mpsc::Sender<NetworkEvent>,
     key: Arc<SigningKey>,
@@ -272,6 +285,24 @@ impl Task {
             }
         }
         tracing::info!("network task stopped");
+    }
+
+    /// Appends a received body to the capture file, if any (a failed write
+    /// turns capturing off, logged: it never stops the network).
+    fn capture(&mut self, kind: u8, body: &[u8]) {
+        use std::io::Write;
+        let Some(file) = self.capture.as_mut() else {
+            return;
+        };
+        let len = u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes();
+        let written = file
+            .write_all(&[kind])
+            .and_then(|()| file.write_all(&len))
+            .and_then(|()| file.write_all(body));
+        if let Err(error) = written {
+            tracing::warn!(%error, "cannot write the mesh capture: capturing stops");
+            self.capture = None;
+        }
     }
 
     /// Hands an event to the daemon; false (and counted) if its channel is
@@ -831,6 +862,7 @@ impl Task {
                 return;
             }
         };
+        self.capture(b'g', &envelope.body);
         self.awaiting_verdict
             .insert(message_id.clone(), (author, Instant::now()));
         let event = NetworkEvent::Gossip {
@@ -891,6 +923,7 @@ impl Task {
                 return;
             }
         };
+        self.capture(b'q', &envelope.body);
         let (tx, rx) = oneshot::channel();
         let responder = Responder {
             peer,
@@ -944,9 +977,12 @@ impl Task {
         };
         let checked = Envelope::decode(&response, &peer)
             .and_then(|env| env.open(&pending.peer, &expected).map(|()| env.body));
-        if let Err(error) = &checked {
-            self.stats.requests_invalid += 1;
-            self.envelope_rejected(peer, error);
+        match &checked {
+            Ok(body) => self.capture(b'r', body),
+            Err(error) => {
+                self.stats.requests_invalid += 1;
+                self.envelope_rejected(peer, error);
+            }
         }
         let _ = pending.reply.send(checked);
     }

@@ -765,6 +765,9 @@ pub struct MeshMember {
     pub admitted: Vec<String>,
     /// The regulator's public key (hex), admitted read-only (`regulator`).
     pub regulator: Option<String>,
+    /// Where the relayer appends every mesh message it receives
+    /// (`capture`), if anywhere.
+    pub capture: Option<PathBuf>,
 }
 
 impl RelayerConfig {
@@ -876,6 +879,10 @@ impl RelayerConfig {
                 // Still in [network]: the tables below follow it.
                 out.truncate(out.trim_end().len());
                 let _ = writeln!(out, "\nregulator = {}\n", quote(regulator));
+            }
+            if let Some(capture) = &mesh.capture {
+                out.truncate(out.trim_end().len());
+                let _ = writeln!(out, "\ncapture = {}\n", quote(&capture.to_string_lossy()));
             }
             if let Some((keys, threshold)) = &mesh.governance {
                 let _ = writeln!(

@@ -25,8 +25,11 @@ use relayer::store::Store;
 use relayer::supervisor::release::ReleasePolicy;
 use relayer::supervisor::{Supervisor, SupervisorState};
 
+/// Runs the relayer binary: exit code and stdout (stderr echoed, so a
+/// failure shows why).
 fn relayer(args: &[&str]) -> (i32, String) {
     let out = Command::new(common::exe()).args(args).output().unwrap();
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -499,7 +499,13 @@ async fn integrators_query_through_the_api_and_re_verify_the_answer_offline() {
     let response = &result["acknowledgement"]["body"];
     assert_eq!(response["kind"], "credit_response", "{result}");
     assert_eq!(response["body"]["outcome"]["outcome"], "answered");
-    assert_eq!(response["body"]["records"].as_array().unwrap().len(), 2);
+    let covered: usize = response["body"]["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["commitments"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(covered, 2, "{result}");
     let bundle = &result["bundle"];
     let trusted_file = dir.join("trusted.json");
     let block_file = dir.join("light_block.json");
@@ -677,6 +683,7 @@ async fn tokens_hold_an_integrator_to_its_own_queries_and_the_operator_routes_to
         governance: Some((governor_keys, 2)),
         admitted: Vec::new(),
         regulator: None,
+        capture: None,
     });
     let regions = [shaanxi.chain.clone(), guangdong.chain.clone()];
     let text = config.toml(&regions).unwrap();

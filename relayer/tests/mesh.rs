@@ -238,6 +238,7 @@ async fn a_sixth_chain_registered_at_runtime_becomes_reachable_from_all_without_
             unannounced: vec![newcomer.id.clone()],
             admitted: Vec::new(),
             regulator: None,
+            capture: false,
         },
     )
     .await

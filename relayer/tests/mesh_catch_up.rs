@@ -68,6 +68,7 @@ async fn a_relayer_down_during_a_registration_catches_up_when_it_returns() {
             unannounced: vec![beijing.id.clone()],
             admitted: Vec::new(),
             regulator: Some(regulator_public_key(&chains[0]).unwrap()),
+            capture: false,
         },
     )
     .await

@@ -164,8 +164,8 @@ fn files_contain(dir: &Path, number: u64) -> bool {
 }
 
 /// Sends an aggregation request from `asker`'s bank-a to `answerer` (a
-/// 6 s window) with `relayer aggregate submit`, and has both of the
-/// answerer's providers contribute their seeded loan amount, encrypted.
+/// 6 s window) with `relayer aggregate submit`; both of the answerer's
+/// provider agents contribute their seeded loan amount, encrypted.
 /// Returns the aggregation id and the request's packet sequence.
 async fn aggregate(
     dir: &Path,
@@ -184,6 +184,8 @@ async fn aggregate(
         .arg(grant.enterprise.to_string())
         .args(["--purpose", PURPOSE, "--window", "6s", "--key-out"])
         .arg(&key_file)
+        .arg("--share-file")
+        .arg(dir.join("bank-a-aggregation-share.json"))
         .arg("--to")
         .arg(format!("{}={}", answerer.id, grant.id()))
         .arg("--json")
@@ -199,41 +201,9 @@ async fn aggregate(
     let sequence = sent["sent"][answerer.id.as_str()].as_u64().unwrap();
     let key: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
-    let public = homomorphic::PublicKey::from_bytes(
-        &hex::decode(key["public_key"].as_str().unwrap()).unwrap(),
-    )
-    .unwrap();
     let aggregation: Hash = key["aggregation_id"].as_str().unwrap().parse().unwrap();
-    let adapter = answerer.adapter().unwrap();
-    let receipt = state_keys::packet_receipt(&asker.id, sequence);
-    let started = Instant::now();
-    while adapter.state(&receipt).await.unwrap().value.is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no aggregation request on {}",
-            answerer.id
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for (provider, amount) in SEED_LOANS {
-        let body = relayer::devnet::aggregation_contribution(
-            &public,
-            &aggregation,
-            &answerer.id,
-            &asker.id,
-            sequence,
-            &provider.parse().unwrap(),
-            amount,
-        )
-        .unwrap();
-        relayer::devnet::submit(
-            adapter.as_ref(),
-            &answerer.key(&format!("institutions/{provider}")).unwrap(),
-            body,
-        )
-        .await
-        .unwrap();
-    }
+    // The answerer's provider agents (started by the seed) contribute
+    // their own amounts, encrypted, once the request arrives.
     (aggregation, sequence)
 }
 

@@ -112,6 +112,7 @@ async fn the_supervision_node_follows_a_chain_registered_at_runtime() {
             unannounced: vec![beijing.id.clone()],
             admitted: Vec::new(),
             regulator: Some(regulator_hex),
+            capture: false,
         },
     )
     .await

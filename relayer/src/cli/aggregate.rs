@@ -460,6 +460,13 @@ async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(if all { 0 } else { 1 }))
 }
 
+/// The chain's code for an aggregation closed meanwhile (read it above next
+/// time round).
+const ALREADY_CLOSED: u32 = 124;
+/// The chain's code for an aggregation with a chain that has neither
+/// answered nor timed out yet.
+const STILL_OPEN: u32 = 125;
+
 /// Closes the aggregation (once every chain answered or timed out),
 /// waiting up to `wait`; the total, proven, or `None` if still open.
 async fn close(
@@ -487,14 +494,12 @@ async fn close(
             },
         );
         let outcome = chain.submit(&tx).await?;
-        // 104: closed meanwhile (read it above next time round); 105: a
-        // chain has neither answered nor timed out yet.
         match outcome.code {
-            0 | 104 => continue,
-            105 if started.elapsed() < wait => {
+            0 | ALREADY_CLOSED => continue,
+            STILL_OPEN if started.elapsed() < wait => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            105 => return Ok(None),
+            STILL_OPEN => return Ok(None),
             code => bail!(
                 "close_aggregation refused: code {code} ({}): {}",
                 outcome.codespace,

@@ -391,6 +391,7 @@ fn start_mesh(
                 })
                 .collect::<anyhow::Result<_>>()?,
             regulator: None,
+            capture: None,
             governance: None,
             admitted: Vec::new(),
         });

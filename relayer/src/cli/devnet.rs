@@ -147,6 +147,7 @@ async fn run_async(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             } else {
                 None
             },
+            capture: false,
         };
         relayers = relayer::mesh::devnet::start_relayers(
             &exe,

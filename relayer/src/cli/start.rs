@@ -133,6 +133,7 @@ pub async fn build_mesh_engine(
     net.listen = settings.listen.clone();
     net.bootstrap = settings.bootstrap.clone();
     net.discovery_interval = settings.discovery_interval;
+    net.capture = settings.capture.clone();
     let mut allowed: BTreeSet<PeerId> = settings.admitted.iter().copied().collect();
     allowed.extend(settings.bootstrap.iter().map(|(p, _)| *p));
     for chain in &settings.chains {

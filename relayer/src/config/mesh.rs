@@ -77,6 +77,9 @@ pub(super) fn network(
         .map(|n| list(n, report, peer_id))
         .unwrap_or_default();
     let regulator = t.get("regulator").and_then(|n| n.parse(report, public_key));
+    let capture = t
+        .get("capture")
+        .and_then(|n| n.parse(report, |s| super::parse::file_path(base, s)));
     let discovery_interval = match t.get("discovery_interval") {
         None => Some(Some(DEFAULT_DISCOVERY_INTERVAL)),
         Some(n) => n.parse(report, |s| match s {
@@ -166,6 +169,7 @@ pub(super) fn network(
         admitted,
         regulator,
         discovery_interval: discovery_interval.unwrap_or(Some(DEFAULT_DISCOVERY_INTERVAL)),
+        capture,
         governance: governance.unwrap_or(GovernanceConfig {
             keys: Vec::new(),
             threshold: 1,

@@ -403,6 +403,10 @@ pub struct NetworkSettings {
     /// are looked up in kademlia and dialled (default 5 s; `"off"`: only
     /// bootstrap peers are dialled).
     pub discovery_interval: Option<Duration>,
+    /// `capture`: a file every mesh message body received is appended to
+    /// (`network::NetworkConfig::capture`), for audits of what crosses the
+    /// mesh; off when absent.
+    pub capture: Option<PathBuf>,
     /// `[network.governance]`: the keys approving registrations.
     pub governance: GovernanceConfig,
     /// `[[network.chains]]`: the genesis registry's chains served by others.

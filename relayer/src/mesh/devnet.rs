@@ -91,6 +91,9 @@ pub struct MeshOptions {
     /// The regulator's public key (hex): every relayer admits its
     /// supervision node read-only (`network.regulator`).
     pub regulator: Option<String>,
+    /// Every relayer appends the mesh messages it receives to
+    /// `mesh-capture.bin` in its home (`network.capture`).
+    pub capture: bool,
 }
 
 /// Writes the configurations of `per_chain` relayers for each chain and
@@ -180,6 +183,7 @@ pub async fn start_relayers(
             governance: options.governance.clone(),
             admitted: options.admitted.clone(),
             regulator: options.regulator.clone(),
+            capture: options.capture.then(|| home.join("mesh-capture.bin")),
         });
         let mine = chain.clone();
         let text = config.toml(std::slice::from_ref(&mine))?.replace(
