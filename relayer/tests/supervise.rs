@@ -334,6 +334,10 @@ async fn the_supervision_node_logs_every_message_anchors_and_serves_only_the_reg
     };
     let mut node = start_supervisor(common::exe(), &dir, &chains, &relayers, &options).unwrap();
     let api = node.api.to_string();
+    // Governance sets the node's share of the joint aggregation keys.
+    relayer::mesh::devnet::set_regulator_aggregation_share(&dir, &chains)
+        .await
+        .unwrap();
 
     // One query answered, one refused (no consent on the stranger).
     let (_, answered) = send_query(
