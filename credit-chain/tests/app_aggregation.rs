@@ -327,7 +327,10 @@ fn providers_contribute_encrypted_amounts_and_the_requester_decrypts_the_sum() {
     assert!(pending.contributed.is_empty());
     // The request as received, so that a provider's agent reads the kinds
     // to sum from this chain alone.
-    assert_eq!((&pending.source, pending.sequence), (&chain(A), packet.sequence));
+    assert_eq!(
+        (&pending.source, pending.sequence),
+        (&chain(A), packet.sequence)
+    );
     assert_eq!(pending.request, request);
     assert_eq!(pending.deadline(), deadline);
 

@@ -133,7 +133,8 @@ pub enum Outcome {
     /// The deadline had passed (block time of the state read).
     TooLate,
     /// Not answered, for the reason given (logged as an error): a missing
-    /// or unfit record, a refusal by the chain, an unreadable request.
+    /// or unfit record, a refusal by the chain, a pending value that does
+    /// not decode.
     Declined(Error),
 }
 
@@ -494,8 +495,7 @@ impl<S: RecordSource> Agent<S> {
         // The chain's clock, which its deadlines are measured on.
         let now = verified.time;
         let outcome = if let Some(bytes) = value(0) {
-            let pending: PendingQuery =
-                borsh::from_slice(&bytes).map_err(|e| undecodable(0, e))?;
+            let pending: PendingQuery = borsh::from_slice(&bytes).map_err(|e| undecodable(0, e))?;
             self.answer(task, &pending, now).await?
         } else if let Some(bytes) = value(1) {
             let pending: PendingAggregation =

@@ -74,16 +74,6 @@ pub enum Error {
         /// The decoding error.
         reason: String,
     },
-    /// An aggregation's request packet cannot be read.
-    #[error("aggregation {source_chain}/{sequence}: {reason}")]
-    AggregationRequest {
-        /// The asking chain.
-        source_chain: ChainId,
-        /// The request packet's sequence.
-        sequence: u64,
-        /// Why.
-        reason: String,
-    },
     /// What an endpoint served does not verify from the operator's trust
     /// anchor (a light block the light client refuses, or a value whose
     /// proof does not match a verified block): nothing is done with it.
@@ -147,7 +137,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::Adapter { .. } | Error::Untrusted { .. } | Error::Postgres(_) | Error::Sled { .. }
+            Error::Adapter { .. }
+                | Error::Untrusted { .. }
+                | Error::Postgres(_)
+                | Error::Sled { .. }
         )
     }
 }

@@ -254,7 +254,10 @@ impl HomeClient {
                 adapter,
                 None,
                 height,
-                format!("below the trust anchor (height {})", self.trust.anchor_height),
+                format!(
+                    "below the trust anchor (height {})",
+                    self.trust.anchor_height
+                ),
                 false,
             ));
         }
@@ -281,9 +284,8 @@ impl HomeClient {
                         );
                         return Err(self.refuse(adapter, Some(&next), height, reason, true));
                     }
-                    let mid = Height::new(mid).map_err(|e| {
-                        self.refuse(adapter, None, height, e.to_string(), false)
-                    })?;
+                    let mid = Height::new(mid)
+                        .map_err(|e| self.refuse(adapter, None, height, e.to_string(), false))?;
                     fetched += 1;
                     pending.push(
                         adapter

@@ -304,8 +304,14 @@ fn setup() -> Setup {
 /// The agent on `home`, trusting it from its first block (the operator's
 /// anchor), on the tests' clock. It reads no other chain.
 fn agent_on<S: RecordSource>(home: &Arc<FakeChain>, records: S) -> Agent<S> {
-    Agent::new(home.clone(), provider(), provider_key(), records, home.trust())
-        .with_clock(test_clock())
+    Agent::new(
+        home.clone(),
+        provider(),
+        provider_key(),
+        records,
+        home.trust(),
+    )
+    .with_clock(test_clock())
 }
 
 /// Adds `records` through the agent; returns their commitments' digests.
@@ -670,8 +676,7 @@ async fn aggregations_not_expecting_it_or_already_holding_its_contribution_are_l
     {
         let mut st = s.home.lock();
         let key = state_keys::pending_aggregation(&ASKER.parse().unwrap(), 16);
-        let mut pending: protocol::PendingAggregation =
-            borsh::from_slice(&st.state[&key]).unwrap();
+        let mut pending: protocol::PendingAggregation = borsh::from_slice(&st.state[&key]).unwrap();
         pending.contributed.push(provider());
         st.state.insert(key, borsh::to_vec(&pending).unwrap());
     }

@@ -104,10 +104,8 @@ impl FakeChain {
     /// validators (`seed`) — self-consistent, each block signed by more
     /// than 2/3 of its own validator set and linked to the one below.
     pub fn forgery_of(honest: &FakeChain, seed: &str) -> Arc<FakeChain> {
-        let forged = FakeChain::with_committee(
-            honest.chain_id.as_str(),
-            Committee::deterministic(seed, 4),
-        );
+        let forged =
+            FakeChain::with_committee(honest.chain_id.as_str(), Committee::deterministic(seed, 4));
         {
             let h = honest.lock();
             let mut f = forged.lock();
