@@ -325,6 +325,14 @@ fn providers_contribute_encrypted_amounts_and_the_requester_decrypts_the_sum() {
             .unwrap();
     assert_eq!(pending.expected, vec![id_("provider-b"), id_("provider-c")]);
     assert!(pending.contributed.is_empty());
+    // The request as received, so that a provider's agent reads the kinds
+    // to sum from this chain alone.
+    assert_eq!(
+        (&pending.source, pending.sequence),
+        (&chain(A), packet.sequence)
+    );
+    assert_eq!(pending.request, request);
+    assert_eq!(pending.deadline(), deadline);
 
     // --- refusals, each leaving the state unchanged ---
     // provider-d holds no loan of the enterprise: not expected.

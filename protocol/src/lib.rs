@@ -29,7 +29,7 @@ pub use ids::{ChainId, EnterpriseId, InstitutionId};
 pub use packet::{
     AggregationPartial, AggregationRequest, AggregationTotal, Attestation, ChainRegistration,
     ChainType, CreditQuery, CreditRecord, CreditResponse, Currency, FeeCharge, Money, Packet,
-    PacketPayload, QueryOutcome, RecordKind, RecordStatus, TrustAnchor,
+    PacketPayload, PendingAggregation, QueryOutcome, RecordKind, RecordStatus, TrustAnchor,
 };
 pub use registry::{Approval, Proposal, ProposalId, SignedProposal};
 pub use sealed::{

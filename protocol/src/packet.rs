@@ -333,6 +333,42 @@ pub struct AggregationPartial {
     pub proof: Vec<u8>,
 }
 
+/// On a data chain, an aggregation request received and not yet
+/// acknowledged (under `state_keys::pending_aggregation`): the request as
+/// received, the providers expected to contribute, who did, and the
+/// encrypted running sum. Holds no amount. Provider agents read it (proven)
+/// to know what to sum and under which key, from their home chain alone.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingAggregation {
+    /// The requester's chain.
+    pub source: ChainId,
+    /// The request packet's sequence.
+    pub sequence: u64,
+    /// The request as received (its id, enterprise, record kinds,
+    /// encryption key and contribution deadline).
+    pub request: AggregationRequest,
+    /// The providers holding records of the enterprise of the kinds asked
+    /// for, sorted.
+    pub expected: Vec<InstitutionId>,
+    /// Those that contributed, in order.
+    pub contributed: Vec<InstitutionId>,
+    /// Records the contributors say they summed.
+    pub records: u32,
+    /// The homomorphic sum of the contributions, in the scheme's encoding
+    /// (128 bytes).
+    #[serde(with = "hex::serde")]
+    pub sum: Vec<u8>,
+}
+
+impl PendingAggregation {
+    /// Contributions are accepted before this block time (the request's
+    /// contribution deadline).
+    pub fn deadline(&self) -> Time {
+        self.request.contribution_deadline
+    }
+}
+
 /// An aggregation's total on the asking chain, written by
 /// `close_aggregation` once every chain it was sent to answered or timed
 /// out: the homomorphic sum of the partials, under the key shared by the

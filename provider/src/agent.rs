@@ -8,10 +8,23 @@
 //! received packet emits, with its source and sequence) and, where the
 //! chain serves them, `query_requested` and `aggregation_requested`. Each
 //! names a received packet; what the agent does for it is decided by the
-//! chain's state only (proven, read through the adapter), never by the
-//! event: a [`PendingQuery`] under `pending_query(source, sequence)` it is
-//! expected in, or a pending aggregation under `pending_aggregation(source,
-//! sequence)`. Events are hints of where to look.
+//! chain's state only, never by the event: a [`PendingQuery`] under
+//! `pending_query(source, sequence)` it is expected in, or a
+//! [`PendingAggregation`] under `pending_aggregation(source, sequence)`.
+//! Events are hints of where to look.
+//!
+//! # Trust
+//!
+//! Every value the agent acts on (pending queries and aggregations, its
+//! commitments, its nonce) is read from its home chain only, with its
+//! Merkle proof checked against a block its light client verified from the
+//! operator's anchor ([`HomeTrust`], see [`crate::trust`]). An endpoint
+//! serving a chain that does not verify (another validator set naming its
+//! own key in a pending query, say) is refused by name
+//! ([`Error::Untrusted`], logged with the chain, height and why), nothing
+//! it served is acted on, and the agent keeps its place and keeps running:
+//! the same blocks are read again, from whichever endpoint serves the
+//! verified chain.
 //!
 //! # Queries
 //!
@@ -24,12 +37,10 @@
 //!
 //! # Aggregations
 //!
-//! The chain's pending aggregation does not carry the request's record
-//! kinds, so the agent reads the request packet itself from the asking
-//! chain (`interchain/packets/<home>/<seq>`, through an adapter of that
-//! chain given with [`Agent::with_source_chain`]) and accepts it only if
-//! its commitment is the receipt its home chain wrote (proven): the asking
-//! chain's endpoints cannot substitute another request. The sum covers
+//! The chain's [`PendingAggregation`] holds the request as received (its
+//! id, enterprise, record kinds, key and deadline), so the agent reads it
+//! from its home chain alone, never from the asking chain. For one that
+//! expects this provider and has no contribution of it yet, the sum covers
 //! exactly the records the chain has committed for this provider about the
 //! enterprise of the kinds asked (read from the chain, so the same
 //! selection as the chain's expected providers), each found in the source
@@ -56,8 +67,8 @@ use ed25519_dalek::SigningKey;
 use protocol::sealed::{PendingQuery, seal_answer};
 use protocol::tx::{SignedTransaction, TxBody};
 use protocol::{
-    AggregationRequest, ChainId, CreditRecord, EnterpriseId, InstitutionId, Packet, PacketPayload,
-    RecordCommitment, RecordKind, SaltedRecord, SealedAnswer, Time, state_keys,
+    ChainId, CreditRecord, EnterpriseId, InstitutionId, PendingAggregation, RecordCommitment,
+    RecordKind, SaltedRecord, SealedAnswer, Time, state_keys,
 };
 use tokio_stream::StreamExt;
 
@@ -65,6 +76,7 @@ use crate::Error;
 use crate::contribution::{contribution_context, sum_fen};
 use crate::records::RecordSource;
 use crate::signer::{public_key, sign_transaction};
+use crate::trust::{Clock, HomeClient, HomeTrust, SystemClock, VerifiedStates};
 
 /// The event kinds that name a received packet the agent may have to act
 /// on.
@@ -121,7 +133,8 @@ pub enum Outcome {
     /// The deadline had passed (block time of the state read).
     TooLate,
     /// Not answered, for the reason given (logged as an error): a missing
-    /// or unfit record, a refusal by the chain, an unreadable request.
+    /// or unfit record, a refusal by the chain, a pending value that does
+    /// not decode.
     Declined(Error),
 }
 
@@ -146,10 +159,11 @@ pub struct ImportReport {
 /// A data provider's agent on its home chain; see the [module docs](self).
 pub struct Agent<S> {
     chain: Arc<dyn ChainAdapter>,
+    /// The light client every value read from `chain` is verified with.
+    trusted: HomeClient,
     institution: InstitutionId,
     key: SigningKey,
     records: S,
-    sources: BTreeMap<ChainId, Arc<dyn ChainAdapter>>,
     /// One transaction at a time: each takes the next nonce from the chain.
     submitting: tokio::sync::Mutex<()>,
     poll: Duration,
@@ -157,29 +171,36 @@ pub struct Agent<S> {
 
 impl<S: RecordSource> Agent<S> {
     /// The agent of `institution`, signing with `key`, on the chain of
-    /// `chain`, keeping its records in `records`.
+    /// `chain`, keeping its records in `records`, trusting the chain from
+    /// the operator's anchor `trust` only (see the [module docs](self)).
     pub fn new(
         chain: Arc<dyn ChainAdapter>,
         institution: InstitutionId,
         key: SigningKey,
         records: S,
+        trust: HomeTrust,
     ) -> Agent<S> {
+        let trusted = HomeClient::new(chain.chain_id().clone(), trust, Arc::new(SystemClock));
         Agent {
             chain,
+            trusted,
             institution,
             key,
             records,
-            sources: BTreeMap::new(),
             submitting: tokio::sync::Mutex::new(()),
             poll: Duration::from_secs(5),
         }
     }
 
-    /// Adds an adapter of another chain, from which aggregation requests
-    /// it sends are read (see the [module docs](self)).
-    pub fn with_source_chain(mut self, adapter: Arc<dyn ChainAdapter>) -> Agent<S> {
-        self.sources.insert(adapter.chain_id().clone(), adapter);
+    /// The clock the light client reads "now" from (default: the system's).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Agent<S> {
+        self.trusted.set_clock(clock);
         self
+    }
+
+    /// The operator's anchor the agent trusts its chain from.
+    pub fn trust(&self) -> &HomeTrust {
+        self.trusted.trust()
     }
 
     /// How long [`Agent::run`] waits for a new block before looking again
@@ -208,6 +229,12 @@ impl<S: RecordSource> Agent<S> {
             chain: chain.clone(),
             source: Box::new(source),
         }
+    }
+
+    /// The values under `keys` at the home chain's latest height, each
+    /// proven against a block the light client verified.
+    pub async fn read(&self, keys: &[Vec<u8>]) -> Result<VerifiedStates, Error> {
+        self.trusted.states(self.chain.as_ref(), keys).await
     }
 
     /// Salts `record`, stores it, then commits it on the chain: stored
@@ -326,12 +353,8 @@ impl<S: RecordSource> Agent<S> {
         let _one_at_a_time = self.submitting.lock().await;
         let home = self.home().clone();
         let nonce_key = state_keys::nonce(&public_key(&self.key));
-        let proven = self
-            .chain
-            .state(&nonce_key)
-            .await
-            .map_err(Self::adapter_error(&home))?;
-        let nonce = match proven.value {
+        let verified = self.read(std::slice::from_ref(&nonce_key)).await?;
+        let nonce = match verified.values.into_iter().next().flatten() {
             None => 1,
             Some(bytes) => {
                 let last: u64 = borsh::from_slice(&bytes).map_err(|e| Error::ChainValue {
@@ -461,25 +484,23 @@ impl<S: RecordSource> Agent<S> {
         let keys = vec![
             state_keys::pending_query(&task.source, task.sequence),
             state_keys::pending_aggregation(&task.source, task.sequence),
-            state_keys::packet_receipt(&task.source, task.sequence),
         ];
-        let proven = self
-            .chain
-            .states(&keys)
-            .await
-            .map_err(Self::adapter_error(&home))?;
-        let value = |i: usize| proven.entries.get(i).and_then(|e| e.value.clone());
-        let now = proven.light_block.header().time;
+        let verified = self.read(&keys).await?;
+        let value = |i: usize| verified.values.get(i).cloned().flatten();
+        let undecodable = |i: usize, e: std::io::Error| Error::ChainValue {
+            chain: home.clone(),
+            key: state_keys::show(&keys[i]),
+            reason: e.to_string(),
+        };
+        // The chain's clock, which its deadlines are measured on.
+        let now = verified.time;
         let outcome = if let Some(bytes) = value(0) {
-            let pending: PendingQuery =
-                borsh::from_slice(&bytes).map_err(|e| Error::ChainValue {
-                    chain: home.clone(),
-                    key: state_keys::show(&keys[0]),
-                    reason: e.to_string(),
-                })?;
+            let pending: PendingQuery = borsh::from_slice(&bytes).map_err(|e| undecodable(0, e))?;
             self.answer(task, &pending, now).await?
-        } else if value(1).is_some() {
-            self.contribute(task, value(2), now).await?
+        } else if let Some(bytes) = value(1) {
+            let pending: PendingAggregation =
+                borsh::from_slice(&bytes).map_err(|e| undecodable(1, e))?;
+            self.contribute(task, &pending, now).await?
         } else {
             return Ok(Outcome::NothingPending);
         };
@@ -529,61 +550,6 @@ impl<S: RecordSource> Agent<S> {
         Ok(Outcome::Answered { records })
     }
 
-    /// The aggregation request of `task`, read from the asking chain and
-    /// checked against the home chain's receipt.
-    async fn request_of(
-        &self,
-        task: &Task,
-        receipt: Option<Vec<u8>>,
-    ) -> Result<AggregationRequest, Error> {
-        let fail = |reason: String| Error::AggregationRequest {
-            source_chain: task.source.clone(),
-            sequence: task.sequence,
-            reason,
-        };
-        let source = self.sources.get(&task.source).ok_or_else(|| {
-            fail(format!(
-                "no RPC endpoint of chain {} is configured, so its request (its record \
-                 kinds) cannot be read",
-                task.source
-            ))
-        })?;
-        let receipt = receipt.ok_or_else(|| fail("no receipt of the packet here".to_owned()))?;
-        let key = state_keys::packet(self.home(), task.sequence);
-        let proven = source
-            .state(&key)
-            .await
-            .map_err(Self::adapter_error(&task.source))?;
-        let bytes = proven.value.ok_or_else(|| {
-            fail(format!(
-                "chain {} no longer holds the packet ({})",
-                task.source,
-                state_keys::show(&key)
-            ))
-        })?;
-        let packet: Packet = borsh::from_slice(&bytes)
-            .map_err(|e| fail(format!("the packet does not decode: {e}")))?;
-        if receipt.as_slice() != packet.commitment().as_bytes() {
-            return Err(fail(format!(
-                "the packet chain {} serves (commitment {}) is not the one received here",
-                task.source,
-                packet.commitment()
-            )));
-        }
-        // The commitment covers these; checked anyway, as what the proof
-        // context names.
-        if packet.source != task.source
-            || packet.destination != *self.home()
-            || packet.sequence != task.sequence
-        {
-            return Err(fail("the packet's route is not this one".to_owned()));
-        }
-        match packet.payload {
-            PacketPayload::AggregationRequest(request) => Ok(request),
-            _ => Err(fail("the packet is not an aggregation request".to_owned())),
-        }
-    }
-
     /// This provider's commitments on the chain about `enterprise` of one
     /// of `kinds`, in the chain's order, read from proven state.
     pub async fn committed(
@@ -600,11 +566,12 @@ impl<S: RecordSource> Agent<S> {
             reason,
         };
         let next = match self
-            .chain
-            .state(&seq_key)
-            .await
-            .map_err(Self::adapter_error(&home))?
-            .value
+            .read(std::slice::from_ref(&seq_key))
+            .await?
+            .values
+            .into_iter()
+            .next()
+            .flatten()
         {
             None => 1,
             Some(bytes) => borsh::from_slice::<u64>(&bytes)
@@ -626,14 +593,10 @@ impl<S: RecordSource> Agent<S> {
         let keys: Vec<Vec<u8>> = (1..next)
             .map(|seq| state_keys::record(enterprise, me, seq))
             .collect();
-        let proven = self
-            .chain
-            .states(&keys)
-            .await
-            .map_err(Self::adapter_error(&home))?;
+        let verified = self.read(&keys).await?;
         let mut out = Vec::new();
-        for (key, entry) in keys.iter().zip(&proven.entries) {
-            let Some(bytes) = &entry.value else { continue };
+        for (key, value) in keys.iter().zip(&verified.values) {
+            let Some(bytes) = value else { continue };
             let c: RecordCommitment =
                 borsh::from_slice(bytes).map_err(|e| chain_value(key, e.to_string()))?;
             if c.provider == *me && c.enterprise == *enterprise && kinds.contains(&c.kind) {
@@ -646,12 +609,33 @@ impl<S: RecordSource> Agent<S> {
     async fn contribute(
         &self,
         task: &Task,
-        receipt: Option<Vec<u8>>,
+        pending: &PendingAggregation,
         now: Time,
     ) -> Result<Outcome, Error> {
-        let request = self.request_of(task, receipt).await?;
-        if now >= request.contribution_deadline {
-            tracing::warn!(packet = %task, "aggregation deadline passed");
+        if pending.source != task.source || pending.sequence != task.sequence {
+            return Err(Error::ChainValue {
+                chain: self.home().clone(),
+                key: state_keys::show(&state_keys::pending_aggregation(
+                    &task.source,
+                    task.sequence,
+                )),
+                reason: format!(
+                    "the pending aggregation is of packet {}/{}",
+                    pending.source, pending.sequence
+                ),
+            });
+        }
+        let me = &self.institution;
+        if !pending.expected.contains(me) {
+            return Ok(Outcome::NotExpected);
+        }
+        if pending.contributed.contains(me) {
+            tracing::info!(packet = %task, "already contributed on the chain");
+            return Ok(Outcome::AlreadyHandled);
+        }
+        let request = &pending.request;
+        if now >= pending.deadline() {
+            tracing::warn!(packet = %task, deadline = %pending.deadline(), "aggregation deadline passed");
             return Ok(Outcome::TooLate);
         }
         let committed = self.committed(&request.enterprise, &request.kinds).await?;

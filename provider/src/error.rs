@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-use protocol::{ChainId, Hash, InstitutionId};
+use protocol::{ChainId, Hash, Height, InstitutionId};
 
 /// What went wrong in the provider agent or its book of records.
 #[derive(Debug, thiserror::Error)]
@@ -74,16 +74,21 @@ pub enum Error {
         /// The decoding error.
         reason: String,
     },
-    /// An aggregation's request packet cannot be read.
-    #[error("aggregation {source_chain}/{sequence}: {reason}")]
-    AggregationRequest {
-        /// The asking chain.
-        source_chain: ChainId,
-        /// The request packet's sequence.
-        sequence: u64,
+    /// What an endpoint served does not verify from the operator's trust
+    /// anchor (a light block the light client refuses, or a value whose
+    /// proof does not match a verified block): nothing is done with it.
+    #[error("chain {chain} at height {height}: not trusted: {reason}")]
+    Untrusted {
+        /// The chain.
+        chain: ChainId,
+        /// The height of the block concerned.
+        height: Height,
         /// Why.
         reason: String,
     },
+    /// A trust anchor given by the operator is not one.
+    #[error("trust anchor: {0}")]
+    TrustAnchor(String),
     /// The chain adapter failed (network, endpoints, self-verification).
     #[error("chain {chain}: {source}")]
     Adapter {
@@ -125,12 +130,17 @@ pub enum Error {
 
 impl Error {
     /// Whether trying again later may succeed without anyone changing
-    /// anything: the chain or the store could not be reached. The agent
-    /// then keeps its place and retries the same blocks.
+    /// anything: the chain or the store could not be reached, or an
+    /// endpoint served what does not verify (another endpoint, or the same
+    /// one later, may serve the verified chain). The agent then keeps its
+    /// place and retries the same blocks.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::Adapter { .. } | Error::Postgres(_) | Error::Sled { .. }
+            Error::Adapter { .. }
+                | Error::Untrusted { .. }
+                | Error::Postgres(_)
+                | Error::Sled { .. }
         )
     }
 }

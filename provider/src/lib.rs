@@ -5,12 +5,15 @@
 //! chain keeps only their commitments. The [`Agent`] commits each record
 //! it stores, follows the chain, answers each credit query that names the
 //! provider with its records sealed to the requester's key, and
-//! contributes its own encrypted sum to joint aggregations.
+//! contributes its own encrypted sum to joint aggregations. It trusts its
+//! chain from its operator's anchor only ([`HomeTrust`]), through a light
+//! client, and reads nothing from any other chain.
 //!
 //! What this crate must never do: send a record anywhere but sealed to a
-//! requester's key, seal a partial answer, or log an amount. It does not
-//! depend on the chain's crate: what it shares with the chain is in
-//! `protocol` (and, for contributions, `homomorphic`).
+//! requester's key, seal a partial answer, log an amount, or act on a
+//! chain value not proven against a block verified from the anchor. It
+//! does not depend on the chain's crate: what it shares with the chain is
+//! in `protocol` (and, for contributions, `homomorphic`).
 
 #![warn(missing_docs)]
 
@@ -20,7 +23,9 @@ pub mod contribution;
 mod error;
 pub mod records;
 pub mod signer;
+pub mod trust;
 
 pub use agent::{Agent, ImportReport, Outcome, SyncReport, Task, sealed_answer};
 pub use error::Error;
 pub use records::{PostgresRecords, RecordSource, SledRecords};
+pub use trust::{Clock, HomeTrust, SystemClock};

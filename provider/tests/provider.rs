@@ -14,7 +14,7 @@ use protocol::sealed::open_answer;
 use protocol::tx::TxBody;
 use protocol::{DecryptionKey, Hash, PacketPayload, RecordKind, SaltedRecord, state_keys};
 use provider::records::{PostgresRecords, RecordSource, SledRecords};
-use provider::{Agent, Error, Outcome, Task};
+use provider::{Agent, Error, HomeTrust, Outcome, Task};
 use support::*;
 
 // ---------------------------------------------------------------------------
@@ -286,29 +286,32 @@ async fn postgres_progress_row_out_of_range_is_an_error() {
 
 struct Setup {
     home: Arc<FakeChain>,
-    asker: Arc<FakeChain>,
     agent: Agent<SledRecords>,
     _dir: tempfile::TempDir,
 }
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let (home, asker) = (FakeChain::new(HOME), FakeChain::new(ASKER));
-    let agent = agent_on(&home, &asker, SledRecords::open(dir.path()).unwrap());
+    let home = FakeChain::new(HOME);
+    let agent = agent_on(&home, SledRecords::open(dir.path()).unwrap());
     Setup {
         home,
-        asker,
         agent,
         _dir: dir,
     }
 }
 
-fn agent_on<S: RecordSource>(
-    home: &Arc<FakeChain>,
-    asker: &Arc<FakeChain>,
-    records: S,
-) -> Agent<S> {
-    Agent::new(home.clone(), provider(), provider_key(), records).with_source_chain(asker.clone())
+/// The agent on `home`, trusting it from its first block (the operator's
+/// anchor), on the tests' clock. It reads no other chain.
+fn agent_on<S: RecordSource>(home: &Arc<FakeChain>, records: S) -> Agent<S> {
+    Agent::new(
+        home.clone(),
+        provider(),
+        provider_key(),
+        records,
+        home.trust(),
+    )
+    .with_clock(test_clock())
 }
 
 /// Adds `records` through the agent; returns their commitments' digests.
@@ -465,10 +468,10 @@ async fn a_record_that_does_not_fit_the_query_is_not_sealed() {
 #[tokio::test]
 async fn never_answers_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let (home, asker) = (FakeChain::new(HOME), FakeChain::new(ASKER));
+    let home = FakeChain::new(HOME);
     let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
     {
-        let agent = agent_on(&home, &asker, SledRecords::open(dir.path()).unwrap());
+        let agent = agent_on(&home, SledRecords::open(dir.path()).unwrap());
         let digests = add_all(
             &agent,
             vec![record(&enterprise(), RecordKind::Loan, 500_000, 30)],
@@ -493,7 +496,7 @@ async fn never_answers_twice() {
     {
         let store = reopen(dir.path());
         store.set_last_height(0).await.unwrap();
-        let agent = agent_on(&home, &asker, store);
+        let agent = agent_on(&home, store);
         let report = agent.sync().await.unwrap();
         assert!(
             report
@@ -509,7 +512,7 @@ async fn never_answers_twice() {
     {
         let fresh = tempfile::tempdir().unwrap();
         let store = SledRecords::open(fresh.path()).unwrap();
-        let agent = agent_on(&home, &asker, store);
+        let agent = agent_on(&home, store);
         let report = agent.sync().await.unwrap();
         assert!(
             report
@@ -600,7 +603,6 @@ async fn contributes_its_sum_of_the_kinds_asked() {
     .await;
     let requester = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
     let packet = aggregation_packet(8, requester.public(), vec![RecordKind::Loan]);
-    s.asker.send_packet(&packet);
     s.home.receive_aggregation(&packet);
 
     let report = s.agent.sync().await.unwrap();
@@ -655,38 +657,52 @@ async fn contributes_its_sum_of_the_kinds_asked() {
 }
 
 #[tokio::test]
-async fn a_substituted_aggregation_request_is_refused() {
+async fn aggregations_not_expecting_it_or_already_holding_its_contribution_are_left_alone() {
     let s = setup();
-    let e = enterprise();
     add_all(
         &s.agent,
-        vec![
-            record(&e, RecordKind::Loan, 500_000, 30),
-            record(&e, RecordKind::Tax, 777_777, 20),
-        ],
+        vec![record(&enterprise(), RecordKind::Loan, 500_000, 30)],
     )
     .await;
     let requester = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
-    let received = aggregation_packet(9, requester.public(), vec![RecordKind::Loan]);
-    s.home.receive_aggregation(&received);
-    // The asking chain's endpoint serves another request under the same
-    // route: taxes too, under an attacker's key.
-    let attacker = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
-    let served = aggregation_packet(
-        9,
-        attacker.public(),
-        vec![RecordKind::Loan, RecordKind::Tax],
-    );
-    s.asker.send_packet(&served);
+    // The chain expects another provider only.
+    let others = aggregation_packet(9, requester.public(), vec![RecordKind::Loan]);
+    s.home
+        .receive_aggregation_expecting(&others, vec!["provider-b".parse().unwrap()]);
+    // This provider's contribution is on the chain already (a store that
+    // forgot it contributed).
+    let done = aggregation_packet(16, requester.public(), vec![RecordKind::Loan]);
+    s.home.receive_aggregation(&done);
+    {
+        let mut st = s.home.lock();
+        let key = state_keys::pending_aggregation(&ASKER.parse().unwrap(), 16);
+        let mut pending: protocol::PendingAggregation = borsh::from_slice(&st.state[&key]).unwrap();
+        pending.contributed.push(provider());
+        st.state.insert(key, borsh::to_vec(&pending).unwrap());
+    }
+    // Past its deadline.
+    let mut late = aggregation_packet(17, requester.public(), vec![RecordKind::Loan]);
+    if let PacketPayload::AggregationRequest(r) = &mut late.payload {
+        r.contribution_deadline = s.home.lock().time;
+    }
+    s.home.receive_aggregation(&late);
 
     let report = s.agent.sync().await.unwrap();
-    let [(_, Outcome::Declined(err))] = report.outcomes.as_slice() else {
-        panic!("{:?}", report.outcomes);
-    };
-    assert!(matches!(err, Error::AggregationRequest { .. }), "{err}");
+    let outcomes: Vec<_> = report
+        .outcomes
+        .iter()
+        .map(|(t, o)| (t.sequence, o))
+        .collect();
     assert!(
-        err.to_string().contains("is not the one received here"),
-        "{err}"
+        matches!(
+            outcomes.as_slice(),
+            [
+                (9, Outcome::NotExpected),
+                (16, Outcome::AlreadyHandled),
+                (17, Outcome::TooLate)
+            ]
+        ),
+        "{outcomes:?}"
     );
     assert!(
         !s.home
@@ -717,7 +733,6 @@ async fn an_aggregation_with_a_committed_record_missing_gets_no_contribution() {
     }
     let requester = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
     let packet = aggregation_packet(10, requester.public(), vec![RecordKind::Loan]);
-    s.asker.send_packet(&packet);
     s.home.receive_aggregation(&packet);
     let report = s.agent.sync().await.unwrap();
     let [(_, Outcome::Declined(err))] = report.outcomes.as_slice() else {
@@ -729,31 +744,197 @@ async fn an_aggregation_with_a_committed_record_missing_gets_no_contribution() {
     );
 }
 
+// ---------------------------------------------------------------------------
+// Trust: only what verifies from the operator's anchor
+// ---------------------------------------------------------------------------
+
+/// The attack: an endpoint of the home chain serves a chain of its own
+/// making — the honest anchor block copied, every later block signed by
+/// other validators (more than 2/3 of each block's own set, linked by
+/// hash, so the adapter's self-check passes it) — whose pending query
+/// names the attacker's key for the provider's records. The agent, which
+/// trusts the chain from its operator's anchor only, refuses it, logs the
+/// refusal, seals nothing and keeps its place; from an honest endpoint, the
+/// same query is answered to the requester.
 #[tokio::test]
-async fn an_aggregation_from_a_chain_without_an_endpoint_is_declined_by_name() {
+async fn a_forged_chain_naming_an_attackers_key_gets_nothing_sealed() {
+    let captured = captured_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let honest = FakeChain::new(HOME);
+    let endpoint = Endpoint::new(&honest);
+    let agent = Agent::new(
+        endpoint.clone(),
+        provider(),
+        provider_key(),
+        SledRecords::open(dir.path()).unwrap(),
+        honest.trust(),
+    )
+    .with_clock(test_clock());
+    let e = enterprise();
+    let records = vec![
+        record(&e, RecordKind::Loan, 500_000, 30),
+        record(&e, RecordKind::Repayment, 1_000, 31),
+    ];
+    let digests = add_all(&agent, records.clone()).await;
+    let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
+    let packet = query_packet(20, &requester);
+    honest.receive_query(&pending(packet.clone(), digests.clone()));
+
+    // The forgery: the same query, under the attacker's key, some blocks
+    // ahead of the honest chain.
+    let forged = FakeChain::forgery_of(&honest, "attacker-validators");
+    let attacker = DecryptionKey::generate(&mut rand::rngs::OsRng);
+    forged.receive_query(&pending(query_packet(20, &attacker), digests.clone()));
+    for _ in 0..5 {
+        forged.next_block();
+    }
+    // Each forged block verifies against itself, as an adapter checks.
+    let latest = forged.lock().blocks.last_key_value().unwrap().1.clone();
+    adapters::self_check::light_block(
+        &HOME.parse().unwrap(),
+        latest.height(),
+        &latest,
+        &mut light_clients::credit_chain::KeyCache::new(),
+    )
+    .unwrap();
+
+    endpoint.switch_to(&forged);
+    for _ in 0..2 {
+        let err = agent.sync().await.unwrap_err();
+        let Error::Untrusted { chain, height, .. } = &err else {
+            panic!("not refused as untrusted: {err}");
+        };
+        assert_eq!(chain.as_str(), HOME);
+        assert!(height.value() > 1, "{err}");
+        assert!(err.is_transient(), "the agent keeps its place: {err}");
+        assert_eq!(agent.records().last_height().await.unwrap(), 0);
+    }
+    assert!(forged.answers().is_empty(), "sealed to the attacker");
+    assert!(honest.answers().is_empty());
+    assert!(!endpoint.refuted.lock().unwrap().is_empty());
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.lines().any(|l| l.contains("light block refused")
+            && l.contains("chain=guangdong")
+            && l.contains("height=")),
+        "{logs}"
+    );
+
+    // An honest endpoint again: the query is answered, to the requester.
+    endpoint.switch_to(&honest);
+    let report = agent.sync().await.unwrap();
+    assert!(
+        matches!(
+            report.outcomes.as_slice(),
+            [(_, Outcome::Answered { records: 2 })]
+        ),
+        "{:?}",
+        report.outcomes
+    );
+    let answers = honest.answers();
+    let [TxBody::AnswerQuery { answer, .. }] = answers.as_slice() else {
+        panic!("{answers:?}");
+    };
+    let PacketPayload::CreditQuery(query) = &packet.payload else {
+        unreachable!()
+    };
+    assert_eq!(
+        open_answer(&requester, &packet, query, answer).unwrap(),
+        records
+    );
+    assert!(open_answer(&attacker, &packet, query, answer).is_err());
+    assert!(forged.answers().is_empty());
+}
+
+/// An endpoint serving the honest block but another value under it (the
+/// pending query with the attacker's key): the value's proof does not
+/// match the verified block's state root, so nothing is sealed.
+#[tokio::test]
+async fn a_value_not_proven_by_the_verified_block_is_refused() {
+    let s = setup();
+    let digests = add_all(
+        &s.agent,
+        vec![record(&enterprise(), RecordKind::Loan, 500_000, 30)],
+    )
+    .await;
+    let requester = DecryptionKey::generate(&mut rand::rngs::OsRng);
+    s.home
+        .receive_query(&pending(query_packet(21, &requester), digests.clone()));
+    let attacker = DecryptionKey::generate(&mut rand::rngs::OsRng);
+    let key = state_keys::pending_query(&ASKER.parse().unwrap(), 21);
+    let lie = borsh::to_vec(&pending(query_packet(21, &attacker), digests)).unwrap();
+    s.home.lock().lies.insert(key.clone(), lie);
+
+    let err = s.agent.sync().await.unwrap_err();
+    assert!(matches!(err, Error::Untrusted { .. }), "{err}");
+    assert!(err.to_string().contains(&state_keys::show(&key)), "{err}");
+    assert!(s.home.answers().is_empty());
+
+    s.home.lock().lies.clear();
+    s.agent.sync().await.unwrap();
+    assert_eq!(s.home.answers().len(), 1);
+}
+
+/// An anchor that is not the chain's block at its height (a wrong hash
+/// configured, or an endpoint of a chain made up from its first block):
+/// nothing is read, committed or answered.
+#[tokio::test]
+async fn an_anchor_the_chain_does_not_match_trusts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let home = FakeChain::new(HOME);
+    let other = FakeChain::new("made-up");
+    let wrong = HomeTrust::new(protocol::Height::GENESIS, other.trust().anchor_hash);
     let agent = Agent::new(
         home.clone(),
         provider(),
         provider_key(),
         SledRecords::open(dir.path()).unwrap(),
-    );
-    add_all(&agent, vec![record(&enterprise(), RecordKind::Loan, 1, 1)]).await;
-    let requester = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
-    home.receive_aggregation(&aggregation_packet(
-        11,
-        requester.public(),
-        vec![RecordKind::Loan],
-    ));
-    let report = agent.sync().await.unwrap();
-    let [(_, Outcome::Declined(err))] = report.outcomes.as_slice() else {
-        panic!("{:?}", report.outcomes);
-    };
-    assert!(
-        err.to_string().contains("no RPC endpoint of chain shaanxi"),
-        "{err}"
-    );
+        wrong,
+    )
+    .with_clock(test_clock());
+    let err = agent
+        .add_record(record(&enterprise(), RecordKind::Loan, 1, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Untrusted { .. }), "{err}");
+    assert!(err.to_string().contains("is not the anchor"), "{err}");
+    assert!(home.bodies().is_empty(), "nothing submitted");
+
+    // An anchor older than the trusting period is refused by name.
+    let expired = Agent::new(
+        home.clone(),
+        provider(),
+        provider_key(),
+        SledRecords::open(tempfile::tempdir().unwrap().path()).unwrap(),
+        home.trust(),
+    )
+    .with_clock(Arc::new(TestClock(protocol::Time::from_unix_nanos(
+        (BASE_TIME_SECS + 15 * 24 * 3_600) * 1_000_000_000,
+    ))));
+    let err = expired
+        .add_record(record(&enterprise(), RecordKind::Loan, 1, 1))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("trusting period"), "{err}");
+    assert!(home.bodies().is_empty(), "nothing submitted");
+}
+
+/// The operator's anchor as text.
+#[test]
+fn an_anchor_parses_from_text_and_names_what_is_wrong() {
+    let hash = "ab".repeat(32);
+    let trust = HomeTrust::parse("7", &hash).unwrap();
+    assert_eq!(trust.anchor_height.value(), 7);
+    assert_eq!(trust.anchor_hash.to_string(), hash);
+    for (height, hash, what) in [
+        ("0", hash.as_str(), "height"),
+        ("x", hash.as_str(), "height"),
+        ("7", "abc", "hash"),
+        ("7", &"zz".repeat(32), "hash"),
+    ] {
+        let err = HomeTrust::parse(height, hash).unwrap_err();
+        assert!(err.to_string().contains(what), "{err}");
+    }
 }
 
 #[tokio::test]
@@ -795,8 +976,8 @@ async fn import_is_safe_to_run_again() {
 #[tokio::test]
 async fn the_agent_works_on_postgres_too() {
     let (store, _) = postgres("agent").await;
-    let (home, asker) = (FakeChain::new(HOME), FakeChain::new(ASKER));
-    let agent = agent_on(&home, &asker, store);
+    let home = FakeChain::new(HOME);
+    let agent = agent_on(&home, store);
     let e = enterprise();
     let records = vec![
         record(&e, RecordKind::Loan, 500_000, 30),
@@ -881,7 +1062,6 @@ async fn logs_never_hold_an_amount() {
     ));
     let keys = homomorphic::KeyPair::generate(&mut rand::rngs::OsRng);
     let packet = aggregation_packet(15, keys.public(), vec![RecordKind::Loan]);
-    s.asker.send_packet(&packet);
     s.home.receive_aggregation(&packet);
     s.agent.sync().await.unwrap();
     assert_eq!(s.home.answers().len(), 1);

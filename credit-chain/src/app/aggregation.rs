@@ -70,9 +70,11 @@
 //!    bad key or a deadline not in `(now, now + MAX_CONTRIBUTION_WINDOW]`
 //!    is acknowledged at once with an error), determines the expected
 //!    providers (the institutions holding records of the enterprise of the
-//!    kinds asked for), stores a [`PendingAggregation`] under
-//!    [`keys::pending_aggregation`] with an entry in the deadline index
-//!    [`keys::aggregation_deadline`], emits `aggregation_requested` (source,
+//!    kinds asked for), stores a [`PendingAggregation`] (with the request
+//!    as received, so that a provider's agent reads what to sum from this
+//!    chain alone) under [`keys::pending_aggregation`] with an entry in the
+//!    deadline index [`keys::aggregation_deadline`], emits
+//!    `aggregation_requested` (source,
 //!    sequence, enterprise, expected providers, deadline, the encryption
 //!    key) and writes **no acknowledgement yet**. (With no expected
 //!    provider it acknowledges at once: 0 of 0.) The relayer's ack stage
@@ -550,10 +552,7 @@ pub(crate) fn receive_request<S: KvStoreMut + ?Sized>(
     let pending = PendingAggregation {
         source: source.clone(),
         sequence: packet.sequence,
-        aggregation_id: request.aggregation_id,
-        enterprise: request.enterprise.clone(),
-        encryption_key: request.encryption_key.clone(),
-        deadline,
+        request: request.clone(),
         expected,
         contributed: Vec::new(),
         records: 0,
@@ -596,7 +595,7 @@ fn partial_ack(ctx: &BlockContext, pending: &PendingAggregation) -> Acknowledgem
         .collect();
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     Acknowledgement::Result(PacketPayload::AggregationPartial(AggregationPartial {
-        aggregation_id: pending.aggregation_id,
+        aggregation_id: pending.request.aggregation_id,
         chain: ctx.chain_id.clone(),
         providers: count(pending.contributed.len()),
         expected: count(pending.expected.len()),
@@ -617,7 +616,7 @@ fn finalized_event(pending: &PendingAggregation, reason: &str) -> Event {
     Event::new("aggregation_finalized")
         .attr("source", &pending.source)
         .attr("sequence", pending.sequence)
-        .attr("aggregation_id", pending.aggregation_id)
+        .attr("aggregation_id", pending.request.aggregation_id)
         .attr("providers", pending.contributed.len())
         .attr("expected", pending.expected.len())
         .attr("missing", names(&missing))
@@ -634,7 +633,7 @@ fn finalize<S: KvStoreMut + ?Sized>(
     let (source, sequence) = (&pending.source, pending.sequence);
     store.delete(&keys::pending_aggregation(source, sequence));
     store.delete(&keys::aggregation_deadline(
-        pending.deadline,
+        pending.deadline(),
         source,
         sequence,
     ));
@@ -664,11 +663,11 @@ pub(crate) fn contribute<S: KvStoreMut + ?Sized>(
             source_chain: source.clone(),
             sequence,
         })?;
-    if ctx.time >= pending.deadline {
+    if ctx.time >= pending.deadline() {
         return Err(TxError::AggregationClosed {
             source_chain: source.clone(),
             sequence,
-            deadline: pending.deadline,
+            deadline: pending.deadline(),
             now: ctx.time,
         });
     }
@@ -698,15 +697,13 @@ pub(crate) fn contribute<S: KvStoreMut + ?Sized>(
             "no proof that the ciphertext is well formed (amount in range)".into(),
         ));
     }
-    let encryption_key =
-        homomorphic::PublicKey::from_bytes(&pending.encryption_key).map_err(|e| {
-            TxError::CorruptState {
-                key: keys::show(&key),
-                reason: format!("encryption key: {e}"),
-            }
+    let encryption_key = homomorphic::PublicKey::from_bytes(&pending.request.encryption_key)
+        .map_err(|e| TxError::CorruptState {
+            key: keys::show(&key),
+            reason: format!("encryption key: {e}"),
         })?;
     let context = contribution_context(
-        &pending.aggregation_id,
+        &pending.request.aggregation_id,
         &ctx.chain_id,
         source,
         sequence,
@@ -726,7 +723,7 @@ pub(crate) fn contribute<S: KvStoreMut + ?Sized>(
         Event::new("aggregation_contributed")
             .attr("source", source)
             .attr("sequence", sequence)
-            .attr("aggregation_id", pending.aggregation_id)
+            .attr("aggregation_id", pending.request.aggregation_id)
             .attr("provider", &provider.id)
             .attr("contributed", pending.contributed.len())
             .attr("expected", pending.expected.len()),

@@ -5,8 +5,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use light_clients::credit_chain::Misbehaviour;
 use protocol::tx::{Account, ConsentGrant, LightClientParams, Role};
 use protocol::{
-    Acknowledgement, ChainId, Currency, EnterpriseId, Hash, Height, InstitutionId, LightBlock,
-    Money, PublicKey, Signature, Time,
+    Acknowledgement, Currency, EnterpriseId, Height, InstitutionId, LightBlock, Money, PublicKey,
+    Signature, Time,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,33 +118,9 @@ pub enum PacketResult {
 }
 
 /// On a data chain: an aggregation request received and not yet
-/// acknowledged. Holds no amount: only the encrypted running sum.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct PendingAggregation {
-    /// The requester's chain.
-    pub source: ChainId,
-    /// The request packet's sequence.
-    pub sequence: u64,
-    /// The aggregation's id.
-    pub aggregation_id: Hash,
-    /// The enterprise.
-    pub enterprise: EnterpriseId,
-    /// The requester's encryption key (providers encrypt under it).
-    #[serde(with = "hex::serde")]
-    pub encryption_key: Vec<u8>,
-    /// Contributions are accepted before this block time.
-    pub deadline: Time,
-    /// The providers holding records of the enterprise of the kinds asked
-    /// for, sorted.
-    pub expected: Vec<InstitutionId>,
-    /// Those that contributed, in order.
-    pub contributed: Vec<InstitutionId>,
-    /// Records the contributors say they summed.
-    pub records: u32,
-    /// The homomorphic sum of the contributions (64 bytes).
-    #[serde(with = "hex::serde")]
-    pub sum: Vec<u8>,
-}
+/// acknowledged. Defined in `protocol`, because provider agents read it
+/// (proven) without depending on this crate.
+pub use protocol::PendingAggregation;
 
 /// On the requester's chain: who sent an aggregation's request to one
 /// destination, with which sequence, about whom and under which key (the

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use protocol::{ChainId, InstitutionId};
 
 use crate::records::{DEFAULT_SCHEMA, PostgresRecords, SledRecords};
-use crate::{Agent, RecordSource};
+use crate::{Agent, HomeTrust, RecordSource};
 
 /// A data provider's agent: keeps its credit records, commits them on its
 /// chain, answers credit queries sealed to the requester.
@@ -50,6 +50,21 @@ pub struct ChainArgs {
     /// The institution's id on the chain.
     #[arg(long)]
     pub institution: InstitutionId,
+    /// The height of the block the agent trusts the chain from (its
+    /// operator's anchor, read off a node it runs or trusts; never from an
+    /// endpoint it does not).
+    #[arg(long)]
+    pub trust_height: String,
+    /// The header hash of that block (64 hex digits).
+    #[arg(long)]
+    pub trust_hash: String,
+}
+
+impl ChainArgs {
+    /// The operator's anchor, checked.
+    pub fn trust(&self) -> anyhow::Result<HomeTrust> {
+        Ok(HomeTrust::parse(&self.trust_height, &self.trust_hash)?)
+    }
 }
 
 /// Where the records are kept: one of the two.
@@ -93,37 +108,34 @@ pub async fn with_agent(
     chain: &ChainArgs,
     store: &StoreArgs,
     schema: &SchemaArg,
-    sources: Vec<Arc<dyn ChainAdapter>>,
     f: impl WithAgent,
 ) -> anyhow::Result<()> {
+    let trust = chain.trust()?;
     let key = crate::signer::read_key_file(&chain.key)?;
     let home = adapter(&chain.chain_id, &chain.rpc)?;
     fn build<S: RecordSource>(
         home: &Arc<dyn ChainAdapter>,
         chain: &ChainArgs,
         key: &ed25519_dalek::SigningKey,
-        sources: &[Arc<dyn ChainAdapter>],
+        trust: HomeTrust,
         records: S,
     ) -> Agent<S> {
-        let mut agent = Agent::new(
+        Agent::new(
             home.clone(),
             chain.institution.clone(),
             key.clone(),
             records,
-        );
-        for source in sources {
-            agent = agent.with_source_chain(source.clone());
-        }
-        agent
+            trust,
+        )
     }
     match (&store.store, &store.postgres) {
         (Some(dir), _) => {
             let records = SledRecords::open(dir)?;
-            f.call(build(&home, chain, &key, &sources, records)).await
+            f.call(build(&home, chain, &key, trust, records)).await
         }
         (None, Some(url)) => {
             let records = PostgresRecords::connect(url, &schema.postgres_schema).await?;
-            f.call(build(&home, chain, &key, &sources, records)).await
+            f.call(build(&home, chain, &key, trust, records)).await
         }
         (None, None) => anyhow::bail!("give --store DIR or --postgres URL"),
     }

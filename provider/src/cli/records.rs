@@ -104,25 +104,11 @@ pub async fn execute(command: RecordsCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|p| read_json::<CreditRecord>(p))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            with_agent(
-                &args.chain,
-                &args.store,
-                &args.schema,
-                Vec::new(),
-                Add(records),
-            )
-            .await
+            with_agent(&args.chain, &args.store, &args.schema, Add(records)).await
         }
         RecordsCommand::Import(args) => {
             let records: Vec<CreditRecord> = read_json(&args.from)?;
-            with_agent(
-                &args.chain,
-                &args.store,
-                &args.schema,
-                Vec::new(),
-                Import(records),
-            )
-            .await
+            with_agent(&args.chain, &args.store, &args.schema, Import(records)).await
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Test support: an in-memory chain behind the `ChainAdapter` trait, and
-//! sample records, queries and keys. Shared by the integration tests and
-//! the benchmark.
+//! Test support: an in-memory chain behind the `ChainAdapter` trait,
+//! serving blocks signed by its validators, an endpoint that can be
+//! switched between chains, and sample records, queries and keys. Shared
+//! by the integration tests and the benchmark.
 
 #![allow(dead_code)]
 
@@ -13,15 +14,17 @@ use adapters::{
     SubmitOutcome,
 };
 use ed25519_dalek::SigningKey;
+use light_clients::credit_chain::signing::Committee;
 use light_clients::merkle::StateTree;
 use protocol::sealed::{ExpectedAnswer, PendingQuery};
 use protocol::tx::{SignedTransaction, TxBody};
 use protocol::{
-    AggregationRequest, ChainId, Commit, CreditQuery, CreditRecord, Currency, DecryptionKey,
-    EnterpriseId, Hash, Header, Height, InstitutionId, LightBlock, Money, Packet, PacketPayload,
-    PublicKey, RecordCommitment, RecordKind, RecordStatus, SignedHeader, Time, Validator,
+    AggregationRequest, ChainId, CreditQuery, CreditRecord, Currency, DecryptionKey, EnterpriseId,
+    Hash, Header, Height, InstitutionId, LightBlock, Money, Packet, PacketPayload,
+    PendingAggregation, RecordCommitment, RecordKind, RecordStatus, SignedHeader, Time,
     ValidatorSet, state_keys,
 };
+use provider::{Clock, HomeTrust};
 
 /// The state of a [`FakeChain`], open to the tests.
 pub struct FakeState {
@@ -29,8 +32,11 @@ pub struct FakeState {
     pub state: BTreeMap<Vec<u8>, Vec<u8>>,
     /// The latest height.
     pub height: u64,
-    /// The latest block time.
+    /// The chain's base time: the block at height `h` is at `time + h`
+    /// seconds (block times strictly increase, as a light client demands).
     pub time: Time,
+    /// The signed blocks, by height: one per height, fixed once made.
+    pub blocks: BTreeMap<u64, LightBlock>,
     /// Events by height.
     pub events: Vec<PacketEvent>,
     /// Every transaction submitted, in order (refused ones included).
@@ -39,33 +45,126 @@ pub struct FakeState {
     pub refuse: Option<(u32, String)>,
     /// When set, every read fails as if no endpoint answered.
     pub unreachable: bool,
+    /// Values served in place of the state's (with the proofs of the
+    /// state's own): an endpoint lying about one value under an honest
+    /// block.
+    pub lies: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// An in-memory chain: serves its state (with real Merkle proofs against
-/// the root in a light block it makes up, unsigned: the agent does not
-/// verify blocks itself), its events, and executes the few transactions a
-/// provider sends (nonces, commit_record, answer_query,
-/// contribute_aggregation) like the chain does.
+/// the state root of the block at its latest height), blocks signed by all
+/// its validators (each linked to the one below by hash), its events, and
+/// executes the few transactions a provider sends (nonces, commit_record,
+/// answer_query, contribute_aggregation) like the chain does.
 pub struct FakeChain {
     chain_id: ChainId,
+    committee: Committee,
     inner: Mutex<FakeState>,
 }
 
+/// The chain's base time (block `h` is `h` seconds after it).
+pub const BASE_TIME_SECS: u64 = 1_000;
+
 impl FakeChain {
-    /// An empty chain at height 1, time 1,000 s.
+    /// An empty chain at height 1, signed by its own four validators.
     pub fn new(chain_id: &str) -> Arc<FakeChain> {
-        Arc::new(FakeChain {
+        FakeChain::with_committee(
+            chain_id,
+            Committee::deterministic(&format!("{chain_id}-validators"), 4),
+        )
+    }
+
+    /// An empty chain at height 1, signed by `committee`.
+    pub fn with_committee(chain_id: &str, committee: Committee) -> Arc<FakeChain> {
+        let chain = FakeChain {
             chain_id: chain_id.parse().unwrap(),
+            committee,
             inner: Mutex::new(FakeState {
                 state: BTreeMap::new(),
                 height: 1,
-                time: Time::from_unix_nanos(1_000_000_000_000),
+                time: Time::from_unix_nanos(BASE_TIME_SECS * 1_000_000_000),
+                blocks: BTreeMap::new(),
                 events: Vec::new(),
                 submitted: Vec::new(),
                 refuse: None,
                 unreachable: false,
+                lies: BTreeMap::new(),
             }),
-        })
+        };
+        {
+            let mut s = chain.lock();
+            chain.seal(&mut s);
+        }
+        Arc::new(chain)
+    }
+
+    /// A forgery of `honest`: the same chain id, the same blocks' public
+    /// history up to height 1 (the anchor, copied), its state copied, and
+    /// every later block, up to `honest`'s height, signed by other
+    /// validators (`seed`) — self-consistent, each block signed by more
+    /// than 2/3 of its own validator set and linked to the one below.
+    pub fn forgery_of(honest: &FakeChain, seed: &str) -> Arc<FakeChain> {
+        let forged =
+            FakeChain::with_committee(honest.chain_id.as_str(), Committee::deterministic(seed, 4));
+        {
+            let h = honest.lock();
+            let mut f = forged.lock();
+            f.blocks.clear();
+            f.blocks.insert(1, h.blocks[&1].clone());
+            f.state = h.state.clone();
+            f.height = 1;
+            while f.height < h.height {
+                f.height += 1;
+                forged.seal(&mut f);
+            }
+        }
+        forged
+    }
+
+    /// The operator's anchor at this chain's first block.
+    pub fn trust(&self) -> HomeTrust {
+        let s = self.lock();
+        HomeTrust::new(Height::GENESIS, s.blocks[&1].header().hash())
+    }
+
+    /// Signs the block at the state's height over the current state root
+    /// (the caller has just raised the height).
+    fn seal(&self, s: &mut FakeState) {
+        let root = StateTree::from_map(&s.state).root();
+        let height = Height::new(s.height).unwrap();
+        let last_header_hash = s
+            .blocks
+            .get(&(s.height - 1))
+            .map(|b| b.header().hash())
+            .unwrap_or(Hash::ZERO);
+        let validators: ValidatorSet = self.committee.validator_set().clone();
+        let header = Header {
+            chain_id: self.chain_id.clone(),
+            height,
+            time: Time::from_unix_nanos(s.time.unix_nanos() + s.height * 1_000_000_000),
+            last_header_hash,
+            state_root: root,
+            transactions_root: Hash::ZERO,
+            validators_hash: validators.hash(),
+            next_validators_hash: validators.hash(),
+            proposer: validators.validators()[0].pub_key,
+        };
+        let commit = self.committee.sign(&header);
+        s.blocks.insert(
+            s.height,
+            LightBlock {
+                signed_header: SignedHeader { header, commit },
+                validators: validators.clone(),
+                next_validators: validators,
+            },
+        );
+    }
+
+    /// A new block (over the current state).
+    pub fn next_block(&self) {
+        let mut s = self.lock();
+        s.height += 1;
+        self.seal(&mut s);
     }
 
     /// The state, to look at or change.
@@ -94,6 +193,7 @@ impl FakeChain {
     pub fn emit(&self, kind: &str, attributes: &[(&str, String)]) {
         let mut s = self.lock();
         s.height += 1;
+        self.seal(&mut s);
         let height = Height::new(s.height).unwrap();
         s.events.push(PacketEvent {
             height,
@@ -147,15 +247,31 @@ impl FakeChain {
         );
     }
 
-    /// Receives the aggregation request `packet` (a pending marker and the
-    /// receipt, and `recv_packet`).
+    /// Receives the aggregation request `packet` expecting [`provider`]
+    /// (the pending aggregation and the receipt, and `recv_packet`).
     pub fn receive_aggregation(&self, packet: &Packet) {
+        self.receive_aggregation_expecting(packet, vec![provider()]);
+    }
+
+    /// Receives the aggregation request `packet` expecting `expected`.
+    pub fn receive_aggregation_expecting(&self, packet: &Packet, expected: Vec<InstitutionId>) {
+        let PacketPayload::AggregationRequest(request) = &packet.payload else {
+            panic!("not an aggregation request: {packet:?}");
+        };
+        let pending = PendingAggregation {
+            source: packet.source.clone(),
+            sequence: packet.sequence,
+            request: request.clone(),
+            expected,
+            contributed: Vec::new(),
+            records: 0,
+            sum: vec![0; 128],
+        };
         {
             let mut s = self.lock();
-            // The agent only looks at the presence of the pending entry.
             s.state.insert(
                 state_keys::pending_aggregation(&packet.source, packet.sequence),
-                b"pending".to_vec(),
+                borsh::to_vec(&pending).unwrap(),
             );
             s.state.insert(
                 state_keys::packet_receipt(&packet.source, packet.sequence),
@@ -172,68 +288,34 @@ impl FakeChain {
         );
     }
 
-    /// Commits `packet` as its source does (for relayers and agents to
-    /// read).
-    pub fn send_packet(&self, packet: &Packet) {
-        self.lock().state.insert(
-            state_keys::packet(&packet.destination, packet.sequence),
-            borsh::to_vec(packet).unwrap(),
-        );
-    }
-
-    fn light_block(&self, s: &FakeState, root: Hash) -> LightBlock {
-        let validators = ValidatorSet::new(vec![Validator {
-            pub_key: PublicKey([9; 32]),
-            power: 1,
-        }])
-        .unwrap();
-        let header = Header {
-            chain_id: self.chain_id.clone(),
-            height: Height::new(s.height).unwrap(),
-            time: s.time,
-            last_header_hash: Hash::ZERO,
-            state_root: root,
-            transactions_root: Hash::ZERO,
-            validators_hash: validators.hash(),
-            next_validators_hash: validators.hash(),
-            proposer: PublicKey([9; 32]),
-        };
-        LightBlock {
-            signed_header: SignedHeader {
-                commit: Commit {
-                    height: header.height,
-                    header_hash: header.hash(),
-                    signatures: Vec::new(),
-                },
-                header,
-            },
-            validators: validators.clone(),
-            next_validators: validators,
-        }
-    }
-
     fn unavailable(&self) -> AdapterError {
         AdapterError::InvalidRequest(format!("chain {} is unreachable (test)", self.chain_id))
     }
 
     fn read(&self, keys: &[Vec<u8>]) -> Result<ProvenStates, AdapterError> {
-        let s = self.lock();
+        let mut s = self.lock();
         if s.unreachable {
             return Err(self.unavailable());
         }
         let tree = StateTree::from_map(&s.state);
+        // The state changed since the latest block (a test wrote it
+        // directly): a new block, since a block once made never changes.
+        if s.blocks[&s.height].header().state_root != tree.root() {
+            s.height += 1;
+            self.seal(&mut s);
+        }
         let entries = keys
             .iter()
             .map(|k| ProvenEntry {
                 key: k.clone(),
-                value: s.state.get(k).cloned(),
+                value: s.lies.get(k).or_else(|| s.state.get(k)).cloned(),
                 proof: tree.prove(k),
             })
             .collect();
         Ok(ProvenStates {
             height: Height::new(s.height).unwrap(),
             entries,
-            light_block: self.light_block(&s, tree.root()),
+            light_block: s.blocks[&s.height].clone(),
         })
     }
 
@@ -301,7 +383,27 @@ impl FakeChain {
                 pending.answers.push(answer.clone());
                 s.state.insert(key, borsh::to_vec(&pending).unwrap());
             }
-            TxBody::ContributeAggregation { .. } => {}
+            TxBody::ContributeAggregation {
+                source,
+                sequence,
+                records,
+                ..
+            } => {
+                let key = state_keys::pending_aggregation(source, *sequence);
+                let mut pending: PendingAggregation = borsh::from_slice(
+                    s.state
+                        .get(&key)
+                        .ok_or((82, "no pending aggregation".to_owned()))?,
+                )
+                .unwrap();
+                // The only provider these tests sign for.
+                if pending.contributed.contains(&provider()) {
+                    return Err((85, "contributed already".to_owned()));
+                }
+                pending.contributed.push(provider());
+                pending.records += records;
+                s.state.insert(key, borsh::to_vec(&pending).unwrap());
+            }
             other => return Err((99, format!("{} not supported here", other.name()))),
         }
         s.state
@@ -328,12 +430,20 @@ impl ChainAdapter for FakeChain {
         })
     }
 
-    fn light_block(&self, _height: Height) -> BoxFuture<'_, Result<LightBlock, AdapterError>> {
-        Box::pin(async move { Ok(self.read(&[])?.light_block) })
+    fn light_block(&self, height: Height) -> BoxFuture<'_, Result<LightBlock, AdapterError>> {
+        Box::pin(async move {
+            let s = self.lock();
+            if s.unreachable {
+                return Err(self.unavailable());
+            }
+            s.blocks.get(&height.value()).cloned().ok_or_else(|| {
+                AdapterError::InvalidRequest(format!("no block at height {height} (test)"))
+            })
+        })
     }
 
-    fn validators(&self, _height: Height) -> BoxFuture<'_, Result<ValidatorSet, AdapterError>> {
-        Box::pin(async move { Ok(self.read(&[])?.light_block.validators) })
+    fn validators(&self, height: Height) -> BoxFuture<'_, Result<ValidatorSet, AdapterError>> {
+        Box::pin(async move { Ok(self.light_block(height).await?.validators) })
     }
 
     fn state<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<ProvenState, AdapterError>> {
@@ -369,6 +479,7 @@ impl ChainAdapter for FakeChain {
             s.submitted.push(tx.clone());
             let result = FakeChain::execute(&mut s, tx);
             s.height += 1;
+            self.seal(&mut s);
             let (code, message) = result.err().unwrap_or((0, String::new()));
             Ok(SubmitOutcome {
                 hash: tx.hash(),
@@ -424,6 +535,123 @@ impl ChainAdapter for FakeChain {
     fn endpoint_stats(&self) -> Vec<EndpointStats> {
         Vec::new()
     }
+}
+
+/// An endpoint of one chain id that serves whichever [`FakeChain`] it is
+/// switched to (an honest node, or a hostile one), and remembers the
+/// blocks its client refuted.
+pub struct Endpoint {
+    chain_id: ChainId,
+    current: Mutex<Arc<FakeChain>>,
+    /// The reasons given to `refute_light_block`, in order.
+    pub refuted: Mutex<Vec<String>>,
+}
+
+impl Endpoint {
+    /// An endpoint serving `chain`.
+    pub fn new(chain: &Arc<FakeChain>) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            chain_id: chain.chain_id.clone(),
+            current: Mutex::new(chain.clone()),
+            refuted: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// From now on serves `chain` (of the same chain id).
+    pub fn switch_to(&self, chain: &Arc<FakeChain>) {
+        assert_eq!(chain.chain_id, self.chain_id);
+        *self.current.lock().unwrap() = chain.clone();
+    }
+
+    fn current(&self) -> Arc<FakeChain> {
+        self.current.lock().unwrap().clone()
+    }
+}
+
+impl ChainAdapter for Endpoint {
+    fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    fn status(&self) -> BoxFuture<'_, Result<ChainStatus, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.status().await })
+    }
+
+    fn light_block(&self, height: Height) -> BoxFuture<'_, Result<LightBlock, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.light_block(height).await })
+    }
+
+    fn validators(&self, height: Height) -> BoxFuture<'_, Result<ValidatorSet, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.validators(height).await })
+    }
+
+    fn state<'a>(&'a self, key: &'a [u8]) -> BoxFuture<'a, Result<ProvenState, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.state(key).await })
+    }
+
+    fn states<'a>(
+        &'a self,
+        keys: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<ProvenStates, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.states(keys).await })
+    }
+
+    fn submit<'a>(
+        &'a self,
+        tx: &'a SignedTransaction,
+    ) -> BoxFuture<'a, Result<SubmitOutcome, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.submit(tx).await })
+    }
+
+    fn submit_batch<'a>(
+        &'a self,
+        txs: &'a [SignedTransaction],
+    ) -> BoxFuture<'a, Result<Vec<Result<SubmitOutcome, String>>, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.submit_batch(txs).await })
+    }
+
+    fn packet_events(&self, since: u64) -> BoxFuture<'_, Result<PacketEvents, AdapterError>> {
+        let chain = self.current();
+        Box::pin(async move { chain.packet_events(since).await })
+    }
+
+    fn block_stream(&self) -> BlockStream {
+        Box::pin(tokio_stream::pending())
+    }
+
+    fn endpoint_stats(&self) -> Vec<EndpointStats> {
+        Vec::new()
+    }
+
+    fn refute_light_block(&self, _block: &LightBlock, reason: &str) {
+        self.refuted.lock().unwrap().push(reason.to_owned());
+    }
+}
+
+/// A clock that shows a fixed time: the chains' base time plus an hour
+/// (block `h` is at base + `h` s, so every test block is in its past and
+/// well within the trusting period).
+#[derive(Debug)]
+pub struct TestClock(pub Time);
+
+impl Clock for TestClock {
+    fn now(&self) -> Time {
+        self.0
+    }
+}
+
+/// The [`TestClock`] of the tests, shared.
+pub fn test_clock() -> Arc<TestClock> {
+    Arc::new(TestClock(Time::from_unix_nanos(
+        (BASE_TIME_SECS + 3_600) * 1_000_000_000,
+    )))
 }
 
 /// The answering chain of the tests.
