@@ -97,9 +97,6 @@ pub struct DevChain {
     /// The agents of its data providers, started on first use (shared by
     /// clones).
     agents: ProviderAgents,
-    /// The other chains of its devnet (id, endpoints): where its agents
-    /// read the aggregation requests they contribute to.
-    neighbours: Arc<OnceLock<Vec<(ChainId, Vec<String>)>>>,
 }
 
 /// A data provider's agent as the devnet runs it: in this process, its
@@ -137,19 +134,7 @@ impl DevChain {
             node,
             anchor: Arc::new(OnceLock::new()),
             agents: ProviderAgents::default(),
-            neighbours: Arc::new(OnceLock::new()),
         }
-    }
-
-    /// Tells the chain which other chains its devnet runs (for its
-    /// agents' aggregation requests); the first call wins.
-    pub fn set_neighbours(&self, chains: &[DevChain]) {
-        let others = chains
-            .iter()
-            .filter(|c| c.id != self.id)
-            .map(|c| (c.id.clone(), c.rpc.clone()))
-            .collect();
-        let _ = self.neighbours.set(others);
     }
 
     /// Where provider `provider`'s agent keeps its records:
@@ -174,20 +159,15 @@ impl DevChain {
             return Ok(running.agent.clone());
         }
         let records = provider::SledRecords::open(&self.provider_store(provider))?;
-        let mut agent = provider::Agent::new(
+        let anchor = self.anchor()?;
+        let agent = provider::Agent::new(
             self.adapter()?,
             provider.parse()?,
             self.key(&format!("institutions/{provider}"))?,
             records,
+            provider::HomeTrust::new(anchor.height, anchor.header_hash),
         )
         .with_poll_interval(Duration::from_millis(500));
-        for (id, rpc) in self.neighbours.get().into_iter().flatten() {
-            agent = agent.with_source_chain(Arc::new(CreditChainAdapter::new(
-                id.clone(),
-                rpc.clone(),
-                RpcOptions::default(),
-            )?));
-        }
         let agent = Arc::new(agent);
         let running = agent.clone();
         let (chain, name) = (self.id.clone(), provider.to_owned());
@@ -422,7 +402,6 @@ pub async fn start_regions(
         regions.processes.push(process);
     }
     for chain in &regions.chains {
-        chain.set_neighbours(&regions.chains);
         let runtime = chain.runtime(store, metrics)?;
         wait_for_chain(runtime.adapter().as_ref()).await?;
         regions.runtimes.push(runtime);
