@@ -88,7 +88,7 @@ async fn a_relayer_killed_mid_batch_delivers_every_packet_exactly_once_after_res
 
     // 500 queries with consecutive nonces, 250 per POST /txs.
     let bank_a = a.key("institutions/bank-a").unwrap();
-    let sealed_to = devnet::register_encryption_key(&a, a_chain.as_ref(), "bank-a")
+    let sealed_to = devnet::register_encryption_key(a, a_chain.as_ref(), "bank-a")
         .await
         .unwrap();
     let first_nonce = devnet::next_nonce(a_chain.as_ref(), &public_key(&bank_a))
