@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use homomorphic::{
     CIPHERTEXT_LEN, CONTRIBUTION_PROOF_LEN, Ciphertext, ContributionProof, DiscreteLogTable,
-    FenCiphertext, KeyPair, MAX_AMOUNT, MAX_FEN_AMOUNT,
+    FenCiphertext, KeyPair, KeyShare, MAX_AMOUNT, MAX_FEN_AMOUNT, combine, joint_key,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -163,6 +163,51 @@ fn contribution(c: &mut Criterion) {
             assert_eq!(
                 keys.secret().decrypt_fen(black_box(&sum), table).unwrap(),
                 total_fen
+            )
+        })
+    });
+    group.finish();
+}
+
+/// Threshold decryption of a joint total: the regulator's share with its
+/// DLEQ proof, its verification, and the requester's combination (two
+/// bounded discrete logs) — what `relayer aggregate result` does after the
+/// total is closed.
+fn threshold(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(5);
+    let requester = KeyShare::generate(&mut rng);
+    let regulator = KeyShare::generate(&mut rng);
+    let joint = joint_key(requester.public(), regulator.public()).unwrap();
+    let context = b"aggregation / asking chain";
+    let amounts = [420_000_000u64, 420_000_000, 123_456_789];
+    let total: FenCiphertext = amounts
+        .iter()
+        .map(|&a| joint.encrypt_fen(a, &mut rng).unwrap())
+        .sum();
+    let share = regulator.decryption_share(&total, context, &mut rng);
+    let verified = share.verify(regulator.public(), &total, context).unwrap();
+    let table = DiscreteLogTable::shared();
+    let expected: u64 = amounts.iter().sum();
+
+    let mut group = c.benchmark_group("threshold");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("decryption_share", |bench| {
+        bench.iter(|| regulator.decryption_share(black_box(&total), context, &mut rng))
+    });
+    group.bench_function("verify_share", |bench| {
+        bench.iter(|| {
+            share
+                .verify(regulator.public(), black_box(&total), context)
+                .unwrap()
+        })
+    });
+    group.bench_function("combine_and_decrypt", |bench| {
+        bench.iter(|| {
+            assert_eq!(
+                combine(black_box(&total), &requester, &verified, table).unwrap(),
+                expected
             )
         })
     });
@@ -358,6 +403,7 @@ criterion_group!(
     benches,
     elgamal,
     contribution,
+    threshold,
     elgamal_decrypt,
     paillier,
     elgamal_table

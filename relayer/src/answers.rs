@@ -258,3 +258,106 @@ pub fn commitments_of(response: &CreditResponse) -> Vec<(InstitutionId, Vec<Hash
         .map(|a| (a.provider.clone(), a.commitments.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::sealed::seal_answer;
+    use protocol::{CreditRecord, Currency, Money, RecordKind, RecordStatus, SaltedRecord};
+
+    fn query_packet(key: &EncryptionKey) -> Packet {
+        Packet {
+            source: "shaanxi".parse().unwrap(),
+            destination: "guangdong".parse().unwrap(),
+            sequence: 3,
+            timeout_height: None,
+            timeout_time: None,
+            payload: PacketPayload::CreditQuery(protocol::CreditQuery {
+                requester: "bank-a".parse().unwrap(),
+                enterprise: "91350100M000100Y43".parse().unwrap(),
+                kinds: vec![RecordKind::Loan],
+                purpose: "working capital loan".into(),
+                consent_id: Hash::digest(b"consent"),
+                max_fee: Money {
+                    minor_units: 100,
+                    currency: Currency::CNY,
+                },
+                encryption_key: *key,
+            }),
+        }
+    }
+
+    fn response(packet: &Packet, key: &EncryptionKey) -> (CreditResponse, CreditRecord) {
+        let record = CreditRecord {
+            enterprise: "91350100M000100Y43".parse().unwrap(),
+            kind: RecordKind::Loan,
+            amount: Money {
+                minor_units: 123_456,
+                currency: Currency::CNY,
+            },
+            start: "2026-02-01T00:00:00Z".parse().unwrap(),
+            end: None,
+            status: RecordStatus::Active,
+            provider: "provider-a".parse().unwrap(),
+            document_digest: None,
+        };
+        let salted = SaltedRecord::new(record.clone(), &mut rand::rngs::OsRng);
+        let provider = "provider-a".parse().unwrap();
+        let answer =
+            seal_answer(key, packet, &provider, &[salted], &mut rand::rngs::OsRng).unwrap();
+        let response = CreditResponse {
+            query_packet: packet.commitment(),
+            outcome: protocol::QueryOutcome::Answered,
+            answers: vec![answer],
+            missing: Vec::new(),
+            fee_charged: Money {
+                minor_units: 0,
+                currency: Currency::CNY,
+            },
+            charges: Vec::new(),
+        };
+        (response, record)
+    }
+
+    #[test]
+    fn the_requester_opens_its_answer_and_nobody_opens_another_packets() {
+        let (file, key) =
+            EncryptionKeyFile::generate("bank-a".parse().unwrap(), "shaanxi".parse().unwrap());
+        let packet = query_packet(&file.public_key);
+        let (response, record) = response(&packet, &file.public_key);
+        let opened = open_response(&key, &packet, &response).unwrap();
+        assert_eq!(opened[0].records, vec![record]);
+        // An acknowledgement of another packet is refused by name.
+        let mut other = packet.clone();
+        other.sequence += 1;
+        assert!(matches!(
+            open_response(&key, &other, &response),
+            Err(AnswerError::NotTheAnswer(_))
+        ));
+        // A tampered ciphertext does not open, naming the provider.
+        let mut tampered = response.clone();
+        tampered.answers[0].ciphertext[0] ^= 1;
+        let err = open_response(&key, &packet, &tampered)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("provider-a"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_round_trips_and_a_mismatched_secret_is_refused() {
+        let dir = std::env::temp_dir().join(format!("answers-key-{}", std::process::id()));
+        let path = dir.join("bank-a.encryption.json");
+        let (file, key) =
+            EncryptionKeyFile::generate("bank-a".parse().unwrap(), "shaanxi".parse().unwrap());
+        file.write(&path).unwrap();
+        let (read, again) = EncryptionKeyFile::read(&path).unwrap();
+        assert_eq!(read.public_key, key.public());
+        assert_eq!(again.to_bytes(), key.to_bytes());
+        let mut wrong = file.clone();
+        wrong.public_key = EncryptionKey([7; 32]);
+        wrong.write(&path).unwrap();
+        let err = EncryptionKeyFile::read(&path).unwrap_err().to_string();
+        assert!(err.contains("does not belong"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

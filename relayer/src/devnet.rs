@@ -628,38 +628,6 @@ pub fn sent_sequence(outcome: &SubmitOutcome) -> anyhow::Result<u64> {
         .context("send_packet event without a sequence")
 }
 
-/// What data provider `provider` of chain `chain` sends to contribute
-/// `amount_fen` to the aggregation `aggregation_id` received from `source`
-/// as packet `sequence`: the amount encrypted under the requester's key
-/// `encryption_key` (two limbs) with its well-formedness proof, bound to
-/// this contribution.
-pub fn aggregation_contribution(
-    encryption_key: &homomorphic::PublicKey,
-    aggregation_id: &Hash,
-    chain: &ChainId,
-    source: &ChainId,
-    sequence: u64,
-    provider: &protocol::InstitutionId,
-    amount_fen: u64,
-) -> anyhow::Result<TxBody> {
-    let context = credit_chain::app::aggregation::contribution_context(
-        aggregation_id,
-        chain,
-        source,
-        sequence,
-        provider,
-    );
-    let (ciphertext, proof) =
-        encryption_key.encrypt_contribution(amount_fen, &context, &mut rand::rngs::OsRng)?;
-    Ok(TxBody::ContributeAggregation {
-        source: source.clone(),
-        sequence,
-        ciphertext: ciphertext.to_bytes().to_vec(),
-        records: 1,
-        proof: proof.to_bytes(),
-    })
-}
-
 /// bank-a of `asker` sends the consented [`credit_query`] of `grant` to
 /// `destination`; returns the commit and the packet's sequence.
 pub async fn send_query(

@@ -742,18 +742,14 @@ pub(crate) fn finalize_due<S: KvStoreMut + ?Sized>(
     store: &mut S,
     ctx: &BlockContext,
 ) -> Vec<Event> {
-    let due = store.scan_range(
+    let due = super::interchain::take_due(
+        store,
         &keys::aggregation_deadlines(),
         &keys::aggregation_deadlines_due(ctx.time),
+        MAX_FINALIZED_PER_BLOCK,
     );
     let mut events = Vec::new();
-    for (index_key, value) in due.into_iter().take(MAX_FINALIZED_PER_BLOCK) {
-        // The index entry goes in every case, so a bad one is not retried
-        // forever.
-        store.delete(&index_key);
-        let Ok((source, sequence)) = state::decode::<(ChainId, u64)>(&index_key, &value) else {
-            continue;
-        };
+    for (source, sequence) in due {
         let key = keys::pending_aggregation(&source, sequence);
         match state::read::<PendingAggregation>(&*store, &key) {
             Ok(Some(pending)) => events.extend(finalize(store, ctx, &pending, "deadline")),

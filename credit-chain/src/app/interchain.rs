@@ -610,6 +610,29 @@ pub(crate) fn recv_packet<S: KvStoreMut + ?Sized>(
     Ok(events)
 }
 
+/// Takes from a deadline index (keys between `prefix` and `due`, values
+/// the borsh `(source, sequence)` of the pending packet) at most `max`
+/// entries due, deleting each index entry — a bad one too, so it is not
+/// retried forever — and returns the packets of those that decode. The
+/// asynchronous acknowledgements (sealed answers, aggregations) finalize
+/// what it returns in `end_block`.
+pub(crate) fn take_due<S: KvStoreMut + ?Sized>(
+    store: &mut S,
+    prefix: &[u8],
+    due: &[u8],
+    max: usize,
+) -> Vec<(ChainId, u64)> {
+    let entries = store.scan_range(prefix, due);
+    let mut out = Vec::new();
+    for (index_key, value) in entries.into_iter().take(max) {
+        store.delete(&index_key);
+        if let Ok(packet) = state::decode::<(ChainId, u64)>(&index_key, &value) {
+            out.push(packet);
+        }
+    }
+    out
+}
+
 /// Writes the acknowledgement of packet `sequence` from `source` (its hash,
 /// which the source is proven, and the acknowledgement itself) and returns
 /// the `write_acknowledgement` event relayers follow. Used on receipt, and

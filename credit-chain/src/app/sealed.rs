@@ -454,18 +454,14 @@ pub(crate) fn finalize_due<S: KvStoreMut + ?Sized>(
     store: &mut S,
     ctx: &BlockContext,
 ) -> Vec<Event> {
-    let due = store.scan_range(
+    let due = super::interchain::take_due(
+        store,
         &keys::query_deadlines(),
         &keys::query_deadlines_due(ctx.time),
+        MAX_FINALIZED_PER_BLOCK,
     );
     let mut events = Vec::new();
-    for (index_key, value) in due.into_iter().take(MAX_FINALIZED_PER_BLOCK) {
-        // The index entry goes in every case, so a bad one is not retried
-        // forever.
-        store.delete(&index_key);
-        let Ok((source, sequence)) = state::decode::<(ChainId, u64)>(&index_key, &value) else {
-            continue;
-        };
+    for (source, sequence) in due {
         let key = keys::pending_query(&source, sequence);
         let finalized = match state::read::<PendingQuery>(&*store, &key) {
             Ok(Some(pending)) => finalize(store, &pending, "deadline"),
