@@ -82,6 +82,22 @@ use crate::trust::{Clock, HomeClient, HomeTrust, SystemClock, VerifiedStates};
 /// on.
 pub const FOLLOWED_EVENTS: [&str; 3] = ["recv_packet", "query_requested", "aggregation_requested"];
 
+/// The most packets whose pending state one verified read fetches (two
+/// keys each).
+pub const MAX_TASKS_PER_READ: usize = 1_000;
+
+/// The most transactions the agent sends in one batch.
+pub const MAX_TXS_PER_BATCH: usize = 500;
+
+/// A transaction prepared for a packet, sent with the others of its page.
+struct Planned {
+    task: Task,
+    what: &'static str,
+    body: TxBody,
+    /// The packet's outcome once it is committed.
+    outcome: Outcome,
+}
+
 /// The most pages of events one [`Agent::sync`] reads (each page is up to
 /// the node's limit of events); the rest is read by the next call.
 pub const MAX_PAGES_PER_SYNC: usize = 64;
@@ -347,14 +363,12 @@ impl<S: RecordSource> Agent<S> {
         Ok(report)
     }
 
-    /// Signs `body` with the sender's next nonce (read from the chain),
-    /// submits it and waits for its commit; a refusal is an error.
-    async fn submit(&self, what: &'static str, body: TxBody) -> Result<(), Error> {
-        let _one_at_a_time = self.submitting.lock().await;
+    /// The sender's next nonce, read from verified state.
+    async fn next_nonce(&self) -> Result<u64, Error> {
         let home = self.home().clone();
         let nonce_key = state_keys::nonce(&public_key(&self.key));
         let verified = self.read(std::slice::from_ref(&nonce_key)).await?;
-        let nonce = match verified.values.into_iter().next().flatten() {
+        Ok(match verified.values.into_iter().next().flatten() {
             None => 1,
             Some(bytes) => {
                 let last: u64 = borsh::from_slice(&bytes).map_err(|e| Error::ChainValue {
@@ -364,7 +378,15 @@ impl<S: RecordSource> Agent<S> {
                 })?;
                 last.saturating_add(1)
             }
-        };
+        })
+    }
+
+    /// Signs `body` with the sender's next nonce (read from the chain),
+    /// submits it and waits for its commit; a refusal is an error.
+    async fn submit(&self, what: &'static str, body: TxBody) -> Result<(), Error> {
+        let _one_at_a_time = self.submitting.lock().await;
+        let home = self.home().clone();
+        let nonce = self.next_nonce().await?;
         let tx: SignedTransaction = sign_transaction(&self.key, home.clone(), nonce, body);
         let outcome = self
             .chain
@@ -381,6 +403,80 @@ impl<S: RecordSource> Agent<S> {
             });
         }
         Ok(())
+    }
+
+    /// Sends the planned transactions as batches with consecutive nonces
+    /// (one block where they fit: answering a page of queries costs a
+    /// block, not a block per query) and marks each committed packet
+    /// handled. A refusal is that packet's error; a transaction whose fate
+    /// the endpoint did not report makes the whole call fail transiently
+    /// (the packets are read again, and the chain's state says which were
+    /// answered).
+    async fn send_planned(
+        &self,
+        plan: Vec<Planned>,
+    ) -> Result<Vec<(Task, Result<Outcome, Error>)>, Error> {
+        let mut out = Vec::with_capacity(plan.len());
+        if plan.is_empty() {
+            return Ok(out);
+        }
+        let _one_at_a_time = self.submitting.lock().await;
+        let home = self.home().clone();
+        let mut unknown = None;
+        let mut plan = plan.into_iter().peekable();
+        while plan.peek().is_some() {
+            let chunk: Vec<Planned> = plan.by_ref().take(MAX_TXS_PER_BATCH).collect();
+            let nonce = self.next_nonce().await?;
+            let txs: Vec<SignedTransaction> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    sign_transaction(&self.key, home.clone(), nonce + i as u64, p.body.clone())
+                })
+                .collect();
+            let outcomes = self
+                .chain
+                .submit_batch(&txs)
+                .await
+                .map_err(Self::adapter_error(&home))?;
+            for (p, outcome) in chunk.into_iter().zip(outcomes) {
+                let result = match outcome {
+                    Ok(o) if o.is_ok() => {
+                        self.records.mark_handled(&p.task.key()).await?;
+                        match &p.outcome {
+                            Outcome::Answered { records } => {
+                                tracing::info!(packet = %p.task, records, "query answered")
+                            }
+                            Outcome::Contributed { records } => {
+                                tracing::info!(packet = %p.task, records, "contributed")
+                            }
+                            _ => {}
+                        }
+                        Ok(p.outcome)
+                    }
+                    Ok(o) => Err(Error::Refused {
+                        chain: home.clone(),
+                        what: p.what,
+                        code: o.code,
+                        codespace: o.codespace,
+                        message: o.message,
+                    }),
+                    Err(reason) => {
+                        unknown = Some(Error::Unsent {
+                            chain: home.clone(),
+                            what: p.what,
+                            reason,
+                        });
+                        continue;
+                    }
+                };
+                out.push((p.task, result));
+            }
+        }
+        match unknown {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// Follows the chain forever: [`Agent::sync`] at every new block (and
@@ -429,16 +525,15 @@ impl<S: RecordSource> Agent<S> {
                 .await
                 .map_err(Self::adapter_error(&home))?;
             let mut seen = BTreeSet::new();
-            for event in &page.events {
-                let Some(task) = self.task_of(&event.event) else {
-                    continue;
-                };
-                if !seen.insert(task.clone()) {
-                    continue;
-                }
-                let outcome = match self.handle(&task).await {
+            let tasks: Vec<Task> = page
+                .events
+                .iter()
+                .filter_map(|event| self.task_of(&event.event))
+                .filter(|task| seen.insert(task.clone()))
+                .collect();
+            for (task, result) in self.handle_all(&tasks).await? {
+                let outcome = match result {
                     Ok(outcome) => outcome,
-                    Err(e) if e.is_transient() => return Err(e),
                     Err(e) => {
                         tracing::error!(packet = %task, error = %e, "not answered");
                         Outcome::Declined(e)
@@ -477,42 +572,107 @@ impl<S: RecordSource> Agent<S> {
     /// Does what the chain's state asks of this provider for `task`, once.
     /// An `Err` is not handled (and not remembered as handled).
     pub async fn handle(&self, task: &Task) -> Result<Outcome, Error> {
-        if self.records.is_handled(&task.key()).await? {
-            return Ok(Outcome::AlreadyHandled);
+        let mut results = self.handle_all(std::slice::from_ref(task)).await?;
+        match results.pop() {
+            Some((_, result)) => result,
+            None => Ok(Outcome::NothingPending),
         }
+    }
+
+    /// [`Agent::handle`] for many packets: their pending state read at one
+    /// height (in pieces of [`MAX_TASKS_PER_READ`]), their transactions
+    /// sent together. The outer `Err` is transient (nothing of it is
+    /// remembered: read again); each packet's own failure is in its entry.
+    pub async fn handle_all(
+        &self,
+        tasks: &[Task],
+    ) -> Result<Vec<(Task, Result<Outcome, Error>)>, Error> {
+        let mut results = Vec::with_capacity(tasks.len());
+        let mut todo = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            if self.records.is_handled(&task.key()).await? {
+                results.push((task.clone(), Ok(Outcome::AlreadyHandled)));
+            } else {
+                todo.push(task.clone());
+            }
+        }
+        let mut plan = Vec::new();
+        for chunk in todo.chunks(MAX_TASKS_PER_READ) {
+            let keys: Vec<Vec<u8>> = chunk
+                .iter()
+                .flat_map(|t| {
+                    [
+                        state_keys::pending_query(&t.source, t.sequence),
+                        state_keys::pending_aggregation(&t.source, t.sequence),
+                    ]
+                })
+                .collect();
+            let verified = self.read(&keys).await?;
+            // The chain's clock, which its deadlines are measured on.
+            let now = verified.time;
+            for (i, task) in chunk.iter().enumerate() {
+                let value = |j: usize| verified.values.get(2 * i + j).cloned().flatten();
+                let prepared = self
+                    .prepare(
+                        task,
+                        value(0),
+                        value(1),
+                        &keys[2 * i..2 * i + 2],
+                        now,
+                        &mut plan,
+                    )
+                    .await;
+                let outcome = match prepared {
+                    // Planned: its result comes with the batch.
+                    Ok(None) => continue,
+                    Ok(Some(outcome)) => outcome,
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) => {
+                        results.push((task.clone(), Err(e)));
+                        continue;
+                    }
+                };
+                match outcome {
+                    Outcome::AlreadyHandled | Outcome::NotExpected | Outcome::TooLate => {
+                        self.records.mark_handled(&task.key()).await?
+                    }
+                    _ => {}
+                }
+                results.push((task.clone(), Ok(outcome)));
+            }
+        }
+        results.extend(self.send_planned(plan).await?);
+        Ok(results)
+    }
+
+    /// What to do for `task` given its pending query (`query`) or
+    /// aggregation (`aggregation`) values under `keys`: an outcome now, or
+    /// `None` when a transaction was added to `plan`.
+    async fn prepare(
+        &self,
+        task: &Task,
+        query: Option<Vec<u8>>,
+        aggregation: Option<Vec<u8>>,
+        keys: &[Vec<u8>],
+        now: Time,
+        plan: &mut Vec<Planned>,
+    ) -> Result<Option<Outcome>, Error> {
         let home = self.home().clone();
-        let keys = vec![
-            state_keys::pending_query(&task.source, task.sequence),
-            state_keys::pending_aggregation(&task.source, task.sequence),
-        ];
-        let verified = self.read(&keys).await?;
-        let value = |i: usize| verified.values.get(i).cloned().flatten();
         let undecodable = |i: usize, e: std::io::Error| Error::ChainValue {
             chain: home.clone(),
             key: state_keys::show(&keys[i]),
             reason: e.to_string(),
         };
-        // The chain's clock, which its deadlines are measured on.
-        let now = verified.time;
-        let outcome = if let Some(bytes) = value(0) {
+        if let Some(bytes) = query {
             let pending: PendingQuery = borsh::from_slice(&bytes).map_err(|e| undecodable(0, e))?;
-            self.answer(task, &pending, now).await?
-        } else if let Some(bytes) = value(1) {
+            self.answer(task, &pending, now, plan).await
+        } else if let Some(bytes) = aggregation {
             let pending: PendingAggregation =
                 borsh::from_slice(&bytes).map_err(|e| undecodable(1, e))?;
-            self.contribute(task, &pending, now).await?
+            self.contribute(task, &pending, now, plan).await
         } else {
-            return Ok(Outcome::NothingPending);
-        };
-        match outcome {
-            Outcome::Answered { .. }
-            | Outcome::Contributed { .. }
-            | Outcome::AlreadyHandled
-            | Outcome::NotExpected
-            | Outcome::TooLate => self.records.mark_handled(&task.key()).await?,
-            Outcome::NothingPending | Outcome::Declined(_) => {}
+            Ok(Some(Outcome::NothingPending))
         }
-        Ok(outcome)
     }
 
     async fn answer(
@@ -520,34 +680,36 @@ impl<S: RecordSource> Agent<S> {
         task: &Task,
         pending: &PendingQuery,
         now: Time,
-    ) -> Result<Outcome, Error> {
+        plan: &mut Vec<Planned>,
+    ) -> Result<Option<Outcome>, Error> {
         let me = &self.institution;
         if !pending.expected.iter().any(|e| e.provider == *me) {
-            return Ok(Outcome::NotExpected);
+            return Ok(Some(Outcome::NotExpected));
         }
         if pending.answers.iter().any(|a| a.provider == *me) {
             tracing::info!(packet = %task, "already answered on the chain");
-            return Ok(Outcome::AlreadyHandled);
+            return Ok(Some(Outcome::AlreadyHandled));
         }
         if now >= pending.deadline {
             tracing::warn!(packet = %task, deadline = %pending.deadline, "query deadline passed");
-            return Ok(Outcome::TooLate);
+            return Ok(Some(Outcome::TooLate));
         }
         let Some(answer) = sealed_answer(&self.records, me, pending).await? else {
-            return Ok(Outcome::NotExpected);
+            return Ok(Some(Outcome::NotExpected));
         };
         let records = answer.commitments.len();
-        self.submit(
-            "answer_query",
-            TxBody::AnswerQuery {
+        tracing::debug!(packet = %task, records, "answer sealed");
+        plan.push(Planned {
+            task: task.clone(),
+            what: "answer_query",
+            body: TxBody::AnswerQuery {
                 source: task.source.clone(),
                 sequence: task.sequence,
                 answer,
             },
-        )
-        .await?;
-        tracing::info!(packet = %task, records, "query answered");
-        Ok(Outcome::Answered { records })
+            outcome: Outcome::Answered { records },
+        });
+        Ok(None)
     }
 
     /// This provider's commitments on the chain about `enterprise` of one
@@ -611,7 +773,8 @@ impl<S: RecordSource> Agent<S> {
         task: &Task,
         pending: &PendingAggregation,
         now: Time,
-    ) -> Result<Outcome, Error> {
+        plan: &mut Vec<Planned>,
+    ) -> Result<Option<Outcome>, Error> {
         if pending.source != task.source || pending.sequence != task.sequence {
             return Err(Error::ChainValue {
                 chain: self.home().clone(),
@@ -627,20 +790,20 @@ impl<S: RecordSource> Agent<S> {
         }
         let me = &self.institution;
         if !pending.expected.contains(me) {
-            return Ok(Outcome::NotExpected);
+            return Ok(Some(Outcome::NotExpected));
         }
         if pending.contributed.contains(me) {
             tracing::info!(packet = %task, "already contributed on the chain");
-            return Ok(Outcome::AlreadyHandled);
+            return Ok(Some(Outcome::AlreadyHandled));
         }
         let request = &pending.request;
         if now >= pending.deadline() {
             tracing::warn!(packet = %task, deadline = %pending.deadline(), "aggregation deadline passed");
-            return Ok(Outcome::TooLate);
+            return Ok(Some(Outcome::TooLate));
         }
         let committed = self.committed(&request.enterprise, &request.kinds).await?;
         if committed.is_empty() {
-            return Ok(Outcome::NotExpected);
+            return Ok(Some(Outcome::NotExpected));
         }
         let what = format!("aggregation {} ({task})", request.aggregation_id);
         let mut found = Vec::with_capacity(committed.len());
@@ -674,19 +837,20 @@ impl<S: RecordSource> Agent<S> {
         let (ciphertext, proof) =
             key.encrypt_contribution(total, &context, &mut rand::rngs::OsRng)?;
         let records = u32::try_from(found.len()).unwrap_or(u32::MAX);
-        self.submit(
-            "contribute_aggregation",
-            TxBody::ContributeAggregation {
+        tracing::debug!(packet = %task, aggregation = %request.aggregation_id, records, "contribution made");
+        plan.push(Planned {
+            task: task.clone(),
+            what: "contribute_aggregation",
+            body: TxBody::ContributeAggregation {
                 source: task.source.clone(),
                 sequence: task.sequence,
                 ciphertext: ciphertext.to_bytes().to_vec(),
                 records,
                 proof: proof.to_bytes(),
             },
-        )
-        .await?;
-        tracing::info!(packet = %task, aggregation = %request.aggregation_id, records, "contributed");
-        Ok(Outcome::Contributed { records })
+            outcome: Outcome::Contributed { records },
+        });
+        Ok(None)
     }
 }
 

@@ -118,6 +118,17 @@ pub enum Error {
     /// Encrypting a contribution failed.
     #[error("encrypting the contribution: {0}")]
     Homomorphic(#[from] homomorphic::Error),
+    /// A transaction of a batch whose fate the endpoint did not report
+    /// (it may or may not be committed): the packets are read again.
+    #[error("{what} on {chain}: sent in a batch, fate unknown: {reason}")]
+    Unsent {
+        /// The chain.
+        chain: ChainId,
+        /// Which message.
+        what: &'static str,
+        /// Why it is unknown.
+        reason: String,
+    },
     /// A key file is unreadable or inconsistent.
     #[error("key file {path}: {reason}")]
     KeyFile {
@@ -138,6 +149,7 @@ impl Error {
         matches!(
             self,
             Error::Adapter { .. }
+                | Error::Unsent { .. }
                 | Error::Untrusted { .. }
                 | Error::Postgres(_)
                 | Error::Sled { .. }
