@@ -45,7 +45,9 @@ pub fn enterprise(id: &EnterpriseId) -> Vec<u8> {
     join(&["enterprises/", id.as_str()])
 }
 
-/// `records/<uscc>/<provider>/<seq>`: a [`CreditRecord`](crate::CreditRecord).
+/// `records/<uscc>/<provider>/<seq>`: a
+/// [`RecordCommitment`](crate::RecordCommitment) (the record itself stays
+/// with its provider).
 pub fn record(enterprise: &EnterpriseId, provider: &InstitutionId, sequence: u64) -> Vec<u8> {
     join(&[
         "records/",
@@ -57,7 +59,8 @@ pub fn record(enterprise: &EnterpriseId, provider: &InstitutionId, sequence: u64
     ])
 }
 
-/// `records/<uscc>/`: the prefix of every record about an enterprise.
+/// `records/<uscc>/`: the prefix of every record commitment about an
+/// enterprise.
 pub fn records_of(enterprise: &EnterpriseId) -> Vec<u8> {
     join(&["records/", enterprise.as_str(), "/"])
 }
